@@ -1,0 +1,39 @@
+"""The small tree of errors that cli.py turns into one sentence and an exit code."""
+
+from __future__ import annotations
+
+
+class MailhelperError(Exception):
+    """Base of every error mailhelper reports to a person."""
+
+    exit_code = 1
+
+
+class ConfigError(MailhelperError):
+    """The config file is missing or wrong; ``problems`` lists each one with its key and line."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: " if source and len(self.problems) > 1 else ""
+        super().__init__(head + "\n".join(self.problems))
+
+
+class SecretError(MailhelperError):
+    """A password could not be read from its env variable, file or command."""
+
+    exit_code = 2
+
+
+class ConnectError(MailhelperError):
+    """A mail server could not be reached or refused the login."""
+
+    exit_code = 3
+
+
+class StateLockedError(MailhelperError):
+    """Another mailhelper process holds the state file."""
+
+    exit_code = 4

@@ -1,0 +1,207 @@
+"""The plain values that flow through mailhelper: mail, threads, events and actions.
+
+Nothing here does I/O. Every other module takes and returns these values, so a test can build
+them by hand::
+
+    >>> Address("jane@example.com", "Jane Doe").formatted()
+    'Jane Doe <jane@example.com>'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address as _HeaderAddress
+from enum import StrEnum
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """One mailbox: a bare lower-case address and the display name, RFC 2047 decoded."""
+
+    email: str
+    name: str = ""
+
+    def formatted(self) -> str:
+        """The address as a header would show it, quoting the name where RFC 5322 needs it."""
+        if not self.name:
+            return self.email
+        local, _, domain = self.email.rpartition("@")
+        try:
+            return str(_HeaderAddress(display_name=self.name, username=local, domain=domain))
+        except (ValueError, IndexError):
+            return self.email
+
+    @property
+    def first_name(self) -> str:
+        """What a letter would open with: 'Jane' for 'Jane Doe', 'jane' for a bare address."""
+        if self.name:
+            name = self.name.split(",")[-1] if "," in self.name else self.name
+            return name.strip().split()[0] if name.strip() else self.email.split("@")[0]
+        return self.email.split("@")[0]
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """The original message found inside a forward (message/rfc822 part or inline block)."""
+
+    from_: Address | None
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    subject: str = ""
+    date: datetime | None = None
+    message_id: str | None = None
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One parsed message. Built by :func:`mailhelper.parse.parse_mail`; never raises later.
+
+    Message-IDs are stored without angle brackets. ``headers`` keeps every header that the
+    classification needs (lower-case names, each with all its values, decoded to str).
+    """
+
+    message_id: str
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    from_: Address | None = None
+    sender: Address | None = None
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    bcc: tuple[Address, ...] = ()
+    reply_to: tuple[Address, ...] = ()
+    delivered_to: tuple[Address, ...] = ()
+    subject: str = ""
+    clean_subject: str = ""
+    date: datetime | None = None
+    text: str = ""
+    reply_text: str = ""
+    forwarded: Forwarded | None = None
+    headers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    content_hash: str = ""
+    size: int = 0
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+    @property
+    def recipients(self) -> tuple[Address, ...]:
+        """To, Cc, Bcc and Delivered-To, in that order."""
+        return self.to + self.cc + self.bcc + self.delivered_to
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Every Message-ID this mail names: its own, In-Reply-To and References."""
+        return (self.message_id, *self.in_reply_to, *self.references)
+
+
+class Kind(StrEnum):
+    ASK = "ask"
+    OFFER = "offer"
+
+
+class ThreadState(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    DONE = "done"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+#: States in which nothing more happens to a thread except already-due thanks and favours.
+CLOSED_STATES = frozenset({ThreadState.EXPIRED, ThreadState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class Thread:
+    """An ask or an offer the assistant tracks for one owner."""
+
+    id: int
+    kind: Kind
+    state: ThreadState
+    subject: str
+    owner: Address
+    counterparts: tuple[Address, ...]
+    created: datetime
+    root_message_id: str
+    last_owner_activity: datetime
+    answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    excerpt: str = ""
+    reply_excerpt: str = ""
+    away_until: datetime | None = None
+    follow_up_at: datetime | None = None
+
+    @property
+    def counterpart(self) -> Address | None:
+        return self.counterparts[0] if self.counterparts else None
+
+
+class ActionKind(StrEnum):
+    """Every mail the assistant can send; each has its own template."""
+
+    RECEIPT = "receipt"  # to the owner: what I understood, when I will act
+    FOLLOW_UP = "follow_up"  # to the owner: your ask is unanswered, here is a draft
+    OFFER_FOLLOW_UP = "offer_follow_up"  # to the owner: tell them exactly what would help
+    CLOSING_NOTE = "closing_note"  # to the owner: last word on an unanswered ask
+    NUDGE = "nudge"  # to the counterpart: polite follow-up in thread
+    THANK_YOU_DRAFT = "thank_you_draft"  # to the owner: a thank-you ready to send
+    THANK_YOU = "thank_you"  # to the counterpart: the thank-you itself
+    RETURN_FAVOR = "return_favor"  # to the owner: remember who helped you
+    DIGEST = "digest"  # to the owner: open items and the ledger
+    HELP = "help"  # to the owner: the commands (also the answer to an unknown command)
+    COMMAND_REPLY = "command_reply"  # to the owner: what a command did
+    ERROR_NOTICE = "error_notice"  # to the owner: a mail could not be understood or sent
+
+
+#: Actions that go to the counterpart rather than to the owner.
+COUNTERPART_ACTIONS = frozenset({ActionKind.NUDGE, ActionKind.THANK_YOU})
+
+
+class ActionStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # the attempt is recorded, the server's answer is not
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One mail to send at ``due``. ``key`` is unique and deterministic per thread and purpose,
+    so planning the same thing twice yields the same action and the same Message-ID."""
+
+    key: str
+    kind: ActionKind
+    due: datetime
+    thread_id: int | None = None
+    recipients: tuple[Address, ...] = ()
+    data: Mapping[str, str] = field(default_factory=dict)
+    status: ActionStatus = ActionStatus.PENDING
+    attempts: int = 0
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class PersonFigures:
+    """The help ledger for one counterpart, or for everyone (``person`` is None)."""
+
+    person: Address | None
+    asks_made: int = 0
+    asks_answered: int = 0
+    median_hours_to_answer: float | None = None
+    offers_received: int = 0
+    thanks_sent: int = 0
+    favours_returned: int = 0
+
+
+@dataclass(frozen=True)
+class Ledger:
+    overall: PersonFigures
+    people: tuple[PersonFigures, ...] = ()

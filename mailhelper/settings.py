@@ -1,0 +1,157 @@
+"""The validated configuration, as frozen values. :mod:`mailhelper.config` builds these from YAML.
+
+Defaults here are the ones SPEC.md gives; a test or the demo can build a :class:`Settings` by
+hand with only the fields it cares about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from mailhelper.duration import Duration
+from mailhelper.models import Address
+
+Security = Literal["ssl", "starttls", "none"]
+
+
+def _d(text: str) -> Duration:
+    return Duration.parse(text)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a password comes from. The value itself is read only when logging in
+    (:func:`mailhelper.secrets.resolve`), so it never sits in the settings or a traceback."""
+
+    env: str | None = None
+    file: Path | None = None
+    cmd: str | None = None
+
+    def __repr__(self) -> str:
+        where = self.env or self.file or self.cmd or "none"
+        return f"Secret(from {where!s})"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.env or self.file or self.cmd)
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str = "localhost"
+    port: int = 993
+    security: Security = "ssl"
+    username: str | None = None
+    password: Secret = field(default_factory=Secret)
+    auth: Literal["password", "oauth2"] = "password"
+    oauth2_token_cmd: str | None = None
+    folder: str = "INBOX"
+    error_folder: str = "mailhelper/errors"
+    sent_folder: str | None = None
+    processed_folder: str | None = None
+    ca_file: Path | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    security: Security = "starttls"
+    username: str | None = None
+    password: Secret = field(default_factory=Secret)
+    auth: Literal["password", "oauth2"] = "password"
+    oauth2_token_cmd: str | None = None
+    ca_file: Path | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class AskSchedule:
+    follow_up: tuple[Duration, ...] = (_d("3 days"), _d("7 days"))
+    give_up_after: Duration = _d("14 days")
+    nudge_counterpart: tuple[Duration, ...] = ()
+
+
+@dataclass(frozen=True)
+class OfferSchedule:
+    follow_up: tuple[Duration, ...] = (_d("1 day"), _d("4 days"))
+
+
+@dataclass(frozen=True)
+class ThankYouSchedule:
+    after: Duration = _d("2 hours")
+    mode: Literal["draft", "send"] = "draft"
+
+
+@dataclass(frozen=True)
+class ReturnFavorSchedule:
+    after: Duration = _d("30 days")
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    rrule: str | None = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8"
+
+
+@dataclass(frozen=True)
+class Schedules:
+    ask: AskSchedule = field(default_factory=AskSchedule)
+    offer: OfferSchedule = field(default_factory=OfferSchedule)
+    thank_you: ThankYouSchedule = field(default_factory=ThankYouSchedule)
+    return_favor: ReturnFavorSchedule = field(default_factory=ReturnFavorSchedule)
+    digest: DigestSchedule = field(default_factory=DigestSchedule)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window in which nothing is sent, e.g. 20:00-08:00 (it may cross midnight)."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class SendingSettings:
+    business_days: bool = True
+    quiet_hours: QuietHours | None = QuietHours(time(20, 0), time(8, 0))
+    max_per_recipient_per_day: int = 3
+    max_per_hour: int = 30
+
+
+@dataclass(frozen=True)
+class Tags:
+    ask: tuple[str, ...] = ("ask",)
+    offer: tuple[str, ...] = ("offer",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    owners: tuple[Address, ...]
+    assistant: Address
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    state: Path = Path("~/.local/state/mailhelper/state.db").expanduser()
+    poll_interval: Duration = _d("60s")
+    confirm: bool = True
+    tags: Tags = field(default_factory=Tags)
+    schedules: Schedules = field(default_factory=Schedules)
+    sending: SendingSettings = field(default_factory=SendingSettings)
+    send_as: Literal["assistant", "owner"] = "assistant"
+    require_auth: bool = False
+    trusted_authserv_id: str | None = None
+    templates_dir: Path | None = None
+    source: Path | None = None
+
+    def owner_for(self, email: str) -> Address | None:
+        """The owner with this bare address (case-insensitive), or None."""
+        email = email.lower()
+        for owner in self.owners:
+            if owner.email == email:
+                return owner
+        return None

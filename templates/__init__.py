@@ -1,0 +1,1 @@
+"""Default Jinja2 templates; each file is one part (subject, text, html) of one mail."""
