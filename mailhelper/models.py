@@ -136,7 +136,8 @@ class Thread:
     excerpt: str = ""
     reply_excerpt: str = ""
     away_until: datetime | None = None
-    follow_up_at: datetime | None = None
+    follow_up_at: datetime | None = None  # the next reminder, when a tag or snooze set it
+    snoozed_until: datetime | None = None  # no owner mail of this thread before then
 
     @property
     def counterpart(self) -> Address | None:
@@ -186,6 +187,9 @@ class Action:
     status: ActionStatus = ActionStatus.PENDING
     attempts: int = 0
     id: int | None = None
+    sent_at: datetime | None = None
+    next_attempt: datetime | None = None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,291 @@
+"""The command line: the only place that talks to humans about errors.
+
+Exit codes:
+    0  success
+    1  a failure while working (see the message)
+    2  the config or the command line is wrong
+    3  a mail server could not be reached or refused the login
+    4  another mailhelper holds the state file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailhelper import __version__
+from mailhelper.errors import ConfigError, MailhelperError
+
+log = logging.getLogger("mailhelper")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailhelper",
+        description="A self-hosted e-mail assistant that helps you ask for help, follow up, "
+        "say thanks and return the favour.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 bad config or usage, 3 server unreachable or "
+        "login refused, 4 state file in use by another mailhelper.",
+    )
+    parser.add_argument("--version", action="version", version=f"mailhelper {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default: "
+                        "$MAILHELPER_CONFIG, ./mailhelper.yaml, "
+                        "$XDG_CONFIG_HOME/mailhelper/config.yaml)")
+    noise = common.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="log more")
+    noise.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines for people (text) or collectors (json)")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    verbs.required = True
+
+    verbs.add_parser("run", parents=[common], help="run the assistant: IDLE or poll, send "
+                     "what is due, until SIGTERM/SIGINT",
+                     description="Run the assistant until stopped. SIGHUP reloads the config.")
+    poll = verbs.add_parser("poll", parents=[common], help="one full cycle, then exit",
+                            description="Read new mail, update threads, send what is due; exit.")
+    poll.add_argument("--once", action="store_true", required=True,
+                      help="run exactly one cycle (required; `run` is the daemon)")
+    poll.add_argument("--now", metavar="ISO-8601", help="the clock for this run, e.g. "
+                      "2026-12-07T09:00:00+00:00 (tests, demos, backfills)")
+    poll.add_argument("--dry-run", action="store_true",
+                      help="print what would be sent; change nothing anywhere")
+    status = verbs.add_parser("status", parents=[common], help="every thread and what is next",
+                              description="Every thread, finished ones included.")
+    status.add_argument("--json", action="store_true", help='print {"threads": [...]}')
+    explain = verbs.add_parser("explain", parents=[common],
+                               help="how the assistant reads one message (touches no mailbox)")
+    explain.add_argument("file", metavar="FILE.eml")
+    explain.add_argument("--json", action="store_true", help="print the reading as JSON")
+    explain.add_argument("--now", metavar="ISO-8601", help="the clock for time words")
+    verbs.add_parser("check", parents=[common],
+                     help="validate the config and log in to IMAP and SMTP (sends nothing)")
+    demo = verbs.add_parser("demo", parents=[common],
+                            help="the whole story on local servers, nothing configured")
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the demo servers running and say how to connect")
+    return parser
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+                                               "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("imapclient", "mail.log", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args)
+    try:
+        return _dispatch(args)
+    except MailhelperError as exc:
+        if args.debug:
+            raise
+        print(f"mailhelper: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    verb = args.verb
+    if verb == "explain":
+        return cmd_explain(args)
+    if verb == "demo":
+        from mailhelper.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    settings = load(args)
+    if verb == "check":
+        from mailhelper.check import run_check
+
+        return run_check(settings, sys.stdout)
+    if verb == "status":
+        return cmd_status(settings, args.json)
+    if verb == "poll":
+        return cmd_poll(settings, args)
+    if verb == "run":
+        return cmd_run(settings, args)
+    raise ConfigError([f"unknown command {verb}"])
+
+
+def load(args: argparse.Namespace) -> Any:
+    from mailhelper.config import find_config, load_settings
+
+    path = find_config(args.config, os.environ, Path.cwd())
+    return load_settings(path, os.environ)
+
+
+def parse_now(text: str | None, zone: Any) -> datetime:
+    """``--now``: ISO-8601; a time without an offset is read in the configured zone."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError([f'--now: "{text}" is not an ISO-8601 time '
+                           '(try "2026-12-07T09:00:00+00:00")']) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def _assistant(settings: Any) -> Any:
+    from mailhelper.connect import open_imap, open_smtp
+    from mailhelper.daemon import Assistant
+    from mailhelper.render import Renderer
+    from mailhelper.store import Store
+
+    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    return Assistant(
+        settings,
+        store,
+        Renderer(settings),
+        lambda: open_imap(settings.imap),
+        lambda: open_smtp(settings.smtp),
+    )
+
+
+def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
+    from mailhelper.daemon import StateLock
+
+    now = parse_now(args.now, settings.timezone)
+    lock = StateLock(settings.state)
+    lock.acquire()
+    try:
+        assistant = _assistant(settings)
+        report = assistant.poll_once(now, dry_run=args.dry_run)
+    finally:
+        lock.release()
+    sent = report.sent
+    if args.dry_run:
+        for line in report.lines:
+            print(line)
+        if not sent.sent:
+            print("nothing would be sent")
+        return 0
+    log.info(
+        "cycle at %s: %d read, %d duplicate, %d not understood; sent %d, held %d, "
+        "retrying %d, failed %d",
+        now.isoformat(), report.read, report.duplicates, report.errors, len(sent.sent),
+        len(sent.held), len(sent.retried), len(sent.failed),
+    )
+    return 0
+
+
+def cmd_run(settings: Any, args: argparse.Namespace) -> int:
+    from mailhelper.config import find_config, load_settings
+    from mailhelper.daemon import StateLock
+
+    lock = StateLock(settings.state)
+    lock.acquire()
+    stop = threading.Event()
+    wake = threading.Event()
+    holder: dict[str, Any] = {"settings": settings}
+
+    def on_stop(signum: int, _frame: object) -> None:
+        log.info("%s received: finishing the message in hand, then stopping",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        try:
+            path = find_config(args.config, os.environ, Path.cwd())
+            holder["settings"] = load_settings(path, os.environ)
+        except MailhelperError as exc:
+            log.error("SIGHUP: the new config is refused, keeping the old one:\n%s", exc)
+            return
+        log.info("SIGHUP: config reloaded")
+        wake.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    try:
+        while not stop.is_set():
+            assistant = _assistant(holder["settings"])
+            log.info("mailhelper %s running for %s", __version__,
+                     ", ".join(o.email for o in holder["settings"].owners))
+            try:
+                assistant.run(lambda: datetime.now(UTC), stop, wake)
+            finally:
+                assistant.store.close()
+    finally:
+        lock.release()
+    log.info("stopped")
+    return 0
+
+
+def cmd_status(settings: Any, as_json: bool) -> int:
+    from mailhelper.status import status_json, status_table
+    from mailhelper.store import Store
+
+    if not Path(settings.state).exists():
+        rows: dict[str, Any] = {"threads": []}
+        print(json.dumps(rows) if as_json else "No threads yet: nothing is being tracked.")
+        return 0
+    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    try:
+        if as_json:
+            print(json.dumps(status_json(store), ensure_ascii=False, indent=2))
+        else:
+            print(status_table(store, settings))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from mailhelper.explain import explain_file
+
+    settings = None
+    try:
+        settings = load(args)
+    except ConfigError as exc:
+        if args.config:
+            raise
+        print(f"mailhelper: no usable config ({exc.problems[0]}); reading the message as if "
+              "nobody were an owner", file=sys.stderr)
+    now = parse_now(args.now, settings.timezone if settings else UTC)
+    reading = explain_file(Path(args.file), settings, now)
+    if args.json:
+        print(json.dumps(reading.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(reading.summary())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""What one incoming mail means: the output of :mod:`mailhelper.classify`.
+
+Each event names the mail it came from (``message_id``) so the store can record it against the
+thread; planning (:mod:`mailhelper.plan`) turns an event into a new thread state and actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailhelper.models import ActionKind, Address, Kind
+
+
+@dataclass(frozen=True)
+class NewThread:
+    """The owner started an ask or an offer. ``problem`` set means it could not be understood:
+    no thread is made, and the owner is told why."""
+
+    message_id: str
+    kind: Kind
+    owner: Address
+    counterparts: tuple[Address, ...]
+    subject: str
+    thread_ids: tuple[str, ...]
+    excerpt: str = ""
+    when: datetime | None = None
+    tag: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class OwnerFollowUp:
+    """The owner wrote again in a tracked thread (the assistant in copy)."""
+
+    message_id: str
+    thread_id: int
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class CounterpartReply:
+    """Someone answered a tracked thread; ``forwarded_by_owner`` when the owner forwarded it."""
+
+    message_id: str
+    thread_id: int
+    sender: Address
+    excerpt: str = ""
+    by_fallback: bool = False
+    forwarded_by_owner: bool = False
+
+
+@dataclass(frozen=True)
+class OutOfOffice:
+    """A counterpart's auto-reply; ``until`` is the return date it names, if any."""
+
+    message_id: str
+    thread_id: int
+    sender: Address
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class OwnerCommand:
+    """The owner's reply to assistant mail. ``replied_kind`` is the kind of the mail replied to
+    (None when the command came in a fresh mail, e.g. ``status``)."""
+
+    message_id: str
+    owner: Address
+    name: str
+    thread_id: int | None
+    replied_kind: ActionKind | None = None
+    until: datetime | None = None
+    line: str = ""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Nothing to do; ``reason`` is logged. ``notify_owner`` for mail an owner sent that could
+    not be understood (the owner is always answered); never for strangers."""
+
+    message_id: str
+    reason: str
+    notify_owner: Address | None = None
+
+
+Event = NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored

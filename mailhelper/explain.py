@@ -1,0 +1,186 @@
+"""`mailhelper explain FILE.eml`: how the assistant reads one message, touching no mailbox.
+
+The reading uses the same parse, classify and tag code as the daemon. Threads it would need
+to know about come from the state file when there is one (read only); mail the assistant sent
+is also recognised by its Message-ID's shape (:mod:`mailhelper.message_id`), so a reply to a
+reminder reads as a command even without state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mailhelper.autoreply import auto_generated
+from mailhelper.classify import Context, classify, owner_of
+from mailhelper.commands import parse_command
+from mailhelper.errors import MailhelperError
+from mailhelper.events import (
+    CounterpartReply,
+    Event,
+    Ignored,
+    NewThread,
+    OutOfOffice,
+    OwnerCommand,
+    OwnerFollowUp,
+)
+from mailhelper.message_id import looks_like_ours
+from mailhelper.models import ActionKind, Address, Mail, Thread
+from mailhelper.parse import UnparseableMail, parse_mail
+from mailhelper.settings import Settings
+from mailhelper.tags import read_tag
+
+#: Settings for reading a message when there is no config: nobody is an owner.
+NO_CONFIG = Settings(owners=(), assistant=Address("assistant@invalid", "assistant"))
+
+
+class _Index:
+    """A ThreadIndex over the state file when present, else empty; never writes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Any = None
+        if settings.source is not None and Path(settings.state).exists():
+            import sqlite3
+
+            from mailhelper.store import Store
+
+            uri = f"file:{settings.state}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True)
+            connection.row_factory = sqlite3.Row
+            self.store = Store(connection, settings.assistant.email.rpartition("@")[2])
+
+    def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
+        return self.store.thread_for(message_ids) if self.store else None
+
+    def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
+        if self.store:
+            found = self.store.sent_mail(message_ids)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+        domain = self.settings.assistant.email.rpartition("@")[2]
+        if any(looks_like_ours(m, domain) for m in message_ids):
+            return None, ActionKind.HELP
+        return None
+
+    def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
+        return self.store.thread_by_subject(subject, participant) if self.store else None
+
+
+@dataclass(frozen=True)
+class Reading:
+    mail: Mail
+    is_owner: bool
+    auto_reason: str | None
+    event: Event
+    tag: str | None
+    when: datetime | None
+    kind: str | None
+    command: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        forwarded = self.mail.forwarded
+        return {
+            "from": self.mail.from_.email if self.mail.from_ else None,
+            "is_owner": self.is_owner,
+            "auto_generated": self.auto_reason is not None,
+            "kind": self.kind,
+            "tag": self.tag,
+            "when": self.when.isoformat() if self.when else None,
+            "forwarded": None if forwarded is None else {
+                "from": forwarded.from_.email if forwarded.from_ else None,
+                "to": [a.email for a in forwarded.to],
+                "subject": forwarded.subject,
+                "date": forwarded.date.isoformat() if forwarded.date else None,
+            },
+            "command": self.command,
+            "auto_reason": self.auto_reason,
+            "subject": self.mail.subject,
+            "message_id": self.mail.message_id,
+            "event": type(self.event).__name__,
+            "verdict": verdict(self.event),
+        }
+
+    def summary(self) -> str:
+        mail = self.mail
+        lines = [
+            f"From:      {mail.from_.formatted() if mail.from_ else '(none)'}"
+            f"{' (an owner)' if self.is_owner else ''}",
+            f"Subject:   {mail.subject or '(none)'}",
+        ]
+        if self.auto_reason:
+            lines.append(f"Automatic: yes ({self.auto_reason})")
+        if mail.forwarded is not None:
+            f = mail.forwarded
+            lines.append(f"Forwarded: from {f.from_.formatted() if f.from_ else '(unknown)'}, "
+                         f"subject {f.subject!r}")
+        if self.tag:
+            lines.append(f"Tag:       {self.tag}" + (f" (when: {self.when:%a %d %b %Y %H:%M %Z})"
+                                                     if self.when else ""))
+        lines.append(f"Verdict:   {verdict(self.event)}")
+        return "\n".join(lines)
+
+
+def verdict(event: Event) -> str:
+    """One sentence on what the assistant would do with the message."""
+    if isinstance(event, NewThread):
+        if event.problem:
+            return f"would answer the owner that it could not understand: {event.problem}"
+        who = ", ".join(c.email for c in event.counterparts)
+        return f"would start tracking an {event.kind.value} to {who}: {event.subject!r}"
+    if isinstance(event, OwnerCommand):
+        return f"would run the owner's command: {event.name}"
+    if isinstance(event, CounterpartReply):
+        return f"would mark thread {event.thread_id} answered by {event.sender.email}"
+    if isinstance(event, OwnerFollowUp):
+        return f"would count the owner's follow-up in thread {event.thread_id}"
+    if isinstance(event, OutOfOffice):
+        return f"would note {event.sender.email} is away" + (
+            f" until {event.until.date()}" if event.until else "")
+    if isinstance(event, Ignored):
+        return f"would ignore it: {event.reason}"
+    return type(event).__name__
+
+
+def explain_file(path: Path, settings: Settings | None, now: datetime) -> Reading:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MailhelperError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        mail = parse_mail(raw)
+    except UnparseableMail as exc:
+        raise MailhelperError(f"{path} is not a mail message: {exc}") from None
+    return explain_mail(mail, settings or NO_CONFIG, now)
+
+
+def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
+    index = _Index(settings)
+    event = classify(mail, Context(settings, index, now))
+    owner, _ = owner_of(mail, settings)
+    auto = auto_generated(mail)
+    tag = read_tag(mail, settings.assistant, settings.tags, now, settings.timezone)
+    kind = None
+    if isinstance(event, NewThread):
+        kind = event.kind.value
+    elif tag.kind is not None:
+        kind = tag.kind.value
+    command = None
+    if isinstance(event, OwnerCommand):
+        command = event.name
+    elif owner is not None and auto is None:
+        parsed = parse_command(mail.reply_text or mail.text, now, settings.timezone)
+        command = parsed.name if parsed.name != "unknown" and not isinstance(
+            event, NewThread | OwnerFollowUp) else None
+    return Reading(
+        mail=mail,
+        is_owner=owner is not None,
+        auto_reason=auto,
+        event=event,
+        tag=tag.tag,
+        when=tag.when,
+        kind=kind,
+        command=command,
+    )

@@ -1,0 +1,628 @@
+"""The assistant's memory: threads, the messages that belong to them, events, scheduled actions,
+processed messages and the mailbox sync position, in one SQLite file.
+
+One method per question (STYLE.md): ``due(now)``, ``thread_for(message_ids)``,
+``mark_sent(action)``. Writes happen inside :meth:`Store.transaction`, one transaction per
+message handled, so a message's effects are committed together or not at all.
+
+Times are stored as UTC ISO-8601 text (``2026-12-03T09:00:00+00:00``), which sorts in time
+order, so the due-query is an index range scan.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailhelper.message_id import make_message_id
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    Kind,
+    Ledger,
+    PersonFigures,
+    Thread,
+    ThreadState,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS threads (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    match_subject TEXT NOT NULL,
+    owner_email TEXT NOT NULL,
+    owner_name TEXT NOT NULL,
+    counterparts TEXT NOT NULL,
+    created TEXT NOT NULL,
+    root_message_id TEXT NOT NULL,
+    last_owner_activity TEXT NOT NULL,
+    answered_at TEXT,
+    closed_at TEXT,
+    excerpt TEXT NOT NULL DEFAULT '',
+    reply_excerpt TEXT NOT NULL DEFAULT '',
+    away_until TEXT,
+    follow_up_at TEXT,
+    snoozed_until TEXT
+);
+CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (match_subject);
+CREATE TABLE IF NOT EXISTS thread_participants (
+    thread_id INTEGER NOT NULL REFERENCES threads (id),
+    email TEXT NOT NULL,
+    PRIMARY KEY (email, thread_id)
+);
+CREATE TABLE IF NOT EXISTS thread_messages (
+    message_id TEXT PRIMARY KEY,
+    thread_id INTEGER NOT NULL REFERENCES threads (id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    thread_id INTEGER,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message_id TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_by_thread ON events (thread_id);
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    thread_id INTEGER,
+    due TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    data TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT NOT NULL UNIQUE,
+    next_attempt TEXT,
+    last_error TEXT,
+    created TEXT NOT NULL,
+    sent_at TEXT,
+    appended INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS actions_by_due ON actions (status, due);
+CREATE INDEX IF NOT EXISTS actions_by_thread ON actions (thread_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    action_id INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries (recipient, at);
+CREATE TABLE IF NOT EXISTS processed (
+    message_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    folder TEXT,
+    uid INTEGER,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS processed_by_hash ON processed (content_hash);
+CREATE TABLE IF NOT EXISTS sync (
+    folder TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL,
+    highestmodseq INTEGER
+);
+"""
+
+
+def to_text(moment: datetime | None) -> str | None:
+    """A stored time: UTC, ISO-8601, seconds precision."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_text(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _addresses_json(addresses: Sequence[Address]) -> str:
+    return json.dumps([[a.email, a.name] for a in addresses], ensure_ascii=False)
+
+
+def _addresses(text: str) -> tuple[Address, ...]:
+    return tuple(Address(email, name) for email, name in json.loads(text))
+
+
+def match_subject(subject: str) -> str:
+    """The subject as the reply fallback compares it: case and spacing folded."""
+    return " ".join(subject.lower().split())
+
+
+class Store:
+    """One SQLite state file. Not thread-safe: one process, one connection."""
+
+    def __init__(self, connection: sqlite3.Connection, assistant_domain: str) -> None:
+        self.db = connection
+        self.domain = assistant_domain
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: Path, assistant_domain: str) -> Store:
+        """Open (creating it and its folder if needed) and migrate the state file."""
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        store = cls(connection, assistant_domain)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self.db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row["value"]) > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the state file is from a newer mailhelper (schema {row['value']}); "
+                    "upgrade mailhelper"
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together; nested use joins the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    # -- processed messages and sync position ----------------------------------------------
+    def is_processed(self, message_id: str, content_hash: str) -> bool:
+        """True when this message (by Message-ID, or by content for the same bytes) was handled."""
+        row = self.db.execute(
+            "SELECT 1 FROM processed WHERE message_id=? OR content_hash=? LIMIT 1",
+            (message_id, content_hash),
+        ).fetchone()
+        return row is not None
+
+    def mark_processed(
+        self, message_id: str, content_hash: str, folder: str | None, uid: int | None,
+        at: datetime, outcome: str,
+    ) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO processed (message_id, content_hash, folder, uid, at, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (message_id, content_hash, folder, uid, to_text(at), outcome[:500]),
+        )
+
+    def processed_outcome(self, message_id: str, content_hash: str) -> str | None:
+        row = self.db.execute(
+            "SELECT outcome FROM processed WHERE message_id=? OR content_hash=? LIMIT 1",
+            (message_id, content_hash),
+        ).fetchone()
+        return None if row is None else str(row["outcome"])
+
+    def processed_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM processed").fetchone()[0])
+
+    def sync_position(self, folder: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID handled) for a folder, or None before the first sync."""
+        row = self.db.execute(
+            "SELECT uidvalidity, last_uid FROM sync WHERE folder=?", (folder,)
+        ).fetchone()
+        return None if row is None else (int(row["uidvalidity"]), int(row["last_uid"]))
+
+    def set_sync_position(self, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.db.execute(
+            "INSERT INTO sync (folder, uidvalidity, last_uid) VALUES (?, ?, ?) "
+            "ON CONFLICT (folder) DO UPDATE SET uidvalidity=excluded.uidvalidity, "
+            "last_uid=excluded.last_uid",
+            (folder, uidvalidity, last_uid),
+        )
+
+    # -- threads ----------------------------------------------------------------------------
+    def _thread(self, row: sqlite3.Row) -> Thread:
+        return Thread(
+            id=int(row["id"]),
+            kind=Kind(row["kind"]),
+            state=ThreadState(row["state"]),
+            subject=row["subject"],
+            owner=Address(row["owner_email"], row["owner_name"]),
+            counterparts=_addresses(row["counterparts"]),
+            created=_req(row["created"]),
+            root_message_id=row["root_message_id"],
+            last_owner_activity=_req(row["last_owner_activity"]),
+            answered_at=from_text(row["answered_at"]),
+            closed_at=from_text(row["closed_at"]),
+            excerpt=row["excerpt"],
+            reply_excerpt=row["reply_excerpt"],
+            away_until=from_text(row["away_until"]),
+            follow_up_at=from_text(row["follow_up_at"]),
+            snoozed_until=from_text(row["snoozed_until"]),
+        )
+
+    def thread(self, thread_id: int) -> Thread | None:
+        row = self.db.execute("SELECT * FROM threads WHERE id=?", (thread_id,)).fetchone()
+        return None if row is None else self._thread(row)
+
+    def threads(self) -> list[Thread]:
+        """Every thread, finished ones included, newest first."""
+        rows = self.db.execute("SELECT * FROM threads ORDER BY created DESC, id DESC").fetchall()
+        return [self._thread(r) for r in rows]
+
+    def next_thread_id(self) -> int:
+        row = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM threads").fetchone()
+        return int(row[0])
+
+    def save_thread(self, thread: Thread) -> None:
+        """Insert or update a thread and its participants."""
+        values = {
+            "id": thread.id,
+            "kind": thread.kind.value,
+            "state": thread.state.value,
+            "subject": thread.subject,
+            "match_subject": match_subject(thread.subject),
+            "owner_email": thread.owner.email,
+            "owner_name": thread.owner.name,
+            "counterparts": _addresses_json(thread.counterparts),
+            "created": to_text(thread.created),
+            "root_message_id": thread.root_message_id,
+            "last_owner_activity": to_text(thread.last_owner_activity),
+            "answered_at": to_text(thread.answered_at),
+            "closed_at": to_text(thread.closed_at),
+            "excerpt": thread.excerpt,
+            "reply_excerpt": thread.reply_excerpt,
+            "away_until": to_text(thread.away_until),
+            "follow_up_at": to_text(thread.follow_up_at),
+            "snoozed_until": to_text(thread.snoozed_until),
+        }
+        columns = ", ".join(values)
+        marks = ", ".join(f":{c}" for c in values)
+        updates = ", ".join(f"{c}=excluded.{c}" for c in values if c != "id")
+        self.db.execute(
+            f"INSERT INTO threads ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+            values,
+        )
+        for person in thread.counterparts:
+            self.db.execute(
+                "INSERT OR IGNORE INTO thread_participants (thread_id, email) VALUES (?, ?)",
+                (thread.id, person.email),
+            )
+
+    def add_thread_messages(self, thread_id: int, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            if message_id:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO thread_messages (message_id, thread_id) VALUES (?, ?)",
+                    (message_id, thread_id),
+                )
+
+    def thread_message_ids(self, thread_id: int) -> tuple[str, ...]:
+        """The thread's Message-IDs in the order they were seen (for References)."""
+        rows = self.db.execute(
+            "SELECT message_id FROM thread_messages WHERE thread_id=? ORDER BY rowid",
+            (thread_id,),
+        ).fetchall()
+        return tuple(r["message_id"] for r in rows)
+
+    # ThreadIndex (mailhelper.classify) ----------------------------------------------------
+    def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
+        ids = [m for m in message_ids if m]
+        if not ids:
+            return None
+        marks = ", ".join("?" for _ in ids)
+        row = self.db.execute(
+            f"SELECT thread_id FROM thread_messages WHERE message_id IN ({marks}) "
+            "ORDER BY thread_id DESC LIMIT 1",
+            ids,
+        ).fetchone()
+        if row is None:
+            row = self.db.execute(
+                f"SELECT thread_id FROM actions WHERE message_id IN ({marks}) "
+                "AND thread_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+                ids,
+            ).fetchone()
+        return None if row is None else self.thread(int(row["thread_id"]))
+
+    def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
+        ids = [m for m in message_ids if m]
+        if not ids:
+            return None
+        marks = ", ".join("?" for _ in ids)
+        row = self.db.execute(
+            f"SELECT thread_id, kind FROM actions WHERE message_id IN ({marks}) "
+            "AND status IN ('sent', 'sending') ORDER BY id DESC LIMIT 1",
+            ids,
+        ).fetchone()
+        if row is None:
+            return None
+        thread_id = None if row["thread_id"] is None else int(row["thread_id"])
+        return thread_id, ActionKind(row["kind"])
+
+    def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
+        row = self.db.execute(
+            "SELECT t.id FROM threads t JOIN thread_participants p ON p.thread_id = t.id "
+            "WHERE t.match_subject=? AND p.email=? AND t.state IN ('open', 'answered') "
+            "ORDER BY t.id DESC LIMIT 1",
+            (match_subject(subject), participant.lower()),
+        ).fetchone()
+        return None if row is None else self.thread(int(row["id"]))
+
+    # -- events -----------------------------------------------------------------------------
+    def log_event(
+        self, thread_id: int | None, at: datetime, kind: str, message_id: str | None, detail: str
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO events (thread_id, at, kind, message_id, detail) VALUES (?, ?, ?, ?, ?)",
+            (thread_id, to_text(at), kind, message_id, detail[:2000]),
+        )
+
+    def events(self, thread_id: int) -> list[tuple[datetime, str, str]]:
+        rows = self.db.execute(
+            "SELECT at, kind, detail FROM events WHERE thread_id=? ORDER BY id", (thread_id,)
+        ).fetchall()
+        return [(_req(r["at"]), r["kind"], r["detail"]) for r in rows]
+
+    # -- actions ----------------------------------------------------------------------------
+    def _action(self, row: sqlite3.Row) -> Action:
+        return Action(
+            key=row["key"],
+            kind=ActionKind(row["kind"]),
+            due=_req(row["due"]),
+            thread_id=None if row["thread_id"] is None else int(row["thread_id"]),
+            recipients=_addresses(row["recipients"]),
+            data=json.loads(row["data"]),
+            status=ActionStatus(row["status"]),
+            attempts=int(row["attempts"]),
+            id=int(row["id"]),
+            sent_at=from_text(row["sent_at"]),
+            next_attempt=from_text(row["next_attempt"]),
+            last_error=row["last_error"],
+        )
+
+    def message_id_for(self, action: Action) -> str:
+        """The action's deterministic Message-ID (without angle brackets)."""
+        return make_message_id(action.key, self.domain).strip("<>")
+
+    def add_action(self, action: Action, now: datetime) -> bool:
+        """Record a new pending action; False when its key exists already (planned before)."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO actions (key, kind, thread_id, due, recipients, data, status, "
+            "attempts, message_id, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            (
+                action.key,
+                action.kind.value,
+                action.thread_id,
+                to_text(action.due),
+                _addresses_json(action.recipients),
+                json.dumps(dict(action.data), ensure_ascii=False),
+                self.message_id_for(action),
+                to_text(now),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def actions_for(self, thread_id: int) -> list[Action]:
+        rows = self.db.execute(
+            "SELECT * FROM actions WHERE thread_id=? ORDER BY id", (thread_id,)
+        ).fetchall()
+        return [self._action(r) for r in rows]
+
+    def action(self, action_id: int) -> Action | None:
+        row = self.db.execute("SELECT * FROM actions WHERE id=?", (action_id,)).fetchone()
+        return None if row is None else self._action(row)
+
+    def action_by_key(self, key: str) -> Action | None:
+        row = self.db.execute("SELECT * FROM actions WHERE key=?", (key,)).fetchone()
+        return None if row is None else self._action(row)
+
+    def pending(self, kind: ActionKind | None = None) -> list[Action]:
+        if kind is None:
+            rows = self.db.execute(
+                "SELECT * FROM actions WHERE status='pending' ORDER BY due, id"
+            ).fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT * FROM actions WHERE status='pending' AND kind=? ORDER BY due, id",
+                (kind.value,),
+            ).fetchall()
+        return [self._action(r) for r in rows]
+
+    def due(self, now: datetime) -> list[Action]:
+        """Pending actions due at ``now`` and not waiting for a retry, oldest first."""
+        stamp = to_text(now)
+        rows = self.db.execute(
+            "SELECT * FROM actions WHERE status='pending' AND due <= ? "
+            "AND (next_attempt IS NULL OR next_attempt <= ?) ORDER BY due, id",
+            (stamp, stamp),
+        ).fetchall()
+        return [self._action(r) for r in rows]
+
+    def next_due(self) -> datetime | None:
+        """When the next pending action falls due (or a retry is next tried)."""
+        row = self.db.execute(
+            "SELECT min(max(due, coalesce(next_attempt, due))) FROM actions WHERE status='pending'"
+        ).fetchone()
+        return from_text(row[0]) if row and row[0] else None
+
+    def in_flight(self) -> list[Action]:
+        """Actions whose send was attempted but whose outcome was never recorded."""
+        rows = self.db.execute("SELECT * FROM actions WHERE status='sending' ORDER BY id").fetchall()
+        return [self._action(r) for r in rows]
+
+    def set_status(self, action_id: int, status: ActionStatus, **fields: Any) -> None:
+        assignments = ["status=?"]
+        values: list[Any] = [status.value]
+        for name, value in fields.items():
+            assignments.append(f"{name}=?")
+            values.append(to_text(value) if isinstance(value, datetime) else value)
+        values.append(action_id)
+        self.db.execute(f"UPDATE actions SET {', '.join(assignments)} WHERE id=?", values)
+
+    def mark_sending(self, action: Action) -> None:
+        assert action.id is not None
+        with self.transaction():
+            self.db.execute(
+                "UPDATE actions SET status='sending', attempts=attempts+1 WHERE id=?", (action.id,)
+            )
+
+    def mark_sent(self, action: Action, at: datetime) -> None:
+        """Record the server's acceptance and count the delivery for the sending limits."""
+        assert action.id is not None
+        self.set_status(action.id, ActionStatus.SENT, sent_at=at, last_error=None)
+        for person in action.recipients:
+            self.db.execute(
+                "INSERT INTO deliveries (action_id, recipient, at) VALUES (?, ?, ?)",
+                (action.id, person.email, to_text(at)),
+            )
+
+    def mark_appended(self, action: Action) -> None:
+        assert action.id is not None
+        self.db.execute("UPDATE actions SET appended=1 WHERE id=?", (action.id,))
+
+    def unappended(self) -> list[Action]:
+        rows = self.db.execute(
+            "SELECT * FROM actions WHERE status='sent' AND appended=0 ORDER BY id"
+        ).fetchall()
+        return [self._action(r) for r in rows]
+
+    def deliveries_since(self, since: datetime, recipient: str | None = None) -> int:
+        if recipient is None:
+            row = self.db.execute(
+                "SELECT count(DISTINCT action_id) FROM deliveries WHERE at >= ?", (to_text(since),)
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT count(*) FROM deliveries WHERE recipient=? AND at >= ?",
+                (recipient, to_text(since)),
+            ).fetchone()
+        return int(row[0])
+
+    def cancel_pending(self, thread_id: int) -> None:
+        self.db.execute(
+            "UPDATE actions SET status='cancelled' WHERE thread_id=? AND status='pending'",
+            (thread_id,),
+        )
+
+    def apply_reconciliation(
+        self, add: Sequence[Action], cancel: Sequence[Action], move: Sequence[Action],
+        now: datetime,
+    ) -> None:
+        for action in add:
+            self.add_action(action, now)
+        for action in cancel:
+            assert action.id is not None
+            self.db.execute(
+                "UPDATE actions SET status='cancelled' WHERE id=? AND status='pending'",
+                (action.id,),
+            )
+        for action in move:
+            assert action.id is not None
+            self.db.execute(
+                "UPDATE actions SET due=?, recipients=?, data=? WHERE id=? AND status='pending'",
+                (
+                    to_text(action.due),
+                    _addresses_json(action.recipients),
+                    json.dumps(dict(action.data), ensure_ascii=False),
+                    action.id,
+                ),
+            )
+
+    # -- the help ledger --------------------------------------------------------------------
+    def ledger(self, owner: str | None = None) -> Ledger:
+        """Asks made and answered, median time to answer, offers, thanks and favours: overall
+        and per counterpart (the first counterpart of each thread)."""
+        threads = [t for t in self.threads() if owner is None or t.owner.email == owner]
+        thanked: set[int] = set()
+        favoured: set[int] = set()
+        for row in self.db.execute(
+            "SELECT thread_id, kind FROM actions WHERE status='sent' AND thread_id IS NOT NULL "
+            "AND kind IN ('thank_you', 'thank_you_draft', 'return_favor')"
+        ):
+            if row["kind"] == ActionKind.RETURN_FAVOR.value:
+                favoured.add(int(row["thread_id"]))
+            else:
+                thanked.add(int(row["thread_id"]))
+
+        def figures(person: Address | None, group: list[Thread]) -> PersonFigures:
+            asks = [t for t in group if t.kind is Kind.ASK]
+            answered = [t for t in asks if t.answered_at is not None]
+            hours = [
+                (t.answered_at - t.created).total_seconds() / 3600
+                for t in answered
+                if t.answered_at is not None
+            ]
+            return PersonFigures(
+                person=person,
+                asks_made=len(asks),
+                asks_answered=len(answered),
+                median_hours_to_answer=round(statistics.median(hours), 1) if hours else None,
+                offers_received=sum(1 for t in group if t.kind is Kind.OFFER),
+                thanks_sent=sum(1 for t in group if t.id in thanked),
+                favours_returned=sum(1 for t in group if t.id in favoured),
+            )
+
+        by_person: dict[str, list[Thread]] = {}
+        names: dict[str, Address] = {}
+        for thread in threads:
+            if thread.counterpart is not None:
+                by_person.setdefault(thread.counterpart.email, []).append(thread)
+                names.setdefault(thread.counterpart.email, thread.counterpart)
+        people = tuple(figures(names[email], group) for email, group in sorted(by_person.items()))
+        return Ledger(figures(None, threads), people)
+
+    def integrity_ok(self) -> bool:
+        row = self.db.execute("PRAGMA integrity_check").fetchone()
+        return row is not None and row[0] == "ok"
+
+
+def _req(text: str) -> datetime:
+    value = from_text(text)
+    assert value is not None
+    return value

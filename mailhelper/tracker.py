@@ -1,0 +1,143 @@
+"""Carrying out decisions in the store: an event's outcome, and the re-plan of a thread's
+scheduled actions. The decisions themselves are :mod:`mailhelper.plan`'s; this module only
+writes what plan returned, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+from mailhelper import plan
+from mailhelper.digest_schedule import next_digest
+from mailhelper.events import (
+    CounterpartReply,
+    Event,
+    Ignored,
+    NewThread,
+    OutOfOffice,
+    OwnerCommand,
+    OwnerFollowUp,
+)
+from mailhelper.models import Action, ActionKind, Thread
+from mailhelper.settings import Settings
+from mailhelper.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def is_scheduled(action: Action) -> bool:
+    """Scheduled actions come from :func:`plan.desired_actions`; immediate ones (answers to a
+    mail, drafts the owner asked to send) are never re-planned away."""
+    return not action.key.startswith("msg/") and "/send/" not in action.key
+
+
+def replan(store: Store, thread: Thread, settings: Settings, now: datetime) -> int:
+    """Bring the thread's pending scheduled actions in line with its state; count the changes."""
+    history = store.actions_for(thread.id)
+    desired = plan.desired_actions(thread, history, settings)
+    pending = [a for a in history if a.status.value == "pending" and is_scheduled(a)]
+    change = plan.reconcile(desired, pending)
+    store.apply_reconciliation(change.add, change.cancel, change.move, now)
+    return len(change.add) + len(change.cancel) + len(change.move)
+
+
+def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -> str:
+    """Write one event's effects; return the line to log. The caller holds the transaction."""
+    if isinstance(event, NewThread):
+        return _start(store, settings, event, now)
+    thread_id = getattr(event, "thread_id", None)
+    thread = store.thread(thread_id) if thread_id is not None else None
+    outcome = plan.apply(thread, event, settings, now)
+    for action in outcome.actions:
+        store.add_action(action, now)
+    if outcome.thread is not None:
+        if outcome.changed:
+            store.save_thread(outcome.thread)
+        if isinstance(event, CounterpartReply | OwnerFollowUp):
+            store.add_thread_messages(outcome.thread.id, (event.message_id,))
+        replan(store, outcome.thread, settings, now)
+    kind = _event_kind(event)
+    store.log_event(thread_id, now, kind, event.message_id, outcome.log)
+    return f"{kind}: {outcome.log}" if outcome.log else kind
+
+
+def _start(store: Store, settings: Settings, event: NewThread, now: datetime) -> str:
+    if event.problem is not None:
+        notice = plan.receipt(event, None, None, settings, now)
+        if notice is not None:
+            store.add_action(notice, now)
+        store.log_event(None, now, "not-understood", event.message_id, event.problem)
+        return f"not understood: {event.problem}"
+    thread = plan.new_thread(event, store.next_thread_id(), now)
+    store.save_thread(thread)
+    store.add_thread_messages(thread.id, event.thread_ids)
+    replan(store, thread, settings, now)
+    pending = [a for a in store.actions_for(thread.id) if a.status.value == "pending"]
+    first = min(pending, key=lambda a: a.due, default=None)
+    ack = plan.receipt(event, thread, first, settings, now)
+    if ack is not None:
+        store.add_action(ack, now)
+    who = ", ".join(c.email for c in thread.counterparts)
+    detail = f"new {thread.kind.value} to {who}: {thread.subject!r}"
+    store.log_event(thread.id, now, "created", event.message_id, detail)
+    return detail
+
+
+def _event_kind(event: Event) -> str:
+    return {
+        CounterpartReply: "reply",
+        OwnerFollowUp: "owner-follow-up",
+        OutOfOffice: "out-of-office",
+        OwnerCommand: "command",
+        Ignored: "ignored",
+    }.get(type(event), type(event).__name__)
+
+
+def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
+    """Keep one pending digest per owner at the next occurrence of ``schedules.digest.rrule``.
+
+    A pending digest already due (missed while the assistant was down) is left to go out; a
+    future one that no longer matches the rule (the config changed) is replaced.
+    """
+    rule = settings.schedules.digest.rrule
+    anchor_text = store.get_meta("digest_anchor")
+    if anchor_text is None:
+        store.set_meta("digest_anchor", now.isoformat())
+        anchor = now
+    else:
+        anchor = datetime.fromisoformat(anchor_text)
+    pending = [a for a in store.pending(ActionKind.DIGEST) if a.data.get("reason") == "schedule"]
+    for owner in settings.owners:
+        mine = [a for a in pending if a.recipients and a.recipients[0].email == owner.email]
+        due = next_digest(rule, now, settings.timezone, anchor) if rule else None
+        keep = [a for a in mine if a.due <= now or (due is not None and a.due == due)]
+        drop = [a for a in mine if a not in keep]
+        if drop:
+            store.apply_reconciliation((), drop, (), now)
+        if not keep and due is not None:
+            store.add_action(plan.digest_action(owner, due), now)
+
+
+def schedule_fingerprint(settings: Settings) -> str:
+    """A digest of every setting that decides due times; a change means re-planning."""
+    text = repr((settings.schedules, settings.sending, settings.timezone.key, settings.confirm))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def replan_if_config_changed(store: Store, settings: Settings, now: datetime) -> int | None:
+    """Re-plan every unfinished thread when the schedules changed since the last run."""
+    fingerprint = schedule_fingerprint(settings)
+    previous = store.get_meta("schedule_fingerprint")
+    if previous == fingerprint:
+        return None
+    changes = 0
+    with store.transaction():
+        if previous is not None:
+            for thread in store.threads():
+                changes += replan(store, thread, settings, now)
+        store.set_meta("schedule_fingerprint", fingerprint)
+    if previous is not None:
+        log.info("schedules changed since the last run: re-planned %d pending actions", changes)
+    return changes
