@@ -17,8 +17,11 @@ class ConfigError(MailhelperError):
     def __init__(self, problems: list[str], source: str | None = None) -> None:
         self.problems = list(problems)
         self.source = source
-        head = f"{source}: " if source and len(self.problems) > 1 else ""
-        super().__init__(head + "\n".join(self.problems))
+        if len(self.problems) > 1:
+            text = f"{len(self.problems)} problems in the config:\n  " + "\n  ".join(self.problems)
+        else:
+            text = "".join(self.problems)
+        super().__init__(text)
 
 
 class SecretError(MailhelperError):

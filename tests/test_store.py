@@ -1,0 +1,152 @@
+"""The SQLite store answers its questions and keeps its promises across re-opening."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailhelper.models import Action, ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
+from mailhelper.store import Store
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+SAM = Address("sam@example.com", "Sam")
+JANE = Address("jane@example.org", "Jane Doe")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "state" / "state.db", "example.com")
+
+
+def thread(store: Store, **changes: object) -> Thread:
+    values: dict[str, object] = dict(
+        id=store.next_thread_id(), kind=Kind.ASK, state=ThreadState.OPEN, subject="Intro to Acme",
+        owner=SAM, counterparts=(JANE,), created=T0, root_message_id="ask@example.com",
+        last_owner_activity=T0,
+    )
+    values.update(changes)
+    made = Thread(**values)  # type: ignore[arg-type]
+    with store.transaction():
+        store.save_thread(made)
+        store.add_thread_messages(made.id, [made.root_message_id])
+    return made
+
+
+def test_a_thread_round_trips(store: Store) -> None:
+    made = thread(store, answered_at=T0 + timedelta(hours=5), excerpt="Could you…")
+    assert store.thread(made.id) == made
+    assert store.threads() == [made]
+
+
+def test_thread_for_matches_any_known_message_id(store: Store) -> None:
+    made = thread(store)
+    assert store.thread_for(("nothing@x", "ask@example.com")) == made
+    assert store.thread_for(("nothing@x",)) is None
+    assert store.thread_for(()) is None
+
+
+def test_subject_fallback_needs_the_participant_and_an_unfinished_thread(store: Store) -> None:
+    made = thread(store)
+    assert store.thread_by_subject("intro  to ACME", "jane@example.org") == made
+    assert store.thread_by_subject("Intro to Acme", "stranger@example.net") is None
+    with store.transaction():
+        store.save_thread(Thread(**{**made.__dict__, "state": ThreadState.DONE}))
+    assert store.thread_by_subject("Intro to Acme", "jane@example.org") is None
+
+
+def test_an_action_key_is_planned_once(store: Store) -> None:
+    made = thread(store)
+    action = Action("t1/follow_up/x/1", ActionKind.FOLLOW_UP, T0, made.id, (SAM,))
+    with store.transaction():
+        assert store.add_action(action, T0)
+        assert not store.add_action(action, T0)
+    assert len(store.actions_for(made.id)) == 1
+
+
+def test_due_respects_time_and_retry(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+        store.add_action(Action("b", ActionKind.FOLLOW_UP, T0 + timedelta(days=1), made.id,
+                                (SAM,)), T0)
+    assert [a.key for a in store.due(T0)] == ["a"]
+    a = store.due(T0)[0]
+    assert a.id is not None
+    with store.transaction():
+        store.set_status(a.id, ActionStatus.PENDING, next_attempt=T0 + timedelta(minutes=2))
+    assert store.due(T0 + timedelta(minutes=1)) == []
+    assert [x.key for x in store.due(T0 + timedelta(minutes=2))] == ["a"]
+    assert store.next_due() == T0 + timedelta(minutes=2)
+
+
+def test_sending_then_sent_is_remembered_after_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+    action = store.due(T0)[0]
+    store.mark_sending(action)
+    store.close()
+    again = Store.open(path, "example.com")
+    [in_flight] = again.in_flight()
+    assert in_flight.key == "a" and in_flight.attempts == 1
+    with again.transaction():
+        again.mark_sent(in_flight, T0)
+    assert again.in_flight() == [] and again.due(T0) == []
+    assert again.deliveries_since(T0 - timedelta(days=1), "sam@example.com") == 1
+    assert again.integrity_ok()
+
+
+def test_sent_mail_maps_the_message_id_back_to_its_thread(store: Store) -> None:
+    made = thread(store)
+    action = Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,))
+    with store.transaction():
+        store.add_action(action, T0)
+    stored = store.action_by_key("a")
+    assert stored is not None
+    message_id = store.message_id_for(stored)
+    assert store.sent_mail((message_id,)) is None  # not sent yet
+    with store.transaction():
+        store.mark_sent(stored, T0)
+    assert store.sent_mail(("x@y", message_id)) == (made.id, ActionKind.FOLLOW_UP)
+    assert store.thread_for((message_id,)) == made
+
+
+def test_processed_messages_are_recognised_by_id_or_content(store: Store) -> None:
+    with store.transaction():
+        store.mark_processed("m1@x", "hash1", "INBOX", 4, T0, "handled")
+    assert store.is_processed("m1@x", "other")
+    assert store.is_processed("other@x", "hash1")
+    assert not store.is_processed("m2@x", "hash2")
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.mark_processed("m1@x", "hash1", "INBOX", 4, T0, "handled")
+        raise RuntimeError("crash in the middle")
+    assert not store.is_processed("m1@x", "hash1")
+
+
+def test_the_ledger_counts_asks_answers_and_median(store: Store) -> None:
+    thread(store, answered_at=T0 + timedelta(hours=2))
+    thread(store, answered_at=T0 + timedelta(hours=4), root_message_id="b@x")
+    thread(store, root_message_id="c@x")
+    thread(store, kind=Kind.OFFER, root_message_id="d@x")
+    overall = store.ledger().overall
+    assert (overall.asks_made, overall.asks_answered, overall.offers_received) == (3, 2, 1)
+    assert overall.median_hours_to_answer == 3.0
+    [jane] = store.ledger().people
+    assert jane.person == JANE and jane.asks_made == 3
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    with store.transaction():
+        store.set_meta("schema_version", "999")
+    store.close()
+    with pytest.raises(RuntimeError, match="newer mailhelper"):
+        Store.open(path, "example.com")
