@@ -1,0 +1,163 @@
+"""Commands by reply: the owner answers any mail from the assistant with one word.
+
+SPEC.md "How a person uses it", 5. The command is the first line of the reply that is neither
+empty nor quoted; its first word decides, case-insensitive, and the rest of the line and every
+later line are ignored::
+
+    >>> from zoneinfo import ZoneInfo
+    >>> london = ZoneInfo("Europe/London")
+    >>> now = datetime(2026, 11, 30, 14, 37, tzinfo=london)
+    >>> parse_command("Done, thanks!\\n\\nOn Mon, Jane wrote:\\n> ...", now, london).name
+    'done'
+    >>> parse_command("snooze: 3 days", now, london).until.isoformat()
+    '2026-12-03T14:37:00+00:00'
+
+Rules where a reply could mean more than one thing:
+
+* **The first word decides.** ``done? not sure`` is ``done``, ``cancel that, snooze 2 days`` is
+  ``cancel``. The SPEC says the rest of the line is ignored, and a rule the owner can predict
+  beats a guess at what a hesitant line meant. ``not done`` is no command (its first word is
+  ``not``); the owner can always reply again.
+* The word must stand alone: ``sending`` or ``done-ish`` are not ``send`` or ``done``.
+  Trailing punctuation (``Done!``, ``done.``), a colon (``snooze: 3 days``), leading spaces,
+  a byte-order mark, zero-width spaces and Markdown emphasis (``**done**``) are tolerated.
+* ``snooze`` needs a time ahead of ``now`` (:func:`mailhelper.timewords.parse_when`, counting
+  from ``now`` to the minute). The longest readable start of the rest counts, so
+  ``snooze 3 days please`` works. Without a time, or with one already past, it is ``unknown``,
+  which gets the list of commands in answer.
+* Lines quoted with ``>`` are skipped, so a bottom-posted reply (attribution, quote, command)
+  is read. Reading stops at an Outlook-style boundary (``-----Original Message-----``, a
+  ``From:`` header block, a line of underscores), at a signature (``-- ``), and at an
+  attribution line (``On ... wrote:``, also in German, French, Spanish, Italian, Dutch and
+  Portuguese) not followed by ``>`` lines: below those lies the assistant's own mail unquoted,
+  with its list of commands, and an empty reply must not run ``done`` from it. An empty reply
+  is ``unknown``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Literal
+
+from mailhelper.timewords import parse_when
+
+CommandName = Literal["done", "send", "snooze", "decline", "cancel", "status", "help", "unknown"]
+
+#: One line per command, for the templates (receipts, reminders, the answer to ``help``).
+COMMANDS_HELP = """\
+done            the matter is settled: no more reminders (a thank-you still comes when due)
+send            send the draft in this mail as it is
+snooze <when>   remind me later: snooze 3 days, snooze monday, snooze 2026-12-01
+decline         you did not take the offer up: I will still help you thank them
+cancel          stop tracking this thread and send nothing more about it
+status          reply with the digest: open asks, offers, thanks due, favours to return
+help            this list"""
+
+_SIMPLE: frozenset[str] = frozenset({"done", "send", "decline", "cancel", "status", "help"})
+
+# Where the owner's own words end and the quoted original begins.
+_ATTRIBUTION = re.compile(
+    r"^(?:on\b.*\bwrote|am\b.*\bschrieb|le\b.*\ba\s+écrit|el\b.*\bescribió"
+    r"|il\b.*\bha\s+scritto|op\b.*\bschreef|em\b.*\bescreveu)\s*:?\s*$",
+    re.IGNORECASE,
+)
+_BOUNDARY = re.compile(
+    r"^(?:-{2,}\s*(?:original message|forwarded message|ursprüngliche nachricht|"
+    r"message d'origine)\s*-{2,}|_{8,}|-- ?|(?:from|von|de|from\s*:)\s*:.*)$",
+    re.IGNORECASE,
+)
+_INVISIBLE = str.maketrans({"\ufeff": None, "\u200b": None, "\u200e": None, "\u200f": None,
+                            "\u00a0": " "})
+# A hyphen glues words ("done-ish"); a dash with or without spaces separates ("done—thanks").
+_FIRST_WORD = re.compile(r"^([a-z]+)(?=$|[\s.!?,:;)–—])[\s.!?,:;)\-–—]*(.*)$")
+#: The most words of a snooze time tried: "monday 9 am" is three, "3rd of december 2026" four.
+_MAX_WHEN_WORDS = 6
+
+
+@dataclass(frozen=True)
+class Command:
+    """An owner's command. ``line`` is the line it was read from, as written (stripped);
+    ``until`` is set for ``snooze`` only."""
+
+    name: CommandName
+    until: datetime | None
+    line: str
+
+
+def parse_command(reply_text: str, now: datetime, zone: tzinfo) -> Command:
+    """The command in the owner's reply (see the module docstring for the rules). Never raises.
+
+        >>> from datetime import UTC
+        >>> now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+        >>> parse_command("Thanks, will do", now, UTC)
+        Command(name='unknown', until=None, line='Thanks, will do')
+    """
+    line = _command_line(reply_text)
+    if line is None:
+        return Command("unknown", None, "")
+    match = _FIRST_WORD.match(line.lower().strip("*_~ \t"))
+    if match is None:
+        return Command("unknown", None, line)
+    word, rest = match[1], match[2]
+    if word in _SIMPLE:
+        return Command(word, None, line)  # type: ignore[arg-type]  # checked just above
+    if word == "snooze":
+        until = _snooze_until(rest, now, zone)
+        # In UTC: same-zone datetimes compare by wall time, wrong in the autumn overlap.
+        if until is not None and until.astimezone(UTC) > now.astimezone(UTC):
+            return Command("snooze", until, line)
+    return Command("unknown", None, line)
+
+
+def _command_line(reply_text: str) -> str | None:
+    """The first line of the owner's own words, or None when there is none.
+
+    Quoted lines are skipped, so a bottom-posted reply (attribution, ``>`` lines, then the
+    command) is read too. But what follows an Outlook-style boundary, or an attribution not
+    followed by ``>`` lines, is the original mail unquoted: the assistant's own mail lists
+    the commands, so reading on there could run ``done`` from an empty reply. Stop instead.
+    """
+    lines = [raw.strip() for raw in reply_text.translate(_INVISIBLE).splitlines()]
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not line or line.startswith(">"):
+            index += 1
+            continue
+        if _BOUNDARY.match(line):
+            return None
+        span = _attribution_span(lines, index)
+        if span:
+            following = next((later for later in lines[index + span:] if later), "")
+            if not following.startswith(">"):
+                return None
+            index += span
+            continue
+        return line
+    return None
+
+
+def _attribution_span(lines: list[str], index: int) -> int:
+    """How many lines the attribution starting at ``index`` takes (0: none there).
+
+    Mail clients wrap a long one: ``On Mon, 30 Nov 2026 at 09:00, Sam's assistant <`` then
+    ``helper@example.com> wrote:``.
+    """
+    for span in (1, 2, 3):
+        if index + span > len(lines):
+            break
+        if _ATTRIBUTION.match(" ".join(lines[index:index + span])):
+            return span
+    return 0
+
+
+def _snooze_until(rest: str, now: datetime, zone: tzinfo) -> datetime | None:
+    """The longest readable start of ``rest``: ``3 days please`` -> three days from now."""
+    words = rest.strip("*_~ \t").split()[:_MAX_WHEN_WORDS]
+    for end in range(len(words), 0, -1):
+        until = parse_when(" ".join(words[:end]), now, zone)
+        if until is not None:
+            return until
+    return None

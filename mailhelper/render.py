@@ -1,0 +1,1187 @@
+"""Composing the mail the assistant sends: an action and its thread -> an ``EmailMessage``.
+
+Pure: no SMTP, IMAP or SQLite; the outbox hands over a :class:`RenderJob` and gets a message
+ready to send and to file in the Sent folder::
+
+    renderer = Renderer(settings)      # once, at start-up: compiles and checks every template
+    message = renderer.render(RenderJob(nudge, thread, now, references=("ask@ex.org",)))
+    message["Subject"], message["In-Reply-To"]   # ("Re: Intro to Acme", "<ask@ex.org>")
+
+Templates
+---------
+Every :class:`~mailhelper.models.ActionKind` has three templates: ``<kind>.subject.j2``,
+``<kind>.txt.j2`` and ``<kind>.html.j2``; files starting with ``_`` are shared layouts and
+macros. The defaults ship as the package ``mailhelper.templates``; a file of the same name in
+``settings.templates_dir`` replaces one. All of them are compiled, and each kind is rendered once
+with sample values, when the :class:`Renderer` is built, so a broken override stops the start-up
+with :class:`TemplateProblem` (file and line) instead of failing at the first mail that needs it.
+
+The environment is Jinja2's *immutable sandbox* with ``StrictUndefined``; only ``.html.j2``
+templates are autoescaped. Mail content (names, subjects, excerpts) reaches templates only as
+values, never as template source, so ``{{ config }}`` in a subject is printed, not evaluated
+(SPEC.md safety rule 5).
+
+What templates see (every key is always defined; unused ones hold their default):
+
+==================  ===========================================================================
+``kind``            the action kind, e.g. ``"follow_up"``
+``now``             the job's time, in ``settings.timezone``
+``owner``           :class:`Person`: the owner the mail is for (or, to a counterpart, from)
+``assistant``       :class:`Person`: the assistant
+``thread``          :class:`ThreadView` or None (digest, help, some notices)
+``who``             the counterpart(s) by name ("Jane Doe and Bob Lee"), "" when unknown
+``who_first``       the same by first name ("Jane and Bob")
+``about``           the subject the mail is about: the thread's, else ``data["subject"]``
+``subject``         the rendered subject line ("" inside the subject template itself)
+``data``            ``action.data``, every value made one line
+``to_counterpart``  True for mail to the counterpart (nudge, thank_you)
+``from_owner``      True when counterpart mail goes out From the owner (``send_as: owner``)
+``send_as``         ``settings.send_as``: ``"assistant"`` or ``"owner"``
+``sendable_draft``  True when the mail holds a draft that ``send`` would send
+``number``, ``of``  which reminder this is (1-based) and how many the series has (0: unknown)
+``last_reminder``   True for the last reminder of a series
+``flavour``         thank-yous: ``"helped"`` or ``"declined"`` (an offer not taken up)
+``requested``       True when the owner asked for this mail with ``send``
+``ask_kind``        receipt: ``"ask"`` or ``"offer"``
+``problem``         receipt: why the mail could not be understood ("" when it was)
+``understood``      receipt: a sentence saying what was understood ("" lets the template say it)
+``tag``             receipt: the tag that was read ("" for none)
+``next_kind``       receipt: the kind of the first scheduled action ("" for none)
+``next_due``        receipt: its due time (datetime) or None
+``counterparts``    receipt: ``data["counterparts"]``: the people found, as header text
+``command``         command_reply: the command line as the owner wrote it
+``result``          command_reply: what it did, times written for people
+``unknown_command`` help: the line that was not a command ("" when help was asked for)
+``note``            help: why help is sent instead of doing something ("" for none)
+``reason``          error_notice: why; digest: ``"schedule"`` or ``"status"``
+``folder``          error_notice: where the mail that could not be understood was filed
+``failed_what``     error_notice: the mail that could not be sent ("the thank-you", "")
+``failed_to``       error_notice: who it was for
+``open_asks``       digest: ThreadViews of open asks, oldest first
+``open_offers``     digest: ThreadViews of offers waiting on the owner
+``thanks_due``      digest: ThreadViews of help given that is not yet settled with a thanks
+``favours_due``     digest: ThreadViews of recent help to return
+``ledger``          digest: :class:`LedgerView` or None
+``tags``            ``{"ask": [...], "offer": [...]}``: the tag words
+``plus``            ``{"ask": "helper+ask@…", "offer": …, "5d": …}``: example plus-addresses
+``schedule``        the configured timings as text: ``ask_follow_up`` ("3 days and 7 days"),
+                    ``offer_follow_up``, ``give_up_after``, ``thank_you_after``,
+                    ``return_favor_after``
+==================  ===========================================================================
+
+Filters: ``when`` (``Thu 3 Dec, 09:00``; the year is added when it is not this year), ``day``
+(``Thu 3 Dec``), ``ago`` (``today``, ``yesterday``, ``3 days ago``, ``in 2 days``), ``since``
+(``3 days``: calendar days from a time to now), ``between`` (``start|between(end)``: ``5 hours``,
+``1.5 days``), ``sentence`` (a full stop added when the text has no end mark) and, for HTML,
+``paragraphs`` (plain text to escaped ``<p>``/``<br>``) and ``plain`` (see :func:`plain`: an
+HTML template that calls a macro of a text template must pass its output through ``plain`` or
+``paragraphs``).
+
+``action.data`` keys each kind reads (all strings, all optional):
+
+* receipt: ``kind``, ``subject``, ``counterparts``, ``problem``, ``understood``, ``tag``,
+  ``next_kind``, ``next_due`` (ISO 8601)
+* follow_up, offer_follow_up: ``number``, ``of``
+* nudge: ``number``, ``requested``
+* thank_you, thank_you_draft: ``flavour`` (``helped``/``declined``), ``requested``
+* closing_note, return_favor: none
+* digest: ``reason`` (``schedule``/``status``)
+* help: ``unknown_command``, ``note``
+* command_reply: ``command``, ``result`` (ISO 8601 times in it are rewritten for people)
+* error_notice: ``reason``, ``subject``, ``folder``, ``failed_kind``, ``failed_to``
+
+Composition
+-----------
+The message uses :data:`POLICY`: ``email.policy.SMTP`` (CRLF line ends, as SMTP and IMAP
+APPEND want them) whose Message-ID, In-Reply-To and References headers fold only between ids:
+the stock folding would turn a long msg-id (Outlook's run to 90 characters) into RFC 2047
+encoded words, which no client matches. ``multipart/alternative``: text, then HTML, with a
+boundary derived from the action key, so the same job always gives the same bytes.
+
+* Mail to the owner: From the assistant, To the action's recipients. An answer to an owner's
+  mail (``RenderJob.answering``) threads under it.
+* Mail to a counterpart (nudge, thank_you): To the counterparts, in the thread: In-Reply-To the
+  last of ``references`` and References all of them (RFC 5322 section 3.6.4; the thread's root
+  Message-ID when ``references`` is empty). With ``send_as: assistant`` it is From the
+  assistant, Cc the owner, Reply-To the owner *and* the assistant: a reply then reaches the
+  owner, and reaches the assistant too, which is how it sees that the ask was answered. With
+  ``send_as: owner`` it is From the owner, Cc the assistant (for the same reason).
+* Every mail: Date (``job.now`` in ``settings.timezone``), a deterministic Message-ID
+  (:func:`mailhelper.message_id.make_message_id` of the action key and the assistant's domain:
+  the same action always gets the same id, so the store maps Message-ID -> action),
+  ``Auto-Submitted: auto-generated`` (RFC 3834), ``X-Auto-Response-Suppress: All``,
+  ``X-Mailhelper-Action: <kind>``, ``X-Mailhelper-Thread: <id>`` (when there is a thread) and
+  MIME-Version.
+
+Every value that came from mail is made one line (control characters, CR, LF and Unicode line
+separators become spaces) before it reaches a template or a header, and every header is built
+through :mod:`email.headerregistry`, so no input can add a header. Non-ASCII names and subjects
+are RFC 2047 encoded.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import importlib.resources
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.headerregistry import Address as HeaderAddress
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.message import EmailMessage
+from email.policy import SMTP as _SMTP_POLICY
+from email.policy import EmailPolicy
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+from mailhelper.errors import MailhelperError
+from mailhelper.message_id import bracketed, make_message_id
+from mailhelper.models import (
+    COUNTERPART_ACTIONS,
+    Action,
+    ActionKind,
+    Address,
+    Kind,
+    Ledger,
+    PersonFigures,
+    Thread,
+    ThreadState,
+)
+from mailhelper.settings import Settings
+
+__all__ = [
+    "POLICY",
+    "CompositionError",
+    "FiguresView",
+    "LedgerView",
+    "Person",
+    "RenderJob",
+    "Rendered",
+    "Renderer",
+    "TemplateProblem",
+    "ThreadView",
+    "one_line",
+    "paragraphs",
+    "plain",
+    "sentence",
+    "template_names",
+]
+
+PARTS = ("subject", "txt", "html")
+TEMPLATE_PACKAGE = "mailhelper.templates"
+MAX_SUBJECT_CHARS = 200
+MAX_NAME_CHARS = 120
+MAX_TEXT_CHARS = 2000
+#: RFC 5322 section 3.6.4 lets a References header be trimmed; keep the root and the latest.
+MAX_REFERENCES = 20
+#: How long recent help stays in the digest (thanks for declined offers, favours to return).
+RECENT_THANKS = timedelta(days=14)
+RECENT_FAVOURS = timedelta(days=90)
+
+
+class TemplateProblem(MailhelperError):
+    """A template is missing, does not compile, or fails with sample values; names the file
+    and line: ``/etc/mh/templates/receipt.txt.j2, line 3: unexpected end of template``."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, template: str | None = None, line: int | None = None):
+        self.problem = message
+        self.template = template
+        self.line = line
+        where = template or "templates"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {message}")
+
+
+class CompositionError(MailhelperError):
+    """An action that cannot become a mail: no recipient, an address no header can carry, or
+    mail to a counterpart without its thread. Retrying will not help."""
+
+
+# -- the message policy ------------------------------------------------------------------
+
+
+class _MessageIdsHeader(UnstructuredHeader, BaseHeader):
+    """Message-ID, In-Reply-To, References: one msg-id per line when folding.
+
+    The stock policy folds these as unstructured text and turns any id longer than a line into
+    RFC 2047 encoded words, which breaks threading. Ids here come from :func:`bracketed`, so
+    they hold no white space and nothing to encode.
+    """
+
+    def fold(self, *, policy: Any) -> str:
+        ids = str(self).split()
+        linesep = str(policy.linesep)
+        return f"{self.name}: " + f"{linesep} ".join(ids) + linesep
+
+
+def _policy() -> EmailPolicy[EmailMessage]:
+    registry = HeaderRegistry()
+    for name in ("message-id", "in-reply-to", "references"):
+        registry.map_to_type(name, _MessageIdsHeader)
+    return _SMTP_POLICY.clone(header_factory=registry)
+
+
+#: The policy of every message :meth:`Renderer.render` returns: ``email.policy.SMTP`` (CRLF)
+#: with msg-id headers folded between ids only.
+POLICY = _policy()
+
+
+# -- values for templates ----------------------------------------------------------------
+
+#: C0/C1 controls, line and paragraph separators, and the bidi overrides that can make a name
+#: read backwards (a spoofing trick): none of them belongs in a one-line value.
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def one_line(text: object, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` as one line: control characters and line breaks become spaces, runs of white
+    space one space, at most ``limit`` characters (cut at a word, with an ellipsis).
+
+    >>> one_line("Hi\\r\\nBcc: evil@x.com")
+    'Hi Bcc: evil@x.com'
+    """
+    raw = str(text)
+    chars = []
+    for char in raw:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Zl", "Zp", "Cs") or char in _BIDI:
+            chars.append(" ")
+        else:
+            chars.append(char)
+    flat = " ".join("".join(chars).split())
+    if len(flat) > limit:
+        cut = flat[: limit - 1].rsplit(" ", 1)[0] or flat[: limit - 1]
+        flat = cut + "…"
+    return flat
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a template can name: ``name`` is the display name or, lacking one, the address;
+    ``first`` is what a letter opens with."""
+
+    name: str
+    first: str
+    email: str
+
+    @classmethod
+    def of(cls, address: Address) -> Person:
+        name = one_line(address.name, MAX_NAME_CHARS)
+        email = one_line(address.email, MAX_NAME_CHARS)
+        first = one_line(Address(email, name).first_name, MAX_NAME_CHARS) if (name or email) else ""
+        return cls(name=name or email, first=first or "there", email=email)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _names(people: Sequence[Person], attribute: str) -> str:
+    """'Jane', 'Jane and Bob', 'Jane, Bob and Ann', 'Jane, Bob and 3 others'."""
+    names = [str(getattr(p, attribute)) for p in people]
+    if len(names) > 4:
+        names = [*names[:2], f"{len(names) - 2} others"]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@dataclass(frozen=True)
+class ThreadView:
+    """A :class:`~mailhelper.models.Thread` as templates see it: text made one line, times in
+    the configured zone, and the counterparts named for a sentence.
+
+    ``phrase`` is the thread in a few words: "your ask to Jane Doe, 'Intro to Acme'" or
+    "Bob Lee's offer, 'Moving house'".
+    """
+
+    id: int
+    kind: str
+    state: str
+    subject: str
+    owner: Person
+    counterparts: tuple[Person, ...]
+    counterpart: Person
+    who: str
+    who_first: str
+    phrase: str
+    created: datetime
+    last_owner_activity: datetime
+    answered_at: datetime | None
+    closed_at: datetime | None
+    away_until: datetime | None
+    follow_up_at: datetime | None
+    excerpt: str
+    reply_excerpt: str
+
+    @classmethod
+    def of(cls, thread: Thread, zone: tzinfo) -> ThreadView:
+        people = tuple(Person.of(c) for c in thread.counterparts)
+        subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
+        who = _names(people, "name") or "the person you asked"
+        if thread.kind is Kind.OFFER:
+            phrase = f"{who}'s offer, '{subject}'" if people else f"the offer '{subject}'"
+        else:
+            phrase = f"your ask to {who}, '{subject}'"
+        return cls(
+            id=thread.id,
+            kind=thread.kind.value,
+            state=thread.state.value,
+            subject=subject,
+            owner=Person.of(thread.owner),
+            counterparts=people,
+            counterpart=people[0] if people else Person("the person you asked", "there", ""),
+            who=who,
+            who_first=_names(people, "first") or "there",
+            phrase=phrase,
+            created=_local(thread.created, zone),
+            last_owner_activity=_local(thread.last_owner_activity, zone),
+            answered_at=_local_or_none(thread.answered_at, zone),
+            closed_at=_local_or_none(thread.closed_at, zone),
+            away_until=_local_or_none(thread.away_until, zone),
+            follow_up_at=_local_or_none(thread.follow_up_at, zone),
+            excerpt=one_line(thread.excerpt, MAX_TEXT_CHARS),
+            reply_excerpt=one_line(thread.reply_excerpt, MAX_TEXT_CHARS),
+        )
+
+
+@dataclass(frozen=True)
+class FiguresView:
+    """One line of the ledger: everyone (``person`` None) or one counterpart.
+
+    ``median`` is the median time to an answer in words ("5 hours", "1.5 days"), "" when no
+    ask was answered; ``answered_percent`` is None when no ask was made.
+    """
+
+    person: Person | None
+    asks_made: int
+    asks_answered: int
+    median: str
+    answered_percent: int | None
+    offers_received: int
+    thanks_sent: int
+    favours_returned: int
+
+    @classmethod
+    def of(cls, figures: PersonFigures) -> FiguresView:
+        made, answered = figures.asks_made, figures.asks_answered
+        return cls(
+            person=Person.of(figures.person) if figures.person is not None else None,
+            asks_made=made,
+            asks_answered=answered,
+            median=_hours_text(figures.median_hours_to_answer),
+            answered_percent=round(100 * answered / made) if made else None,
+            offers_received=figures.offers_received,
+            thanks_sent=figures.thanks_sent,
+            favours_returned=figures.favours_returned,
+        )
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    overall: FiguresView
+    people: tuple[FiguresView, ...]
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> LedgerView:
+        people = sorted(
+            ledger.people,
+            key=lambda f: (-f.asks_made - f.offers_received, f.person.email if f.person else ""),
+        )
+        return cls(FiguresView.of(ledger.overall), tuple(FiguresView.of(p) for p in people))
+
+
+# -- the job and the result --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything one mail is made from.
+
+    ``references`` are the Message-IDs of the thread, oldest first, with or without angle
+    brackets (unsafe ones are dropped). ``answering`` is the Message-ID of the owner's mail a
+    receipt, command reply or notice answers; it threads the answer under that mail.
+    ``thanks_due`` and ``favours_due`` list the digest's threads; None derives them from
+    ``open_threads``: answered asks not yet done and offers declined in the last 14 days are
+    thanks due; threads done in the last 90 days are favours to return.
+    """
+
+    action: Action
+    thread: Thread | None
+    now: datetime
+    references: tuple[str, ...] = ()
+    open_threads: tuple[Thread, ...] = ()
+    ledger: Ledger | None = None
+    answering: str | None = None
+    thanks_due: tuple[Thread, ...] | None = None
+    favours_due: tuple[Thread, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The three rendered parts of one mail, before composition."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def template_names(kind: ActionKind) -> tuple[str, str, str]:
+    """The subject, text and HTML template names of one kind.
+
+    >>> template_names(ActionKind.HELP)
+    ('help.subject.j2', 'help.txt.j2', 'help.html.j2')
+    """
+    subject, text, html = (f"{kind.value}.{part}.j2" for part in PARTS)
+    return subject, text, html
+
+
+REQUIRED = tuple(name for kind in ActionKind for name in template_names(kind))
+
+
+# -- loading -----------------------------------------------------------------------------
+
+
+class _DefaultsLoader(BaseLoader):
+    """The templates shipped in the package, read once (they may sit inside a zip)."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        if template not in self.sources:
+            raise TemplateNotFound(template)
+        return self.sources[template], f"{TEMPLATE_PACKAGE}/{template}", lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
+
+
+def _default_sources() -> dict[str, str]:
+    root = importlib.resources.files(TEMPLATE_PACKAGE)
+    return {
+        entry.name: entry.read_text(encoding="utf-8")
+        for entry in root.iterdir()
+        if entry.name.endswith(".j2") and entry.is_file()
+    }
+
+
+# -- times -------------------------------------------------------------------------------
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ISO_TIME = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _local(moment: datetime, zone: tzinfo) -> datetime:
+    # A naive time is taken as UTC, as the store writes them, rather than as the machine's zone.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone)
+
+
+def _local_or_none(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    return None if moment is None else _local(moment, zone)
+
+
+def format_day(moment: datetime, now: datetime | None = None) -> str:
+    """``Thu 3 Dec``; ``Thu 3 Dec 2027`` when not in ``now``'s year. English on purpose:
+    ``%a`` would follow the machine's locale and make the same mail differ between hosts."""
+    text = f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}"
+    if now is not None and moment.year != now.year:
+        text += f" {moment.year}"
+    return text
+
+
+def format_when(moment: datetime, now: datetime | None = None) -> str:
+    """``Thu 3 Dec, 09:00`` (24-hour clock, as SPEC.md writes times)."""
+    return f"{format_day(moment, now)}, {moment:%H:%M}"
+
+
+def format_ago(moment: datetime, now: datetime) -> str:
+    """Calendar days between the two, in words: ``today``, ``yesterday``, ``3 days ago``,
+    ``2 weeks ago``, ``in 2 days``."""
+    days = (now.date() - moment.date()).days
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days == -1:
+        return "tomorrow"
+    if days < 0:
+        return f"in {-days} days"
+    return f"{_span_days(days)} ago"
+
+
+def _span_days(days: int) -> str:
+    if days < 14:
+        return f"{days} day{'s' if days != 1 else ''}"
+    if days < 60:
+        return f"{days // 7} weeks"
+    return f"{round(days / 30.4)} months"
+
+
+def format_since(moment: datetime, now: datetime) -> str:
+    """Calendar days from ``moment`` to ``now``: ``14 days``, ``3 weeks``; ``less than a day``."""
+    days = (now.date() - moment.date()).days
+    return _span_days(days) if days > 0 else "less than a day"
+
+
+def _hours_text(hours: float | None) -> str:
+    if hours is None:
+        return ""
+    if hours < 1:
+        minutes = max(1, round(hours * 60))
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    if hours < 48:
+        whole = round(hours)
+        return f"{whole} hour{'s' if whole != 1 else ''}"
+    days = round(hours / 24, 1)
+    return f"{days:g} days"
+
+
+def _humanize_times(text: str, zone: tzinfo, now: datetime) -> str:
+    """ISO 8601 times inside ``text`` (as plan writes them in results) rewritten as
+    ``Thu 3 Dec, 09:00`` in the configured zone."""
+
+    def replace(match: re.Match[str]) -> str:
+        try:
+            moment = datetime.fromisoformat(match[0].replace("Z", "+00:00"))
+        except ValueError:
+            return match[0]
+        return format_when(_local(moment, zone), now)
+
+    return _ISO_TIME.sub(replace, text)
+
+
+def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
+    """The template filters that write times, in ``zone``, relative to the context's ``now``."""
+
+    def now_of(context: Context) -> datetime | None:
+        now = context.get("now")
+        return now if isinstance(now, datetime) else None
+
+    @pass_context
+    def when(context: Context, moment: datetime | None) -> str:
+        return "" if moment is None else format_when(_local(moment, zone), now_of(context))
+
+    @pass_context
+    def day(context: Context, moment: datetime | None) -> str:
+        return "" if moment is None else format_day(_local(moment, zone), now_of(context))
+
+    @pass_context
+    def ago(context: Context, moment: datetime | None) -> str:
+        now = now_of(context)
+        return "" if moment is None or now is None else format_ago(_local(moment, zone), now)
+
+    @pass_context
+    def since(context: Context, moment: datetime | None) -> str:
+        now = now_of(context)
+        return "" if moment is None or now is None else format_since(_local(moment, zone), now)
+
+    def between(start: datetime | None, end: datetime | None) -> str:
+        if start is None or end is None:
+            return ""
+        return _hours_text(max((end - start).total_seconds(), 0) / 3600)
+
+    return {"when": when, "day": day, "ago": ago, "since": since, "between": between}
+
+
+# -- the renderer ------------------------------------------------------------------------
+
+#: How an error notice names a mail that could not be sent.
+_MAIL_NAMES = {
+    ActionKind.RECEIPT: "a receipt",
+    ActionKind.FOLLOW_UP: "a follow-up reminder",
+    ActionKind.OFFER_FOLLOW_UP: "a reminder about an offer",
+    ActionKind.CLOSING_NOTE: "a closing note",
+    ActionKind.NUDGE: "the follow-up",
+    ActionKind.THANK_YOU_DRAFT: "a thank-you draft",
+    ActionKind.THANK_YOU: "the thank-you",
+    ActionKind.RETURN_FAVOR: "a return-the-favour reminder",
+    ActionKind.DIGEST: "your digest",
+    ActionKind.HELP: "the help mail",
+    ActionKind.COMMAND_REPLY: "the answer to your command",
+    ActionKind.ERROR_NOTICE: "a notice",
+}
+_SENDABLE_DRAFT = frozenset({ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT})
+#: Local part and domain of an address a header may carry: dot-atom text and a host name
+#: (an IDN domain is turned into its ASCII form first). Quoted local parts are refused.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+class Renderer:
+    """Turns a :class:`RenderJob` into an ``EmailMessage``; built once at start-up.
+
+    Construction compiles every template (defaults, then same-named overrides from
+    ``settings.templates_dir``) and renders each kind with sample values; any problem raises
+    :class:`TemplateProblem` naming the file and the line. An override that is not a template
+    mailhelper uses (a typo such as ``reciept.txt.j2``) is a problem too; names starting with
+    ``_`` are free for shared layouts and macros.
+
+        renderer = Renderer(settings)
+        renderer.render(job)["X-Mailhelper-Action"]      # "follow_up"
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.zone: tzinfo = settings.timezone
+        self.domain = settings.assistant.email.rpartition("@")[2]
+        defaults = _default_sources()
+        missing = [name for name in REQUIRED if name not in defaults]
+        if missing:
+            raise TemplateProblem(f"the default templates are incomplete: {', '.join(missing)}",
+                                  TEMPLATE_PACKAGE)
+        loaders: list[BaseLoader] = []
+        self.overrides: tuple[Path, ...] = ()
+        if settings.templates_dir is not None:
+            folder = Path(settings.templates_dir).expanduser()
+            self.overrides = self._check_overrides(folder, defaults)
+            loaders.append(FileSystemLoader(str(folder), encoding="utf-8"))
+        loaders.append(_DefaultsLoader(defaults))
+        self.env = ImmutableSandboxedEnvironment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            # Only HTML output is escaped: subjects and text parts are not markup.
+            autoescape=select_autoescape(
+                enabled_extensions=("html.j2",), disabled_extensions=(), default=False,
+                default_for_string=False,
+            ),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+        self.env.filters.update(_time_filters(self.zone))
+        self.env.filters["sentence"] = sentence
+        self.env.filters["paragraphs"] = paragraphs
+        self.env.filters["plain"] = plain
+        names = sorted(set(REQUIRED) | {n for n in self.env.list_templates() if n.endswith(".j2")})
+        self.templates: dict[str, Template] = {}
+        self._filenames: set[str] = set()
+        for name in names:
+            self.templates[name] = self._compile(name)
+        for job in _sample_jobs(settings):
+            try:
+                self.render_parts(job)
+            except TemplateProblem as exc:
+                raise TemplateProblem(
+                    f"{exc.problem} (while trying a sample {job.action.kind.value} mail)",
+                    exc.template, exc.line,
+                ) from exc
+
+    # -- construction helpers ------------------------------------------------------------
+    @staticmethod
+    def _check_overrides(folder: Path, defaults: Mapping[str, str]) -> tuple[Path, ...]:
+        if not folder.is_dir():
+            raise TemplateProblem("templates_dir is not a folder", str(folder))
+        found = sorted(p for p in folder.iterdir() if p.name.endswith(".j2") and p.is_file())
+        for path in found:
+            if path.name not in defaults and not path.name.startswith("_"):
+                known = ", ".join(sorted(n for n in defaults if not n.startswith("_")))
+                raise TemplateProblem(
+                    f"not a template mailhelper uses (shared parts start with '_'; the "
+                    f"templates are: {known})",
+                    str(path),
+                )
+        return tuple(found)
+
+    def _compile(self, name: str) -> Template:
+        try:
+            template = self.env.get_template(name)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(exc.message or str(exc), exc.filename or exc.name or name,
+                                  exc.lineno) from exc
+        except TemplateNotFound as exc:
+            raise TemplateProblem(f"includes {exc.name!r}, which does not exist", name) from exc
+        except UnicodeDecodeError as exc:
+            raise TemplateProblem(f"is not UTF-8 text ({exc.reason})", name) from exc
+        if template.filename:
+            self._filenames.add(template.filename)
+        return template
+
+    # -- rendering -----------------------------------------------------------------------
+    def render(self, job: RenderJob) -> EmailMessage:
+        """The mail for ``job``: headers as the module docstring says, text and HTML parts.
+
+        Raises :class:`CompositionError` when the action cannot become a mail (see there) and
+        :class:`TemplateProblem` when a template fails on these values.
+        """
+        if job.now.tzinfo is None:
+            raise ValueError("RenderJob.now must be timezone-aware")
+        action = job.action
+        to_counterpart = action.kind in COUNTERPART_ACTIONS
+        if to_counterpart and job.thread is None:
+            raise CompositionError(f"{action.kind.value} {action.key!r}: its thread is missing")
+        if not action.recipients:
+            raise CompositionError(f"{action.kind.value} {action.key!r}: nobody to send it to")
+        parts = self.render_parts(job)
+
+        message = EmailMessage(policy=POLICY)
+        assistant = self.settings.assistant
+        owner = self._owner(job)
+        recipients = [_header_address(a) for a in _unique(action.recipients)]
+        to_emails = {a.email.lower() for a in action.recipients}
+        if to_counterpart and self.settings.send_as == "owner":
+            message["From"] = _header_address(owner)
+            copy = [assistant]
+            reply_to: list[Address] = []
+        elif to_counterpart:
+            message["From"] = _header_address(assistant)
+            copy = [owner]
+            # The owner first: clients that answer only the first Reply-To address answer them.
+            reply_to = [owner, assistant]
+        else:
+            message["From"] = _header_address(assistant)
+            copy, reply_to = [], []
+        message["To"] = recipients
+        copy = [a for a in copy if a.email.lower() not in to_emails]
+        if copy:
+            message["Cc"] = [_header_address(a) for a in copy]
+        if reply_to:
+            message["Reply-To"] = [_header_address(a) for a in reply_to]
+        message["Subject"] = parts.subject
+        message["Date"] = email.utils.format_datetime(job.now.astimezone(self.zone))
+        message["Message-ID"] = make_message_id(action.key, self.domain)
+        references = self._references(job, to_counterpart)
+        if references:
+            message["In-Reply-To"] = references[-1]
+            message["References"] = " ".join(references)
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834 section 5
+        message["X-Auto-Response-Suppress"] = "All"  # Exchange: no out-of-office, no receipts
+        message["X-Mailhelper-Action"] = action.kind.value
+        thread_id = job.thread.id if job.thread is not None else action.thread_id
+        if thread_id is not None:
+            message["X-Mailhelper-Thread"] = str(thread_id)
+        message.set_content(parts.text, subtype="plain", charset="utf-8")
+        message.add_alternative(parts.html, subtype="html", charset="utf-8")
+        # A boundary from the action key instead of a random one: the same job gives the same
+        # bytes, so a re-composed mail (recovery, dry run, tests) is byte-for-byte the same.
+        message.set_boundary("mh-" + hashlib.sha256(action.key.encode("utf-8")).hexdigest()[:32])
+        return message
+
+    def render_parts(self, job: RenderJob) -> Rendered:
+        """The subject, text and HTML of ``job``'s mail, without headers (dry runs, tests)."""
+        context = self._context(job)
+        subject_name, text_name, html_name = template_names(job.action.kind)
+        subject = one_line(self._run(subject_name, context), MAX_SUBJECT_CHARS)
+        if not subject:
+            subject = f"mailhelper: {job.action.kind.value.replace('_', ' ')}"
+        context["subject"] = subject
+        text = _tidy_text(self._run(text_name, context))
+        html = self._run(html_name, context).strip() + "\n"
+        return Rendered(subject, text, html)
+
+    def _run(self, name: str, context: dict[str, Any]) -> str:
+        try:
+            return self.templates[name].render(context)
+        except TemplateProblem:
+            raise
+        except Exception as exc:  # any failure inside a template is the template's problem
+            filename, line = _template_frame(exc.__traceback__, self._filenames)
+            raise TemplateProblem(
+                f"{type(exc).__name__}: {exc}", filename or name, line
+            ) from exc
+
+    def _owner(self, job: RenderJob) -> Address:
+        if job.thread is not None:
+            return job.thread.owner
+        first = job.action.recipients[0] if job.action.recipients else None
+        if first is not None:
+            known = self.settings.owner_for(first.email)
+            return known or first
+        if self.settings.owners:
+            return self.settings.owners[0]
+        raise CompositionError(f"{job.action.kind.value} {job.action.key!r}: no owner to name")
+
+    def _references(self, job: RenderJob, to_counterpart: bool) -> list[str]:
+        if to_counterpart:
+            ids = list(job.references)
+            if not ids and job.thread is not None:
+                ids = [job.thread.root_message_id]
+        else:
+            ids = [job.answering] if job.answering else []
+        clean = list(_unique_ids(bracketed(i) for i in ids))
+        if len(clean) > MAX_REFERENCES:
+            clean = [clean[0], *clean[-(MAX_REFERENCES - 1):]]
+        return clean
+
+    def _context(self, job: RenderJob) -> dict[str, Any]:
+        action, settings, zone = job.action, self.settings, self.zone
+        now = job.now.astimezone(zone)
+        data = {str(k): one_line(v) for k, v in action.data.items()}
+        thread = ThreadView.of(job.thread, zone) if job.thread is not None else None
+        to_counterpart = action.kind in COUNTERPART_ACTIONS
+        owner = Person.of(self._owner(job))
+
+        if thread is not None:
+            who, who_first, about = thread.who, thread.who_first, thread.subject
+        else:
+            found = [Person.of(a) for a in _parse_people(data.get("counterparts", ""))]
+            who, who_first = _names(found, "name"), _names(found, "first")
+            about = data.get("subject", "")
+        about = one_line(about, MAX_SUBJECT_CHARS)
+
+        number = _int(data.get("number"), 1)
+        of = _int(data.get("of"), 0)
+        flavour = data.get("flavour", "")
+        if flavour not in ("helped", "declined"):
+            flavour = (
+                "declined"
+                if job.thread is not None and job.thread.state is ThreadState.DECLINED
+                else "helped"
+            )
+        next_due = None
+        if data.get("next_due"):
+            try:
+                next_due = _local(datetime.fromisoformat(data["next_due"]), zone)
+            except ValueError:
+                next_due = None
+        ask_kind = thread.kind if thread is not None else data.get("kind", "ask")
+        failed_kind = data.get("failed_kind", "")
+        failed_what = ""
+        if failed_kind in {k.value for k in ActionKind}:
+            failed_what = _MAIL_NAMES[ActionKind(failed_kind)]
+        elif failed_kind:
+            failed_what = f"a {failed_kind.replace('_', ' ')} mail"
+
+        digest = self._digest_lists(job) if action.kind is ActionKind.DIGEST else None
+        schedules = settings.schedules
+        local, _, domain = settings.assistant.email.partition("@")
+        ask_word = settings.tags.ask[0] if settings.tags.ask else "ask"
+        offer_word = settings.tags.offer[0] if settings.tags.offer else "offer"
+        plus = {
+            "ask": f"{local}+{ask_word}@{domain}",
+            "offer": f"{local}+{offer_word}@{domain}",
+            "5d": f"{local}+5d@{domain}",
+        }
+
+        return {
+            "kind": action.kind.value,
+            "now": now,
+            "owner": owner,
+            "assistant": Person.of(settings.assistant),
+            "thread": thread,
+            "who": who,
+            "who_first": who_first,
+            "about": about,
+            "subject": "",
+            "data": data,
+            "to_counterpart": to_counterpart,
+            "from_owner": to_counterpart and settings.send_as == "owner",
+            "send_as": settings.send_as,
+            "sendable_draft": action.kind in _SENDABLE_DRAFT,
+            "number": number,
+            "of": of,
+            "last_reminder": of > 0 and number >= of,
+            "flavour": flavour,
+            "requested": data.get("requested") == "send",
+            "ask_kind": ask_kind if ask_kind in ("ask", "offer") else "ask",
+            "problem": data.get("problem", ""),
+            "understood": data.get("understood", ""),
+            "tag": data.get("tag", ""),
+            "next_kind": data.get("next_kind", ""),
+            "next_due": next_due,
+            "counterparts": data.get("counterparts", ""),
+            "command": data.get("command", ""),
+            "result": _humanize_times(data.get("result", ""), zone, now),
+            "unknown_command": data.get("unknown_command", ""),
+            "note": _humanize_times(data.get("note", ""), zone, now),
+            "reason": _humanize_times(data.get("reason", ""), zone, now),
+            "folder": data.get("folder", ""),
+            "failed_what": failed_what,
+            "failed_to": data.get("failed_to", ""),
+            "open_asks": digest[0] if digest else (),
+            "open_offers": digest[1] if digest else (),
+            "thanks_due": digest[2] if digest else (),
+            "favours_due": digest[3] if digest else (),
+            "ledger": LedgerView.of(job.ledger) if job.ledger is not None else None,
+            "tags": {"ask": list(settings.tags.ask), "offer": list(settings.tags.offer)},
+            "plus": plus,
+            "schedule": {
+                "ask_follow_up": _and(d.text for d in schedules.ask.follow_up),
+                "offer_follow_up": _and(d.text for d in schedules.offer.follow_up),
+                "give_up_after": schedules.ask.give_up_after.text,
+                "thank_you_after": schedules.thank_you.after.text,
+                "thank_you_mode": schedules.thank_you.mode,
+                "return_favor_after": schedules.return_favor.after.text,
+            },
+        }
+
+    def _digest_lists(
+        self, job: RenderJob
+    ) -> tuple[tuple[ThreadView, ...], tuple[ThreadView, ...], tuple[ThreadView, ...],
+               tuple[ThreadView, ...]]:
+        threads = sorted(job.open_threads, key=lambda t: (t.created, t.id))
+        asks = [t for t in threads if t.kind is Kind.ASK and t.state is ThreadState.OPEN]
+        offers = [t for t in threads if t.kind is Kind.OFFER and t.state is ThreadState.OPEN]
+        now = job.now
+        if job.thanks_due is not None:
+            thanks = list(job.thanks_due)
+        else:
+            thanks = [
+                t for t in threads
+                if (t.kind is Kind.ASK and t.state is ThreadState.ANSWERED)
+                or (t.state is ThreadState.DECLINED and t.closed_at is not None
+                    and now - t.closed_at <= RECENT_THANKS)
+            ]
+        if job.favours_due is not None:
+            favours = list(job.favours_due)
+        else:
+            favours = sorted(
+                (t for t in threads
+                 if t.state is ThreadState.DONE and t.closed_at is not None
+                 and now - t.closed_at <= RECENT_FAVOURS),
+                key=lambda t: t.closed_at or t.created, reverse=True,
+            )[:10]
+
+        def views(items: Iterable[Thread]) -> tuple[ThreadView, ...]:
+            return tuple(ThreadView.of(t, self.zone) for t in items)
+
+        return views(asks), views(offers), views(thanks), views(favours)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _header_address(address: Address) -> HeaderAddress:
+    """A header address for ``address``, or CompositionError when no header can carry it."""
+    raw = address.email.strip()
+    local, at, domain = raw.rpartition("@")
+    if not at or not _LOCAL_PART.fullmatch(local) or ".." in local:
+        raise CompositionError(f"{raw!r} is not an address mailhelper can send to")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise CompositionError(f"{raw!r} is not an address mailhelper can send to") from exc
+    if not _DOMAIN.fullmatch(domain) or ".." in domain:
+        raise CompositionError(f"{raw!r} is not an address mailhelper can send to")
+    name = one_line(address.name, MAX_NAME_CHARS)
+    return HeaderAddress(display_name=name, username=local, domain=domain)
+
+
+def _unique(addresses: Iterable[Address]) -> list[Address]:
+    seen: set[str] = set()
+    out = []
+    for address in addresses:
+        key = address.email.strip().lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(address)
+    return out
+
+
+def _unique_ids(ids: Iterable[str | None]) -> Iterable[str]:
+    seen: set[str] = set()
+    for msg_id in ids:
+        if msg_id is not None and msg_id not in seen:
+            seen.add(msg_id)
+            yield msg_id
+
+
+def _parse_people(text: str) -> list[Address]:
+    """The people in a header-style list ("Jane Doe <jane@x.org>, bob@y.org")."""
+    return [
+        Address(addr.lower(), name)
+        for name, addr in email.utils.getaddresses([text])
+        if addr and "@" in addr
+    ]
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def sentence(text: object) -> str:
+    """``text`` ending with a full stop unless it ends with one of ``.!?…``.
+
+    >>> sentence("marked done"), sentence("Done!")
+    ('marked done.', 'Done!')
+    """
+    flat = str(text).rstrip()
+    if not flat or flat[-1] in ".!?…":
+        return flat
+    return flat + "."
+
+
+def plain(value: object) -> str:
+    """``value`` as plain text, so that an autoescaping template escapes it.
+
+    Jinja marks what a macro returns as safe when the *caller* autoescapes, even when the macro
+    comes from a text template that escaped nothing. An HTML template that calls a text macro
+    (the drafts, the command words) must pass the result through ``plain`` (or ``paragraphs``),
+    or a name such as ``<script>`` would reach the HTML as markup.
+
+    >>> from markupsafe import Markup
+    >>> type(plain(Markup("<b>"))).__name__
+    'str'
+    """
+    return str(value)
+
+
+def paragraphs(text: object) -> Markup:
+    """Plain text as HTML: blank lines part paragraphs, newlines become ``<br>``, and all of it
+    is escaped, ``Markup`` or not (see :func:`plain` for why nothing is trusted here).
+
+    >>> print(paragraphs("Hi <b>,\\n\\nthanks\\nSam"))
+    <p>Hi &lt;b&gt;,</p>
+    <p>thanks<br>
+    Sam</p>
+    """
+    # Escape first, then split: every piece below is already safe to wrap in Markup.
+    safe = str(escape(plain(text)))
+    blocks = re.split(r"\n[ \t]*\n", safe.strip("\n"))
+    rendered = [
+        "<p>" + "<br>\n".join(line.strip() for line in block.strip("\n").split("\n")) + "</p>"
+        for block in blocks
+        if block.strip()
+    ]
+    return Markup("\n".join(rendered))
+
+
+def _and(items: Iterable[str]) -> str:
+    words = list(items)
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _tidy_text(text: str) -> str:
+    """No trailing blanks, at most one empty line in a row, one newline at the end: templates
+    can then be laid out for reading without counting newlines. The signature separator keeps
+    its space (``-- ``, RFC 3676 section 4.3), so clients can fold the signature away."""
+    lines = [
+        "-- " if line.rstrip() == "--" else line.rstrip()
+        for line in text.strip("\n").splitlines()
+    ]
+    out: list[str] = []
+    for line in lines:
+        if not line and out and not out[-1]:
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def _template_frame(
+    tb: TracebackType | None, filenames: set[str]
+) -> tuple[str | None, int | None]:
+    """The innermost template file and line in a traceback (Jinja rewrites the frames of
+    compiled templates to point at the template source)."""
+    found: tuple[str | None, int | None] = (None, None)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename in filenames or filename.endswith(".j2"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+# -- sample values for the start-up check ------------------------------------------------
+
+
+def _sample_jobs(settings: Settings) -> list[RenderJob]:
+    """One or more jobs per kind, with the branches templates are likely to take, so that a
+    broken override fails at start-up and not at the first real mail."""
+    zone = settings.timezone
+    owner = settings.owners[0] if settings.owners else Address("owner@example.com", "Sam Rivera")
+    jane = Address("jane@example.org", "Jane Doe")
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=zone)
+    created = now - timedelta(days=7)
+    ask = Thread(
+        id=1, kind=Kind.ASK, state=ThreadState.OPEN, subject="Intro to Acme", owner=owner,
+        counterparts=(jane,), created=created, root_message_id="ask@example.com",
+        last_owner_activity=created, excerpt="Could you introduce me to someone at Acme?",
+    )
+    answered = Thread(
+        id=2, kind=Kind.ASK, state=ThreadState.ANSWERED, subject="CV review", owner=owner,
+        counterparts=(jane,), created=created, root_message_id="cv@example.com",
+        last_owner_activity=created, answered_at=now - timedelta(days=1),
+        excerpt="Would you look over my CV?", reply_excerpt="Happy to, send it over.",
+    )
+    offer = Thread(
+        id=3, kind=Kind.OFFER, state=ThreadState.DECLINED, subject="Moving house", owner=owner,
+        counterparts=(jane,), created=created, root_message_id="move@example.com",
+        last_owner_activity=created, closed_at=now - timedelta(hours=3),
+        excerpt="I have a van if you need it.",
+    )
+    done = Thread(
+        id=4, kind=Kind.ASK, state=ThreadState.DONE, subject="Flat viewing", owner=owner,
+        counterparts=(jane,), created=created - timedelta(days=40), root_message_id="f@x.org",
+        last_owner_activity=created - timedelta(days=40), answered_at=created - timedelta(days=39),
+        closed_at=created - timedelta(days=30), excerpt="Could you view the flat for me?",
+    )
+    ledger = Ledger(
+        PersonFigures(None, asks_made=4, asks_answered=3, median_hours_to_answer=5.0,
+                      offers_received=1, thanks_sent=2, favours_returned=1),
+        (PersonFigures(jane, asks_made=4, asks_answered=3, median_hours_to_answer=5.0),),
+    )
+
+    def job(kind: ActionKind, thread: Thread | None, data: Mapping[str, str] | None = None,
+            **extra: Any) -> RenderJob:
+        recipients = thread.counterparts if thread and kind in COUNTERPART_ACTIONS else (owner,)
+        action = Action(key=f"sample/{kind.value}", kind=kind, due=now,
+                        thread_id=thread.id if thread else None, recipients=recipients,
+                        data=dict(data or {}))
+        return RenderJob(action, thread, now, references=("ask@example.com",), **extra)
+
+    due = (now + timedelta(days=3)).isoformat()
+    K = ActionKind
+    return [
+        job(K.RECEIPT, ask, {"kind": "ask", "subject": "Intro to Acme", "tag": "5d",
+                             "counterparts": "Jane Doe <jane@example.org>",
+                             "next_kind": "follow_up", "next_due": due}),
+        job(K.RECEIPT, offer, {"kind": "offer", "next_kind": "offer_follow_up", "next_due": due}),
+        job(K.RECEIPT, None, {"kind": "ask", "subject": "Intro", "problem": "no counterpart"}),
+        job(K.FOLLOW_UP, ask, {"number": "1", "of": "2"}),
+        job(K.FOLLOW_UP, ask, {"number": "2", "of": "2"}),
+        job(K.OFFER_FOLLOW_UP, offer, {"number": "1", "of": "2"}),
+        job(K.CLOSING_NOTE, ask),
+        job(K.NUDGE, ask, {"number": "1"}),
+        job(K.THANK_YOU_DRAFT, answered, {"flavour": "helped"}),
+        job(K.THANK_YOU_DRAFT, offer, {"flavour": "declined"}),
+        job(K.THANK_YOU, answered, {"flavour": "helped", "requested": "send"}),
+        job(K.THANK_YOU, offer, {"flavour": "declined"}),
+        job(K.RETURN_FAVOR, done),
+        job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
+            ledger=ledger),
+        job(K.DIGEST, None, {"reason": "status"}),
+        job(K.HELP, None, {}),
+        job(K.HELP, ask, {"unknown_command": "frobnicate", "note": "Try again."}),
+        job(K.COMMAND_REPLY, ask, {"command": "snooze 3 days", "result": f"snoozed until {due}"}),
+        job(K.COMMAND_REPLY, None, {"command": "done", "result": "marked done"}),
+        job(K.ERROR_NOTICE, None, {"reason": "no sender", "subject": "Hello",
+                                   "folder": "mailhelper/errors"}),
+        job(K.ERROR_NOTICE, ask, {"reason": "550 no such user", "failed_kind": "nudge",
+                                  "failed_to": "jane@example.org"}),
+    ]

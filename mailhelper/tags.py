@@ -1,0 +1,305 @@
+"""The tag on an owner's mail: what kind of thread it starts (ask or offer) and any timing.
+
+SPEC.md "How a person uses it", 3. A tag is read from, in this order, and the first place that
+holds a tag decides (places are not mixed):
+
+1. **plus-address**: ``helper+offer@``, ``helper+ask@``, ``helper+5d@``, ``helper+offer+2d@``,
+   ``helper+monday@``, ``helper+next-monday@`` among To, Cc, Bcc and Delivered-To, where the
+   part before the ``+`` and the domain are the assistant's. Everything after the ``+`` was
+   meant as a tag, so what cannot be read is reported in ``unknown`` (``helper+blah@``).
+2. **subject**: ``[offer]``, ``[5d]``, ``[offer 2d]``, ``[ask, follow up friday]`` anywhere in
+   the subject, and ``#offer`` (a hash tag takes a tag word only: ``#3d printing`` is not a
+   reminder). Subjects carry brackets of their own (``[EXTERNAL]``, list names), so a bracket
+   or hash word that is not a tag is ignored, unless it is one word that looks like a misspelt
+   tag (``[ofer]``, ``#aks``, ``[3 dyas]``): that is reported in ``unknown``.
+3. **first body line** (the owner's own words above any forward): ``offer``, ``Ask.``,
+   ``follow up in 5 days``, ``remind monday 9am``, ``offer, follow up in 2 days``. The whole
+   line must read as a tag; prose (``Hi Jane, could you...``) is no tag and no error. On this
+   line a time needs a tag word or ``follow up``/``remind`` before it (a mail may well open
+   with ``Tomorrow``), and a line ending in ``?`` is a question, not a tag.
+
+A tag is tag words (``tags.ask``, ``tags.offer`` from the config, case-insensitive), the filler
+``follow up``/``remind (me)``/``reminder``, and at most one time phrase
+(:func:`mailhelper.timewords.parse_when`), in parts separated by ``,`` ``;`` ``+`` `` - ``
+``:`` or ``and``. A tag naming both kinds is not understood.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> from mailhelper.settings import Tags
+    >>> london = ZoneInfo("Europe/London")
+    >>> now = datetime(2026, 11, 30, 9, tzinfo=london)
+    >>> mail = Mail("m1", cc=(Address("helper+offer+2d@example.com"),))
+    >>> reading = read_tag(mail, Address("helper@example.com"), Tags(), now, london)
+    >>> reading.kind, reading.tag, reading.when.day, reading.source
+    (<Kind.OFFER: 'offer'>, 'offer+2d', 2, 'plus')
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Literal
+
+from mailhelper.models import Address, Kind, Mail
+from mailhelper.settings import Tags
+from mailhelper.timewords import parse_when
+
+Source = Literal["plus", "subject", "first_line"]
+
+
+@dataclass(frozen=True)
+class TagReading:
+    """What the tag said. All None when the mail carries no tag.
+
+    ``tag`` is the tag as found (``offer+2d``, ``[offer]``, ``follow up in 5 days``), also when
+    it could not be understood; ``unknown`` is then set to what the owner is told about
+    (``helper+blah@``, ``[ofer]``), and ``kind``/``when`` hold whatever part was understood.
+    """
+
+    kind: Kind | None = None
+    tag: str | None = None
+    when: datetime | None = None
+    source: Source | None = None
+    unknown: str | None = None
+
+
+NO_TAG = TagReading()
+
+# Separators between the parts of one tag: "offer, follow up in 2 days", "offer+2d".
+_PARTS = re.compile(r"\s*(?:[,;+|&]|\s[-–—]\s|:(?=\s|$)|\band\b)\s*")
+_FILLER = re.compile(
+    r"^(?:please\s+)?(?:follow[\s-]?up|remind(?:\s+me)?|reminder|nudge(?:\s+me)?)(?:\s+|$)"
+)
+_BRACKET = re.compile(r"\[([^\[\]]{1,60})\]")
+# "#offer", but not "C#", "&#39;" or "##".
+_HASH = re.compile(r"(?<![\w#&])#([^\W_][\w-]{0,30})")
+_UNIT_WORDS = ("minutes", "minute", "hours", "hour", "days", "day", "weeks", "week")
+# Only the match matters when stripping a subject, not the moment: any fixed clock will do.
+_REFERENCE_NOW = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Meaning:
+    kind: Kind | None
+    when: datetime | None
+
+
+def read_tag(mail: Mail, assistant: Address, tags: Tags, now: datetime, zone: tzinfo) -> TagReading:
+    """The tag of ``mail`` (see the module docstring for the places and the grammar).
+
+    ``now`` is the clock that relative times (``5d``, ``monday``) count from. Never raises.
+
+        >>> from zoneinfo import ZoneInfo
+        >>> from mailhelper.settings import Tags
+        >>> utc = ZoneInfo("UTC")
+        >>> mail = Mail("m1", subject="Intro to Acme", text="Offer, follow up in 2 days\\n\\nHi")
+        >>> r = read_tag(mail, Address("helper@example.com"), Tags(), datetime(2026, 1, 5, 9,
+        ...              tzinfo=utc), utc)
+        >>> r.kind.value, r.when.isoformat(), r.source
+        ('offer', '2026-01-07T09:00:00+00:00', 'first_line')
+    """
+    words = _tag_words(tags)
+    plus = _plus_tag(mail.recipients, assistant)
+    if plus is not None:
+        tag, shown = plus
+        return _read_plus(tag, shown, words, now, zone)
+    subject = _read_subject(mail.subject, words, now, zone)
+    if subject is not None:
+        return subject
+    return _read_first_line(mail.text, words, now, zone)
+
+
+def subject_without_tag(subject: str, tags: Tags | None = None) -> str:
+    """The subject for display, without the tags :func:`read_tag` would read in it.
+
+    Brackets and hash words that are not tags (``[EXTERNAL]``, a misspelt ``[ofer]``) stay.
+    ``tags`` defaults to the default tag words (``ask``, ``offer``).
+
+        >>> subject_without_tag("Fwd: [offer] Intro to Acme #ask")
+        'Fwd: Intro to Acme'
+        >>> subject_without_tag("[EXTERNAL] Intro to Acme [5d]")
+        '[EXTERNAL] Intro to Acme'
+    """
+    words = _tag_words(tags or Tags())
+    zone = UTC
+
+    def bracket(match: re.Match[str]) -> str:
+        return " " if _interpret([match[1]], words, _REFERENCE_NOW, zone) else match[0]
+
+    def hashtag(match: re.Match[str]) -> str:
+        return " " if match[1].lower() in words else match[0]
+
+    text = _HASH.sub(hashtag, _BRACKET.sub(bracket, subject))
+    text = " ".join(text.split())
+    # "Intro to Acme - [offer]" would otherwise keep a dangling dash.
+    return re.sub(r"(?:\s+[-–—|:])+$", "", text).strip()
+
+
+def _tag_words(tags: Tags) -> dict[str, Kind]:
+    words: dict[str, Kind] = {}
+    for kind, configured in ((Kind.ASK, tags.ask), (Kind.OFFER, tags.offer)):
+        for word in configured:
+            normal = " ".join(word.lower().split())
+            if normal:
+                words.setdefault(normal, kind)
+    return words
+
+
+def _plus_tag(recipients: Iterable[Address], assistant: Address) -> tuple[str, str] | None:
+    """(tag, local part as shown) of the first recipient that is the assistant plus a tag.
+
+    Matching on the assistant's whole local part followed by ``+`` also covers an assistant
+    that itself lives at a plus address (``sam+helper@``, tag ``sam+helper+offer@``).
+    """
+    own_local, _, own_domain = assistant.email.lower().rpartition("@")
+    for address in recipients:
+        local, _, domain = address.email.lower().rpartition("@")
+        if domain == own_domain and local.startswith(own_local + "+"):
+            tag = local[len(own_local) + 1:]
+            if tag.strip("+"):
+                return tag, local
+    return None
+
+
+def _read_plus(tag: str, shown: str, words: dict[str, Kind], now: datetime,
+               zone: tzinfo) -> TagReading:
+    parts = [part for part in tag.split("+") if part]
+    meaning = _interpret(parts, words, now, zone, spaced=True)
+    if meaning is None:
+        partial = _partial(parts, words, now, zone)
+        return TagReading(partial.kind, tag, partial.when, "plus", unknown=f"{shown}@")
+    return TagReading(meaning.kind, tag, meaning.when, "plus")
+
+
+def _partial(parts: Sequence[str], words: dict[str, Kind], now: datetime,
+             zone: tzinfo) -> _Meaning:
+    """What the readable parts of an unreadable plus tag say: ``offer`` in ``offer+blah``."""
+    readable = [m for part in parts if (m := _interpret([part], words, now, zone, spaced=True))]
+    kinds = {m.kind for m in readable if m.kind}
+    whens = [m.when for m in readable if m.when]
+    return _Meaning(kinds.pop() if len(kinds) == 1 else None, whens[0] if len(whens) == 1 else None)
+
+
+def _read_subject(subject: str, words: dict[str, Kind], now: datetime,
+                  zone: tzinfo) -> TagReading | None:
+    found: list[tuple[int, str, _Meaning]] = []
+    attempts: list[tuple[int, str]] = []
+    for match in _BRACKET.finditer(subject):
+        meaning = _interpret([match[1]], words, now, zone)
+        if meaning is not None:
+            found.append((match.start(), match[0], meaning))
+        elif _looks_like_a_tag(match[1], words):
+            attempts.append((match.start(), match[0]))
+    for match in _HASH.finditer(subject):
+        kind = words.get(match[1].lower())
+        if kind is not None:
+            found.append((match.start(), match[0], _Meaning(kind, None)))
+        elif _looks_like_a_tag(match[1], words, times=False):
+            attempts.append((match.start(), match[0]))
+    if found:
+        found.sort(key=lambda item: item[0])
+        text = " ".join(raw for _, raw, _ in found)
+        merged = _merge([meaning for _, _, meaning in found])
+        if merged is None:
+            return TagReading(None, text, None, "subject", unknown=text)
+        return TagReading(merged.kind, text, merged.when, "subject")
+    if attempts:
+        attempts.sort()
+        raw = attempts[0][1]
+        return TagReading(None, raw, None, "subject", unknown=raw)
+    return None
+
+
+def _read_first_line(text: str, words: dict[str, Kind], now: datetime,
+                     zone: tzinfo) -> TagReading:
+    line = next((line.strip() for line in text.replace("\ufeff", "").splitlines()
+                 if line.strip()), "")
+    # A tag is a few words; a long line is prose and not worth the regexes.
+    if not line or len(line) > 100 or line.endswith("?"):
+        return NO_TAG
+    meaning = _interpret([line], words, now, zone, bare_time=False)
+    if meaning is None:
+        return NO_TAG
+    return TagReading(meaning.kind, line, meaning.when, "first_line")
+
+
+def _interpret(chunks: Sequence[str], words: dict[str, Kind], now: datetime, zone: tzinfo, *,
+               spaced: bool = False, bare_time: bool = True) -> _Meaning | None:
+    """The meaning of a whole tag, or None unless every part of it is understood.
+
+    ``spaced``: also try ``-``, ``_`` and ``.`` as spaces (a plus address has no spaces, but
+    ``2026-12-01`` keeps its dashes, so the part as written is tried first).
+    ``bare_time``: a time phrase alone is a tag (not so on a first body line).
+    """
+    meanings: list[_Meaning] = []
+    introduced = False  # a tag word or "follow up"/"remind" came with the time
+    for chunk in chunks:
+        for part in _PARTS.split(chunk.strip().rstrip(".!")):
+            if not part.strip():
+                continue
+            read = _interpret_part(part, words, now, zone)
+            if read is None and spaced:
+                read = _interpret_part(" ".join(re.sub(r"[-_.]", " ", part).split()),
+                                       words, now, zone)
+            if read is None:
+                return None
+            meanings.append(read[0])
+            introduced = introduced or read[1]
+    merged = _merge(meanings)
+    if merged is None or (merged.kind is None and merged.when is None):
+        return None
+    if not bare_time and not introduced:
+        return None
+    return merged
+
+
+def _interpret_part(part: str, words: dict[str, Kind], now: datetime,
+                    zone: tzinfo) -> tuple[_Meaning, bool] | None:
+    """(meaning, introduced) of ``offer``, ``offer 2d``, ``follow up in 5 days``, ``5d``.
+
+    ``introduced``: the part has a tag word or ``follow up``/``remind``, not just a time.
+    """
+    rest = " ".join(part.lower().split()).strip(" .!:")
+    kind = None
+    for word in sorted(words, key=len, reverse=True):
+        if rest == word or rest.startswith(word + " "):
+            kind, rest = words[word], rest[len(word):].strip()
+            break
+    filler = _FILLER.match(rest)
+    if filler:
+        rest = rest[filler.end():]
+    introduced = kind is not None or filler is not None
+    if not rest:
+        # Filler alone ("follow up") says nothing, but it is part of a tag and harmless.
+        return (_Meaning(kind, None), True) if introduced else None
+    when = parse_when(rest, now, zone)
+    return (_Meaning(kind, when), introduced) if when is not None else None
+
+
+def _merge(meanings: Sequence[_Meaning]) -> _Meaning | None:
+    """One kind and one time at most; ``ask`` with ``offer``, or two times, is not a tag."""
+    kinds = {m.kind for m in meanings if m.kind is not None}
+    whens = [m.when for m in meanings if m.when is not None]
+    if len(kinds) > 1 or len(whens) > 1:
+        return None
+    return _Meaning(next(iter(kinds), None), whens[0] if whens else None)
+
+
+def _looks_like_a_tag(text: str, words: dict[str, Kind], *, times: bool = True) -> bool:
+    """A single word near a tag word (``ofer``, ``aks``) or a misspelt duration (``3 dyas``).
+
+    Only single words count: "[Ask the experts]" is a list name, not a bad tag. A word that
+    contains a tag word (``[task]``, ``[offers]``) is another word, not a misspelling.
+    """
+    candidate = text.strip().lower()
+    if not candidate or (" " in candidate and not re.fullmatch(r"\d{1,4} [a-z]+", candidate)):
+        return False
+    # 0.66 lets in a swapped or changed letter of a three-letter word: "aks", "asc".
+    close = difflib.get_close_matches(candidate, list(words), n=1, cutoff=0.66)
+    if close and close[0] not in candidate:
+        return True
+    duration = re.fullmatch(r"\d{1,4}\s*([a-z]{3,})", candidate)
+    return bool(times and duration and difflib.get_close_matches(
+        duration[1], _UNIT_WORDS, n=1, cutoff=0.7))

@@ -1,0 +1,555 @@
+"""Composing outgoing mail: every kind renders, headers thread and cannot be injected, templates
+are data-safe, overrides are checked at start-up. All times are passed in; no clock is read."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailhelper.message_id import bracketed, looks_like_ours, make_message_id
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    Address,
+    Kind,
+    Ledger,
+    PersonFigures,
+    Thread,
+    ThreadState,
+)
+from mailhelper.render import (
+    CompositionError,
+    Renderer,
+    RenderJob,
+    TemplateProblem,
+    one_line,
+    paragraphs,
+)
+from mailhelper.settings import Settings
+
+LONDON = ZoneInfo("Europe/London")
+SAM = Address("sam@example.com", "Sam Rivera")
+JANE = Address("jane@example.org", "Jane Doe")
+BOB = Address("bob@example.net", "Bob Lee")
+ASSISTANT = Address("helper@example.com", "Sam's assistant")
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=LONDON)  # a Monday
+NOW = T0 + timedelta(days=3)  # Thu 3 Dec, 09:00
+
+
+def settings(**changes: object) -> Settings:
+    base = Settings(owners=(SAM,), assistant=ASSISTANT, timezone=LONDON)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(settings())
+
+
+def ask(**changes: object) -> Thread:
+    thread = Thread(
+        id=7, kind=Kind.ASK, state=ThreadState.OPEN, subject="Intro to Acme", owner=SAM,
+        counterparts=(JANE,), created=T0, root_message_id="ask-1@mail.example.com",
+        last_owner_activity=T0,
+        excerpt="Could you introduce me to someone on the platform team at Acme?",
+    )
+    return dataclasses.replace(thread, **changes)  # type: ignore[arg-type]
+
+
+def offer(**changes: object) -> Thread:
+    thread = Thread(
+        id=8, kind=Kind.OFFER, state=ThreadState.OPEN, subject="Moving house", owner=SAM,
+        counterparts=(BOB,), created=T0, root_message_id="offer-1@mail.example.net",
+        last_owner_activity=T0, excerpt="I have a van on Saturday if that helps.",
+    )
+    return dataclasses.replace(thread, **changes)  # type: ignore[arg-type]
+
+
+ANSWERED = ask(state=ThreadState.ANSWERED, answered_at=T0 + timedelta(hours=5),
+               reply_excerpt="Happy to! I'll write to Priya today.")
+DECLINED = offer(state=ThreadState.DECLINED, closed_at=NOW - timedelta(hours=2))
+DONE = ask(state=ThreadState.DONE, answered_at=T0 + timedelta(hours=5),
+           closed_at=T0 + timedelta(days=1), reply_excerpt="Happy to!")
+LEDGER = Ledger(
+    PersonFigures(None, asks_made=5, asks_answered=4, median_hours_to_answer=6.5,
+                  offers_received=2, thanks_sent=3, favours_returned=1),
+    (
+        PersonFigures(JANE, asks_made=3, asks_answered=3, median_hours_to_answer=5.0,
+                      thanks_sent=2, favours_returned=1),
+        PersonFigures(BOB, asks_made=2, asks_answered=1, median_hours_to_answer=30.0,
+                      offers_received=2, thanks_sent=1),
+    ),
+)
+
+
+def action(kind: ActionKind, thread: Thread | None, data: dict[str, str] | None = None,
+           recipients: tuple[Address, ...] | None = None, key: str | None = None) -> Action:
+    if recipients is None:
+        to_counterpart = kind in (ActionKind.NUDGE, ActionKind.THANK_YOU)
+        recipients = thread.counterparts if to_counterpart and thread else (SAM,)
+    return Action(
+        key=key or f"t{thread.id if thread else 0}/{kind.value}/test",
+        kind=kind,
+        due=NOW,
+        thread_id=thread.id if thread else None,
+        recipients=recipients,
+        data=data or {},
+    )
+
+
+def job(kind: ActionKind, thread: Thread | None, data: dict[str, str] | None = None,
+        **extra: object) -> RenderJob:
+    refs = extra.pop("references", (thread.root_message_id,) if thread else ())
+    return RenderJob(action(kind, thread, data), thread, NOW, references=refs,  # type: ignore[arg-type]
+                     **extra)  # type: ignore[arg-type]
+
+
+#: One realistic job per kind (and the main variants), as the planner and outbox build them.
+JOBS = {
+    "receipt": job(ActionKind.RECEIPT, ask(), {
+        "kind": "ask", "subject": "Intro to Acme", "counterparts": "Jane Doe <jane@example.org>",
+        "next_kind": "follow_up", "next_due": (T0 + timedelta(days=3)).isoformat()}),
+    "receipt-offer": job(ActionKind.RECEIPT, offer(), {
+        "kind": "offer", "next_kind": "offer_follow_up",
+        "next_due": (T0 + timedelta(days=1)).isoformat()}),
+    "receipt-problem": job(ActionKind.RECEIPT, None, {
+        "kind": "ask", "subject": "Intro to Acme",
+        "problem": "I could not find who you asked: nobody but you and me is on the mail"}),
+    "follow_up": job(ActionKind.FOLLOW_UP, ask(), {"number": "1", "of": "2"}),
+    "follow_up-2": job(ActionKind.FOLLOW_UP, ask(), {"number": "2", "of": "2"}),
+    "offer_follow_up": job(ActionKind.OFFER_FOLLOW_UP, offer(), {"number": "1", "of": "2"}),
+    "closing_note": job(ActionKind.CLOSING_NOTE, ask()),
+    "nudge": job(ActionKind.NUDGE, ask(), {"number": "1"}),
+    "thank_you_draft": job(ActionKind.THANK_YOU_DRAFT, ANSWERED, {"flavour": "helped"}),
+    "thank_you_draft-declined": job(ActionKind.THANK_YOU_DRAFT, DECLINED,
+                                    {"flavour": "declined"}),
+    "thank_you": job(ActionKind.THANK_YOU, ANSWERED, {"flavour": "helped", "requested": "send"}),
+    "thank_you-declined": job(ActionKind.THANK_YOU, DECLINED, {"flavour": "declined"}),
+    "return_favor": job(ActionKind.RETURN_FAVOR, DONE),
+    "digest": job(ActionKind.DIGEST, None, {"reason": "schedule"},
+                  open_threads=(ask(), offer(id=9), ANSWERED, DECLINED, DONE), ledger=LEDGER),
+    "help": job(ActionKind.HELP, None),
+    "help-unknown": job(ActionKind.HELP, ask(), {"unknown_command": "frobnicate"}),
+    "command_reply": job(ActionKind.COMMAND_REPLY, ask(), {
+        "command": "snooze 3 days", "result": "snoozed until 2026-12-06T09:00:00+00:00"}),
+    "error_notice": job(ActionKind.ERROR_NOTICE, None, {
+        "reason": "the mail has no From address", "subject": "Fwd: Intro",
+        "folder": "mailhelper/errors"}),
+    "error_notice-send": job(ActionKind.ERROR_NOTICE, ask(), {
+        "reason": "The mail server refused it: 550 5.1.1 no such user",
+        "failed_kind": "nudge", "failed_to": "jane@example.org"}),
+}
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def reparse(message: EmailMessage) -> EmailMessage:
+    parsed = BytesParser(policy=policy.default).parsebytes(message.as_bytes())
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_every_kind_has_a_realistic_job() -> None:
+    assert {j.action.kind for j in JOBS.values()} == set(ActionKind)
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> None:
+    job_ = JOBS[name]
+    message = reparse(renderer.render(job_))
+    kind = job_.action.kind
+
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = parts(message)
+    for part in (text, html, str(message["Subject"])):
+        assert "{{" not in part and "{%" not in part and "{#" not in part
+    assert text.strip() and "<html" in html and "</html>" in html
+    subject = str(message["Subject"])
+    assert subject and "\n" not in subject and "\r" not in subject
+
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["X-Auto-Response-Suppress"] == "All"
+    assert message["X-Mailhelper-Action"] == kind.value
+    assert message["MIME-Version"] == "1.0"
+    assert message["Message-ID"] == make_message_id(job_.action.key, "example.com")
+    assert parsedate_to_datetime(str(message["Date"])) == NOW
+    if job_.thread is not None:
+        assert message["X-Mailhelper-Thread"] == str(job_.thread.id)
+    else:
+        assert message["X-Mailhelper-Thread"] is None
+
+    if kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+        assert message["To"].addresses[0].addr_spec == job_.thread.counterparts[0].email  # type: ignore[union-attr]
+        assert "snooze" not in text  # no commands for the counterpart
+    else:
+        assert message["From"].addresses[0].addr_spec == "helper@example.com"
+        assert message["From"].addresses[0].display_name == "Sam's assistant"
+        assert [a.addr_spec for a in message["To"].addresses] == ["sam@example.com"]
+        assert message["Cc"] is None and message["Reply-To"] is None
+        assert text.startswith("Hi Sam,")
+        # The commands close every mail to the owner, one line each with what it does.
+        tail = text[text.index("Reply with one of these"):]
+        for word in ("done", "send", "snooze", "decline", "cancel", "status", "help"):
+            assert any(line.strip().startswith(word) and len(line.split()) > 2
+                       for line in tail.splitlines()), word
+        assert "<code" in html and "decline" in html
+
+
+def test_the_receipt_says_what_was_understood_and_when_it_will_act(renderer: Renderer) -> None:
+    text, html = parts(renderer.render(JOBS["receipt"]))
+    assert ("Tracking your ask to Jane Doe, 'Intro to Acme': I'll remind you on "
+            "Thu 3 Dec, 09:00, if Jane hasn't replied.") in text
+    assert "Could you introduce me to someone on the platform team at Acme?" in text
+    assert "Thu 3 Dec, 09:00" in html
+
+
+def test_a_receipt_that_could_not_understand_says_why_and_what_to_do(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["receipt-problem"])
+    text, _ = parts(message)
+    assert message["Subject"] == "Not tracked yet: 'Intro to Acme'"
+    assert "I could not find who you asked" in text
+    assert "helper@example.com) in Cc" in text and "helper+offer@example.com" in text
+
+
+def test_the_follow_up_carries_a_ready_draft_and_says_how_to_send_it(renderer: Renderer) -> None:
+    text, _ = parts(renderer.render(JOBS["follow_up"]))
+    assert "Hi Jane," in text and "Thanks,\nSam" in text
+    assert 'Reply "send"' in text and "copy it" in text
+    second, _ = parts(renderer.render(JOBS["follow_up-2"]))
+    assert "last reminder" in second and "14 days" in second
+
+
+def test_the_nudge_sends_the_same_words_the_reminder_showed(renderer: Renderer) -> None:
+    reminder, _ = parts(renderer.render(JOBS["follow_up"]))
+    nudge, nudge_html = parts(renderer.render(JOBS["nudge"]))
+    letter = nudge.split("\n-- \n")[0].strip()
+    assert letter in reminder
+    assert "Sent for Sam Rivera by their e-mail assistant" in nudge
+    assert "Sent for Sam Rivera" in nudge_html
+
+
+def test_thanks_for_help_and_thanks_for_an_offer_declined_differ(renderer: Renderer) -> None:
+    helped, _ = parts(renderer.render(JOBS["thank_you"]))
+    declined, _ = parts(renderer.render(JOBS["thank_you-declined"]))
+    assert "Hi Jane," in helped and "Hi Bob," in declined
+    assert "didn't need to take you up on it" in declined
+    assert "didn't need" not in helped
+    draft, _ = parts(renderer.render(JOBS["thank_you_draft-declined"]))
+    assert "offer you didn't use" in draft and 'Reply "send"' in draft
+
+
+def test_the_closing_note_lets_snooze_keep_the_ask_alive(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["closing_note"])
+    text, _ = parts(message)
+    assert "stop tracking it" in text and 'Reply "snooze 1 week"' in text
+    assert "  snooze 1 week  " in text
+
+
+def test_return_the_favour_names_who_helped_with_what_and_when(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["return_favor"])
+    text, _ = parts(message)
+    assert message["Subject"] == "Return the favour: Jane helped with 'Intro to Acme'"
+    assert "Jane Doe helped you with 'Intro to Acme'" in text
+    assert "(Mon 30 Nov)" in text and "Is there anything I could help you with" in text
+
+
+def test_the_digest_shows_open_items_and_the_ledger(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["digest"])
+    text, html = parts(message)
+    assert message["Subject"] == (
+        "Your digest: 1 open ask, 1 offer waiting, 2 thank-yous due, 1 favour to return"
+    )
+    assert "OPEN ASKS (1)" in text and "OFFERS WAITING ON YOU (1)" in text
+    assert "Asks made: 5, answered: 4 (80%)" in text
+    assert "Median time to an answer: 6 hours" in text  # 6.5 hours, rounded half to even
+    assert "Jane Doe: 3 of 3 asks answered (median 5 hours)" in text
+    assert "Bob Lee: 1 of 2 asks answered (median 30 hours), 2 offers" in text
+    assert "People do help" in text and "People do help" in html
+
+
+def test_command_replies_write_times_for_people(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["command_reply"])
+    text, _ = parts(message)
+    assert "snoozed until Sun 6 Dec, 09:00." in text
+    assert "2026-12-06T" not in text
+
+
+def test_an_error_notice_says_which_mail_and_why(renderer: Renderer) -> None:
+    text, _ = parts(renderer.render(JOBS["error_notice"]))
+    assert "'Fwd: Intro'" in text and "the mail has no From address." in text
+    assert '"mailhelper/errors"' in text
+    sent, _ = parts(renderer.render(JOBS["error_notice-send"]))
+    assert "couldn't send the follow-up to jane@example.org" in sent and "550 5.1.1" in sent
+
+
+def test_help_for_an_unknown_command_quotes_it(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["help-unknown"])
+    text, _ = parts(message)
+    assert "frobnicate" in str(message["Subject"])
+    assert 'I didn\'t understand "frobnicate"' in text and "TAGS" in text
+
+
+# -- threading and addressing ------------------------------------------------------------
+
+
+def test_counterpart_mail_goes_out_in_thread(renderer: Renderer) -> None:
+    refs = ("ask-1@mail.example.com", "<reply-2@mail.example.org>", "ask-3@mail.example.com")
+    message = reparse(renderer.render(job(ActionKind.NUDGE, ask(), references=refs)))
+    assert message["In-Reply-To"] == "<ask-3@mail.example.com>"
+    assert str(message["References"]).split() == [
+        "<ask-1@mail.example.com>", "<reply-2@mail.example.org>", "<ask-3@mail.example.com>"
+    ]
+    assert message["Subject"] == "Re: Intro to Acme"
+    assert message["From"].addresses[0].addr_spec == "helper@example.com"
+    assert [a.addr_spec for a in message["To"].addresses] == ["jane@example.org"]
+    assert [a.addr_spec for a in message["Cc"].addresses] == ["sam@example.com"]
+    reply_to = [a.addr_spec for a in message["Reply-To"].addresses]
+    assert reply_to[0] == "sam@example.com" and "helper@example.com" in reply_to
+
+
+def test_without_references_the_thread_root_is_replied_to(renderer: Renderer) -> None:
+    message = renderer.render(job(ActionKind.THANK_YOU, ANSWERED, references=()))
+    assert message["In-Reply-To"] == "<ask-1@mail.example.com>"
+    assert message["References"] == "<ask-1@mail.example.com>"
+
+
+def test_unsafe_and_long_message_ids(renderer: Renderer) -> None:
+    long_id = "AM0PR01MB" + "1234567890ABCDEF" * 4 + "@AM0PR01MB1234.eurprd01.prod.outlook.com"
+    refs = (long_id, "bad id@x\r\nBcc: evil@x.com", "", "<>")
+    raw = renderer.render(job(ActionKind.NUDGE, ask(), references=refs)).as_bytes()
+    assert b"=?utf-8?" not in raw.split(b"\r\n\r\n")[0]  # headers: no encoded words
+    assert b"Bcc" not in raw
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert message["In-Reply-To"] == f"<{long_id}>"
+    assert str(message["References"]).split() == [f"<{long_id}>"]
+
+
+def test_send_as_owner_sends_counterpart_mail_from_the_owner() -> None:
+    renderer = Renderer(settings(send_as="owner"))
+    message = reparse(renderer.render(JOBS["nudge"]))
+    assert message["From"].addresses[0].addr_spec == "sam@example.com"
+    assert message["From"].addresses[0].display_name == "Sam Rivera"
+    assert [a.addr_spec for a in message["Cc"].addresses] == ["helper@example.com"]
+    assert message["Reply-To"] is None
+    text, _ = parts(message)
+    assert "Sent for" not in text
+    owner_mail = renderer.render(JOBS["follow_up"])
+    assert owner_mail["From"].addresses[0].addr_spec == "helper@example.com"
+    reminder, _ = parts(owner_mail)
+    assert "from your address" in reminder
+
+
+def test_answers_to_the_owner_thread_under_the_mail_they_answer(renderer: Renderer) -> None:
+    reply = dataclasses.replace(JOBS["command_reply"], answering="cmd-9@mail.example.com")
+    message = renderer.render(reply)
+    assert message["In-Reply-To"] == "<cmd-9@mail.example.com>"
+    assert renderer.render(JOBS["follow_up"])["In-Reply-To"] is None
+
+
+def test_date_is_in_the_configured_zone() -> None:
+    renderer = Renderer(settings(timezone=ZoneInfo("America/New_York")))
+    message = renderer.render(JOBS["help"])
+    assert str(message["Date"]).endswith("-0500")
+    assert parsedate_to_datetime(str(message["Date"])) == NOW
+
+
+def test_non_ascii_names_and_subjects_round_trip(renderer: Renderer) -> None:
+    zoe = Address("zoe@example.org", "Zoë Ågren-Łukasz")
+    owner = Address("sam@example.com", "Sám Rivéra")
+    thread = ask(subject="Café ☕ introductions — 日本語", counterparts=(zoe,), owner=owner,
+                 excerpt="Könntest du mich vorstellen?")
+    raw = renderer.render(job(ActionKind.NUDGE, thread)).as_bytes()
+    assert raw.isascii()  # RFC 2047 headers, transfer-encoded bodies
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert str(message["Subject"]) == "Re: Café ☕ introductions — 日本語"
+    assert message["To"].addresses[0].display_name == "Zoë Ågren-Łukasz"
+    assert message["Cc"].addresses[0].display_name == "Sám Rivéra"
+    text, html = parts(message)
+    assert "Hi Zoë," in text and "Könntest du mich vorstellen?" in text and "Zoë" in html
+
+
+def test_an_idn_domain_is_sent_in_its_ascii_form(renderer: Renderer) -> None:
+    thread = ask(counterparts=(Address("anna@bücher.de", "Anna"),))
+    message = reparse(renderer.render(job(ActionKind.NUDGE, thread)))
+    assert message["To"].addresses[0].addr_spec == "anna@xn--bcher-kva.de"
+
+
+# -- hostile input -----------------------------------------------------------------------
+
+HOSTILE_NAME = 'Doe, "JD" Jane\r\nBcc: evil@x.com'
+HOSTILE_SUBJECT = "Hi\r\nBcc: evil@x.com\r\n\r\nbody"
+
+
+def test_no_header_can_be_injected(renderer: Renderer) -> None:
+    evil = Address("jane@example.org", HOSTILE_NAME)
+    thread = ask(subject=HOSTILE_SUBJECT, counterparts=(evil,),
+                 owner=Address("sam@example.com", "Sam\nX-Evil: 1"))
+    for kind in (ActionKind.NUDGE, ActionKind.FOLLOW_UP, ActionKind.RETURN_FAVOR):
+        raw = renderer.render(job(kind, thread)).as_bytes()
+        head = raw.split(b"\r\n\r\n")[0]
+        assert b"\r\nBcc:" not in head and b"\r\nX-Evil:" not in head
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        assert message["Bcc"] is None and message["X-Evil"] is None
+        assert "\n" not in str(message["Subject"]) and "Bcc: evil@x.com" in str(message["Subject"])
+        if kind is ActionKind.NUDGE:
+            [to] = message["To"].addresses
+            assert to.addr_spec == "jane@example.org"
+            assert to.display_name == 'Doe, "JD" Jane Bcc: evil@x.com'
+
+
+def test_mail_content_is_never_template_source(renderer: Renderer) -> None:
+    subject = "{{ config }} {% raw %}{{ 7*7 }}{% endraw %} {{ ''.__class__ }}"
+    thread = ask(subject=subject, excerpt="{% for x in range(3) %}{{ x }}{% endfor %}",
+                 counterparts=(Address("jane@example.org", "{{ owner.email }}"),))
+    message = renderer.render(job(ActionKind.FOLLOW_UP, thread))
+    text, html = parts(message)
+    assert subject in str(message["Subject"])
+    assert subject in text and "{% for x in range(3) %}{{ x }}{% endfor %}" in text
+    assert "{{ owner.email }}" in text
+    assert "49" not in text and "012" not in text and "sam@example.com" not in text
+    assert "{{ config }}" in html
+
+
+def test_html_is_escaped_and_text_is_not(renderer: Renderer) -> None:
+    thread = ask(subject="<script>alert(1)</script>",
+                 counterparts=(Address("jane@example.org", "<b>Jane</b>"),),
+                 excerpt="a < b & c > d")
+    for kind in (ActionKind.FOLLOW_UP, ActionKind.NUDGE, ActionKind.THANK_YOU_DRAFT):
+        message = renderer.render(job(kind, thread))
+        text, html = parts(message)
+        assert "<script>" not in html and "&lt;script&gt;" in html
+        assert "<b>Jane</b>" not in html and "&lt;b&gt;Jane&lt;/b&gt;" in html
+        if kind is not ActionKind.THANK_YOU_DRAFT:  # that one quotes the reply, not the ask
+            assert "a &lt; b &amp; c &gt; d" in html and "a < b & c > d" in text
+        assert "<script>alert(1)</script>" in text
+        assert "<script>" in str(message["Subject"])
+
+
+def test_one_line_flattens_everything_that_could_break_a_line() -> None:
+    assert one_line("a\r\nb\x00c\u2028d\u202ee\tf") == "a b c d e f"
+    assert one_line("word " * 100, 20).endswith("…") and len(one_line("word " * 100, 20)) <= 20
+
+
+def test_paragraphs_escape_even_markup() -> None:
+    from markupsafe import Markup
+
+    assert str(paragraphs(Markup("<i>x</i>\n\ny"))) == "<p>&lt;i&gt;x&lt;/i&gt;</p>\n<p>y</p>"
+
+
+# -- composition errors ------------------------------------------------------------------
+
+
+def test_counterpart_mail_needs_its_thread(renderer: Renderer) -> None:
+    lonely = RenderJob(action(ActionKind.NUDGE, None, recipients=(JANE,)), None, NOW)
+    with pytest.raises(CompositionError, match="thread"):
+        renderer.render(lonely)
+
+
+def test_an_address_no_header_can_carry_is_refused(renderer: Renderer) -> None:
+    thread = ask(counterparts=(Address("jane@example.org>, evil@x.com", "Jane"),))
+    with pytest.raises(CompositionError, match="not an address"):
+        renderer.render(job(ActionKind.NUDGE, thread))
+
+
+def test_now_must_be_aware(renderer: Renderer) -> None:
+    naive = dataclasses.replace(JOBS["help"], now=datetime(2026, 12, 3, 9, 0))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        renderer.render(naive)
+
+
+# -- Message-IDs -------------------------------------------------------------------------
+
+
+def test_message_ids_are_deterministic_per_action_key(renderer: Renderer) -> None:
+    key = "t7/follow_up/20261130T090000Z/1"
+    assert make_message_id(key, "example.com") == make_message_id(key, "EXAMPLE.com")
+    assert make_message_id(key, "example.com") != make_message_id(key + "x", "example.com")
+    mid = make_message_id(key, "example.com")
+    assert mid.startswith("<mh.") and mid.endswith("@example.com>")
+    assert looks_like_ours(mid, "example.com") and looks_like_ours(mid.strip("<>"), "example.com")
+    assert not looks_like_ours(mid, "other.example") and not looks_like_ours("x@example.com",
+                                                                              "example.com")
+    first = renderer.render(JOBS["nudge"]).as_bytes()
+    again = renderer.render(JOBS["nudge"]).as_bytes()
+    assert first == again  # same job, same bytes: a re-composed mail is the same mail
+
+
+def test_bracketed_refuses_ids_that_could_break_a_header() -> None:
+    assert bracketed(" <a@b> ") == "<a@b>" and bracketed("a@b") == "<a@b>"
+    for bad in ("", "<>", "a b@c", "a@b\r\nBcc: x", "a<b@c", "x" * 300):
+        assert bracketed(bad) is None
+
+
+# -- templates_dir overrides -------------------------------------------------------------
+
+
+def test_an_override_replaces_the_default(tmp_path: Path) -> None:
+    (tmp_path / "follow_up.subject.j2").write_text("Custom: {{ thread.subject }}\n")
+    renderer = Renderer(settings(templates_dir=tmp_path))
+    assert renderer.render(JOBS["follow_up"])["Subject"] == "Custom: Intro to Acme"
+    assert renderer.render(JOBS["closing_note"])["Subject"].startswith("Closing:")
+    assert renderer.overrides == (tmp_path / "follow_up.subject.j2",)
+
+
+def test_a_broken_override_fails_at_start_up_naming_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "receipt.txt.j2"
+    broken.write_text("Hi {{ owner.first }},\n\n{% if %}\nOops.\n")
+    with pytest.raises(TemplateProblem) as caught:
+        Renderer(settings(templates_dir=tmp_path))
+    assert caught.value.template == str(broken) and caught.value.line == 3
+    assert str(broken) in str(caught.value) and "line 3" in str(caught.value)
+
+    broken.write_text("Hi {{ owner.first }},\n\n{% if problem %}\nOops.\n")
+    with pytest.raises(TemplateProblem) as caught:
+        Renderer(settings(templates_dir=tmp_path))
+    assert caught.value.template == str(broken)
+    assert caught.value.line == 4  # where the file ends with the if still open
+    assert "endif" in str(caught.value)
+
+
+def test_an_override_with_an_unknown_variable_fails_at_start_up(tmp_path: Path) -> None:
+    broken = tmp_path / "digest.txt.j2"
+    broken.write_text("Hi,\n\n{{ no_such_thing }}\n")
+    with pytest.raises(TemplateProblem) as caught:
+        Renderer(settings(templates_dir=tmp_path))
+    assert caught.value.template == str(broken) and caught.value.line == 3
+    assert "no_such_thing" in str(caught.value)
+
+
+def test_an_override_cannot_escape_the_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "help.txt.j2").write_text("{{ owner.__class__.__init__.__globals__ }}\n")
+    with pytest.raises(TemplateProblem, match=r"help\.txt\.j2.*unsafe"):
+        Renderer(settings(templates_dir=tmp_path))
+
+
+def test_a_misnamed_override_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "reciept.txt.j2").write_text("Hi\n")
+    (tmp_path / "_mine.txt.j2").write_text("{% macro x() %}x{% endmacro %}\n")
+    with pytest.raises(TemplateProblem, match=r"reciept\.txt\.j2"):
+        Renderer(settings(templates_dir=tmp_path))
+
+
+def test_a_missing_templates_dir_is_a_problem(tmp_path: Path) -> None:
+    with pytest.raises(TemplateProblem, match="not a folder"):
+        Renderer(settings(templates_dir=tmp_path / "nope"))
+
+
+def test_a_cut_excerpt_is_not_quoted_back_to_the_counterpart(renderer: Renderer) -> None:
+    thread = ask(excerpt="Could you introduce me to someone at Acme who works on…")
+    letter, _ = parts(renderer.render(job(ActionKind.NUDGE, thread)))
+    reminder, _ = parts(renderer.render(job(ActionKind.FOLLOW_UP, thread)))
+    assert "To recap" not in letter
+    assert "who works on…" in reminder  # the owner still sees what they asked
