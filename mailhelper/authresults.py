@@ -16,8 +16,10 @@ import re
 from collections.abc import Sequence
 
 _RESULT = re.compile(r"\b(dmarc|dkim|spf)\s*=\s*([a-z]+)([^;]*)", re.IGNORECASE)
-_PROP = re.compile(r"\b(header\.d|header\.i|header\.from|smtp\.mailfrom|smtp\.from)\s*=\s*([^\s;]+)",
-                   re.IGNORECASE)
+_PROP = re.compile(
+    r"\b(header\.d|header\.i|header\.from|smtp\.mailfrom|smtp\.from)\s*=\s*([^\s;]+)",
+    re.IGNORECASE,
+)
 
 
 def _strip_comments(value: str) -> str:

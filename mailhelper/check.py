@@ -6,6 +6,7 @@ SMTP check stops after AUTH.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from typing import TextIO
 
@@ -55,10 +56,8 @@ def run_check(settings: Settings, out: TextIO) -> int:
             say(True, f"IMAP error folder {error_folder}: "
                       f"{'exists' if exists else 'missing, will be created when needed'}")
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 client.logout()
-            except Exception:  # noqa: BLE001
-                pass
 
     smtp_settings = settings.smtp
     try:
@@ -76,9 +75,7 @@ def run_check(settings: Settings, out: TextIO) -> int:
             steps.append(f"AUTH as {smtp_settings.username}")
         say(True, f"SMTP {smtp_settings.host}:{smtp_settings.port}: " + ", ".join(steps) +
             " (nothing sent)")
-        try:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
             smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
     print("All checks passed." if ok else "Some checks failed: see FAIL lines above.", file=out)
     return 0 if ok else 3

@@ -7,6 +7,7 @@ Passwords and tokens are read here, at login, and never kept or logged.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import socket
 import ssl
@@ -126,14 +127,10 @@ def _reason(exc: BaseException) -> str:
 
 
 def _quietly_close(client: IMAPClient) -> None:
-    try:
+    with contextlib.suppress(Exception):
         client.shutdown()
-    except Exception:  # noqa: BLE001 - closing a broken connection must not mask the cause
-        pass
 
 
 def _quietly_quit(smtp: smtplib.SMTP) -> None:
-    try:
+    with contextlib.suppress(Exception):
         smtp.close()
-    except Exception:  # noqa: BLE001
-        pass

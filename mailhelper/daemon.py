@@ -226,7 +226,7 @@ class Assistant:
                 line = tracker.apply_event(self.store, self.settings, event, now)
                 self.store.mark_processed(mail.message_id, mail.content_hash,
                                           self.settings.imap.folder, uid, now, line)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+        except Exception as exc:
             log.exception("message <%s> could not be handled", mail.message_id)
             sender = mail.from_.email if mail.from_ else None
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,

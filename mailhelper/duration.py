@@ -63,7 +63,9 @@ class Duration:
         if unit is None:
             raise DurationError(f'"{raw}" is not a duration (try {_suggest(raw)})')
         if business and unit != "days":
-            raise DurationError(f'"{raw}": only days can be business days (try "{amount} business days")')
+            raise DurationError(
+                f'"{raw}": only days can be business days (try "{amount} business days")'
+            )
         return cls(amount, unit, business)
 
     @property

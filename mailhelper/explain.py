@@ -59,7 +59,7 @@ class _Index:
         if self.store:
             found = self.store.sent_mail(message_ids)
             if found is not None:
-                return found  # type: ignore[no-any-return]
+                return found
         domain = self.settings.assistant.email.rpartition("@")[2]
         if any(looks_like_ours(m, domain) for m in message_ids):
             return None, ActionKind.HELP

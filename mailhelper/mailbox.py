@@ -7,6 +7,7 @@ caller polls). Messages are fetched with ``BODY.PEEK[]`` so nothing is marked se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -89,10 +90,8 @@ class Mailbox:
     def ensure_folder(self, name: str) -> None:
         if not self.client.folder_exists(name):
             self.client.create_folder(name)
-            try:
+            with contextlib.suppress(IMAPClientError):
                 self.client.subscribe_folder(name)
-            except IMAPClientError:
-                pass
             log.info("created folder %s", name)
 
     def move(self, uids: Sequence[int], folder: str) -> None:
@@ -155,8 +154,6 @@ class Mailbox:
     def logout(self) -> None:
         try:
             self.client.logout()
-        except Exception:  # noqa: BLE001 - a dead connection needs no goodbye
-            try:
+        except Exception:
+            with contextlib.suppress(Exception):
                 self.client.shutdown()
-            except Exception:  # noqa: BLE001
-                pass

@@ -17,6 +17,7 @@ exponential backoff; a 5xx answer fails the action and tells the owner, and the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -141,10 +142,8 @@ class Outbox:
 
     def close(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._smtp = None
 
     def sent_folder(self) -> str | None:
@@ -251,7 +250,7 @@ class Outbox:
             return False
         try:
             self.mailbox.append(folder, message.as_bytes(policy=SMTP_POLICY), now)
-        except Exception as exc:  # noqa: BLE001 - a Sent copy is kept best-effort, retried later
+        except Exception as exc:
             log.warning("could not file %s in %s (%s); will try again", action.key, folder, exc)
             return False
         if action.status is ActionStatus.SENT:  # a retry for mail sent earlier
@@ -316,10 +315,8 @@ class Outbox:
 
     def _drop_connection(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.close()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._smtp = None
 
 

@@ -214,7 +214,9 @@ def _command(
         )
         return Outcome(thread, (digest,), log="command status: digest sent")
     if thread is None:
-        return help_reply("That mail is not about one ask or offer, so I can't tell which you mean.")
+        return help_reply(
+            "That mail is not about one ask or offer, so I can't tell which you mean."
+        )
     if thread.owner.email != event.owner.email:
         return help_reply("That ask or offer belongs to another owner.")
 
@@ -350,7 +352,9 @@ class _Planner:
         thread, zone = self.thread, self.zone
         ask = thread.kind is Kind.ASK
         offsets = (
-            self.settings.schedules.ask.follow_up if ask else self.settings.schedules.offer.follow_up
+            self.settings.schedules.ask.follow_up
+            if ask
+            else self.settings.schedules.offer.follow_up
         )
         kind = ActionKind.FOLLOW_UP if ask else ActionKind.OFFER_FOLLOW_UP
         base = thread.last_owner_activity

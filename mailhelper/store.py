@@ -493,7 +493,9 @@ class Store:
 
     def in_flight(self) -> list[Action]:
         """Actions whose send was attempted but whose outcome was never recorded."""
-        rows = self.db.execute("SELECT * FROM actions WHERE status='sending' ORDER BY id").fetchall()
+        rows = self.db.execute(
+            "SELECT * FROM actions WHERE status='sending' ORDER BY id"
+        ).fetchall()
         return [self._action(r) for r in rows]
 
     def set_status(self, action_id: int, status: ActionStatus, **fields: Any) -> None:
