@@ -114,7 +114,7 @@ class Story:
             self.out.write(f"       Cc: {message['Cc']}\n")
         self.out.write(f"       Subject: {message['Subject']}\n")
         body = message.get_body(("plain",))
-        text = body.get_content() if body is not None else ""  # type: ignore[attr-defined]
+        text = body.get_content() if body is not None else ""
         shown = 0
         for line in (line for line in text.splitlines() if line.strip()):
             for part in textwrap.wrap(line, 84, subsequent_indent="  ") or [""]:
@@ -139,7 +139,7 @@ def _message(sender: Address, to: list[Address], subject: str, text: str,
 
 def _quoted(sent: EmailMessage) -> str:
     body = sent.get_body(("plain",))
-    text = body.get_content() if body is not None else ""  # type: ignore[attr-defined]
+    text = body.get_content() if body is not None else ""
     return "\n".join("> " + line for line in text.splitlines()[:6])
 
 

@@ -33,6 +33,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.rig import SelfSignedCert  # noqa: E402
+from tests.rig.assistant import RigAssistant  # noqa: E402
 from tests.rig.dovecot import DovecotServer, ImapAccount, find_dovecot  # noqa: E402
 from tests.rig.smtpsink import SmtpSink  # noqa: E402
 
@@ -169,3 +170,15 @@ def corpus_dir() -> Path:
     if not CORPUS_DIR.is_dir():
         pytest.skip(f"corpus not found at {CORPUS_DIR}")
     return CORPUS_DIR
+
+
+@pytest.fixture
+def rig_assistant(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+) -> RigAssistant:
+    """A mailhelper configured (YAML on disk) for a fresh rig account and sink; owner
+    ``sam@example.com``, zone UTC, no business days, quiet hours or digest (tests turn them on
+    with ``rig_assistant.configure({...})``). Drive it with ``.poll(now)``; read ``.sent()``."""
+    workdir = tmp_path / "assistant"
+    workdir.mkdir()
+    return RigAssistant(dovecot, imap_account, smtp_sink, workdir)
