@@ -34,16 +34,16 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import time
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
-from dateutil.rrule import rrulestr
 from yaml.constructor import ConstructorError, SafeConstructor
 
+from mailhelper.digest_schedule import validate_rrule
 from mailhelper.duration import Duration, DurationError
 from mailhelper.errors import ConfigError
 from mailhelper.models import Address
@@ -659,7 +659,7 @@ class _Reader:
         try:
             # A fixed, naive start: validation must not depend on the clock, and the rule's
             # BYHOUR values are wall-clock times in the configured zone.
-            rrulestr(text, dtstart=datetime(2000, 1, 3))
+            validate_rrule(text)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
             reason = str(exc)
             if "unpack" in reason:

@@ -40,6 +40,10 @@ class DurationError(ValueError):
     """A text that is not a duration; the message carries a suggestion where one is close."""
 
 
+#: The longest duration accepted: beyond it date arithmetic overflows, and no reminder
+#: is meant to wait that long.
+MAX_LENGTH = timedelta(days=3660)
+
 @dataclass(frozen=True)
 class Duration:
     amount: int
@@ -66,7 +70,10 @@ class Duration:
             raise DurationError(
                 f'"{raw}": only days can be business days (try "{amount} business days")'
             )
-        return cls(amount, unit, business)
+        duration = cls(amount, unit, business)
+        if duration.approximate > MAX_LENGTH:
+            raise DurationError(f'"{raw}" is longer than ten years; nothing here waits that long')
+        return duration
 
     @property
     def text(self) -> str:

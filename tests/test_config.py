@@ -150,6 +150,12 @@ def test_empty_digest_rrule_turns_the_digest_off() -> None:
     assert s.schedules.digest.rrule is None
 
 
+def test_digest_rrule_may_end_on_a_utc_until() -> None:
+    rule = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8;UNTIL=20271231T000000Z"
+    s = parse(MINIMAL + f"schedules: {{digest: {{rrule: '{rule}'}}}}\n")
+    assert s.schedules.digest.rrule == rule
+
+
 def test_quiet_hours_may_cross_midnight_or_not() -> None:
     s = parse(MINIMAL + "sending: {quiet_hours: '12:30-13:45'}\n")
     assert s.sending.quiet_hours is not None
@@ -342,6 +348,8 @@ BAD_CONFIGS: list[tuple[str, str, str, int]] = [
      "smtp.host: expected a host name, got the number 25 (put it in quotes)", 4),
     ("timeout-negative", OWNERS + ASSISTANT + "imap: {host: i.example.com, timeout: -5}\n"
      + SMTP, "imap.timeout: expected a positive number of seconds", 3),
+    ("duration-too-long", MINIMAL + "schedules:\n  return_favor: {after: 99999 days}\n",
+     'schedules.return_favor.after: "99999 days" is longer than ten years', 6),
 ]
 
 
