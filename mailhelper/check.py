@@ -1,81 +1,190 @@
 """`mailhelper check`: the config is valid, and both servers take the assistant's login.
 
-Each step prints one line with OK or FAIL and, on failure, what to do. Nothing is sent: the
-SMTP check stops after AUTH.
+One line per step, ``OK`` or ``FAIL`` (and ``INFO`` for facts that need no action), then a
+closing line. A failed step says what to do. Nothing is sent: the SMTP check stops after AUTH,
+and the IMAP check opens folders read-only. Passwords and tokens never appear.
+
+Example (a working setup)::
+
+    OK    config /home/sam/.config/mailhelper/config.yaml: valid (1 owner(s), ...)
+    OK    IMAP imap.example.com:993: connected (TLS, certificate verified)
+    OK    IMAP login as helper@example.com (password)
+    OK    IMAP folder INBOX: 3 message(s)
+    INFO  IMAP error folder mailhelper/errors: missing, created when first needed
+    OK    IMAP IDLE: offered (new mail is seen at once)
+    ...
+    OK    SMTP smtp.example.com:587: connected, EHLO answered
+    OK    SMTP STARTTLS: certificate verified
+    OK    SMTP AUTH as helper@example.com (password)
+    All checks passed; nothing was sent.
+
+Exit codes (as for every command, see :mod:`mailhelper.cli`): 0 every step passed; 2 the
+config is wrong or a password cannot be read; 3 a server cannot be reached, its TLS cannot be
+verified, or it refused the login.
 """
 
 from __future__ import annotations
 
 import contextlib
 import smtplib
+from collections.abc import Callable
 from typing import TextIO
 
+from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mailhelper.connect import open_imap, open_smtp
-from mailhelper.errors import MailhelperError
-from mailhelper.settings import Settings
+from mailhelper.connect import (
+    imap_connect,
+    imap_login,
+    imap_starttls,
+    smtp_connect,
+    smtp_login,
+    smtp_starttls,
+)  # fmt: skip
+from mailhelper.errors import ConfigError, ConnectError, MailhelperError, SecretError
+from mailhelper.settings import ImapSettings, Settings, SmtpSettings
 
-WATCHED = ("IDLE", "MOVE", "UIDPLUS", "CONDSTORE", "SPECIAL-USE")
+#: The IMAP extensions mailhelper uses when offered, and what it does without each.
+EXTENSIONS = {
+    "IDLE": ("new mail is seen at once", "polling every {poll} instead"),
+    "MOVE": ("messages are moved in one step", "COPY, then \\Deleted and expunge instead"),
+    "UIDPLUS": ("UID EXPUNGE touches only our own messages",
+                "moved messages stay flagged \\Deleted in the inbox"),
+    "CONDSTORE": ("offered; not needed, as new mail is found by UIDNEXT",
+                  "not needed: new mail is found by UIDNEXT"),
+    "SPECIAL-USE": ("the Sent folder is found by its \\Sent flag",
+                    "the Sent folder is imap.sent_folder, else one named Sent"),
+}  # fmt: skip
+
+_TRANSPORT = {"ssl": "TLS", "starttls": "plain, STARTTLS next", "none": "plain, loopback only"}
 
 
-def run_check(settings: Settings, out: TextIO) -> int:
-    """Print a verdict per step; 0 when every step passed, 3 otherwise."""
-    ok = True
+class _Report:
+    """The lines printed so far and the exit code they add up to."""
 
-    def say(good: bool, text: str) -> None:
-        print(f"{'OK  ' if good else 'FAIL'}  {text}", file=out)
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.code = 0
 
-    say(True, f"config {settings.source}: valid ({len(settings.owners)} owner(s), "
-              f"assistant {settings.assistant.email}, timezone {settings.timezone.key})")
+    def ok(self, text: str) -> None:
+        self._line("OK", text)
 
-    imap = settings.imap
+    def info(self, text: str) -> None:
+        self._line("INFO", text)
+
+    def fail(self, text: str, code: int) -> None:
+        self._line("FAIL", text)
+        self.code = max(self.code, code) if self.code != 2 else 2
+
+    def _line(self, verdict: str, text: str) -> None:
+        print(f"{verdict:<5} {text}", file=self.out, flush=True)
+
+
+def run_check(load: Callable[[], Settings], out: TextIO) -> int:
+    """Load the config with ``load``, then check IMAP and SMTP step by step; print a verdict
+    per step to ``out`` and return the exit code (0, 2 or 3)."""
+    report = _Report(out)
     try:
-        client = open_imap(imap)
-    except MailhelperError as exc:
-        say(False, f"IMAP: {exc}")
-        ok = False
+        settings = load()
+    except ConfigError as exc:
+        report.fail(f"config: {exc}", 2)
+        print("The config must be fixed first; no server was contacted.", file=out)
+        return report.code
+    report.ok(f"config {settings.source}: valid ({len(settings.owners)} owner(s), assistant "
+              f"{settings.assistant.email}, timezone {settings.timezone.key}, state "
+              f"{settings.state})")
+    _check_imap(settings.imap, settings, report)
+    _check_smtp(settings.smtp, report)
+    if report.code == 0:
+        print("All checks passed; nothing was sent.", file=out)
     else:
-        try:
-            security = {"ssl": "TLS", "starttls": "STARTTLS", "none": "no TLS (loopback)"}
-            who = f" as {imap.username}" if imap.username else ""
-            say(True, f"IMAP {imap.host}:{imap.port}: connected with "
-                      f"{security[imap.security]}, logged in{who}")
-            caps = {c.decode().upper() for c in client.capabilities()}
-            listed = ", ".join(f"{c} {'yes' if c in caps else 'no'}" for c in WATCHED)
-            say(True, f"IMAP extensions: {listed}")
-            try:
-                info = client.select_folder(imap.folder, readonly=True)
-                say(True, f"IMAP folder {imap.folder}: {int(info.get(b'EXISTS', 0))} message(s)")
-            except IMAPClientError as exc:
-                say(False, f"IMAP folder {imap.folder}: cannot open it ({exc}); check "
-                           "imap.folder")
-                ok = False
-            error_folder = imap.error_folder
-            exists = client.folder_exists(error_folder)
-            say(True, f"IMAP error folder {error_folder}: "
-                      f"{'exists' if exists else 'missing, will be created when needed'}")
-        finally:
-            with contextlib.suppress(Exception):
-                client.logout()
+        print("Some checks failed (see the FAIL lines); nothing was sent.", file=out)
+    return report.code
 
-    smtp_settings = settings.smtp
+
+def _failed(report: _Report, exc: MailhelperError) -> None:
+    report.fail(str(exc), 2 if isinstance(exc, SecretError | ConfigError) else 3)
+
+
+def _login_words(username: str, auth: str) -> str:
+    return f"as {username} ({'XOAUTH2 token' if auth == 'oauth2' else 'password'})"
+
+
+def _check_imap(imap: ImapSettings, settings: Settings, report: _Report) -> None:
+    where = f"IMAP {imap.host}:{imap.port}"
     try:
-        smtp = open_smtp(smtp_settings)
+        client = imap_connect(imap)
     except MailhelperError as exc:
-        say(False, f"SMTP: {exc}")
-        ok = False
-    else:
-        steps = ["EHLO"]
+        _failed(report, exc)
+        return
+    try:
+        verified = ", certificate verified" if imap.security == "ssl" else ""
+        report.ok(f"{where}: connected ({_TRANSPORT[imap.security]}{verified})")
+        if imap.security == "starttls":
+            imap_starttls(client, imap)
+            report.ok(f"{where}: STARTTLS, certificate verified")
+        if imap.username:
+            imap_login(client, imap)
+            report.ok(f"{where}: logged in {_login_words(imap.username, imap.auth)}")
+        else:
+            report.info(f"{where}: no imap.username, so no login")
+        _check_folders(client, imap, report)
+        caps = {c.decode().upper() for c in client.capabilities()}
+        for name, (present, absent) in EXTENSIONS.items():
+            if name in caps:
+                report.ok(f"IMAP {name}: offered ({present})")
+            else:
+                fallback = absent.format(poll=settings.poll_interval)
+                report.info(f"IMAP {name}: not offered ({fallback})")
+    except MailhelperError as exc:
+        _failed(report, exc)
+    except (IMAPClientError, OSError) as exc:
+        report.fail(f"{where}: {exc}", 3)
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+
+
+def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report) -> None:
+    try:
+        info = client.select_folder(imap.folder, readonly=True)
+    except IMAPClientError as exc:
+        report.fail(f"IMAP folder {imap.folder}: cannot open it ({exc}); check imap.folder "
+                    "against the folders your mail program shows", 3)
+        return
+    report.ok(f"IMAP folder {imap.folder}: {int(info.get(b'EXISTS', 0))} message(s)")
+    for key, name in (("error_folder", imap.error_folder), ("processed_folder",
+                                                           imap.processed_folder)):
+        if name is None:
+            continue
+        if client.folder_exists(name):
+            report.ok(f"IMAP {key} {name}: exists")
+        else:
+            report.info(f"IMAP {key} {name}: missing, created when first needed")
+
+
+def _check_smtp(smtp_settings: SmtpSettings, report: _Report) -> None:
+    where = f"SMTP {smtp_settings.host}:{smtp_settings.port}"
+    try:
+        smtp = smtp_connect(smtp_settings)
+    except MailhelperError as exc:
+        _failed(report, exc)
+        return
+    try:
+        verified = ", certificate verified" if smtp_settings.security == "ssl" else ""
+        report.ok(f"{where}: connected ({_TRANSPORT[smtp_settings.security]}{verified}), EHLO "
+                  "answered")
         if smtp_settings.security == "starttls":
-            steps.append("STARTTLS")
-        elif smtp_settings.security == "ssl":
-            steps.insert(0, "TLS")
+            smtp_starttls(smtp, smtp_settings)
+            report.ok(f"{where}: STARTTLS, certificate verified")
         if smtp_settings.username:
-            steps.append(f"AUTH as {smtp_settings.username}")
-        say(True, f"SMTP {smtp_settings.host}:{smtp_settings.port}: " + ", ".join(steps) +
-            " (nothing sent)")
+            smtp_login(smtp, smtp_settings)
+            report.ok(f"{where}: AUTH {_login_words(smtp_settings.username, smtp_settings.auth)}")
+        else:
+            report.info(f"{where}: no smtp.username, so no AUTH (the server must accept mail "
+                        "from this machine without it)")
+    except (ConnectError, SecretError) as exc:
+        _failed(report, exc)
+    finally:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             smtp.quit()
-    print("All checks passed." if ok else "Some checks failed: see FAIL lines above.", file=out)
-    return 0 if ok else 3

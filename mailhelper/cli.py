@@ -1,11 +1,24 @@
 """The command line: the only place that talks to humans about errors.
 
+Verbs: ``run`` (the daemon), ``poll --once [--now ISO] [--dry-run]``, ``status [--json]``,
+``explain FILE.eml [--json]``, ``check``, ``demo``; each has ``--help``.
+
 Exit codes:
-    0  success
+    0  success (``run``: stopped by SIGTERM or SIGINT)
     1  a failure while working (see the message)
-    2  the config or the command line is wrong
+    2  the config or the command line is wrong (a usage error, a bad ``--now``, a password
+       that cannot be read)
     3  a mail server could not be reached or refused the login
     4  another mailhelper holds the state file
+
+Logs go to stderr: ``--log-format text`` (default) or ``json`` (one object per line, with
+``time``, ``level``, ``logger``, ``message`` and, for an error with a traceback,
+``exception``); ``--verbose`` adds debug lines, ``--quiet`` keeps only warnings and errors.
+Passwords and tokens never appear in them.
+
+``run`` and signals: SIGTERM and SIGINT finish the message in hand, commit and exit 0 (a
+second one exits at once, leaving the store consistent); SIGHUP reloads the config, or
+keeps the old one and logs why when the new one is wrong.
 """
 
 from __future__ import annotations
@@ -79,13 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, whatever the message holds (newlines are escaped)."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -105,18 +122,35 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (see the module docstring)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error exits 2 here, with argparse's message
     setup_logging(args)
     try:
         return _dispatch(args)
     except MailhelperError as exc:
         if args.debug:
             raise
-        print(f"mailhelper: {exc}", file=sys.stderr)
+        _report(args, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        _report(args, f"unexpected error: {type(exc).__name__}: {exc} (run it again with "
+                      "--debug to see where; please report it)")
+        return 1
+
+
+def _report(args: argparse.Namespace, text: str) -> None:
+    """The one sentence a failed command ends with: plain on stderr, or with ``--log-format
+    json`` a log entry like every other line, so collectors never see a line they cannot
+    parse."""
+    if args.log_format == "json":
+        log.error("%s", text)
+    else:
+        print(f"mailhelper: {text}", file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -127,11 +161,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailhelper.demo import run_demo
 
         return run_demo(keep=args.keep)
-    settings = load(args)
     if verb == "check":
         from mailhelper.check import run_check
 
-        return run_check(settings, sys.stdout)
+        return run_check(lambda: load(args), sys.stdout)
+    settings = load(args)
     if verb == "status":
         return cmd_status(settings, args.json)
     if verb == "poll":
@@ -145,20 +179,31 @@ def load(args: argparse.Namespace) -> Any:
     from mailhelper.config import find_config, load_settings
 
     path = find_config(args.config, os.environ, Path.cwd())
+    log.debug("reading the config %s", path)
     return load_settings(path, os.environ)
 
 
 def parse_now(text: str | None, zone: Any) -> datetime:
-    """``--now``: ISO-8601; a time without an offset is read in the configured zone."""
-    if not text:
+    """``--now``: ISO-8601; a time without an offset is read in the configured zone
+    (DST-correct: a time in the spring-forward gap moves on by the gap, a time that happens
+    twice in autumn is the first one). No ``--now``: the system clock.
+
+        >>> from zoneinfo import ZoneInfo
+        >>> parse_now("2026-07-01T09:00", ZoneInfo("Europe/London")).isoformat()
+        '2026-07-01T09:00:00+01:00'
+    """
+    from mailhelper.duration import resolve_wall_time
+
+    if text is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError([f'--now: "{text}" is not an ISO-8601 time '
-                           '(try "2026-12-07T09:00:00+00:00")']) from None
+        raise ConfigError([f'--now: "{text}" is not an ISO-8601 time; write it like '
+                           '"2026-12-07T09:00:00+00:00", or without the offset to mean the '
+                           "configured timezone"]) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
+        moment = resolve_wall_time(moment, zone)
     return moment
 
 
@@ -206,46 +251,81 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
-    from mailhelper.config import find_config, load_settings
+    """The daemon: the work runs in a thread; this one waits for signals (synchronously, so
+    no handler ever interrupts the work half-way) and turns them into requests."""
     from mailhelper.daemon import StateLock
 
     lock = StateLock(settings.state)
     lock.acquire()
-    stop = threading.Event()
-    wake = threading.Event()
-    holder: dict[str, Any] = {"settings": settings}
+    stop, reload = threading.Event(), threading.Event()
+    current: dict[str, Any] = {"settings": settings}
+    failure: list[BaseException] = []
 
-    def on_stop(signum: int, _frame: object) -> None:
-        log.info("%s received: finishing the message in hand, then stopping",
-                 signal.Signals(signum).name)
-        stop.set()
-
-    def on_hup(_signum: int, _frame: object) -> None:
+    def work() -> None:
         try:
-            path = find_config(args.config, os.environ, Path.cwd())
-            holder["settings"] = load_settings(path, os.environ)
-        except MailhelperError as exc:
-            log.error("SIGHUP: the new config is refused, keeping the old one:\n%s", exc)
-            return
-        log.info("SIGHUP: config reloaded")
-        wake.set()
+            while not stop.is_set():
+                reload.clear()
+                assistant = _assistant(current["settings"])
+                log.info("mailhelper %s running for %s (config %s, state %s)", __version__,
+                         ", ".join(o.email for o in current["settings"].owners),
+                         current["settings"].source, current["settings"].state)
+                try:
+                    assistant.run(lambda: datetime.now(UTC), stop, reload)
+                finally:
+                    assistant.store.close()
+        except BaseException as exc:  # handed to the main thread, which reports it
+            if not isinstance(exc, MailhelperError):
+                log.exception("stopping on an unexpected error")
+            failure.append(exc)
 
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, on_hup)
+    handled = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    # Blocked before the thread starts, so it inherits the mask and only sigtimedwait() below
+    # ever receives these signals.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    worker = threading.Thread(target=work, name="mailhelper-run")
     try:
-        while not stop.is_set():
-            assistant = _assistant(holder["settings"])
-            log.info("mailhelper %s running for %s", __version__,
-                     ", ".join(o.email for o in holder["settings"].owners))
-            try:
-                assistant.run(lambda: datetime.now(UTC), stop, wake)
-            finally:
-                assistant.store.close()
+        worker.start()
+        while worker.is_alive():
+            received = signal.sigtimedwait(handled, 0.25)
+            if received is None:
+                continue
+            name = signal.Signals(received.si_signo).name
+            if received.si_signo == signal.SIGHUP:
+                _reload(args, current, reload)
+            elif not stop.is_set():
+                log.info("%s: finishing the message in hand, then stopping", name)
+                stop.set()
+            else:
+                # Every commit is a whole message, so leaving now loses nothing.
+                log.warning("%s again: stopping at once", name)
+                lock.release()
+                os._exit(1)
+        worker.join()
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         lock.release()
+    if failure:
+        raise failure[0]
     log.info("stopped")
     return 0
+
+
+def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading.Event) -> None:
+    """SIGHUP: read the config again; a config with problems is refused and the old one kept."""
+    old = current["settings"]
+    try:
+        new = load(args)
+    except MailhelperError as exc:
+        log.error("SIGHUP: the new config is refused and the old one stays in use: %s", exc)
+        return
+    if new.state != old.state:
+        log.error("SIGHUP: the new config is refused and the old one stays in use: state: "
+                  "%s cannot change while running (it is %s); restart mailhelper to move it",
+                  new.state, old.state)
+        return
+    current["settings"] = new
+    reload.set()
+    log.info("SIGHUP: config %s reloaded; reconnecting with it", new.source)
 
 
 def cmd_status(settings: Any, as_json: bool) -> int:

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import itertools
 import json
 import os
@@ -53,7 +55,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from . import LOOPBACK, RigError, SelfSignedCert
 
@@ -182,7 +184,10 @@ class SmtpSink(SinkFolder):
 
     ``cert``: offer STARTTLS with it (or, with ``implicit_tls``, speak TLS from the first
     byte, as on port 465); None means plain SMTP only. ``credentials``: ``{user: password}``
-    accepted by AUTH PLAIN and LOGIN; None means no AUTH offered. ``auth_required``: refuse
+    accepted by AUTH PLAIN and LOGIN; None means every PLAIN/LOGIN attempt is refused.
+    ``oauth_tokens``: ``{user: access token}`` accepted by AUTH XOAUTH2 (Google's SASL
+    mechanism, ``user=U^Aauth=Bearer T^A^A``); None means XOAUTH2 is not offered; a refused
+    token gets the error challenge and then ``535``, as Gmail answers. ``auth_required``: refuse
     MAIL before AUTH (530). ``auth_require_tls``: offer AUTH only under TLS, as real
     submission servers do. ``require_starttls``: refuse everything but EHLO/STARTTLS before
     TLS. ``port=0`` lets the kernel choose; read :attr:`port` after :meth:`start`.
@@ -194,6 +199,7 @@ class SmtpSink(SinkFolder):
         *,
         cert: SelfSignedCert | None = None,
         credentials: Mapping[str, str] | None = None,
+        oauth_tokens: Mapping[str, str] | None = None,
         auth_required: bool = False,
         auth_require_tls: bool = False,
         require_starttls: bool = False,
@@ -209,6 +215,7 @@ class SmtpSink(SinkFolder):
         self.port = port
         self.cert = cert
         self.credentials = dict(credentials) if credentials is not None else None
+        self.oauth_tokens = dict(oauth_tokens) if oauth_tokens is not None else None
         self.outcomes: list[str] = []
         """The reply to every DATA so far, in order: ``"250"``, ``"451"``, ``"dropped"``..."""
         self._scripts: dict[Stage, deque[_Failure | _Drop]] = {
@@ -226,6 +233,8 @@ class SmtpSink(SinkFolder):
         }
         if self.credentials is not None:
             smtp_options["authenticator"] = self._authenticate
+        if self.oauth_tokens is None:
+            smtp_options["auth_exclude_mechanism"] = ["XOAUTH2"]
         if cert is not None and implicit_tls:
             smtp_options["ssl_context"] = cert.server_context()
         elif cert is not None:
@@ -324,6 +333,39 @@ class SmtpSink(SinkFolder):
         ok = self.credentials.get(user) == data.password.decode("utf-8", "replace")
         return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """AUTH XOAUTH2 [initial-response]: accept a user's token from ``oauth_tokens``."""
+        if len(args) == 2:
+            try:
+                blob = base64.b64decode(args[1].encode(), validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            answer = await server.challenge_auth("")
+            if answer is MISSING:
+                return AuthResult(success=False, handled=True)  # challenge_auth replied
+            assert isinstance(answer, bytes)
+            blob = answer
+        fields = dict(
+            part.split("=", 1) for part in blob.decode("utf-8", "replace").split("\x01")
+            if "=" in part
+        )
+        user = fields.get("user", "")
+        bearer = fields.get("auth", "")
+        token = bearer[len("Bearer ") :] if bearer.startswith("Bearer ") else None
+        if token is not None and (self.oauth_tokens or {}).get(user) == token:
+            return AuthResult(success=True, handled=False, auth_data=user)
+        # Google's behaviour: the error as a base64 JSON challenge, an empty client answer,
+        # then 535.
+        error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "mail"})
+        if await server.challenge_auth(error) is MISSING:
+            return AuthResult(success=False, handled=True)  # challenge_auth replied
+        return AuthResult(
+            success=False, handled=False,
+            message="535 5.7.8 Username and token not accepted (test rig)",
+        )  # fmt: skip
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -415,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--user", help="accept AUTH PLAIN/LOGIN as this user")
     parser.add_argument("--password", help="... with this password")
+    parser.add_argument("--oauth-token", help="accept AUTH XOAUTH2 for --user with this token")
     parser.add_argument("--auth-required", action="store_true")
     parser.add_argument("--tls", choices=["none", "starttls", "implicit"], default="none")
     parser.add_argument("--cert", type=Path, help="certificate (made in --dir when absent)")
@@ -435,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.dir,
         cert=cert,
         credentials={args.user: args.password} if args.user else None,
+        oauth_tokens={args.user: args.oauth_token} if args.user and args.oauth_token else None,
         auth_required=args.auth_required,
         implicit_tls=args.tls == "implicit",
         port=args.port,
