@@ -7,23 +7,26 @@ outbox -> store. The loop gets a ``clock`` and a ``sleep`` so tests can drive it
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailhelper import tracker
 from mailhelper.classify import Context, classify
-from mailhelper.errors import ConnectError, StateLockedError
-from mailhelper.mailbox import Mailbox
+from mailhelper.connect import LoginRefused, TlsFailed
+from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
+from mailhelper.mailbox import Fetched, Mailbox, content_key
 from mailhelper.models import Action, ActionKind
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.parse import UnparseableMail, parse_mail
@@ -33,10 +36,16 @@ from mailhelper.store import Store
 
 log = logging.getLogger(__name__)
 
-#: RFC 2177 asks clients to re-issue IDLE at least every 29 minutes.
+#: The longest IDLE: RFC 2177 asks clients to re-issue IDLE at least every 29 minutes (servers
+#: may drop a client idle for 30); 25 leaves room for a slow network.
 IDLE_MAX = timedelta(minutes=25)
+#: An action still pending after a cycle that should have sent it is looked at again after this.
+STUCK_RETRY = timedelta(seconds=30)
+#: Reconnect backoff: the first wait and the cap, in seconds.
 RECONNECT_FIRST = 2.0
 RECONNECT_CAP = 300.0
+#: How often a wait (IDLE or not) looks at the stop and reload requests, in seconds.
+WAIT_SLICE = 0.5
 
 
 @dataclass
@@ -79,6 +88,167 @@ class StateLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How long the loop waits before its next cycle, and why."""
+
+    seconds: float
+    reason: str
+
+
+def next_wait(
+    now: datetime,
+    next_due: datetime | None,
+    cycle_began: datetime,
+    *,
+    idle: bool,
+    poll_interval: timedelta,
+) -> Wait:
+    """The time from ``now`` until the next cycle, after a cycle that began at ``cycle_began``.
+
+    - With IDLE the server reports new mail, so the wait is at most :data:`IDLE_MAX` (25
+      minutes: RFC 2177 asks clients to re-issue IDLE before 29); without IDLE it is the poll
+      interval.
+    - An action due sooner (``next_due``, :meth:`Store.next_due`) shortens it to exactly then:
+      the loop never sleeps past a due time.
+    - An action that fell due while the cycle ran: no wait at all.
+    - An action that was already due when the cycle began and is still pending (the cycle
+      could not settle it) waits :data:`STUCK_RETRY`, so it can never cause a busy loop.
+
+        >>> from datetime import UTC
+        >>> t = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+        >>> next_wait(t, t + timedelta(seconds=90), t, idle=True,
+        ...           poll_interval=timedelta(seconds=60))
+        Wait(seconds=90.0, reason='an action falls due')
+    """
+    longest = IDLE_MAX if idle else poll_interval
+    reason = "renew IDLE" if idle else "poll interval"
+    if next_due is None or next_due - now >= longest:
+        return Wait(longest.total_seconds(), reason)
+    if next_due > now:
+        return Wait((next_due - now).total_seconds(), "an action falls due")
+    if next_due > cycle_began:
+        return Wait(0.0, "an action fell due during the cycle")
+    stuck = min(STUCK_RETRY, longest)
+    return Wait(stuck.total_seconds(), "an overdue action is still pending; trying again soon")
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts in a row: 2, 4, 8 ... at most 300.
+
+        >>> [reconnect_delay(n) for n in (1, 2, 3, 9, 20)]
+        [2.0, 4.0, 8.0, 300.0, 300.0]
+    """
+    if failures <= 0:
+        return 0.0
+    return min(RECONNECT_FIRST * 2.0 ** min(failures - 1, 30), RECONNECT_CAP)
+
+
+class Link:
+    """The state of a connection (new, up, lost, down), logged once per change of state.
+
+    Down has a kind: ``unreachable`` (refused, reset, timed out: the details vary while a
+    server restarts), ``login refused``, ``TLS failed``, ``no password``. Retries of the same
+    kind are logged at debug level only, so an outage of an hour is a few lines, not hundreds.
+    """
+
+    def __init__(self, name: str, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.state = "new"
+        self.failures = 0
+        self.reason: str | None = None
+        self._monotonic = monotonic
+        self._down_since: float | None = None
+
+    def connected(self, detail: str) -> None:
+        if self.state == "new":
+            log.info("%s: connected; %s", self.name, detail)
+        elif self.state != "up":
+            away = self._monotonic() - (self._down_since or self._monotonic())
+            log.info("%s: connected again after %.0f s (%d failed attempt(s)); %s",
+                     self.name, away, self.failures, detail)
+        self.state, self.failures, self.reason, self._down_since = "up", 0, None, None
+
+    def lost(self, reason: str) -> None:
+        """A working connection failed; the next attempt is at once."""
+        log.warning("%s: connection lost (%s); reconnecting", self.name, reason)
+        self.state, self.reason, self._down_since = "lost", reason, self._monotonic()
+
+    def failed(self, reason: str, kind: str = "unreachable") -> float:
+        """An attempt to connect failed; returns the seconds to wait before the next one."""
+        self.failures += 1
+        delay = reconnect_delay(self.failures)
+        state = f"down: {kind}"
+        if self.state != state:
+            log.error("%s; trying again in %.0f s, then less and less often (at most every "
+                      "%.0f minutes) until it works", reason, delay, RECONNECT_CAP / 60)
+        else:
+            log.debug("%s: attempt %d failed the same way (%s); next in %.0f s", self.name,
+                      self.failures, reason, delay)
+        if self._down_since is None:
+            self._down_since = self._monotonic()
+        self.state, self.reason = state, reason
+        return delay
+
+
+class _StoppableMailbox(Mailbox):
+    """A Mailbox whose :meth:`fetch` ends between two messages once ``stop`` is set, so the
+    message in hand is finished and committed and the rest waits for the next start."""
+
+    def __init__(self, client: IMAPClient, folder: str, *, stop: threading.Event) -> None:
+        super().__init__(client, folder)
+        self.stop = stop
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
+        for done, message in enumerate(super().fetch(uids), start=1):
+            yield message
+            if self.stop.is_set() and done < len(uids):
+                log.info("stopping: %d of %d new message(s) handled; the rest at the next "
+                         "start", done, len(uids))
+                return
+
+
+def _asked(stop: threading.Event, wake: threading.Event | None) -> bool:
+    return stop.is_set() or (wake is not None and wake.is_set())
+
+
+def _pause(seconds: float, stop: threading.Event, wake: threading.Event | None) -> None:
+    """Sleep up to ``seconds``, ending early on a stop or reload request."""
+    deadline = time.monotonic() + seconds
+    while not _asked(stop, wake):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        stop.wait(min(WAIT_SLICE, left))
+
+
+def _kind(exc: BaseException) -> str:
+    """The kind of a failure to connect, for :meth:`Link.failed`."""
+    if isinstance(exc, LoginRefused):
+        return "login refused"
+    if isinstance(exc, TlsFailed):
+        return "TLS failed"
+    if isinstance(exc, MailhelperError) and not isinstance(exc, ConnectError):
+        return "no password"  # SecretError: the password or token could not be read
+    return "unreachable"
+
+
+def _text(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
+def _log_cycle(report: CycleReport, began: datetime, wait: Wait | None) -> None:
+    sent = report.sent
+    busy = report.read or report.errors or sent.sent or sent.failed or sent.retried
+    after = f"; next cycle in {wait.seconds:.1f} s ({wait.reason})" if wait else ""
+    log.log(
+        logging.INFO if busy else logging.DEBUG,
+        "cycle at %s: %d read, %d duplicate, %d not understood; sent %d, held %d, retrying %d, "
+        "failed %d%s", began.isoformat(timespec="seconds"), report.read, report.duplicates,
+        report.errors, len(sent.sent), len(sent.held), len(sent.retried), len(sent.failed), after,
+    )
 
 
 class Assistant:
@@ -149,9 +319,33 @@ class Assistant:
 
     # -- reading mail -----------------------------------------------------------------------
     def read_inbox(self, mailbox: Mailbox, now: datetime, readonly: bool = False) -> CycleReport:
-        report = CycleReport()
+        """Read what arrived since the last poll, each message in its own transaction.
+
+        A message counts as read only once its effects are committed; every ``batch_size``
+        messages the committed ones are flagged (or moved) and the folder position saved, so
+        a dropped connection loses at most one batch of flagging, never a message, and the
+        messages read again are recognised (Message-ID, else content) and act once. IMAP
+        failures become :class:`ConnectError` naming the folder.
+        """
         folder = self.settings.imap.folder
-        state = mailbox.select(folder, readonly=readonly)
+        try:
+            return self._read_folder(mailbox, folder, now, readonly)
+        except (IMAPClientError, OSError) as exc:
+            raise ConnectError(f"IMAP: lost the connection while reading {folder} "
+                               f"({str(exc) or type(exc).__name__}); the next poll goes on "
+                               "from the last message handled") from exc
+
+    def _read_folder(
+        self, mailbox: Mailbox, folder: str, now: datetime, readonly: bool,
+    ) -> CycleReport:
+        report = CycleReport()
+        try:
+            state = mailbox.select(folder, readonly=readonly)
+        except IMAPClientAbortError:
+            raise  # the connection, not the folder
+        except IMAPClientError as exc:
+            raise ConnectError(f"IMAP: cannot open the folder {folder!r} (imap.folder): "
+                               f"{exc}") from exc
         position = self.store.sync_position(folder)
         last_uid = 0
         if position is not None:
@@ -169,8 +363,14 @@ class Assistant:
         handled: list[int] = []
         failed: list[tuple[int, str]] = []
         highest = last_uid
-        for count, (uid, raw) in enumerate(mailbox.fetch(uids), start=1):
-            outcome, line = self.handle(raw, uid, now)
+        for count, message in enumerate(mailbox.fetch(uids), start=1):
+            crash_point("during_fetch")
+            uid = message.uid
+            if message.too_large:
+                outcome, line = self._too_large(message.raw, uid, message.size,
+                                                mailbox.max_message_bytes, now)
+            else:
+                outcome, line = self.handle(message.raw, uid, now)
             crash_point("after_commit")
             report.lines.append(line)
             if outcome == "error":
@@ -186,6 +386,9 @@ class Assistant:
                 handled, failed = [], []
         if not readonly:
             self._settle(mailbox, handled, failed, state.uidvalidity, highest)
+        if report.duplicates:
+            log.info("%s: %d message(s) handled before (same Message-ID or content): skipped",
+                     folder, report.duplicates)
         return report
 
     def _settle(
@@ -209,14 +412,17 @@ class Assistant:
         """Parse, classify and apply one message in one transaction.
 
         Returns (outcome, log line): ``handled``, ``duplicate`` or ``error`` (the caller moves
-        it to the error folder). A failure on one message never stops the cycle.
+        it to the error folder). A failure on one message never stops the cycle. A message
+        is the same as one handled before when it has its Message-ID or, for mail without
+        one, the same content less trace fields (:func:`mailhelper.mailbox.content_key`).
         """
         try:
             mail = parse_mail(raw)
         except UnparseableMail as exc:
             return self._not_understood(raw, uid, now, f"cannot be parsed: {exc}", None)
-        if self.store.is_processed(mail.message_id, mail.content_hash):
-            outcome = self.store.processed_outcome(mail.message_id, mail.content_hash)
+        key = content_key(raw)
+        if self.store.is_processed(mail.message_id, key):
+            outcome = self.store.processed_outcome(mail.message_id, key)
             if outcome and outcome.startswith("error"):
                 return "error", f"<{mail.message_id}> {outcome}"
             return "duplicate", f"<{mail.message_id}> seen before: skipped"
@@ -224,23 +430,46 @@ class Assistant:
             event = classify(mail, Context(self.settings, self.store, now))
             with self.store.transaction():
                 line = tracker.apply_event(self.store, self.settings, event, now)
-                self.store.mark_processed(mail.message_id, mail.content_hash,
-                                          self.settings.imap.folder, uid, now, line)
+                self.store.mark_processed(mail.message_id, key, self.settings.imap.folder, uid,
+                                          now, line)
+                crash_point("before_commit")
         except Exception as exc:
             log.exception("message <%s> could not be handled", mail.message_id)
             sender = mail.from_.email if mail.from_ else None
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,
-                                        mail.message_id, mail.content_hash, mail.subject)
+                                        mail.message_id, key, mail.subject)
         log.info("<%s> %s", mail.message_id, line)
         return "handled", f"<{mail.message_id}> {line}"
+
+    def _too_large(
+        self, header: bytes, uid: int | None, size: int, limit: int, now: datetime,
+    ) -> tuple[str, str]:
+        """A message over the size limit, known by its header alone: an error, never read."""
+        reason = (f"too large to read: {size / 1048576:.1f} MB (the limit is "
+                  f"{limit / 1048576:.0f} MB)")
+        key = hashlib.sha256(header + f"\nsize {size}".encode()).hexdigest()
+        try:
+            mail = parse_mail(header)
+        except UnparseableMail:
+            return self._not_understood(header, uid, now, reason, None, None, key)
+        real_id = mail.message_id if not mail.message_id.endswith("@mailhelper.invalid") else None
+        known = real_id or f"sha256-{key[:32]}@mailhelper.invalid"
+        if self.store.is_processed(known, key):
+            outcome = self.store.processed_outcome(known, key) or ""
+            if not outcome.startswith("error"):  # a big second copy of mail handled before
+                return "duplicate", f"<{known}> seen before: skipped"
+            return "error", f"<{known}> {reason}"
+        sender = mail.from_.email if mail.from_ else None
+        return self._not_understood(header, uid, now, reason, sender, real_id, key,
+                                    mail.subject)
 
     def _not_understood(
         self, raw: bytes, uid: int | None, now: datetime, reason: str, sender: str | None,
         message_id: str | None = None, content_hash: str | None = None, subject: str = "",
     ) -> tuple[str, str]:
-        import hashlib
-
-        digest = content_hash or hashlib.sha256(raw).hexdigest()
+        """Record the message as failed and tell the owner once (the notice's key is the
+        message's); the caller moves it to ``imap.error_folder``."""
+        digest = content_hash or content_key(raw)
         key_id = message_id or f"sha256-{digest[:32]}@mailhelper.invalid"
         owner = self.settings.owner_for(sender) if sender else None
         owner = owner or self.settings.owners[0]
@@ -267,31 +496,31 @@ class Assistant:
         stop: threading.Event,
         wake: threading.Event | None = None,
     ) -> None:
-        """Cycle until ``stop`` is set: IDLE where offered, else poll every ``poll_interval``;
-        wake for the next due action; reconnect with capped backoff, logging state changes."""
-        delay = RECONNECT_FIRST
-        connected_before = False
-        down_logged = False
-        while not stop.is_set():
+        """Cycle until ``stop`` is set, or until ``wake`` is set (a reload: the caller builds a
+        new Assistant with the new settings and calls run again).
+
+        IDLE where the server offers it (RFC 2177), else a poll every ``poll_interval``; either
+        way it wakes for the next due action (:func:`next_wait`). A lost or refused connection
+        is retried with capped exponential backoff (:func:`reconnect_delay`), with one log line
+        per change of state, not one per retry. On ``stop`` the message in hand is finished
+        and committed; the rest of a backlog waits for the next start.
+        """
+        imap = self.settings.imap
+        link = Link(f"IMAP {imap.host}:{imap.port}")
+        while not _asked(stop, wake):
             try:
-                mailbox = Mailbox(self.imap_factory(), self.settings.imap.folder)
-            except (ConnectError, IMAPClientError, OSError) as exc:
-                if not down_logged:
-                    log.error("cannot reach the IMAP server (%s); retrying with backoff", exc)
-                    down_logged = True
-                stop.wait(delay)
-                delay = min(delay * 2, RECONNECT_CAP)
+                mailbox = _StoppableMailbox(self.imap_factory(), imap.folder, stop=stop)
+            except (MailhelperError, IMAPClientError, OSError) as exc:
+                _pause(link.failed(_text(exc), _kind(exc)), stop, wake)
                 continue
-            if down_logged or connected_before:
-                log.info("connected to the IMAP server again")
-            else:
-                log.info("connected; IDLE %s", "on" if mailbox.has("IDLE") else "not offered")
-            connected_before, down_logged, delay = True, False, RECONNECT_FIRST
+            idle = mailbox.has("IDLE")
+            poll = self.settings.poll_interval
+            link.connected("IDLE: new mail is seen at once" if idle else
+                           f"the server has no IDLE: looking for new mail every {poll}")
             try:
                 self._serve(mailbox, clock, stop, wake)
-            except (IMAPClientError, OSError, ConnectError) as exc:
-                log.error("lost the connection (%s); reconnecting", exc)
-                down_logged = True
+            except (ConnectError, IMAPClientError, OSError) as exc:
+                link.lost(_text(exc))
             finally:
                 mailbox.logout()
 
@@ -299,37 +528,63 @@ class Assistant:
         self, mailbox: Mailbox, clock: Callable[[], datetime], stop: threading.Event,
         wake: threading.Event | None,
     ) -> None:
-        poll = self.settings.poll_interval.approximate.total_seconds()
+        """Cycle on one connection until asked to stop or reload, or the connection fails."""
         idle = mailbox.has("IDLE")
-        while not stop.is_set():
-            self.cycle(mailbox, clock())
-            if wake is not None and wake.is_set():
-                wake.clear()
-                return  # a reload asked for a fresh start
-            # With IDLE the server tells us of new mail; without it we poll.
-            wait = IDLE_MAX.total_seconds() if idle else poll
-            next_due = self.store.next_due()
-            if next_due is not None:
-                wait = min(wait, (next_due - clock()).total_seconds())
-            wait = max(wait, 1.0)  # never a busy loop, even with an action due now
-            if idle:
-                self._idle(mailbox, wait, stop, wake)
+        poll = self.settings.poll_interval.approximate
+        while not _asked(stop, wake):
+            began = clock()
+            report = self.cycle(mailbox, began)
+            if _asked(stop, wake):
+                _log_cycle(report, began, None)
+                return
+            now = clock()
+            wait = next_wait(now, self.store.next_due(), began, idle=idle, poll_interval=poll)
+            _log_cycle(report, began, wait)
+            if wait.seconds <= 0:
+                continue
+            if not idle:
+                _pause(wait.seconds, stop, wake)
+            elif self._unread(mailbox):
+                # Mail came in during the cycle: its EXISTS went to an earlier command's
+                # answer, and IDLE would not report it again.
+                log.debug("new mail arrived during the cycle: another cycle at once")
             else:
-                stop.wait(wait)
+                why = self._idle(mailbox, wait.seconds, stop, wake)
+                log.debug("IDLE ended: %s", why)
+
+    def _unread(self, mailbox: Mailbox) -> bool:
+        """Whether the selected folder holds a message above the last one read."""
+        position = self.store.sync_position(self.settings.imap.folder)
+        last = position[1] if position is not None else 0
+        return any(int(uid) > last for uid in mailbox.client.search(["UID", f"{last + 1}:*"]))
 
     def _idle(
         self, mailbox: Mailbox, seconds: float, stop: threading.Event,
-        wake: threading.Event | None,
-    ) -> None:
-        """IDLE in one-second slices so a stop or reload is noticed promptly."""
+        wake: threading.Event | None, monotonic: Callable[[], float] = time.monotonic,
+    ) -> str:
+        """IDLE for up to ``seconds`` (RFC 2177), in short slices so a stop or a reload is seen
+        promptly; returns why it ended. The caller never asks for more than :data:`IDLE_MAX`,
+        so IDLE is re-issued well before the 29 minutes after which servers may drop us."""
+        deadline = monotonic() + seconds
         mailbox.client.idle()
         try:
-            remaining = seconds
-            while remaining > 0 and not stop.is_set() and not (wake and wake.is_set()):
-                responses = mailbox.client.idle_check(timeout=min(1.0, remaining))
-                if any(isinstance(r, tuple) and len(r) > 1 and r[1] == b"EXISTS"
-                       for r in responses):
-                    return
-                remaining -= 1.0
+            while not _asked(stop, wake):
+                left = deadline - monotonic()
+                if left <= 0:
+                    return "time to act (a due action, or IDLE renewal)"
+                piece = min(WAIT_SLICE, left)
+                began = monotonic()
+                responses = mailbox.client.idle_check(timeout=piece)
+                kinds = {r[1] for r in responses if isinstance(r, tuple) and len(r) > 1}
+                if kinds & {b"EXISTS", b"RECENT"}:
+                    return "new mail"
+                if any(isinstance(r, tuple) and r[:1] == (b"BYE",) for r in responses):
+                    return "the server said BYE"
+                if not responses and monotonic() - began < piece / 2:
+                    # Readable but nothing parsed: the server closed the socket (imapclient
+                    # swallows the EOF). Leaving IDLE tells for sure: DONE fails on a dead
+                    # connection; on a live one this costs one extra cycle.
+                    return "woken with nothing to read"
+            return "stop or reload requested"
         finally:
             mailbox.client.idle_done()

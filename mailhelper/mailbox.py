@@ -3,11 +3,17 @@
 Extensions are used when offered and never required: MOVE (else COPY + \\Deleted + expunge,
 UID EXPUNGE where UIDPLUS is there), SPECIAL-USE (else a folder named ``Sent``), IDLE (else the
 caller polls). Messages are fetched with ``BODY.PEEK[]`` so nothing is marked seen by accident.
+
+Reading new mail costs one SELECT when nothing arrived: SELECT's UIDNEXT (RFC 3501 6.3.1, a
+required response) already says whether any UID above the last one read exists, so no SEARCH
+or FETCH is sent. CONDSTORE's HIGHESTMODSEQ would add news of flag changes, which the assistant
+does not act on, so it is not asked for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +28,52 @@ log = logging.getLogger(__name__)
 HANDLED_FLAG = b"$MailhelperHandled"
 SENT_FLAG = b"\\Sent"
 
+#: Mail above this size (RFC822.SIZE) is not downloaded: only its header is read, and it goes
+#: to the error folder as too large. Asks, offers, replies and commands are small; a message
+#: this big is an attachment nobody needs the assistant to read.
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: One FETCH asks for at most this many bytes of bodies (and at most ``batch_size`` messages),
+#: so memory stays bounded however long the backlog and however big each message.
+BATCH_BYTES = 8 * 1024 * 1024
+
+#: Header fields a relay or the delivering server adds on the way (RFC 5321 4.4, RFC 5322
+#: 3.6.7, common MTA practice). Two deliveries of one message differ only in these.
+TRACE_FIELDS = frozenset({
+    "received", "return-path", "delivered-to", "x-original-to", "envelope-to",
+    "x-envelope-to", "x-delivered-to", "x-received", "authentication-results",
+    "arc-authentication-results", "arc-message-signature", "arc-seal", "received-spf",
+    "x-spam-status", "x-spam-score", "x-spam-flag", "x-spam-level", "x-spam-checker-version",
+    "x-virus-scanned", "x-original-recipient", "x-rcpt-to", "status", "x-status", "x-uid",
+    "x-keywords", "x-mozilla-status", "x-mozilla-status2", "lines", "content-length",
+})
+
+
+def content_key(raw: bytes) -> str:
+    """A SHA-256 of the message as its author sent it: trace fields left out, so a redelivery
+    or a second copy of mail without a Message-ID is still recognised.
+
+    >>> a = b"From: a@b\\r\\nSubject: hi\\r\\n\\r\\nbody\\r\\n"
+    >>> content_key(b"Received: from x\\r\\nDelivered-To: me@c\\r\\n" + a) == content_key(a)
+    True
+    """
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    digest = hashlib.sha256()
+    keep = True
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            if keep:
+                digest.update(line.strip() + b"\n")  # a folded continuation
+            continue
+        name = line.partition(b":")[0].strip().lower()
+        keep = name.decode("ascii", "replace") not in TRACE_FIELDS
+        if keep:
+            digest.update(line.rstrip() + b"\n")
+    digest.update(b"\n")
+    digest.update(body.replace(b"\r\n", b"\n"))
+    return digest.hexdigest()
+
 
 @dataclass(frozen=True)
 class FolderState:
@@ -29,17 +81,38 @@ class FolderState:
     uidvalidity: int
     uidnext: int
     exists: int
+    keywords: bool = True  # PERMANENTFLAGS allows new keywords (\*, RFC 3501 7.1)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message read from the folder: all of it, or only its header when ``too_large``."""
+
+    uid: int
+    raw: bytes
+    size: int
+    too_large: bool = False
 
 
 class Mailbox:
     """One logged-in IMAP connection and the folder it works on."""
 
-    def __init__(self, client: IMAPClient, folder: str = "INBOX", batch_size: int = 200) -> None:
+    def __init__(
+        self,
+        client: IMAPClient,
+        folder: str = "INBOX",
+        batch_size: int = 200,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> None:
         self.client = client
         self.folder = folder
         self.batch_size = batch_size
+        self.max_message_bytes = max_message_bytes
+        self.batch_bytes = batch_bytes
         self.capabilities = {c.upper() for c in client.capabilities()}
         self._selected: str | None = None
+        self._keywords = True
 
     def has(self, capability: str) -> bool:
         return capability.upper().encode() in self.capabilities
@@ -48,11 +121,15 @@ class Mailbox:
         name = folder or self.folder
         info = self.client.select_folder(name, readonly=readonly)
         self._selected = name
+        permanent = info.get(b"PERMANENTFLAGS")
+        # A server that names no PERMANENTFLAGS allows every flag (RFC 3501 7.1).
+        self._keywords = permanent is None or b"\\*" in tuple(permanent)
         return FolderState(
             name=name,
             uidvalidity=int(info.get(b"UIDVALIDITY", 0)),
             uidnext=int(info.get(b"UIDNEXT", 0) or 0),
             exists=int(info.get(b"EXISTS", 0)),
+            keywords=self._keywords,
         )
 
     def new_uids(self, state: FolderState, last_uid: int) -> list[int]:
@@ -65,27 +142,65 @@ class Mailbox:
         # "n:*" always matches the highest UID, even one below n (RFC 3501 6.4.8).
         return sorted(int(u) for u in uids if int(u) > last_uid)
 
-    def fetch(self, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
-        """(uid, raw bytes) in batches, so memory stays bounded however long the backlog."""
+    def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
+        """The messages in UID order, in batches bounded in count and bytes.
+
+        RFC822.SIZE is fetched first; a message above ``max_message_bytes`` is not downloaded
+        (only ``BODY.PEEK[HEADER]``, to know what it was) and comes back ``too_large``. A UID
+        expunged meanwhile is skipped.
+        """
         for start in range(0, len(uids), self.batch_size):
             chunk = list(uids[start : start + self.batch_size])
-            response = self.client.fetch(chunk, [b"BODY.PEEK[]"])
+            sizes = {
+                int(uid): int(data.get(b"RFC822.SIZE", 0))
+                for uid, data in self.client.fetch(chunk, [b"RFC822.SIZE"]).items()
+            }
+            group: list[int] = []
+            group_bytes = 0
             for uid in chunk:
-                data = response.get(uid)
-                if data is None:
+                size = sizes.get(uid)
+                if size is None:
                     continue  # expunged meanwhile
-                raw = data.get(b"BODY[]")
-                if isinstance(raw, bytes):
-                    yield uid, raw
+                if size > self.max_message_bytes:
+                    yield from self._bodies(group, sizes)
+                    group, group_bytes = [], 0
+                    yield from self._header_only(uid, size)
+                    continue
+                if group and group_bytes + size > self.batch_bytes:
+                    yield from self._bodies(group, sizes)
+                    group, group_bytes = [], 0
+                group.append(uid)
+                group_bytes += size
+            yield from self._bodies(group, sizes)
+
+    def _bodies(self, group: list[int], sizes: dict[int, int]) -> Iterator[Fetched]:
+        if not group:
+            return
+        response = self.client.fetch(group, [b"BODY.PEEK[]"])
+        for uid in group:
+            raw = response.get(uid, {}).get(b"BODY[]")
+            if isinstance(raw, bytes):
+                yield Fetched(uid, raw, sizes.get(uid, len(raw)))
+
+    def _header_only(self, uid: int, size: int) -> Iterator[Fetched]:
+        response = self.client.fetch([uid], [b"BODY.PEEK[HEADER]"])
+        header = response.get(uid, {}).get(b"BODY[HEADER]")
+        if isinstance(header, bytes):
+            yield Fetched(uid, header, size, too_large=True)
 
     def mark_handled(self, uids: Sequence[int]) -> None:
+        """Set the handled keyword; ``\\Seen`` only where the folder takes no keywords, so
+        the owner's own mail client still shows what nobody has looked at."""
         if not uids:
             return
-        try:
-            self.client.add_flags(list(uids), [HANDLED_FLAG, b"\\Seen"], silent=True)
-        except IMAPClientError as exc:  # a server without keywords still gets \Seen
-            log.debug("keyword refused (%s); setting \\Seen only", exc)
-            self.client.add_flags(list(uids), [b"\\Seen"], silent=True)
+        if self._keywords:
+            try:
+                self.client.add_flags(list(uids), [HANDLED_FLAG], silent=True)
+                return
+            except IMAPClientError as exc:
+                log.debug("keyword refused (%s); setting \\Seen instead", exc)
+                self._keywords = False
+        self.client.add_flags(list(uids), [b"\\Seen"], silent=True)
 
     def ensure_folder(self, name: str) -> None:
         if not self.client.folder_exists(name):
@@ -95,7 +210,12 @@ class Mailbox:
             log.info("created folder %s", name)
 
     def move(self, uids: Sequence[int], folder: str) -> None:
-        """Move messages out of the selected folder; never deletes anything else."""
+        """Move messages out of the selected folder; never deletes anything else.
+
+        MOVE (RFC 6851) where offered; else COPY, ``\\Deleted`` and UID EXPUNGE of exactly
+        these UIDs (RFC 4315); without UIDPLUS they stay flagged ``\\Deleted``, because a
+        plain EXPUNGE would also remove what someone else marked deleted.
+        """
         if not uids:
             return
         self.ensure_folder(folder)
@@ -107,8 +227,6 @@ class Mailbox:
         if self.has("UIDPLUS"):
             self.client.uid_expunge(list(uids))
         else:
-            # Without UIDPLUS an EXPUNGE would also remove messages someone else marked
-            # \Deleted; leave them flagged rather than risk that.
             log.warning("server lacks UIDPLUS: moved messages left flagged \\Deleted in %s",
                         self._selected)
 

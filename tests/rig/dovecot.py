@@ -480,11 +480,17 @@ class DovecotServer:
 
     # -- users -------------------------------------------------------------------------------
 
-    def add_user(self, username: str, password: str | None = None) -> Credentials:
+    def add_user(
+        self, username: str, password: str | None = None, settings: dict[str, str] | None = None
+    ) -> Credentials:
         """Create a mailbox user and return its credentials; it can log in at once, no restart.
 
         ``password`` may hold any character (it is stored base64-encoded); a random one is made
         when None. The user's Maildir appears at first login. Adding a user twice is an error.
+        ``settings`` override dovecot.conf for this user only (userdb extra fields, no spaces),
+        e.g. ``{"namespace/inbox/mailbox/Sent/name": "Outbox"}`` serves the ``\\Sent``
+        folder as ``Outbox``; adding ``.../Sent/auto: "no"`` with an unused name means no
+        ``\\Sent`` folder at all.
         Caveat: a failed login as ``username`` in the same second *before* add_user() makes
         Dovecot remember the missing file for up to a second.
         """
@@ -499,7 +505,11 @@ class DovecotServer:
             encoded = base64.b64encode(password.encode()).decode()
             # user:password:uid:gid:gecos:home:shell:extra -- uid, gid and home come from
             # mail_uid, mail_gid and mail_home in dovecot.conf.
-            line = f"{username}:{{PLAIN.b64}}{encoded}::::::\n"
+            overrides = (settings or {}).items()
+            if any(c.isspace() or c == ":" for k, v in overrides for c in k + v):
+                raise ValueError(f"settings must not contain spaces or colons: {settings!r}")
+            extra = " ".join(f"userdb_{k}={v}" for k, v in overrides)
+            line = f"{username}:{{PLAIN.b64}}{encoded}::::::{extra}\n"
             # Written whole under a temp name and renamed: Dovecot never reads half a file.
             final = self._passwd_file(username)
             partial = final.with_name(f".{username}.tmp")
