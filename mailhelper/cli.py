@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -135,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except sqlite3.Error as exc:
+        if args.debug:
+            raise
+        _report(args, f"the state file cannot be used ({exc}); what was not committed is read "
+                      "again next time, so fix the cause (disk space, permissions) and run again")
+        return 1
     except Exception as exc:
         if args.debug:
             raise

@@ -433,6 +433,10 @@ class Assistant:
                 self.store.mark_processed(mail.message_id, key, self.settings.imap.folder, uid,
                                           now, line)
                 crash_point("before_commit")
+        except sqlite3.Error:
+            # The state file's fault (disk full, locked), not the message's: stop the cycle
+            # with nothing committed, so the message is read again next time.
+            raise
         except Exception as exc:
             log.exception("message <%s> could not be handled", mail.message_id)
             sender = mail.from_.email if mail.from_ else None
