@@ -2,33 +2,52 @@
 
 The order for one action (SPEC.md safety rule 3):
 
-1. record the attempt (status ``sending``) and commit;
-2. send over SMTP;
-3. APPEND the mail to the Sent folder;
-4. record the server's acceptance (``sent``) and the thread's new state, in one transaction.
+1. compose the mail and record the attempt (status ``sending``, with the exact bytes), commit;
+2. send it over SMTP, all recipients or none (:func:`transmit`);
+3. record the server's acceptance (``sent``), the delivery and the thread's new state, in one
+   transaction;
+4. APPEND the same bytes to the Sent folder, then note that it is filed.
 
-After a crash anywhere between 1 and 4 the action is ``sending``; on the next start
-:func:`recover_in_flight` looks for its deterministic Message-ID in the Sent folder: found means
-it went (servers such as Gmail also file submitted mail there themselves), not found means it is
-sent again. The only duplicate no client can rule out is a kill in the moment between the
-server's acceptance and the APPEND. A 4xx answer or a dropped connection is retried with capped
-exponential backoff; a 5xx answer fails the action and tells the owner, and the rest goes on.
+What a kill at each point leaves, and what the next cycle does about it
+(:meth:`Outbox.recover_in_flight`; the names are the :func:`crash_point` names):
+
+- ``before_send`` (between 1 and 2): the action is ``sending``. The Sent folder is asked for its
+  deterministic Message-ID: found means it went (servers such as Gmail file submitted mail
+  there themselves); not found means it is sent again, byte for byte the same mail.
+- ``after_accept`` (between 2 and 3): the one duplicate no client can rule out (RFC 1047): the
+  server has the mail and the store does not know. The Sent folder still tells where the server
+  files submitted mail itself; elsewhere the mail goes a second time, with the same Message-ID
+  and bytes. Recording the acceptance *before* the APPEND keeps this window one local commit
+  long; recording it after the APPEND would stretch it over an IMAP round trip, which a slow or
+  unreachable server can make last until the IMAP timeout.
+- ``after_record`` (between 3 and 4) and ``after_append`` (during 4): ``sent`` but not noted as
+  filed. The next cycle files it, after checking the Sent folder, so it is never filed twice.
+
+A 4xx answer, or a connection that fails before the mail was handed over, is retried with
+capped exponential backoff (:func:`backoff`), with a fresh compose. A connection lost after the
+mail was handed over (DATA sent, no reply) is like a kill after step 2: the action stays
+``sending`` and, once the backoff has passed, the Sent folder decides as above. A 5xx answer
+fails the action and tells the owner in one error notice (sent in the same cycle); the rest of
+the cycle's mail still goes out. All due mail of a cycle shares one SMTP connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email
 import logging
 import os
 import signal
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import EmailPolicy
+from email.policy import default as DEFAULT_POLICY
 
-from mailhelper import plan
+from mailhelper import plan, status
+from mailhelper.errors import ConnectError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
 from mailhelper.render import Renderer, RenderJob
@@ -42,17 +61,41 @@ BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
 HOLD_RETRY = timedelta(hours=1)
 
+_crash_counts: dict[str, int] = {}
+
 
 def crash_point(name: str) -> None:
-    """Test hook: ``MAILHELPER_CRASH_AT=name`` kills the process here with SIGKILL, as a power
-    cut would. Unset in normal use; costs one dictionary look-up."""
-    if os.environ.get("MAILHELPER_CRASH_AT") == name:
+    """Test hook: ``MAILHELPER_CRASH_AT=name`` kills the process with SIGKILL the first time it
+    gets here, as a power cut would; ``name:N`` kills it the N-th time. Unset in normal use,
+    where it costs one dictionary look-up.
+
+    Points: ``during_fetch``, ``before_commit``, ``after_commit`` (reading mail, in
+    :mod:`mailhelper.daemon`), ``before_send``, ``after_accept``, ``after_record``,
+    ``after_append`` (sending, here; see the module docstring).
+    """
+    wanted = os.environ.get("MAILHELPER_CRASH_AT")
+    if not wanted:
+        return
+    point, _, nth = wanted.partition(":")
+    if point != name:
+        return
+    _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if _crash_counts[name] >= (int(nth) if nth.isdigit() else 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def backoff(attempts: int) -> timedelta:
-    """1, 2, 4, 8 ... minutes after the failed attempt, at most an hour."""
-    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    """The wait after the ``attempts``-th failed try: 1, 2, 4, 8 ... minutes, at most an hour.
+
+    >>> [int(backoff(n).total_seconds() // 60) for n in (1, 2, 3, 7, 8, 20)]
+    [1, 2, 4, 60, 60, 60]
+    """
+    return min(BACKOFF_FIRST * (2 ** min(max(attempts - 1, 0), 16)), BACKOFF_CAP)
+
+
+class OutcomeUnknown(Exception):
+    """The connection failed after the whole mail was handed over (DATA sent, no final reply):
+    the server may have accepted it or not (RFC 1047)."""
 
 
 @dataclass
@@ -63,18 +106,21 @@ class SendReport:
     failed: list[Action] = field(default_factory=list)
 
 
-def allowed_recipients(store: Store, settings: Settings, action: Action) -> str | None:
-    """Why the action may not go to its recipients, or None when every one is allowed:
-    owners, and the counterparts of the owner's own thread (SPEC.md safety rule 1)."""
+def allowed_recipients(
+    store: Store, settings: Settings, action: Action, envelope: Sequence[str] = ()
+) -> str | None:
+    """Why the action may not go to its recipients (and the ``envelope``, Cc included), or
+    None when every one is allowed: owners, the counterparts of the owner's own thread
+    (SPEC.md safety rule 1), and the assistant itself (in Cc with ``send_as: owner``)."""
     thread = store.thread(action.thread_id) if action.thread_id is not None else None
-    allowed = {o.email for o in settings.owners}
+    allowed = {o.email for o in settings.owners} | {settings.assistant.email.lower()}
     if thread is not None:
         allowed |= {c.email for c in thread.counterparts}
-    for person in action.recipients:
-        if person.email not in allowed:
-            return f"{person.email} is not an owner nor on the owner's own thread"
     if not action.recipients:
         return "no recipients"
+    for email_address in [p.email for p in action.recipients] + list(envelope):
+        if email_address.lower() not in allowed:
+            return f"{email_address} is not an owner nor on the owner's own thread"
     return None
 
 
@@ -91,6 +137,75 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime)
     if store.deliveries_since(now - timedelta(hours=1)) >= settings.sending.max_per_hour:
         return f"{settings.sending.max_per_hour} mails sent in the last hour"
     return None
+
+
+def transmit(
+    smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes,
+    international: bool = False,
+) -> None:
+    """One SMTP mail transaction (RFC 5321 section 3.3) that reaches all ``recipients`` or none.
+
+    smtplib's ``sendmail`` goes on to DATA when some recipients are refused and reports them
+    afterwards: the mail would then reach the owner in Cc but not the counterpart, and a retry
+    would reach the owner twice. Here any refused RCPT ends the transaction with RSET before
+    DATA (section 4.1.1.5), and the refusal is raised.
+
+    Raises :class:`smtplib.SMTPResponseException` (or its subclass
+    ``SMTPRecipientsRefused``) when the server refused: nothing was delivered; an ``OSError``
+    (``SMTPServerDisconnected``, timeouts) when the connection failed before DATA: nothing was
+    delivered; :class:`OutcomeUnknown` when it failed during DATA.
+    """
+    options: list[str] = []
+    if international:
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
+    smtp.ehlo_or_helo_if_needed()
+    if smtp.does_esmtp and smtp.has_extn("size"):
+        options.append(f"SIZE={len(raw)}")
+    code, text = smtp.mail(sender, options)
+    if code != 250:
+        _end_transaction(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, text, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, text = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, text)
+            if code == 421:
+                break
+    if refused:
+        _end_transaction(smtp, max(code for code, _ in refused.values()))
+        raise smtplib.SMTPRecipientsRefused(refused)
+    try:
+        code, text = smtp.data(raw)
+    except smtplib.SMTPDataError:
+        _end_transaction(smtp, 0)  # refused at DATA itself, before the message went
+        raise
+    except OSError as exc:  # SMTPServerDisconnected is an OSError too
+        raise OutcomeUnknown(f"connection lost during DATA: {exc or type(exc).__name__}") from exc
+    if code != 250:
+        _end_transaction(smtp, code)
+        raise smtplib.SMTPDataError(code, text)
+
+
+def _end_transaction(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: RSET, or close where the server is closing (421, RFC 5321 3.8)."""
+    if code == 421:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def flatten(message: EmailMessage, envelope: Sequence[str]) -> tuple[bytes, bool]:
+    """The bytes to send and to file, and whether they need SMTPUTF8 (RFC 6531): only when an
+    envelope address is not ASCII. The message's own policy folds it (CRLF line ends)."""
+    international = not all(a.isascii() for a in envelope)
+    policy = message.policy.clone(linesep="\r\n")
+    if international and isinstance(policy, EmailPolicy):
+        policy = policy.clone(utf8=True)
+    return message.as_bytes(policy=policy), international
 
 
 class Outbox:
@@ -119,11 +234,16 @@ class Outbox:
         owner = action.recipients[0].email if action.recipients else None
         open_threads: tuple[Thread, ...] = ()
         ledger = None
+        thanks: tuple[Thread, ...] | None = None
+        favours: tuple[Thread, ...] | None = None
         if action.kind is ActionKind.DIGEST:
             open_threads = tuple(
                 t for t in self.store.threads() if owner is None or t.owner.email == owner
             )
             ledger = self.store.ledger(owner)
+            # The same lists as `mailhelper status`, so digest, status and ledger agree.
+            thanks, favours = status.thanks_due(self.store, owner), status.favours_due(
+                self.store, owner)
         job = RenderJob(
             action=action,
             thread=thread,
@@ -131,6 +251,8 @@ class Outbox:
             references=references,
             open_threads=open_threads,
             ledger=ledger,
+            thanks_due=thanks,
+            favours_due=favours,
         )
         return self.renderer.render(job)
 
@@ -146,6 +268,12 @@ class Outbox:
                 self._smtp.quit()
             self._smtp = None
 
+    def _drop_connection(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
     def sent_folder(self) -> str | None:
         if self.mailbox is None:
             return None
@@ -153,115 +281,156 @@ class Outbox:
             self._sent_folder = self.mailbox.sent_folder(self.settings.imap.sent_folder)
         return self._sent_folder
 
+    def _in_sent_folder(self, action: Action) -> bool:
+        folder = self.sent_folder()
+        if folder is None or self.mailbox is None:
+            return False
+        return self.mailbox.contains_message_id(folder, self.store.message_id_for(action))
+
     # -- recovery ---------------------------------------------------------------------------
     def recover_in_flight(self, now: datetime) -> None:
-        """Settle actions whose outcome a crash left unknown, by asking the Sent folder."""
-        for action in self.store.in_flight():
-            folder = self.sent_folder()
-            message_id = self.store.message_id_for(action)
-            went = folder is not None and self.mailbox is not None and (
-                self.mailbox.contains_message_id(folder, message_id)
-            )
+        """Settle what a crash or a lost connection left open, by asking the Sent folder:
+        attempts without a recorded outcome, and sent mail not yet filed."""
+        for action in self.store.in_flight(now):
             assert action.id is not None
+            went = self._in_sent_folder(action)
             with self.store.transaction():
                 if went:
-                    log.info("action %s: found in %s after a restart: it went", action.key, folder)
-                    self._record_sent(action, now, appended=True)
+                    log.info("action %s: its mail is in the Sent folder: it went", action.key)
+                    self._record_sent(action, now)
+                    self.store.mark_appended(action)
                 else:
-                    log.info("action %s: not in the Sent folder after a restart: sending again",
-                             action.key)
-                    self.store.set_status(action.id, ActionStatus.PENDING)
+                    log.info("action %s: attempt without a result and not in the Sent folder: "
+                             "sending it again", action.key)
+                    self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=None)
         for action in self.store.unappended():
-            self._append(action, self.compose(action, action.sent_at or now), now)
+            assert action.id is not None
+            if self._in_sent_folder(action):
+                with self.store.transaction():
+                    self.store.mark_appended(action)
+                continue
+            raw = self.store.outgoing(action.id)
+            if raw is None:  # composed by an older version, which kept no bytes
+                message = self.compose(action, action.sent_at or now)
+                raw, _ = flatten(message, ())
+            self._file(action, raw, action.sent_at or now)
 
     # -- sending ----------------------------------------------------------------------------
     def send_due(self, now: datetime, dry_run: bool = False) -> SendReport:
+        """Send every action due at ``now``, including those that fall due while sending (the
+        error notice about a refused mail goes out in the same cycle)."""
         report = SendReport()
-        for action in self.store.due(now):
-            current = self.store.action(action.id) if action.id is not None else None
-            if current is None or current.status is not ActionStatus.PENDING:
-                continue  # settled meanwhile (e.g. cancelled by an earlier action's effects)
-            refused = allowed_recipients(self.store, self.settings, action)
-            if refused is not None:
-                log.warning("action %s refused: %s", action.key, refused)
-                if not dry_run:
-                    assert action.id is not None
-                    with self.store.transaction():
-                        self.store.set_status(action.id, ActionStatus.FAILED, last_error=refused)
-                report.failed.append(action)
-                continue
-            held = hold_reason(self.store, self.settings, action, now)
-            if held is not None:
-                log.info("action %s held: %s", action.key, held)
-                if not dry_run:
-                    assert action.id is not None
-                    with self.store.transaction():
-                        self.store.set_status(
-                            action.id, ActionStatus.PENDING, next_attempt=now + HOLD_RETRY
-                        )
-                report.held.append(action)
-                continue
-            message = self.compose(action, now)
-            if dry_run:
-                report.sent.append(action)
-                continue
-            self._send_one(action, message, now, report)
-        return report
+        tried: set[int] = set()
+        while True:
+            batch = [a for a in self.store.due(now) if a.id not in tried]
+            if not batch:
+                return report
+            for index, action in enumerate(batch):
+                assert action.id is not None
+                tried.add(action.id)
+                current = self.store.action(action.id)
+                if current is None or current.status is not ActionStatus.PENDING:
+                    continue  # settled meanwhile (e.g. cancelled by an earlier action's effects)
+                try:
+                    self._send_if_allowed(current, now, dry_run, report)
+                except ConnectError as exc:
+                    self._unreachable(batch[index:], now, str(exc), report)
+                    return report
 
-    def _send_one(
-        self, action: Action, message: EmailMessage, now: datetime, report: SendReport
+    def _send_if_allowed(
+        self, action: Action, now: datetime, dry_run: bool, report: SendReport
     ) -> None:
         assert action.id is not None
-        self.store.mark_sending(action)
+        raw = self.store.outgoing(action.id)  # an attempt whose outcome was unknown: the same mail
+        message = _parse(raw) if raw is not None else self.compose(action, now)
+        envelope = [p.email for p in action.recipients]
+        envelope += [a.email for a in _addresses_in(message, "Cc") if a.email not in envelope]
+        refused = allowed_recipients(self.store, self.settings, action, envelope)
+        if refused is not None:
+            log.warning("action %s refused: %s", action.key, refused)
+            if not dry_run:
+                with self.store.transaction():
+                    self.store.set_status(action.id, ActionStatus.FAILED, last_error=refused)
+            report.failed.append(action)
+            return
+        held = hold_reason(self.store, self.settings, action, now)
+        if held is not None:
+            log.info("action %s held: %s", action.key, held)
+            if not dry_run:
+                with self.store.transaction():
+                    self.store.set_status(
+                        action.id, ActionStatus.PENDING, next_attempt=now + HOLD_RETRY
+                    )
+            report.held.append(action)
+            return
+        if dry_run:
+            report.sent.append(action)
+            return
+        if raw is None:
+            raw, international = flatten(message, [self.settings.assistant.email, *envelope])
+        else:
+            international = not all(
+                a.isascii() for a in [self.settings.assistant.email, *envelope]
+            )
+        self._send_one(action, raw, international, envelope, str(message["Subject"]), now,
+                       report)
+
+    def _send_one(
+        self, action: Action, raw: bytes, international: bool, envelope: list[str],
+        subject: str, now: datetime, report: SendReport,
+    ) -> None:
+        smtp = self._connection()  # before the attempt is recorded: no server, no attempt
+        action = self.store.mark_sending(action, raw)
         crash_point("before_send")
-        envelope_to = [p.email for p in action.recipients]
-        envelope_to += [a.email for a in _addresses_in(message, "Cc") if a.email not in envelope_to]
         try:
-            smtp = self._connection()
-            smtp.send_message(message, from_addr=self.settings.assistant.email,
-                              to_addrs=envelope_to)
+            transmit(smtp, self.settings.assistant.email, envelope, raw, international)
+        except OutcomeUnknown as exc:
+            self._drop_connection()
+            self._outcome_unknown(action, now, str(exc), report)
+            return
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            self._failure(action, now, min(codes), _first_text(exc.recipients), report)
+            code = max(codes) if any(c >= 500 for c in codes) else min(codes)
+            if 421 in codes:
+                self._drop_connection()
+            self._failure(action, now, code, _refusal_text(exc.recipients, code), report)
             return
         except smtplib.SMTPResponseException as exc:
-            self._failure(action, now, exc.smtp_code, _decode(exc.smtp_error), report)
-            if exc.smtp_code in (421,):
+            if exc.smtp_code == 421:
                 self._drop_connection()
+            self._failure(action, now, exc.smtp_code, _decode(exc.smtp_error), report)
             return
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        except OSError as exc:  # before DATA: the mail did not go
             self._drop_connection()
-            self._failure(action, now, 451, f"connection lost: {exc}", report)
+            self._failure(action, now, 451, f"connection lost: {exc or type(exc).__name__}",
+                          report)
             return
         crash_point("after_accept")
-        appended = self._append(action, message, now)
-        crash_point("after_append")
         with self.store.transaction():
-            self._record_sent(action, now, appended=appended)
+            self._record_sent(action, now)
         crash_point("after_record")
-        log.info("sent %s to %s: %s", action.kind.value, ", ".join(envelope_to),
-                 message["Subject"])
+        self._file(action, raw, now)
+        log.info("sent %s to %s: %s", action.kind.value, ", ".join(envelope), subject)
         report.sent.append(action)
 
-    def _append(self, action: Action, message: EmailMessage, now: datetime) -> bool:
-        """File a copy in the Sent folder; True when it is there."""
+    def _file(self, action: Action, raw: bytes, when: datetime) -> bool:
+        """APPEND a copy to the Sent folder and note it; True when it is there."""
         folder = self.sent_folder()
         if folder is None or self.mailbox is None:
             return False
         try:
-            self.mailbox.append(folder, message.as_bytes(policy=SMTP_POLICY), now)
+            self.mailbox.append(folder, raw, when)
         except Exception as exc:
-            log.warning("could not file %s in %s (%s); will try again", action.key, folder, exc)
+            log.warning("could not file %s in %s (%s); will try again next cycle",
+                        action.key, folder, exc)
             return False
-        if action.status is ActionStatus.SENT:  # a retry for mail sent earlier
-            with self.store.transaction():
-                self.store.mark_appended(action)
+        crash_point("after_append")
+        with self.store.transaction():
+            self.store.mark_appended(action)
         return True
 
-    def _record_sent(self, action: Action, now: datetime, appended: bool) -> None:
+    def _record_sent(self, action: Action, now: datetime) -> None:
         self.store.mark_sent(action, now)
-        if appended:
-            self.store.mark_appended(action)
         if action.thread_id is not None:
             thread = self.store.thread(action.thread_id)
             if thread is not None:
@@ -273,18 +442,33 @@ class Outbox:
                 if updated.state not in (ThreadState.CANCELLED,):
                     replan(self.store, updated, self.settings, now)
 
+    # -- failures ---------------------------------------------------------------------------
+    def _outcome_unknown(
+        self, action: Action, now: datetime, text: str, report: SendReport
+    ) -> None:
+        assert action.id is not None
+        retry_at = now + backoff(action.attempts)
+        log.warning("action %s: %s; whether it went is unknown: the Sent folder decides at %s, "
+                    "then it is sent again if it is not there", action.key, text,
+                    retry_at.isoformat())
+        with self.store.transaction():
+            self.store.set_status(action.id, ActionStatus.SENDING, next_attempt=retry_at,
+                                  last_error=text[:500])
+        report.retried.append(action)
+
     def _failure(
         self, action: Action, now: datetime, code: int, text: str, report: SendReport
     ) -> None:
+        """A refusal or a failure before the mail was handed over: it did not go."""
         assert action.id is not None
-        attempts = action.attempts + 1
         if 400 <= code < 500:
-            retry_at = now + backoff(attempts)
-            log.warning("action %s: temporary failure %d %s; next try at %s",
-                        action.key, code, text, retry_at.isoformat())
+            retry_at = now + backoff(action.attempts)
+            log.warning("action %s: temporary failure %d %s; attempt %d, next try at %s",
+                        action.key, code, text, action.attempts, retry_at.isoformat())
             with self.store.transaction():
                 self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=retry_at,
                                       last_error=f"{code} {text}"[:500])
+                self.store.forget_outgoing(action.id)  # composed afresh on the retry
             report.retried.append(action)
             return
         log.error("action %s: permanent failure %d %s", action.key, code, text)
@@ -309,15 +493,34 @@ class Outbox:
                 )
         report.failed.append(action)
 
+    def _unreachable(
+        self, actions: Sequence[Action], now: datetime, text: str, report: SendReport
+    ) -> None:
+        """No SMTP connection: this cycle's remaining mail waits, with backoff, untried."""
+        first = self.store.action(actions[0].id) if actions[0].id is not None else None
+        attempts = (first.attempts if first is not None else 0) + 1
+        retry_at = now + backoff(attempts)
+        log.error("%s; %d mail(s) wait until %s", text, len(actions), retry_at.isoformat())
+        with self.store.transaction():
+            for action in actions:
+                assert action.id is not None
+                current = self.store.action(action.id)
+                if current is None or current.status is not ActionStatus.PENDING:
+                    continue
+                self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=retry_at,
+                                      last_error=text[:500],
+                                      attempts=current.attempts + (action is actions[0]))
+                report.retried.append(action)
+
     def _owner_for(self, action: Action) -> Address:
         thread = self.store.thread(action.thread_id) if action.thread_id is not None else None
         return thread.owner if thread is not None else self.settings.owners[0]
 
-    def _drop_connection(self) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._smtp.close()
-            self._smtp = None
+
+def _parse(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=DEFAULT_POLICY)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def _addresses_in(message: EmailMessage, header: str) -> list[Address]:
@@ -331,7 +534,8 @@ def _decode(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _first_text(recipients: dict[str, tuple[int, bytes]]) -> str:
-    for _, text in recipients.values():
-        return _decode(text)
+def _refusal_text(recipients: dict[str, tuple[int, bytes]], code: int) -> str:
+    for address, (each, text) in recipients.items():
+        if each == code:
+            return f"{address}: {_decode(text)}"
     return ""

@@ -125,14 +125,27 @@ class RigAssistant:
         return code
 
     def poll_process(self, now: str, env: Mapping[str, str] | None = None,
-                     timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """The same as a separate process (for crash tests): returns the finished process."""
-        return subprocess.run(
-            [sys.executable, "-m", "mailhelper.cli", "poll", "--once", "--now", now,
-             "--config", str(self.config_path)],
-            capture_output=True, text=True, timeout=timeout, cwd=REPO,
-            env={**os.environ, **(env or {})},
-        )
+                     timeout: float = 60, kill_after: float | None = None,
+                     ) -> subprocess.CompletedProcess[str]:
+        """The same as a separate process (for crash tests): returns the finished process.
+
+        ``kill_after``: SIGKILL it after that many seconds if it is still running (its
+        ``returncode`` is then ``-9``; a process that finished first is left alone)."""
+        command = [sys.executable, "-m", "mailhelper.cli", "poll", "--once", "--now", now,
+                   "--config", str(self.config_path)]
+        if kill_after is None:
+            return subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                env={**os.environ, **(env or {})},
+            )
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=REPO, env={**os.environ, **(env or {})}) as process:
+            try:
+                out, err = process.communicate(timeout=kill_after)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                out, err = process.communicate(timeout=timeout)
+            return subprocess.CompletedProcess(command, process.returncode, out, err)
 
     def status(self) -> list[dict[str, Any]]:
         code, out, err = self.cli("status", "--json")
