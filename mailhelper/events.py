@@ -63,7 +63,8 @@ class OutOfOffice:
 @dataclass(frozen=True)
 class OwnerCommand:
     """The owner's reply to assistant mail. ``replied_kind`` is the kind of the mail replied to
-    (None when the command came in a fresh mail, e.g. ``status``)."""
+    and ``replied_to`` its Message-ID (None when the command came in a fresh mail, e.g.
+    ``status``): two ``send`` replies to one draft send it once."""
 
     message_id: str
     owner: Address
@@ -72,6 +73,7 @@ class OwnerCommand:
     replied_kind: ActionKind | None = None
     until: datetime | None = None
     line: str = ""
+    replied_to: str | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from mailhelper.events import (
     OwnerFollowUp,
 )
 from mailhelper.models import (
+    CLOSED_STATES,
     Action,
     ActionKind,
     ActionStatus,
@@ -106,6 +107,7 @@ def receipt(
         "kind": event.kind.value,
         "subject": event.subject,
         "counterparts": ", ".join(c.formatted() for c in event.counterparts),
+        "answering": event.message_id,
     }
     if event.problem:
         data["problem"] = event.problem
@@ -124,9 +126,13 @@ def receipt(
     )
 
 
-def apply(thread: Thread | None, event: Event, settings: Settings, now: datetime) -> Outcome:
+def apply(
+    thread: Thread | None, event: Event, settings: Settings, now: datetime,
+    history: Sequence[Action] = (),
+) -> Outcome:
     """The effect of one event (other than :class:`NewThread`, which the store starts with
-    :func:`new_thread` and :func:`receipt`) on its thread."""
+    :func:`new_thread` and :func:`receipt`) on its thread. ``history`` is every action the
+    store holds for the thread (a ``send`` must not thank twice)."""
     if isinstance(event, Ignored):
         if event.notify_owner is None:
             return Outcome(thread, log=event.reason)
@@ -135,18 +141,20 @@ def apply(thread: Thread | None, event: Event, settings: Settings, now: datetime
             kind=ActionKind.ERROR_NOTICE,
             due=now,
             recipients=(event.notify_owner,),
-            data={"reason": event.reason},
+            data={"reason": event.reason, "answering": event.message_id},
         )
         return Outcome(thread, (notice,), log=event.reason)
     if isinstance(event, OwnerCommand):
-        return _command(thread, event, settings, now)
+        return _command(thread, event, settings, now, history)
     if thread is None:
         return Outcome(None, log="no such thread")
     if isinstance(event, CounterpartReply):
-        if thread.state is ThreadState.OPEN and thread.kind is Kind.ASK:
+        # A late answer, after the closing note, is still an answer: thanks are due all the same.
+        if thread.state in (ThreadState.OPEN, ThreadState.EXPIRED) and thread.kind is Kind.ASK:
             how = " (matched by subject and sender)" if event.by_fallback else ""
             updated = dataclasses.replace(
-                thread, state=ThreadState.ANSWERED, answered_at=now, reply_excerpt=event.excerpt
+                thread, state=ThreadState.ANSWERED, answered_at=now, reply_excerpt=event.excerpt,
+                closed_at=None,
             )
             return Outcome(updated, log=f"answered by {event.sender.email}{how}", changed=True)
         return Outcome(thread, log=f"{event.sender.email} wrote again in thread {thread.id}")
@@ -171,7 +179,8 @@ def apply(thread: Thread | None, event: Event, settings: Settings, now: datetime
 
 
 def _command(
-    thread: Thread | None, event: OwnerCommand, settings: Settings, now: datetime
+    thread: Thread | None, event: OwnerCommand, settings: Settings, now: datetime,
+    history: Sequence[Action] = (),
 ) -> Outcome:
     owner = (event.owner,)
 
@@ -182,12 +191,15 @@ def _command(
             due=now,
             thread_id=thread.id if thread else None,
             recipients=owner,
-            data={"command": event.line or event.name, "result": result},
+            data={"command": event.line or event.name, "result": result,
+                  "answering": event.message_id},
         )
         return Outcome(updated, (action,), log=f"command {event.name}: {result}", changed=changed)
 
     def help_reply(note: str = "") -> Outcome:
-        data = {"note": note} if note else {}
+        data = {"answering": event.message_id}
+        if note:
+            data["note"] = note
         if event.name == "unknown":
             data["unknown_command"] = event.line
         action = Action(
@@ -210,7 +222,7 @@ def _command(
             kind=ActionKind.DIGEST,
             due=now,
             recipients=owner,
-            data={"reason": "status"},
+            data={"reason": "status", "answering": event.message_id},
         )
         return Outcome(thread, (digest,), log="command status: digest sent")
     if thread is None:
@@ -258,19 +270,26 @@ def _command(
             updated = dataclasses.replace(thread, snoozed_until=until)
         return reply(f"snoozed until {until.isoformat()}", updated, True)
     if event.name == "send":
-        if state is ThreadState.CANCELLED:
-            return reply("nothing sent: it is cancelled")
+        if state in CLOSED_STATES:  # an expired ask: "snooze" brings it back first
+            return reply(f"nothing sent: it is {state.value}")
         if event.replied_kind is ActionKind.FOLLOW_UP:
             kind = ActionKind.NUDGE
         elif event.replied_kind is ActionKind.THANK_YOU_DRAFT:
             kind = ActionKind.THANK_YOU
         else:
             return help_reply("There is no draft in that mail to send.")
+        thanked = [a for a in history if a.kind is ActionKind.THANK_YOU and a.status in SPENT]
+        if kind is ActionKind.THANK_YOU and thanked:
+            # One thank-you per thread (SPEC.md "Exactly once"): a second "send" repeats none.
+            when = thanked[-1].sent_at or thanked[-1].due
+            return reply(f"nothing sent: the thank-you went to "
+                         f"{', '.join(c.email for c in thread.counterparts)} on {when.isoformat()}")
         data = {"requested": "send"}
         if thread.kind is Kind.OFFER and state is ThreadState.DECLINED:
             data["flavour"] = "declined"
         action = Action(
-            key=f"t{thread.id}/{kind.value}/send/{event.message_id}",
+            # Keyed by the draft's mail, so a second "send" to the same draft sends nothing.
+            key=f"t{thread.id}/{kind.value}/send/{event.replied_to or event.message_id}",
             kind=kind,
             due=now,
             thread_id=thread.id,

@@ -1,18 +1,50 @@
-"""`mailhelper status`: every thread and what happens next, as JSON or a table for people."""
+"""`mailhelper status`: every thread and what happens next, as JSON or a table for people.
+
+The status, the digest and the ledger tell one story. A thank-you or a return-the-favour
+reminder is *due* while its mail is pending; once the assistant has sent it (in ``draft`` mode
+the draft to the owner is the whole of its job) it counts in the ledger as thanks sent or a
+favour returned, and is due no more. :func:`thanks_due` and :func:`favours_due` answer that
+question for the digest and for the table alike, so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mailhelper.models import Action, Kind, Thread, ThreadState
+from mailhelper.models import Action, ActionKind, ActionStatus, Kind, Thread, ThreadState
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 
+THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
+
+
+def _pending(store: Store, thread: Thread) -> list[Action]:
+    return [a for a in store.actions_for(thread.id) if a.status is ActionStatus.PENDING]
+
 
 def next_action(store: Store, thread: Thread) -> Action | None:
-    pending = [a for a in store.actions_for(thread.id) if a.status.value == "pending"]
-    return min(pending, key=lambda a: (a.due, a.id or 0), default=None)
+    """The thread's pending action that falls due first (None: nothing more is planned)."""
+    return min(_pending(store, thread), key=lambda a: (a.due, a.id or 0), default=None)
+
+
+def _owned(store: Store, owner: str | None) -> list[Thread]:
+    return [t for t in store.threads() if owner is None or t.owner.email == owner]
+
+
+def thanks_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
+    """Threads whose thank-you (draft or mail) is still to go, oldest first."""
+    due = [t for t in _owned(store, owner)
+           if any(a.kind in THANKS for a in _pending(store, t))]
+    return tuple(sorted(due, key=lambda t: (t.created, t.id)))
+
+
+def favours_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
+    """Threads whose return-the-favour reminder is still to go, most recently settled first."""
+    due = [t for t in _owned(store, owner)
+           if any(a.kind is ActionKind.RETURN_FAVOR for a in _pending(store, t))]
+    return tuple(sorted(due, key=lambda t: (t.closed_at or t.created, t.id), reverse=True))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -20,7 +52,13 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def status_json(store: Store) -> dict[str, Any]:
-    """``{"threads": [...]}`` with SPEC.md's keys, newest first; times ISO-8601 with offset."""
+    """``{"threads": [...]}`` with exactly SPEC.md's keys, newest first; times ISO-8601 with
+    their UTC offset::
+
+        {"id": 1, "kind": "ask", "state": "open", "subject": "Intro to Acme",
+         "counterparts": ["jane@example.org"], "created": "2026-12-07T09:00:00+00:00",
+         "next_action": {"kind": "follow_up", "due": "2026-12-10T09:00:00+00:00"}}
+    """
     threads = []
     for thread in store.threads():
         action = next_action(store, thread)
@@ -34,43 +72,42 @@ def status_json(store: Store) -> dict[str, Any]:
             "next_action": None if action is None else {
                 "kind": action.kind.value, "due": _iso(action.due),
             },
-            "owner": thread.owner.email,
-            "answered_at": _iso(thread.answered_at),
         })
-    ledger = store.ledger()
-    overall = ledger.overall
-    return {
-        "threads": threads,
-        "ledger": {
-            "asks_made": overall.asks_made,
-            "asks_answered": overall.asks_answered,
-            "median_hours_to_answer": overall.median_hours_to_answer,
-            "offers_received": overall.offers_received,
-            "thanks_sent": overall.thanks_sent,
-            "favours_returned": overall.favours_returned,
-        },
-    }
+    return {"threads": threads}
 
 
-_GROUPS: list[tuple[str, frozenset[ThreadState]]] = [
-    ("Waiting for an answer", frozenset({ThreadState.OPEN})),
-    ("Answered: thanks and favours", frozenset({ThreadState.ANSWERED, ThreadState.DECLINED})),
-    ("Done", frozenset({ThreadState.DONE})),
-    ("Closed", frozenset({ThreadState.EXPIRED, ThreadState.CANCELLED})),
-]
+def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
+    """What the owner should do, most pressing first; a thread goes in the first that fits."""
+    thanks = {t.id for t in thanks_due(store)}
+    favours = {t.id for t in favours_due(store)}
+
+    def open_of(kind: Kind) -> Callable[[Thread], bool]:
+        return lambda t: t.state is ThreadState.OPEN and t.kind is kind
+
+    return [
+        ("Offers waiting on you: tell them exactly what would help", open_of(Kind.OFFER)),
+        ("Thanks to say", lambda t: t.id in thanks),
+        ("Waiting for an answer", open_of(Kind.ASK)),
+        ("Answered: reply done when it's settled", lambda t: t.state is ThreadState.ANSWERED),
+        ("Favours to return", lambda t: t.id in favours),
+        ("Nothing to do", lambda t: True),
+    ]
 
 
 def status_table(store: Store, settings: Settings) -> str:
-    """A readable table, grouped by what the owner should do, newest first within a group."""
+    """A readable table, grouped by what the owner should do, newest first within a group,
+    then the ledger's figures (the same the digest gives)."""
     zone = settings.timezone
-    threads = store.threads()
+    threads = store.threads()  # newest first
     if not threads:
         return "No threads yet: nothing is being tracked."
+    placed: set[int] = set()
     lines: list[str] = []
-    for title, states in _GROUPS:
-        group = [t for t in threads if t.state in states]
+    for title, belongs in _groups(store):
+        group = [t for t in threads if t.id not in placed and belongs(t)]
         if not group:
             continue
+        placed.update(t.id for t in group)
         lines.append(f"{title} ({len(group)})")
         lines.append(f"  {'id':>4}  {'kind':5}  {'state':9}  {'with':28}  {'subject':32}  next")
         for thread in group:
@@ -79,10 +116,9 @@ def status_table(store: Store, settings: Settings) -> str:
             upcoming = "-"
             if action is not None:
                 upcoming = f"{action.kind.value} {action.due.astimezone(zone):%a %d %b %H:%M}"
-            kind = "ask" if thread.kind is Kind.ASK else "offer"
             lines.append(
-                f"  {thread.id:>4}  {kind:5}  {thread.state.value:9}  {_cut(who, 28):28}  "
-                f"{_cut(thread.subject, 32):32}  {upcoming}"
+                f"  {thread.id:>4}  {thread.kind.value:5}  {thread.state.value:9}  "
+                f"{_cut(who, 28):28}  {_cut(thread.subject, 32):32}  {upcoming}"
             )
         lines.append("")
     overall = store.ledger().overall

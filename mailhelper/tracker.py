@@ -20,7 +20,7 @@ from mailhelper.events import (
     OwnerCommand,
     OwnerFollowUp,
 )
-from mailhelper.models import Action, ActionKind, Thread
+from mailhelper.models import CLOSED_STATES, COUNTERPART_ACTIONS, Action, ActionKind, Thread
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 
@@ -37,7 +37,11 @@ def replan(store: Store, thread: Thread, settings: Settings, now: datetime) -> i
     """Bring the thread's pending scheduled actions in line with its state; count the changes."""
     history = store.actions_for(thread.id)
     desired = plan.desired_actions(thread, history, settings)
-    pending = [a for a in history if a.status.value == "pending" and is_scheduled(a)]
+    # A closed thread sends nothing more (SPEC.md: cancel = "send nothing more"): a draft the
+    # owner said "send" to just before "cancel" stays unsent too.
+    closed = thread.state in CLOSED_STATES
+    pending = [a for a in history if a.status.value == "pending"
+               and (is_scheduled(a) or (closed and a.kind in COUNTERPART_ACTIONS))]
     change = plan.reconcile(desired, pending)
     store.apply_reconciliation(change.add, change.cancel, change.move, now)
     return len(change.add) + len(change.cancel) + len(change.move)
@@ -49,7 +53,8 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
         return _start(store, settings, event, now)
     thread_id = getattr(event, "thread_id", None)
     thread = store.thread(thread_id) if thread_id is not None else None
-    outcome = plan.apply(thread, event, settings, now)
+    history = store.actions_for(thread.id) if thread is not None else ()
+    outcome = plan.apply(thread, event, settings, now, history)
     for action in outcome.actions:
         store.add_action(action, now)
     if outcome.thread is not None:
