@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,10 +261,18 @@ def test_dovecot_restarted_mid_poll_and_between_polls(
     rig_assistant: RigAssistant, proxy: ImapProxy,
 ) -> None:
     deliver_many(rig_assistant, backlog(asks=10, replies=5, strangers=5))
-    proxy.cut_at("UID FETCH", containing="BODY.PEEK[]", action=rig_assistant.dovecot.restart)
+    restarted = threading.Event()
+
+    def restart() -> None:
+        rig_assistant.dovecot.restart()
+        restarted.set()
+
+    proxy.cut_at("UID FETCH", containing="BODY.PEEK[]", action=restart)
 
     failing_poll(rig_assistant, T0)
     assert acted_on(rig_assistant) == {}
+    # The poll fails as soon as the stopping server drops it, while the restart goes on.
+    assert restarted.wait(30), "Dovecot did not come back"
 
     rig_assistant.poll(T1)
     assert "20 new message(s)" in rig_assistant.last_output
