@@ -2,13 +2,26 @@
 
 The rules, in order (SPEC.md "How a person uses it" and "Safety rules" 1 and 2):
 
-1. The assistant's own mail coming back is a loop: ignored.
+1. The assistant's own mail coming back is a loop: ignored. Its own mail is mail From the
+   assistant's address (or a plus-form of it), or mail with a Message-ID the assistant made
+   (``send_as: owner`` sends From the owner with the assistant in Cc).
 2. Auto-generated mail (RFC 3834 and the other signs) is never a reply and never answered; a
    counterpart's out-of-office that names a return date is an :class:`OutOfOffice` event.
 3. Mail From an owner address (passing the trusted Authentication-Results check when
    ``require_auth`` is on) may create a thread or run a command. Owner mail failing the check is
-   a stranger's.
-4. Anyone else's mail can only be a reply to a thread that exists.
+   ignored and logged like a stranger's, and nobody is told.
+4. Anyone else's mail can only be a reply to a thread that exists. A reply to mail the
+   assistant sent the owner alone (a receipt, a reminder) counts only from the thread's own
+   counterparts: anyone else cannot have seen that mail but through the owner, and a
+   help-desk auto-responder that marks nothing must not mark an ask answered.
+
+Owner mail is, in order: a **command** when it replies (In-Reply-To or References) to mail the
+assistant sent and goes to nobody but owners and the assistant (a reply-all that also goes to
+the counterpart is the owner writing in the thread, not a command); a **counterpart reply**
+when it forwards a tracked counterpart's mail; the owner's **follow-up** when it belongs to a
+tracked thread; else a **new thread**. An unknown command in answer to the list of commands
+(the assistant's answer to an unknown command) is not answered again: the list would only
+repeat, and an auto-responder that marks nothing would otherwise loop with the assistant.
 
     >>> # see tests/test_classify.py for worked examples of every branch
 """
@@ -31,12 +44,17 @@ from mailhelper.events import (
     OwnerCommand,
     OwnerFollowUp,
 )
-from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
-from mailhelper.settings import Settings
-from mailhelper.tags import read_tag
+from mailhelper.message_id import looks_like_ours
+from mailhelper.models import COUNTERPART_ACTIONS, ActionKind, Address, Kind, Mail, Thread
+from mailhelper.parse import clean_subject
+from mailhelper.settings import Settings, Tags
+from mailhelper.tags import read_tag, subject_without_tag
 
 #: How much of a mail's own words a thread keeps to quote back in reminders.
 EXCERPT_CHARS = 280
+#: The most people one ask or offer is tracked with. A mail to more is a mass mailing, not a
+#: request for help: thanking and nudging each of them would be spam in the owner's name.
+MAX_COUNTERPARTS = 100
 
 
 class ThreadIndex(Protocol):
@@ -92,14 +110,21 @@ def owner_of(mail: Mail, settings: Settings) -> tuple[Address | None, str | None
     return owner, None
 
 
+def is_own_mail(mail: Mail, ctx: Context) -> bool:
+    """Whether ``mail`` is one the assistant sent: From its address, or with its Message-ID."""
+    assistant = ctx.settings.assistant
+    if mail.from_ is not None and is_assistant_address(mail.from_.email, assistant):
+        return True
+    if looks_like_ours(mail.message_id, assistant.email.rpartition("@")[2]):
+        return True
+    return ctx.index.sent_mail((mail.message_id,)) is not None
+
+
 def classify(mail: Mail, ctx: Context) -> Event:
     """The one event this mail stands for."""
     settings = ctx.settings
     mid = mail.message_id
-    sender = mail.from_
-    if sender is not None and is_assistant_address(sender.email, settings.assistant):
-        return Ignored(mid, "the assistant's own mail (loop)")
-    if mail.header("x-mailhelper-action") and mail.in_reply_to == () and sender is None:
+    if is_own_mail(mail, ctx):
         return Ignored(mid, "the assistant's own mail (loop)")
 
     auto = auto_generated(mail)
@@ -117,8 +142,8 @@ def classify(mail: Mail, ctx: Context) -> Event:
 def _auto_event(mail: Mail, reason: str, ctx: Context) -> Event:
     mid = mail.message_id
     if mail.from_ is not None and is_out_of_office(mail):
-        thread = ctx.index.thread_for(mail.thread_ids[1:]) or ctx.index.thread_by_subject(
-            mail.clean_subject, mail.from_.email
+        thread = ctx.index.thread_for(mail.thread_ids[1:]) or _by_subject(
+            mail.clean_subject, mail.from_.email, ctx
         )
         if thread is not None and any(c.email == mail.from_.email for c in thread.counterparts):
             until = return_date(mail, ctx.now, ctx.settings.timezone)
@@ -159,11 +184,15 @@ def _forward_counterparts(mail: Mail, owner: Address, settings: Settings) -> tup
 
 def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     settings, index, mid = ctx.settings, ctx.index, mail.message_id
-    replied = index.sent_mail(mail.in_reply_to + mail.references)
-    if replied is not None:
-        thread_id, kind = replied
+    replied = _replied_mail(mail, index)
+    if replied is not None and not _counterparts(mail, owner, settings):
+        replied_to, (thread_id, kind) = replied
         command = parse_command(mail.reply_text or mail.text, ctx.now, settings.timezone)
-        return OwnerCommand(mid, owner, command.name, thread_id, kind, command.until, command.line)
+        if command.name == "unknown" and kind is ActionKind.HELP:
+            return Ignored(mid, "an unknown command in answer to the list of commands: not "
+                                "answered again (no loop with an auto-responder)")
+        return OwnerCommand(mid, owner, command.name, thread_id, kind, command.until, command.line,
+                            replied_to)
 
     if mail.forwarded is not None:
         forwarded = mail.forwarded
@@ -171,8 +200,8 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             ((forwarded.message_id,) if forwarded.message_id else ()) + mail.thread_ids[1:]
         )
         if known is None and forwarded.from_ is not None and forwarded.from_.email:
-            known = index.thread_by_subject(
-                _clean(forwarded.subject) or mail.clean_subject, forwarded.from_.email
+            known = _by_subject(
+                clean_subject(forwarded.subject) or mail.clean_subject, forwarded.from_.email, ctx
             )
         if known is not None and forwarded.from_ is not None and any(
             c.email == forwarded.from_.email for c in known.counterparts
@@ -188,7 +217,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, settings.timezone)
     if mail.forwarded is not None:
         counterparts = _forward_counterparts(mail, owner, settings)
-        subject = _clean(mail.forwarded.subject) or mail.clean_subject
+        subject = clean_subject(mail.forwarded.subject) or mail.clean_subject
         body = mail.forwarded.body
     else:
         counterparts = _counterparts(mail, owner, settings)
@@ -204,6 +233,10 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         problem = f"I did not recognise the tag \"{tag.unknown}\""
     elif not counterparts:
         problem = "I could not find who you asked: nobody but you and me is on the mail"
+    elif len(counterparts) > MAX_COUNTERPARTS:
+        problem = (f"it is addressed to {len(counterparts)} people; I track asks and offers "
+                   f"to at most {MAX_COUNTERPARTS}")
+        counterparts = counterparts[:MAX_COUNTERPARTS]
     ids = mail.thread_ids
     if mail.forwarded is not None and mail.forwarded.message_id:
         ids = (*ids, mail.forwarded.message_id)
@@ -212,13 +245,25 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         kind=tag.kind or Kind.ASK,
         owner=owner,
         counterparts=counterparts,
-        subject=_display_subject(subject),
+        subject=display_subject(subject, settings.tags),
         thread_ids=ids,
         excerpt=excerpt(body),
         when=tag.when,
         tag=tag.tag,
         problem=problem,
     )
+
+
+def _replied_mail(
+    mail: Mail, index: ThreadIndex
+) -> tuple[str, tuple[int | None, ActionKind]] | None:
+    """(Message-ID, (thread id, kind)) of the assistant's mail this one answers: the one in
+    In-Reply-To, else the latest of the References that the assistant sent."""
+    for message_id in (*mail.in_reply_to, *reversed(mail.references)):
+        found = index.sent_mail((message_id,))
+        if found is not None:
+            return message_id, found
+    return None
 
 
 def _stranger_event(mail: Mail, ctx: Context) -> Event:
@@ -228,8 +273,13 @@ def _stranger_event(mail: Mail, ctx: Context) -> Event:
         return Ignored(mid, "no sender address")
     known = ctx.index.thread_for(mail.thread_ids[1:])
     if known is not None:
+        replied = ctx.index.sent_mail(mail.thread_ids[1:])
+        outsider = all(c.email != sender.email for c in known.counterparts)
+        if outsider and replied is not None and replied[1] not in COUNTERPART_ACTIONS:
+            return Ignored(mid, f"from {sender.email}: a reply to the assistant's mail to the "
+                                f"owner, and not on thread {known.id}")
         return CounterpartReply(mid, known.id, sender, excerpt(mail.reply_text or mail.text))
-    fallback = ctx.index.thread_by_subject(mail.clean_subject, sender.email)
+    fallback = _by_subject(mail.clean_subject, sender.email, ctx)
     if fallback is not None:
         return CounterpartReply(
             mid, fallback.id, sender, excerpt(mail.reply_text or mail.text), by_fallback=True
@@ -237,13 +287,19 @@ def _stranger_event(mail: Mail, ctx: Context) -> Event:
     return Ignored(mid, f"from {sender.email}: not an owner and not a reply to a tracked thread")
 
 
-def _clean(subject: str) -> str:
-    from mailhelper.parse import clean_subject
+def display_subject(subject: str, tags: Tags) -> str:
+    """A thread's subject: the clean subject less the configured tags (``[offer]``, ``#ask``).
 
-    return clean_subject(subject)
+    >>> display_subject("[offer] Intro to Acme #ask", Tags())
+    'Intro to Acme'
+    """
+    return subject_without_tag(subject, tags).strip() or "(no subject)"
 
 
-def _display_subject(subject: str) -> str:
-    from mailhelper.tags import subject_without_tag
-
-    return subject_without_tag(subject).strip() or "(no subject)"
+def _by_subject(subject: str, participant: str, ctx: Context) -> Thread | None:
+    """The reply fallback (SPEC.md: subject plus participants): an unfinished thread with
+    this subject, tags stripped as for the thread's own, that has ``participant``."""
+    stripped = subject_without_tag(subject, ctx.settings.tags).strip()
+    if not stripped:
+        return None  # an empty subject says nothing about which thread
+    return ctx.index.thread_by_subject(stripped, participant)

@@ -4,6 +4,16 @@ The reading uses the same parse, classify and tag code as the daemon. Threads it
 to know about come from the state file when there is one (read only); mail the assistant sent
 is also recognised by its Message-ID's shape (:mod:`mailhelper.message_id`), so a reply to a
 reminder reads as a command even without state.
+
+``--json`` prints exactly the keys SPEC.md names (addresses bare and lower-case, times
+ISO-8601 with their offset)::
+
+    {"from": "sam@example.com", "is_owner": true, "auto_generated": false, "kind": "ask",
+     "tag": null, "when": null, "forwarded": null, "command": null}
+
+``forwarded`` is ``{"from", "to", "subject", "date"}`` when the mail forwards one, ``to`` a
+list. ``command`` is the owner's command when the mail is one (``unknown`` for a reply to
+the assistant that names none), else null.
 """
 
 from __future__ import annotations
@@ -15,7 +25,6 @@ from typing import Any
 
 from mailhelper.autoreply import auto_generated
 from mailhelper.classify import Context, classify, owner_of
-from mailhelper.commands import parse_command
 from mailhelper.errors import MailhelperError
 from mailhelper.events import (
     CounterpartReply,
@@ -31,6 +40,13 @@ from mailhelper.models import ActionKind, Address, Mail, Thread
 from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.settings import Settings
 from mailhelper.tags import read_tag
+
+
+class InputFileError(MailhelperError):
+    """The file to explain is missing or cannot be read (a command-line mistake)."""
+
+    exit_code = 2
+
 
 #: Settings for reading a message when there is no config: nobody is an owner.
 NO_CONFIG = Settings(owners=(), assistant=Address("assistant@invalid", "assistant"))
@@ -62,7 +78,9 @@ class _Index:
                 return found
         domain = self.settings.assistant.email.rpartition("@")[2]
         if any(looks_like_ours(m, domain) for m in message_ids):
-            return None, ActionKind.HELP
+            # Ours by its shape, but which mail is not known without the state: a kind that
+            # no command depends on.
+            return None, ActionKind.COMMAND_REPLY
         return None
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
@@ -96,11 +114,6 @@ class Reading:
                 "date": forwarded.date.isoformat() if forwarded.date else None,
             },
             "command": self.command,
-            "auto_reason": self.auto_reason,
-            "subject": self.mail.subject,
-            "message_id": self.mail.message_id,
-            "event": type(self.event).__name__,
-            "verdict": verdict(self.event),
         }
 
     def summary(self) -> str:
@@ -145,10 +158,23 @@ def verdict(event: Event) -> str:
 
 
 def explain_file(path: Path, settings: Settings | None, now: datetime) -> Reading:
+    """The reading of the message in the file at ``path``.
+
+    Raises :class:`InputFileError` when the file cannot be read and
+    :class:`~mailhelper.errors.MailhelperError` when it holds no mail message.
+    """
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file; give the path of a saved message "
+                             "(.eml)") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path} is a folder; give the path of one saved message "
+                             "(.eml)") from None
     except OSError as exc:
-        raise MailhelperError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if b"\0" in raw[:65536] and not _has_mail_headers(raw):
+        raise MailhelperError(f"{path} is not a mail message: it is a binary file")
     try:
         mail = parse_mail(raw)
     except UnparseableMail as exc:
@@ -167,13 +193,7 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
         kind = event.kind.value
     elif tag.kind is not None:
         kind = tag.kind.value
-    command = None
-    if isinstance(event, OwnerCommand):
-        command = event.name
-    elif owner is not None and auto is None:
-        parsed = parse_command(mail.reply_text or mail.text, now, settings.timezone)
-        command = parsed.name if parsed.name != "unknown" and not isinstance(
-            event, NewThread | OwnerFollowUp) else None
+    command = event.name if isinstance(event, OwnerCommand) else None
     return Reading(
         mail=mail,
         is_owner=owner is not None,
@@ -184,3 +204,13 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
         kind=kind,
         command=command,
     )
+
+
+def _has_mail_headers(raw: bytes) -> bool:
+    """Whether ``raw`` opens with a header block naming From, Sender, Message-ID or Subject
+    (a mail with a NUL in its body is still a mail)."""
+    head = raw[:65536].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    if b"\0" in head:
+        return False
+    names = {line.split(b":", 1)[0].strip().lower() for line in head.splitlines() if b":" in line}
+    return bool(names & {b"from", b"sender", b"message-id", b"subject"})

@@ -48,7 +48,6 @@ def test_a_persons_reply_is_not_auto_generated() -> None:
         ({"return_path": "<>"}, "empty return-path"),
         ({"x_autoreply": "yes"}, "x-autoreply"),
         ({"x_autorespond": "yes"}, "x-autorespond"),
-        ({"x_auto_response_suppress": "All"}, "x-auto-response-suppress"),
         ({"x_failed_recipients": "bob@x.org"}, "x-failed-recipients"),
         ({"content_type": "multipart/report; report-type=delivery-status"}, "dsn"),
         ({"content_type": "MULTIPART/REPORT; REPORT-TYPE=DELIVERY-STATUS"}, "dsn"),
