@@ -357,7 +357,11 @@ class Assistant:
                     "already handled are recognised and skipped", folder, position[0],
                     state.uidvalidity,
                 )
-        uids = mailbox.new_uids(state, last_uid)
+        fresh = position is None and self.store.processed_count() == 0
+        if fresh and state.exists:
+            log.info("%s: a new state file: messages flagged as handled by an earlier one are "
+                     "left alone", folder)
+        uids = mailbox.new_uids(state, last_uid, skip_handled=fresh)
         if uids:
             log.info("%s: %d new message(s)", folder, len(uids))
         handled: list[int] = []

@@ -80,7 +80,7 @@ START_TIMEOUT = 10.0
 #: this only bounds a hang (which then leaves a daemon thread behind rather than blocking exit).
 STOP_TIMEOUT = 5.0
 
-_INSTALL_HINT = "install the demo extra: pip install 'mailhelper[demo]'"
+_INSTALL_HINT = "install the demo extra: pip install '.[demo]' in the mailhelper checkout"
 
 
 class DemoServerError(MailhelperError):

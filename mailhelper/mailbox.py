@@ -132,13 +132,22 @@ class Mailbox:
             keywords=self._keywords,
         )
 
-    def new_uids(self, state: FolderState, last_uid: int) -> list[int]:
-        """UIDs above ``last_uid``. With UIDNEXT known and nothing new, no command is sent."""
+    def new_uids(self, state: FolderState, last_uid: int, skip_handled: bool = False,
+                 ) -> list[int]:
+        """UIDs above ``last_uid``. With UIDNEXT known and nothing new, no command is sent.
+
+        ``skip_handled`` leaves out messages carrying the handled keyword: a state file that
+        knows nothing of this folder (a new one, after the old was lost) must not act again on
+        mail an earlier state already acted on, nor track year-old asks as new.
+        """
         if state.uidnext and state.uidnext <= last_uid + 1:
             return []
         if state.exists == 0:
             return []
-        uids = self.client.search(["UID", f"{last_uid + 1}:*"])
+        criteria: list[str | bytes] = ["UID", f"{last_uid + 1}:*"]
+        if skip_handled and state.keywords:
+            criteria += ["UNKEYWORD", HANDLED_FLAG]
+        uids = self.client.search(criteria)
         # "n:*" always matches the highest UID, even one below n (RFC 3501 6.4.8).
         return sorted(int(u) for u in uids if int(u) > last_uid)
 

@@ -277,3 +277,23 @@ def test_fetch_bounds_each_batch_in_count_and_bytes_and_keeps_uid_order(
     big = got[3]
     assert big.size == len(mail[3])
     assert big.raw == mail[3].partition(b"\r\n\r\n")[0] + b"\r\n\r\n"  # the header only
+
+
+def test_a_new_state_file_leaves_mail_handled_by_the_old_one_alone(
+    rig_assistant: RigAssistant,
+) -> None:
+    deliver_many(rig_assistant, [ask(1), ask(2)])
+    rig_assistant.poll("2026-12-07T09:00:00+00:00")
+    assert len(rig_assistant.sent()) == 2  # the receipts
+
+    # The state file is lost (a new machine, a wiped volume); the mailbox keeps its flags.
+    for path in rig_assistant.state.parent.glob(rig_assistant.state.name + "*"):
+        path.unlink()
+    deliver_many(rig_assistant, [ask(3)])
+    rig_assistant.poll("2026-12-08T09:00:00+00:00")
+
+    assert "flagged as handled by an earlier one are left alone" in rig_assistant.last_output
+    sent = [str(m["Message-ID"]) for m in rig_assistant.sent()]
+    assert len(sent) == 3 and len(set(sent)) == 3, "no receipt was sent again"
+    assert [t["subject"] for t in rig_assistant.status()] == ["Intro number 3?"]
+    assert all(HANDLED_FLAG in flags for flags in rig_assistant.flags())
