@@ -33,6 +33,7 @@ from typing import TextIO
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailhelper import secrets
 from mailhelper.connect import (
     imap_connect,
     imap_login,
@@ -93,13 +94,43 @@ def run_check(load: Callable[[], Settings], out: TextIO) -> int:
     report.ok(f"config {settings.source}: valid ({len(settings.owners)} owner(s), assistant "
               f"{settings.assistant.email}, timezone {settings.timezone.key}, state "
               f"{settings.state})")
-    _check_imap(settings.imap, settings, report)
-    _check_smtp(settings.smtp, report)
+    # Secrets first: a missing password is the user's to fix whether or not a server answers.
+    imap_secret = _check_secret(settings.imap, "imap", report)
+    smtp_secret = _check_secret(settings.smtp, "smtp", report)
+    _check_imap(settings.imap, settings, report, imap_secret)
+    _check_smtp(settings.smtp, report, smtp_secret)
     if report.code == 0:
         print("All checks passed; nothing was sent.", file=out)
     else:
         print("Some checks failed (see the FAIL lines); nothing was sent.", file=out)
     return report.code
+
+
+def _check_secret(part: ImapSettings | SmtpSettings, what: str, report: _Report) -> bool:
+    """Read the password (or get a token) now, without printing it; False when it cannot be
+    read (the login step is then skipped rather than failed twice)."""
+    if not part.username:
+        return True
+    try:
+        if part.auth == "oauth2":
+            secrets.oauth2_token(part.oauth2_token_cmd or "", f"{what}.oauth2_token_cmd")
+            report.ok(f"{what}: oauth2_token_cmd printed a token")
+        else:
+            secrets.resolve(part.password, what)
+            report.ok(f"{what}: password readable from {_source(part)}")
+    except MailhelperError as exc:
+        _failed(report, exc)
+        return False
+    return True
+
+
+def _source(part: ImapSettings | SmtpSettings) -> str:
+    secret = part.password
+    if secret.env:
+        return f"${secret.env}"
+    if secret.file:
+        return str(secret.file)
+    return f"the output of {secret.cmd!r}"
 
 
 def _failed(report: _Report, exc: MailhelperError) -> None:
@@ -110,7 +141,8 @@ def _login_words(username: str, auth: str) -> str:
     return f"as {username} ({'XOAUTH2 token' if auth == 'oauth2' else 'password'})"
 
 
-def _check_imap(imap: ImapSettings, settings: Settings, report: _Report) -> None:
+def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret: bool,
+                ) -> None:
     where = f"IMAP {imap.host}:{imap.port}"
     try:
         client = imap_connect(imap)
@@ -123,6 +155,9 @@ def _check_imap(imap: ImapSettings, settings: Settings, report: _Report) -> None
         if imap.security == "starttls":
             imap_starttls(client, imap)
             report.ok(f"{where}: STARTTLS, certificate verified")
+        if imap.username and not secret:
+            report.info(f"{where}: login skipped, as its password cannot be read (see above)")
+            return
         if imap.username:
             imap_login(client, imap)
             report.ok(f"{where}: logged in {_login_words(imap.username, imap.auth)}")
@@ -163,7 +198,7 @@ def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report) -> N
             report.info(f"IMAP {key} {name}: missing, created when first needed")
 
 
-def _check_smtp(smtp_settings: SmtpSettings, report: _Report) -> None:
+def _check_smtp(smtp_settings: SmtpSettings, report: _Report, secret: bool) -> None:
     where = f"SMTP {smtp_settings.host}:{smtp_settings.port}"
     try:
         smtp = smtp_connect(smtp_settings)
@@ -177,7 +212,9 @@ def _check_smtp(smtp_settings: SmtpSettings, report: _Report) -> None:
         if smtp_settings.security == "starttls":
             smtp_starttls(smtp, smtp_settings)
             report.ok(f"{where}: STARTTLS, certificate verified")
-        if smtp_settings.username:
+        if smtp_settings.username and not secret:
+            report.info(f"{where}: AUTH skipped, as its password cannot be read (see above)")
+        elif smtp_settings.username:
             smtp_login(smtp, smtp_settings)
             report.ok(f"{where}: AUTH {_login_words(smtp_settings.username, smtp_settings.auth)}")
         else:

@@ -155,3 +155,17 @@ def test_a_broken_config_fails_the_first_step_and_contacts_no_server(rig: RigAss
     assert "poll_interval" in lines[0]
     assert lines[-1] == "The config must be fixed first; no server was contacted."
     assert not any("IMAP" in line or "SMTP" in line for line in lines)
+
+
+def test_a_missing_password_is_reported_even_when_no_server_answers(rig: RigAssistant) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    rig.configure({"imap": {"port": closed, "password_file": None,
+                            "password_env": "MAILHELPER_TEST_UNSET_PASSWORD"}})
+    code, lines, _ = check(rig)
+    assert code == 2, lines
+    assert verdict(lines, "MAILHELPER_TEST_UNSET_PASSWORD") == "FAIL"
+    assert verdict(lines, "connection refused") == "FAIL"
