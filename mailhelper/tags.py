@@ -1,7 +1,8 @@
 """The tag on an owner's mail: what kind of thread it starts (ask or offer) and any timing.
 
 SPEC.md "How a person uses it", 3. A tag is read from, in this order, and the first place that
-holds a tag decides (places are not mixed):
+holds a tag decides the kind; when it names no time, a time from a later place is used
+(``helper+offer@`` with a first line ``remind monday 9am``):
 
 1. **plus-address**: ``helper+offer@``, ``helper+ask@``, ``helper+5d@``, ``helper+offer+2d@``,
    ``helper+monday@``, ``helper+next-monday@`` among To, Cc, Bcc and Delivered-To, where the
@@ -38,7 +39,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
@@ -101,14 +102,24 @@ def read_tag(mail: Mail, assistant: Address, tags: Tags, now: datetime, zone: tz
         ('offer', '2026-01-07T09:00:00+00:00', 'first_line')
     """
     words = _tag_words(tags)
+    readings: list[TagReading] = []
     plus = _plus_tag(mail.recipients, assistant)
     if plus is not None:
         tag, shown = plus
-        return _read_plus(tag, shown, words, now, zone)
+        readings.append(_read_plus(tag, shown, words, now, zone))
     subject = _read_subject(mail.subject, words, now, zone)
     if subject is not None:
-        return subject
-    return _read_first_line(mail.text, words, now, zone)
+        readings.append(subject)
+    readings.append(_read_first_line(mail.text, words, now, zone))
+    first = readings[0]
+    if first.when is None and first.tag is not None:
+        # helper+offer@ with "remind monday 9am" on the first line: the kind comes from the
+        # first place, a time the first place does not give from the next one that does.
+        later = next((r.when for r in readings[1:] if r.when is not None and not r.unknown),
+                     None)
+        if later is not None:
+            return replace(first, when=later)
+    return first
 
 
 def subject_without_tag(subject: str, tags: Tags | None = None) -> str:

@@ -214,3 +214,15 @@ class TestSubjectWithoutTag:
 
     def test_configured_tag_words(self) -> None:
         assert subject_without_tag("[angebot] Intro", Tags(offer=("angebot",))) == "Intro"
+
+
+def test_a_plus_address_kind_takes_its_time_from_the_first_line() -> None:
+    reading = read(cc=(Address("helper+offer@example.com"),),
+                   text="remind monday 9am\n\n---------- Forwarded message ---------\n")
+    assert reading.kind is Kind.OFFER and reading.source == "plus"
+    assert reading.when == datetime(2026, 12, 7, 9, 0, tzinfo=LONDON)
+
+
+def test_a_time_in_the_first_place_wins_over_a_later_one() -> None:
+    reading = read(cc=(Address("helper+offer+2d@example.com"),), text="remind monday 9am\n")
+    assert reading.when == datetime(2026, 12, 2, 14, 37, tzinfo=LONDON)
