@@ -6,7 +6,7 @@ and the IMAP check opens folders read-only. Passwords and tokens never appear.
 
 Example (a working setup)::
 
-    OK    config /home/sam/.config/mailhelper/config.yaml: valid (1 owner(s), ...)
+    OK    config /home/sam/.config/mailhelper/config.yaml: valid (1 owner, ...)
     OK    IMAP imap.example.com:993: connected (TLS, certificate verified)
     OK    IMAP login as helper@example.com (password)
     OK    IMAP folder INBOX: 3 message(s)
@@ -91,8 +91,9 @@ def run_check(load: Callable[[], Settings], out: TextIO) -> int:
         report.fail(f"config: {exc}", 2)
         print("The config must be fixed first; no server was contacted.", file=out)
         return report.code
-    report.ok(f"config {settings.source}: valid ({len(settings.owners)} owner(s), assistant "
-              f"{settings.assistant.email}, timezone {settings.timezone.key}, state "
+    owners = len(settings.owners)
+    report.ok(f"config {settings.source}: valid ({owners} owner{'' if owners == 1 else 's'}, "
+              f"assistant {settings.assistant.email}, timezone {settings.timezone.key}, state "
               f"{settings.state})")
     # Secrets first: a missing password is the user's to fix whether or not a server answers.
     imap_secret = _check_secret(settings.imap, "imap", report)

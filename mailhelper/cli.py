@@ -51,16 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         "login refused, 4 state file in use by another mailhelper.",
     )
     parser.add_argument("--version", action="version", version=f"mailhelper {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    logging_options = argparse.ArgumentParser(add_help=False)
+    noise = logging_options.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="log more")
+    noise.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    logging_options.add_argument("--debug", action="store_true",
+                                 help="show tracebacks on errors")
+    logging_options.add_argument("--log-format", choices=("text", "json"), default="text",
+                                 help="log lines for people (text) or collectors (json)")
+    common = argparse.ArgumentParser(add_help=False, parents=[logging_options])
     common.add_argument("--config", metavar="PATH", help="config file (default: "
                         "$MAILHELPER_CONFIG, ./mailhelper.yaml, "
                         "$XDG_CONFIG_HOME/mailhelper/config.yaml)")
-    noise = common.add_mutually_exclusive_group()
-    noise.add_argument("-v", "--verbose", action="store_true", help="log more")
-    noise.add_argument("-q", "--quiet", action="store_true", help="log only problems")
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    common.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="log lines for people (text) or collectors (json)")
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
     verbs.required = True
 
@@ -78,17 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
     status = verbs.add_parser("status", parents=[common], help="every thread and what is next",
                               description="Every thread, finished ones included.")
     status.add_argument("--json", action="store_true", help='print {"threads": [...]}')
-    explain = verbs.add_parser("explain", parents=[common],
-                               help="how the assistant reads one message (touches no mailbox)")
+    explain = verbs.add_parser(
+        "explain", parents=[common],
+        help="how the assistant reads one message (touches no mailbox)",
+        description="Read one saved message (.eml) as the assistant would: who sent it, "
+        "whether it is an owner's, automatic or forwarded, its tag and time, and what the "
+        "assistant would do with it. Touches no mailbox and changes no state; the config "
+        "(and its state file, read only) says who the owners are.")
     explain.add_argument("file", metavar="FILE.eml")
     explain.add_argument("--json", action="store_true", help="print the reading as JSON")
     explain.add_argument("--now", metavar="ISO-8601", help="the clock for time words")
-    verbs.add_parser("check", parents=[common],
-                     help="validate the config and log in to IMAP and SMTP (sends nothing)")
-    demo = verbs.add_parser("demo", parents=[common],
-                            help="the whole story on local servers, nothing configured")
+    verbs.add_parser(
+        "check", parents=[common],
+        help="validate the config and log in to IMAP and SMTP (sends nothing)",
+        description="Validate the config, then connect and log in to IMAP and SMTP step by "
+        "step, saying what is wrong at the first step that fails. Sends and changes nothing.")
+    demo = verbs.add_parser(
+        "demo", parents=[logging_options],
+        help="the whole story on local servers, nothing configured",
+        description="Play the whole story on this machine: a local IMAP server and SMTP "
+        "sink on 127.0.0.1, an ask, an offer, replies, commands and a week fast-forwarded, "
+        "with every mail the assistant sends shown. Needs no config and no network.")
+    demo.add_argument("--config", metavar="PATH",
+                      help="ignored: the demo writes its own config in a temporary folder")
     demo.add_argument("--keep", action="store_true",
-                      help="leave the demo servers running and say how to connect")
+                      help="leave the demo servers running, with a config for them, and say "
+                      "how to connect and which mailhelper commands to try")
     return parser
 
 
@@ -118,6 +135,9 @@ def setup_logging(args: argparse.Namespace) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The level is the root's alone: a package logger left quieter (by the demo, in the same
+    # process) must not hide this command's lines.
+    logging.getLogger("mailhelper").setLevel(logging.NOTSET)
     for noisy in ("imapclient", "mail.log", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -244,7 +264,7 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     sent = report.sent
     if args.dry_run:
         for line in report.lines:
-            print(line)
+            print(_plan_line(line))
         if not sent.sent:
             print("nothing would be sent")
         return 0
@@ -255,6 +275,19 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
         len(sent.held), len(sent.retried), len(sent.failed),
     )
     return 0
+
+
+def _plan_line(line: str) -> str:
+    """A dry run's line for people: a message's reading leads with what it means, and its
+    Message-ID, for looking it up, goes last.
+
+        >>> _plan_line("<a1@example.com> answered by jane@example.net")
+        'answered by jane@example.net  (Message-ID <a1@example.com>)'
+    """
+    if line.startswith("<") and "> " in line:
+        message_id, _, reading = line[1:].partition("> ")
+        return f"{reading}  (Message-ID <{message_id}>)"
+    return line
 
 
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:

@@ -254,6 +254,10 @@ def _log_cycle(report: CycleReport, began: datetime, wait: Wait | None) -> None:
 class Assistant:
     """The assistant's work, given its settings, its store and how to reach its servers."""
 
+    #: True during a dry run's cycle: each message's reading is then the plan the command
+    #: prints, so the log repeats it only at debug level.
+    _dry_run = False
+
     def __init__(
         self,
         settings: Settings,
@@ -300,6 +304,7 @@ class Assistant:
         self.store.db.backup(copy)
         real = self.store
         self.store = Store(copy, real.domain)
+        self._dry_run = True
         try:
             report = self.read_inbox(mailbox, now, readonly=True)
             with self.store.transaction():
@@ -310,6 +315,7 @@ class Assistant:
             report.lines += [self._preview(outbox, a, now) for a in report.sent.sent]
             return report
         finally:
+            self._dry_run = False
             self.store.close()
             self.store = real
 
@@ -446,7 +452,8 @@ class Assistant:
             sender = mail.from_.email if mail.from_ else None
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,
                                         mail.message_id, key, mail.subject)
-        log.info("<%s> %s", mail.message_id, line)
+        log.log(logging.DEBUG if self._dry_run else logging.INFO, "<%s> %s", mail.message_id,
+                line)
         return "handled", f"<{mail.message_id}> {line}"
 
     def _too_large(

@@ -1,20 +1,25 @@
 """``mailhelper demo``: the whole story on this machine, nothing configured, no network.
 
 An embedded IMAP server and SMTP sink start on 127.0.0.1 (:mod:`mailhelper.demo_servers`), a
-temporary state file and a config for a demo owner are made, and the story is played through
-the real code: mail is delivered to the assistant's IMAP inbox, each step is one
-``poll --once`` cycle on a clock that jumps forward, and everything the assistant sends goes
-through SMTP. Each mail it sent is printed as it goes; then the status table and the ledger.
+temporary folder gets a real config file for them (``mailhelper.yaml``, read through the same
+loader as any config), a password file and the state file, and the story is played through the
+real code: mail is delivered to the assistant's IMAP inbox, each step is one ``poll --once``
+cycle on a clock that jumps forward, and everything the assistant sends goes through SMTP.
+Each mail the cast writes (``<--``) and each mail the assistant sent (``-->``) is printed as it
+goes; then the status table and the ledger. With ``--keep`` the servers stay up and the demo
+prints the ``mailhelper status`` and ``poll`` commands that work on that config.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets as _random
+import shlex
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -22,13 +27,15 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+import yaml
+
+from mailhelper.config import load_settings
 from mailhelper.connect import open_imap, open_smtp
 from mailhelper.daemon import Assistant
 from mailhelper.demo_servers import DemoServers, ReceivedMail, demo_servers
 from mailhelper.models import Address
-from mailhelper.render import Renderer
-from mailhelper.settings import ImapSettings, Secret, Settings, SmtpSettings
-from mailhelper.status import status_table
+from mailhelper.render import Renderer, format_when
+from mailhelper.status import ledger_line, status_table
 from mailhelper.store import Store
 
 ZONE = ZoneInfo("Europe/London")
@@ -39,30 +46,45 @@ BOB = Address("bob@example.net", "Bob Lindqvist")
 CARLOS = Address("carlos@example.com", "Carlos Mendes")
 #: The story starts on a Monday morning.
 START = datetime(2026, 12, 7, 9, 0, tzinfo=ZONE)
+#: How many non-empty lines of each mail's text the demo prints.
+SHOWN_LINES = 5
+
+
+def write_config(servers: DemoServers, workdir: Path) -> Path:
+    """A config file for the demo servers in ``workdir``, with its password file; the state
+    file goes beside it. Returns the config's path (``mailhelper --config PATH`` reads it)."""
+    password_file = workdir / "password"
+    password_file.write_text(servers.imap.users[HELPER.email])
+    password_file.chmod(0o600)
+    config = {
+        "timezone": str(ZONE),
+        "owners": [{"name": SAM.name, "email": SAM.email}],
+        "assistant": {"name": HELPER.name, "email": HELPER.email},
+        "imap": {"host": servers.imap_host, "port": servers.imap_port, "security": "none",
+                 "username": HELPER.email, "password_file": str(password_file),
+                 "sent_folder": "Sent", "timeout": "10s"},
+        "smtp": {"host": servers.smtp_host, "port": servers.smtp_port, "security": "none",
+                 "timeout": "10s"},
+        "state": str(workdir / "state.db"),
+    }
+    path = workdir / "mailhelper.yaml"
+    path.write_text("# The mailhelper demo's servers on this machine; they stop with the "
+                    "demo.\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+                    encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 class Story:
     """The demo's cast and clock around one running assistant."""
 
-    def __init__(self, servers: DemoServers, workdir: Path, out: TextIO) -> None:
+    def __init__(self, servers: DemoServers, config: Path, out: TextIO) -> None:
         self.servers = servers
         self.out = out
         self.now = START
         self.shown = 0
-        password_file = workdir / "password"
-        password_file.write_text(servers.imap.users[HELPER.email])
-        password_file.chmod(0o600)
-        self.settings = Settings(
-            owners=(SAM,),
-            assistant=HELPER,
-            timezone=ZONE,
-            imap=ImapSettings(host=servers.imap_host, port=servers.imap_port, security="none",
-                              username=HELPER.email, password=Secret(file=password_file),
-                              sent_folder="Sent", timeout=10.0),
-            smtp=SmtpSettings(host=servers.smtp_host, port=servers.smtp_port, security="none",
-                              timeout=10.0),
-            state=workdir / "state.db",
-        )
+        self.config = config
+        self.settings = load_settings(config, {})
         self.store = Store.open(self.settings.state, "example.org")
         self.assistant = Assistant(
             self.settings, self.store, Renderer(self.settings),
@@ -78,19 +100,25 @@ class Story:
         self.servers.imap.append(HELPER.email, bytes(message))
         return message_id
 
+    def write(self, message: EmailMessage, what: str, lines: int = 2) -> str:
+        """Someone in the story sends ``message`` to the assistant's inbox: say ``what``
+        happens, show the subject and the first ``lines`` lines, then deliver it."""
+        self.out.write(f"   <-- {what}\n       | Subject: {message['Subject']}\n")
+        self.show_text(message, lines)
+        return self.deliver(message)
+
     def reply_to_assistant(self, sent: EmailMessage, command: str) -> None:
         """Sam answers one of the assistant's mails with a one-word command."""
         reply = _message(SAM, [HELPER], "Re: " + str(sent["Subject"]), f"{command}\n\n"
                          + _quoted(sent))
         reply["In-Reply-To"] = sent["Message-ID"]
         reply["References"] = sent["Message-ID"]
-        self.say(f"Sam replies \"{command}\" to \"{sent['Subject']}\"")
-        self.deliver(reply)
+        self.write(reply, f"Sam answers the assistant's mail with \"{command}\"", lines=1)
 
     # -- the clock and the assistant --------------------------------------------------------
     def at(self, moment: datetime, what: str) -> None:
         self.now = moment
-        self.out.write(f"\n== {moment:%a %d %b %H:%M} — {what}\n")
+        self.out.write(f"\n== {format_when(moment)} — {what}\n")
 
     def say(self, line: str) -> None:
         self.out.write(f"   {line}\n")
@@ -107,18 +135,22 @@ class Story:
         return [m.message() for m in new]
 
     def show(self, mail: ReceivedMail) -> None:
+        """A mail the assistant sent: its headers and the start of its text."""
         message = mail.message()
         self.out.write(f"   --> From: {message['From']}\n")
         self.out.write(f"       To: {message['To']}\n")
         if message["Cc"]:
             self.out.write(f"       Cc: {message['Cc']}\n")
         self.out.write(f"       Subject: {message['Subject']}\n")
+        self.show_text(message, SHOWN_LINES)
+
+    def show_text(self, message: EmailMessage, lines: int) -> None:
         body = message.get_body(("plain",))
         text = body.get_content() if body is not None else ""
         shown = 0
         for line in (line for line in text.splitlines() if line.strip()):
             for part in textwrap.wrap(line, 84, subsequent_indent="  ") or [""]:
-                if shown == 5:
+                if shown == lines:
                     self.out.write("       | ...\n")
                     return
                 self.out.write(f"       | {part}\n")
@@ -151,18 +183,23 @@ def _find(sent: list[EmailMessage], to: str, words: str) -> EmailMessage:
 
 
 def play(story: Story) -> None:
-    """The story: an ask, an offer, a reply, commands, a week fast-forwarded."""
+    """The story: an ask, an offer, a reply, commands, a week fast-forwarded.
+
+    Each step polls at the moment something falls due, so every mail shows up under the
+    heading that announces it.
+    """
     story.at(START, "Sam asks Jane for an intro, with the assistant in Cc")
     ask = _message(SAM, [JANE], "Intro to someone at Acme?",
                    "Hi Jane,\n\nWould you introduce me to someone on the Acme data team? "
                    "I'd like to ask them about their pipeline.\n\nThanks,\nSam", cc=[HELPER])
-    ask_id = story.deliver(ask)
+    ask_id = story.write(ask, "Sam writes to Jane, Cc the assistant")
     story.poll()
 
     story.at(START + timedelta(minutes=10), "Sam asks Carlos to review a talk abstract")
-    story.deliver(_message(SAM, [CARLOS], "Would you read my talk abstract?",
-                           "Carlos, could you read the abstract below and tell me if it's clear?"
-                           "\n\nSam", cc=[HELPER]))
+    carlos_asked = story.now
+    story.write(_message(SAM, [CARLOS], "Would you read my talk abstract?",
+                         "Carlos, could you read the abstract below and tell me if it's clear?"
+                         "\n\nSam", cc=[HELPER]), "Sam writes to Carlos, Cc the assistant")
     story.poll()
 
     story.at(START + timedelta(minutes=20), "Sam forwards Bob's offer to helper+offer@")
@@ -174,7 +211,7 @@ def play(story: Story) -> None:
                      "Subject: Happy to help with the move\n"
                      f"To: {SAM.name} <{SAM.email}>\n\n"
                      "Sam, if you need a hand with the move, just say what would help.\n\nBob\n")
-    story.deliver(offer)
+    story.write(offer, "Sam forwards Bob's mail to helper+offer@example.org", lines=1)
     story.poll()
 
     story.at(START + timedelta(days=1, minutes=30), "a day later: the offer reminder is due")
@@ -182,45 +219,66 @@ def play(story: Story) -> None:
     story.reply_to_assistant(_find(sent, SAM.email, "bob"), "decline")
     story.now += timedelta(minutes=5)
     story.poll()
+    declined = story.now
 
-    story.at(START + timedelta(days=2, hours=2), "day 2: Jane replies to all")
+    story.at(declined + timedelta(hours=2), "two hours after the decline: the thank-you draft "
+             "for Bob")
+    story.poll()
+
+    story.at(START + timedelta(days=2, hours=2), "day 2: Jane replies to all, so the reminders "
+             "about her stop")
     reply = _message(JANE, [SAM], "Re: Intro to someone at Acme?",
                      "Sam, happy to. I've written to Priya on the data team; expect a note "
                      "from her this week.\n\nJane\n\n> Would you introduce me to someone...",
                      cc=[HELPER])
     reply["In-Reply-To"] = ask_id
     reply["References"] = ask_id
-    story.deliver(reply)
+    story.write(reply, "Jane replies to all: Sam, and the assistant in Cc")
     story.poll()
 
-    story.at(START + timedelta(days=2, hours=4, minutes=5), "two hours later: thank-you drafts")
+    story.at(START + timedelta(days=2, hours=4), "two hours later: the thank-you draft for Jane")
     sent = story.poll()
     draft = _find(sent, SAM.email, "acme")
     story.reply_to_assistant(draft, "send")
     story.now += timedelta(minutes=5)
-    sent = story.poll()
+    story.poll()
     story.reply_to_assistant(draft, "done")
     story.now += timedelta(minutes=5)
     story.poll()
 
-    story.at(START + timedelta(days=3, hours=1), "Thursday: Carlos has not answered yet")
+    story.at(carlos_asked + timedelta(days=3), "Thursday: Carlos has not answered yet")
     story.poll()
 
-    story.at(START + timedelta(days=7), "a week on: Monday's digest")
+    story.at(datetime(2026, 12, 14, 8, 0, tzinfo=ZONE), "a week on: Monday's digest")
     story.poll()
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Only warnings from mailhelper while the story runs; the level is put back after, so a
+    process that goes on (a test session) logs as before."""
+    logger = logging.getLogger("mailhelper")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def run_demo(keep: bool = False, out: TextIO = sys.stdout,
              wait: Callable[[], None] | None = None) -> int:
     """Play the demo; with ``keep``, leave the servers up until Enter (or ``wait``) returns."""
-    logging.getLogger("mailhelper").setLevel(logging.WARNING)
     password = _random.token_urlsafe(12)
-    with tempfile.TemporaryDirectory(prefix="mailhelper-demo-") as tmp, \
+    with _quiet_logs(), tempfile.TemporaryDirectory(prefix="mailhelper-demo-") as tmp, \
             demo_servers({HELPER.email: password}) as servers:
+        config = write_config(servers, Path(tmp))
         out.write(f"mailhelper demo: IMAP on {servers.imap_host}:{servers.imap_port}, SMTP sink "
-                  f"on {servers.smtp_host}:{servers.smtp_port}, state in {tmp}\n"
-                  f"Sam ({SAM.email}) is the owner; the assistant is {HELPER.email}.\n")
-        story = Story(servers, Path(tmp), out)
+                  f"on {servers.smtp_host}:{servers.smtp_port}, config and state in {tmp}\n"
+                  f"Sam ({SAM.email}) is the owner; the assistant is {HELPER.email}.\n"
+                  "<-- is mail the people in the story write; --> is mail the assistant "
+                  "sends.\n")
+        story = Story(servers, config, out)
         try:
             play(story)
             out.write("\n== mailhelper status\n")
@@ -229,12 +287,18 @@ def run_demo(keep: bool = False, out: TextIO = sys.stdout,
             out.write(f"\nThe assistant sent {len(servers.smtp.received())} mails; every one is "
                       "above, and each is also in its Sent folder.\n")
             if keep:
+                path = shlex.quote(str(config))
+                later = (story.now + timedelta(days=7)).isoformat()
                 out.write(
-                    "\nThe servers stay up. Point a mail client at them:\n"
+                    f"\nThe servers stay up, with a config for them in {config}. Try:\n"
+                    f"  mailhelper status --config {path}\n"
+                    f"  mailhelper poll --once --config {path}\n"
+                    f"  mailhelper poll --once --dry-run --now {later} --config {path}\n"
+                    "(the last shows what would go out a week later in the story, sending "
+                    "nothing). Or point a mail client at them:\n"
                     f"  IMAP {servers.imap_host} port {servers.imap_port}, no TLS, user "
                     f"{HELPER.email}, password {password}\n"
                     f"  SMTP {servers.smtp_host} port {servers.smtp_port}, no TLS, no login\n"
-                    f"  state: {story.settings.state} (mailhelper status reads it)\n"
                     "Press Enter to stop them.\n")
                 out.flush()
                 (wait or (lambda: sys.stdin.readline() and None))()
@@ -248,9 +312,5 @@ def _ledger(store: Store) -> str:
     lines = ["\n== the help ledger"]
     for figures in (*ledger.people, ledger.overall):
         who = figures.person.formatted() if figures.person else "everyone"
-        median = ("-" if figures.median_hours_to_answer is None
-                  else f"{figures.median_hours_to_answer:g} h")
-        lines.append(f"   {who:36} asks {figures.asks_made} (answered {figures.asks_answered}, "
-                     f"median {median}), offers {figures.offers_received}, thanks "
-                     f"{figures.thanks_sent}, favours returned {figures.favours_returned}")
+        lines.append(f"   {who:36} {ledger_line(figures)}")
     return "\n".join(lines) + "\n"

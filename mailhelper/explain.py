@@ -18,8 +18,9 @@ the assistant that names none), else null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ from mailhelper.events import (
     OwnerFollowUp,
 )
 from mailhelper.message_id import looks_like_ours
-from mailhelper.models import ActionKind, Address, Mail, Thread
+from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
 from mailhelper.parse import UnparseableMail, parse_mail
+from mailhelper.render import format_when
 from mailhelper.settings import Settings
 from mailhelper.tags import read_tag
 
@@ -97,6 +99,9 @@ class Reading:
     when: datetime | None
     kind: str | None
     command: str | None
+    #: The zone and clock the summary writes times for (the JSON keeps ISO-8601).
+    zone: tzinfo = UTC
+    now: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         forwarded = self.mail.forwarded
@@ -128,22 +133,36 @@ class Reading:
         if mail.forwarded is not None:
             f = mail.forwarded
             lines.append(f"Forwarded: from {f.from_.formatted() if f.from_ else '(unknown)'}, "
-                         f"subject {f.subject!r}")
+                         f"subject “{f.subject}”")
         if self.tag:
-            lines.append(f"Tag:       {self.tag}" + (f" (when: {self.when:%a %d %b %Y %H:%M %Z})"
+            lines.append(f"Tag:       {self.tag}" + (f" (when: {self._when(self.when)})"
                                                      if self.when else ""))
-        lines.append(f"Verdict:   {verdict(self.event)}")
+        lines.append(f"Verdict:   {verdict(self.event, self._when)}")
         return "\n".join(lines)
 
+    def _when(self, moment: datetime) -> str:
+        """``Thu 10 Dec, 09:00`` in the configured zone, as the mails write times."""
+        return format_when(moment.astimezone(self.zone), self.now)
 
-def verdict(event: Event) -> str:
-    """One sentence on what the assistant would do with the message."""
+
+def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) -> str:
+    """One sentence on what the assistant would do with the message; ``when`` writes times.
+
+    >>> from mailhelper.models import Address, Kind
+    >>> bob = Address("bob@example.net", "Bob")
+    >>> verdict(NewThread("m@x", Kind.OFFER, bob, (bob,), "Moving house", ()))
+    'would start tracking an offer from bob@example.net, “Moving house”'
+    """
     if isinstance(event, NewThread):
         if event.problem:
-            return f"would answer the owner that it could not understand: {event.problem}"
+            return f"would tell the owner it could not understand the mail ({event.problem})"
         who = ", ".join(c.email for c in event.counterparts)
-        return f"would start tracking an {event.kind.value} to {who}: {event.subject!r}"
+        if event.kind is Kind.OFFER:
+            return f"would start tracking an offer from {who}, “{event.subject}”"
+        return f"would start tracking an ask to {who}, “{event.subject}”"
     if isinstance(event, OwnerCommand):
+        if event.name == "snooze" and event.until is not None:
+            return f"would run the owner's command: snooze until {when(event.until)}"
         return f"would run the owner's command: {event.name}"
     if isinstance(event, CounterpartReply):
         return f"would mark thread {event.thread_id} answered by {event.sender.email}"
@@ -151,9 +170,9 @@ def verdict(event: Event) -> str:
         return f"would count the owner's follow-up in thread {event.thread_id}"
     if isinstance(event, OutOfOffice):
         return f"would note {event.sender.email} is away" + (
-            f" until {event.until.date()}" if event.until else "")
+            f" until {when(event.until)}" if event.until else "")
     if isinstance(event, Ignored):
-        return f"would ignore it: {event.reason}"
+        return f"would ignore it ({event.reason})"
     return type(event).__name__
 
 
@@ -203,6 +222,8 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
         when=tag.when,
         kind=kind,
         command=command,
+        zone=settings.timezone,
+        now=now,
     )
 
 

@@ -203,6 +203,9 @@ class PersonFigures:
     offers_received: int = 0
     thanks_sent: int = 0
     favours_returned: int = 0
+    #: Threads whose thank-you went to the owner as a draft only (``thanks_sent``: threads
+    #: whose thank-you went to the counterpart).
+    thanks_drafted: int = 0
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ def _command(
             return help_reply("decline is for offers; for an ask, reply done or cancel.")
         if state in (ThreadState.OPEN, ThreadState.ANSWERED):
             updated = dataclasses.replace(thread, state=ThreadState.DECLINED, closed_at=now)
-            return reply("declined: a thank-you is still due", updated, True)
+            return reply(_declined(updated, history, settings), updated, True)
         return reply(f"nothing changed: it is already {state.value}")
     if event.name == "snooze":
         until = event.until
@@ -299,6 +299,17 @@ def _command(
         confirm = reply(f"sent the draft to {', '.join(c.email for c in thread.counterparts)}")
         return Outcome(thread, (action, *confirm.actions), log=confirm.log)
     return help_reply()
+
+
+def _declined(thread: Thread, history: Sequence[Action], settings: Settings) -> str:
+    """What ``decline`` answers: when the thank-you the decline makes due will go."""
+    who = thread.counterpart.first_name if thread.counterpart else "them"
+    for action in desired_actions(thread, history, settings):
+        if action.kind is ActionKind.THANK_YOU_DRAFT:
+            return f"declined: I'll draft a thank-you to {who} for you on {action.due.isoformat()}"
+        if action.kind is ActionKind.THANK_YOU:
+            return f"declined: I'll thank {who} for the offer on {action.due.isoformat()}"
+    return "declined"
 
 
 def after_sent(thread: Thread, action: Action, now: datetime) -> Thread:

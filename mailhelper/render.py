@@ -72,7 +72,9 @@ What templates see (every key is always defined; unused ones hold their default)
 Filters: ``when`` (``Thu 3 Dec, 09:00``; the year is added when it is not this year), ``day``
 (``Thu 3 Dec``), ``ago`` (``today``, ``yesterday``, ``3 days ago``, ``in 2 days``), ``since``
 (``3 days``: calendar days from a time to now), ``between`` (``start|between(end)``: ``5 hours``,
-``1.5 days``), ``sentence`` (a full stop added when the text has no end mark) and, for HTML,
+``1.5 days``), ``plural`` (``n|plural("offer")``: ``1 offer``, ``2 offers``), ``quoted``
+(``“Intro to Acme”``: subjects and excerpts, inner double quotes made single), ``sentence`` (a
+full stop added when the text has no end mark) and, for HTML,
 ``paragraphs`` (plain text to escaped ``<p>``/``<br>``) and ``plain`` (see :func:`plain`: an
 HTML template that calls a macro of a text template must pass its output through ``plain`` or
 ``paragraphs``).
@@ -175,6 +177,7 @@ from mailhelper.models import (
 from mailhelper.settings import Settings
 
 __all__ = [
+    "ACTION_WORDS",
     "POLICY",
     "CompositionError",
     "FiguresView",
@@ -185,11 +188,18 @@ __all__ = [
     "Renderer",
     "TemplateProblem",
     "ThreadView",
+    "answered_sentence",
+    "duration_words",
+    "format_day",
+    "format_when",
     "one_line",
     "paragraphs",
     "plain",
+    "plural",
+    "quoted",
     "sentence",
     "template_names",
+    "thanks_words",
 ]
 
 PARTS = ("subject", "txt", "html")
@@ -343,8 +353,9 @@ class ThreadView:
     """A :class:`~mailhelper.models.Thread` as templates see it: text made one line, times in
     the configured zone, and the counterparts named for a sentence.
 
-    ``phrase`` is the thread in a few words: "your ask to Jane Doe, 'Intro to Acme'" or
-    "Bob Lee's offer, 'Moving house'".
+    ``phrase`` is the thread in a few words: "your ask to Jane Doe, “Intro to Acme”" or
+    "Bob Lee's offer, “Moving house”" (subjects in curly quotes, so a subject holding a
+    straight quote never nests).
     """
 
     id: int
@@ -372,9 +383,10 @@ class ThreadView:
         subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
         who = _names(people, "name") or "the person you asked"
         if thread.kind is Kind.OFFER:
-            phrase = f"{who}'s offer, '{subject}'" if people else f"the offer '{subject}'"
+            phrase = (f"{who}'s offer, {quoted(subject)}" if people
+                      else f"the offer {quoted(subject)}")
         else:
-            phrase = f"your ask to {who}, '{subject}'"
+            phrase = f"your ask to {who}, {quoted(subject)}"
         return cls(
             id=thread.id,
             kind=thread.kind.value,
@@ -401,8 +413,11 @@ class ThreadView:
 class FiguresView:
     """One line of the ledger: everyone (``person`` None) or one counterpart.
 
-    ``median`` is the median time to an answer in words ("5 hours", "1.5 days"), "" when no
-    ask was answered; ``answered_percent`` is None when no ask was made.
+    ``median`` is the median time to an answer in words ("5 hours", "2.1 days"), "" when no
+    ask was answered; ``answered_percent`` is None when no ask was made. ``thanks_sent``
+    counts thank-yous that went to the counterpart, ``thanks_drafted`` those that went to the
+    owner as a draft only; ``thanks`` says both in words ("1 sent, 1 drafted", "none yet");
+    ``answered_sentence`` is "1 of your 2 asks was answered." ("" when none was).
     """
 
     person: Person | None
@@ -413,6 +428,9 @@ class FiguresView:
     offers_received: int
     thanks_sent: int
     favours_returned: int
+    thanks_drafted: int = 0
+    thanks: str = "none yet"
+    answered_sentence: str = ""
 
     @classmethod
     def of(cls, figures: PersonFigures) -> FiguresView:
@@ -421,11 +439,14 @@ class FiguresView:
             person=Person.of(figures.person) if figures.person is not None else None,
             asks_made=made,
             asks_answered=answered,
-            median=_hours_text(figures.median_hours_to_answer),
+            median=duration_words(figures.median_hours_to_answer),
             answered_percent=round(100 * answered / made) if made else None,
             offers_received=figures.offers_received,
             thanks_sent=figures.thanks_sent,
             favours_returned=figures.favours_returned,
+            thanks_drafted=figures.thanks_drafted,
+            thanks=thanks_words(figures.thanks_sent, figures.thanks_drafted),
+            answered_sentence=answered_sentence(answered, made),
         )
 
 
@@ -609,7 +630,85 @@ def format_since(moment: datetime, now: datetime) -> str:
     return _span_days(days) if days > 0 else "less than a day"
 
 
-def _hours_text(hours: float | None) -> str:
+_INNER_QUOTES = str.maketrans({"“": "‘", "”": "’", '"': "'"})
+
+
+def quoted(text: object) -> str:
+    """``text`` in curly double quotes, as every subject and excerpt is quoted in the mails;
+    double quotes inside become single ones, so quotes never nest alike (a subject that
+    quotes another subject stays readable).
+
+    >>> quoted("Intro to Acme")
+    '“Intro to Acme”'
+    >>> quoted("Re: Tell Bob what would help: “Help with the move”")
+    '“Re: Tell Bob what would help: ‘Help with the move’”'
+    """
+    return "“" + str(text).translate(_INNER_QUOTES) + "”"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, the word in the plural unless ``count`` is 1.
+
+    >>> plural(1, "offer"), plural(2, "offer"), plural(0, "reply", "replies")
+    ('1 offer', '2 offers', '0 replies')
+    """
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def answered_sentence(answered: int, made: int) -> str:
+    """How many asks were answered, as a sentence ("" when none was).
+
+    >>> answered_sentence(1, 2), answered_sentence(2, 3), answered_sentence(1, 1)
+    ('1 of your 2 asks was answered.', '2 of your 3 asks were answered.', 'Your ask was answered.')
+    >>> answered_sentence(3, 3)
+    'All 3 of your asks were answered.'
+    """
+    if answered <= 0 or made <= 0:
+        return ""
+    if answered >= made:
+        return "Your ask was answered." if made == 1 else f"All {made} of your asks were answered."
+    return f"{answered} of your {made} asks {'was' if answered == 1 else 'were'} answered."
+
+
+def thanks_words(sent: int, drafted: int) -> str:
+    """The thank-yous of a ledger line: ``1 sent, 1 drafted``; ``none yet``.
+
+    In ``draft`` mode the assistant's job ends with the draft mailed to the owner; whether
+    the owner then sent it is theirs to know, so a draft is counted as drafted, not sent.
+
+    >>> thanks_words(1, 1), thanks_words(0, 2), thanks_words(3, 0), thanks_words(0, 0)
+    ('1 sent, 1 drafted', '2 drafted', '3 sent', 'none yet')
+    """
+    parts = [f"{sent} sent"] if sent else []
+    if drafted:
+        parts.append(f"{drafted} drafted")
+    return ", ".join(parts) or "none yet"
+
+
+#: What a scheduled action is called in text for people (status, dry runs).
+ACTION_WORDS = {
+    ActionKind.RECEIPT: "receipt",
+    ActionKind.FOLLOW_UP: "reminder",
+    ActionKind.OFFER_FOLLOW_UP: "reminder",
+    ActionKind.CLOSING_NOTE: "closing note",
+    ActionKind.NUDGE: "follow-up to them",
+    ActionKind.THANK_YOU_DRAFT: "thank-you draft",
+    ActionKind.THANK_YOU: "thank-you to them",
+    ActionKind.RETURN_FAVOR: "return-the-favour reminder",
+    ActionKind.DIGEST: "digest",
+    ActionKind.HELP: "help",
+    ActionKind.COMMAND_REPLY: "answer to a command",
+    ActionKind.ERROR_NOTICE: "notice",
+}
+
+
+def duration_words(hours: float | None) -> str:
+    """A span of time as the digest, the status table and the demo all write it:
+    ``45 minutes``, ``5 hours``, ``2.1 days`` ("" for None).
+
+    >>> duration_words(50), duration_words(1), duration_words(0.25)
+    ('2.1 days', '1 hour', '15 minutes')
+    """
     if hours is None:
         return ""
     if hours < 1:
@@ -664,7 +763,7 @@ def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
     def between(start: datetime | None, end: datetime | None) -> str:
         if start is None or end is None:
             return ""
-        return _hours_text(max((end - start).total_seconds(), 0) / 3600)
+        return duration_words(max((end - start).total_seconds(), 0) / 3600)
 
     return {"when": when, "day": day, "ago": ago, "since": since, "between": between}
 
@@ -740,6 +839,8 @@ class Renderer:
         self.env.filters["sentence"] = sentence
         self.env.filters["paragraphs"] = paragraphs
         self.env.filters["plain"] = plain
+        self.env.filters["plural"] = plural
+        self.env.filters["quoted"] = quoted
         names = sorted(set(REQUIRED) | {n for n in self.env.list_templates() if n.endswith(".j2")})
         self.templates: dict[str, Template] = {}
         self._filenames: set[str] = set()
@@ -1211,8 +1312,10 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
     )
     ledger = Ledger(
         PersonFigures(None, asks_made=4, asks_answered=3, median_hours_to_answer=5.0,
-                      offers_received=1, thanks_sent=2, favours_returned=1),
-        (PersonFigures(jane, asks_made=4, asks_answered=3, median_hours_to_answer=5.0),),
+                      offers_received=1, thanks_sent=2, favours_returned=1, thanks_drafted=1),
+        (PersonFigures(jane, asks_made=4, asks_answered=3, median_hours_to_answer=5.0),
+         PersonFigures(Address("bob@example.org", "Bob Lee"), offers_received=1,
+                       thanks_drafted=1)),
     )
 
     def job(kind: ActionKind, thread: Thread | None, data: Mapping[str, str] | None = None,

@@ -1,10 +1,14 @@
 """`mailhelper status`: every thread and what happens next, as JSON or a table for people.
 
 The status, the digest and the ledger tell one story. A thank-you or a return-the-favour
-reminder is *due* while its mail is pending; once the assistant has sent it (in ``draft`` mode
-the draft to the owner is the whole of its job) it counts in the ledger as thanks sent or a
-favour returned, and is due no more. :func:`thanks_due` and :func:`favours_due` answer that
-question for the digest and for the table alike, so the two cannot disagree.
+reminder is *due* while its mail is pending; once the assistant has sent it it is due no more,
+and the ledger counts it: a thank-you that went to the counterpart as *sent*, one mailed to the
+owner as a draft (in ``draft`` mode the draft is the whole of the assistant's job) as
+*drafted*, a reminder as a favour returned. :func:`thanks_due` and :func:`favours_due` answer
+that question for the digest and for the table alike, so the two cannot disagree.
+
+Times and figures read as the mails write them (:mod:`mailhelper.render`): ``Thu 10 Dec,
+09:00``, ``2.1 days``, and actions by name ("reminder", "thank-you draft").
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mailhelper.models import Action, ActionKind, ActionStatus, Kind, Thread, ThreadState
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Kind,
+    PersonFigures,
+    Thread,
+    ThreadState,
+)
+from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural, thanks_words
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 
@@ -115,21 +128,35 @@ def status_table(store: Store, settings: Settings) -> str:
             who = ", ".join(c.email for c in thread.counterparts) or "-"
             upcoming = "-"
             if action is not None:
-                upcoming = f"{action.kind.value} {action.due.astimezone(zone):%a %d %b %H:%M}"
+                upcoming = f"{ACTION_WORDS[action.kind]} {format_when(action.due.astimezone(zone))}"
             lines.append(
                 f"  {thread.id:>4}  {thread.kind.value:5}  {thread.state.value:9}  "
                 f"{_cut(who, 28):28}  {_cut(thread.subject, 32):32}  {upcoming}"
             )
         lines.append("")
-    overall = store.ledger().overall
-    median = (f"{overall.median_hours_to_answer:g} h" if overall.median_hours_to_answer is not None
-              else "-")
-    lines.append(
-        f"Ledger: {overall.asks_made} asks, {overall.asks_answered} answered "
-        f"(median {median}), {overall.offers_received} offers, {overall.thanks_sent} thanks, "
-        f"{overall.favours_returned} favours returned"
-    )
+    lines.append(f"Ledger: {ledger_line(store.ledger().overall)}")
     return "\n".join(lines)
+
+
+def ledger_line(figures: PersonFigures) -> str:
+    """One line of ledger figures, as the status table and the demo print them::
+
+        2 asks, 1 answered (median 2.1 days); 1 offer; thank-yous: 1 sent, 1 drafted;
+        0 favours returned
+    """
+    if figures.asks_made:
+        asks = f"{plural(figures.asks_made, 'ask')}, {figures.asks_answered} answered"
+        median = duration_words(figures.median_hours_to_answer)
+        if median:
+            asks += f" (median {median})"
+    else:
+        asks = "no asks"
+    return "; ".join([
+        asks,
+        plural(figures.offers_received, "offer"),
+        f"thank-yous: {thanks_words(figures.thanks_sent, figures.thanks_drafted)}",
+        f"{plural(figures.favours_returned, 'favour')} returned",
+    ])
 
 
 def _cut(text: str, width: int) -> str:

@@ -640,10 +640,12 @@ class Store:
 
     # -- the help ledger --------------------------------------------------------------------
     def ledger(self, owner: str | None = None) -> Ledger:
-        """Asks made and answered, median time to answer, offers, thanks and favours: overall
-        and per counterpart (the first counterpart of each thread)."""
+        """Asks made and answered, median time to answer, offers, thanks (sent to the
+        counterpart, or drafted for the owner only) and favours: overall and per counterpart
+        (the first counterpart of each thread)."""
         threads = [t for t in self.threads() if owner is None or t.owner.email == owner]
         thanked: set[int] = set()
+        drafted: set[int] = set()
         favoured: set[int] = set()
         for row in self.db.execute(
             "SELECT thread_id, kind FROM actions WHERE status='sent' AND thread_id IS NOT NULL "
@@ -651,8 +653,11 @@ class Store:
         ):
             if row["kind"] == ActionKind.RETURN_FAVOR.value:
                 favoured.add(int(row["thread_id"]))
-            else:
+            elif row["kind"] == ActionKind.THANK_YOU.value:
                 thanked.add(int(row["thread_id"]))
+            else:
+                drafted.add(int(row["thread_id"]))
+        drafted -= thanked  # a draft the owner then had sent counts once, as sent
 
         def figures(person: Address | None, group: list[Thread]) -> PersonFigures:
             asks = [t for t in group if t.kind is Kind.ASK]
@@ -669,6 +674,7 @@ class Store:
                 median_hours_to_answer=round(statistics.median(hours), 1) if hours else None,
                 offers_received=sum(1 for t in group if t.kind is Kind.OFFER),
                 thanks_sent=sum(1 for t in group if t.id in thanked),
+                thanks_drafted=sum(1 for t in group if t.id in drafted),
                 favours_returned=sum(1 for t in group if t.id in favoured),
             )
 

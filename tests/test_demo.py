@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import imaplib
 import io
+import logging
 import re
+import shlex
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
+from email.message import EmailMessage
 
 import pytest
 
@@ -13,13 +20,39 @@ pytest.importorskip("pymap", reason="the demo needs the demo extra (pymap, aiosm
 from mailhelper.demo import run_demo
 
 
-def test_demo_tells_the_whole_story_in_under_15_seconds() -> None:
+def sections(text: str) -> dict[str, str]:
+    """The demo's output by heading ("Tue 8 Dec, 11:35 — ..." -> what is printed under it)."""
+    parts = re.split(r"^== (.*)$", text, flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def sent_subjects(block: str) -> list[str]:
+    return re.findall(r"^       Subject: (.*)$", block, re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Played:
+    text: str
+    seconds: float
+    logger_level_kept: bool
+
+
+@pytest.fixture(scope="module")
+def played() -> Played:
+    """One run of the whole demo, shared by the tests that read its output."""
     out = io.StringIO()
+    level = logging.getLogger("mailhelper").level
     started = time.monotonic()
     assert run_demo(out=out) == 0
     elapsed = time.monotonic() - started
-    text = out.getvalue()
-    subjects = re.findall(r"^       Subject: (.*)$", text, re.MULTILINE)
+    return Played(out.getvalue(), elapsed, logging.getLogger("mailhelper").level == level)
+
+
+def test_demo_tells_the_whole_story_in_under_15_seconds(played: Played) -> None:
+    assert played.logger_level_kept, "the demo leaves logging as it was"
+    text = played.text
+    elapsed = played.seconds
+    subjects = sent_subjects(text)
     # Receipts for both asks and the offer, the offer reminder, the ask reminder, the drafts,
     # the thank-you to Jane in her thread, command confirmations and the digest.
     assert any(s.startswith("Tracking your ask to Jane") for s in subjects)
@@ -31,7 +64,8 @@ def test_demo_tells_the_whole_story_in_under_15_seconds() -> None:
     assert any(s.startswith("Your digest") for s in subjects)
     assert len(subjects) == len(set(subjects)), "a mail was sent twice"
     # The thank-you went to Jane, From the assistant, with Sam in Cc.
-    thanks = text.split("Subject: Re: Intro to someone at Acme?")[0].rsplit("--> From:", 1)[1]
+    thanks = text.split("\n       Subject: Re: Intro to someone at Acme?")[0].rsplit("--> From:",
+                                                                                   1)[1]
     assert "To: Jane Okafor <jane@example.net>" in thanks
     assert "Cc: Sam Rivera <sam@example.org>" in thanks
     assert "== mailhelper status" in text and "== the help ledger" in text
@@ -40,9 +74,114 @@ def test_demo_tells_the_whole_story_in_under_15_seconds() -> None:
     assert elapsed < 15, f"the demo took {elapsed:.1f} s"
 
 
-def test_demo_keep_says_how_to_connect() -> None:
+def test_each_mail_shows_up_under_the_heading_that_announces_it(played: Played) -> None:
+    story = sections(played.text)
+    headings = list(story)
+    # One time style everywhere: "Tue 8 Dec, 11:35", no zero-padded days.
+    assert all(re.match(r"[A-Z][a-z]{2} [1-9]\d? [A-Z][a-z]{2}, \d\d:\d\d — ", h)
+               for h in headings[:-2]), headings
+    decline, = (h for h in headings if "offer reminder is due" in h)
+    assert "Tue 8 Dec, 09:30" in decline
+    answer = story[decline]
+    assert 'Sam answers the assistant\'s mail with "decline"' in answer
+    # The answer to "decline" says what happens next, when, and offers no "decline" again.
+    reply = answer.split('with "decline"', 1)[1]
+    assert "Subject: Declined: “Happy to help with the move”" in reply
+    assert "Declined. I'll draft a thank-you to Bob for you on Tue 8 Dec, 11:35." in reply
+
+    bob, = (h for h in headings if "thank-you draft for Bob" in h)
+    assert bob.startswith("Tue 8 Dec, 11:35")
+    assert sent_subjects(story[bob]) == ["Thank Bob for the offer anyway: “Happy to help with "
+                                         "the move”"]
+    jane_replies, = (h for h in headings if "Jane replies to all" in h)
+    assert "<-- Jane replies to all" in story[jane_replies]
+    assert "| Subject: Re: Intro to someone at Acme?" in story[jane_replies]
+    assert "| Sam, happy to." in story[jane_replies]
+    assert sent_subjects(story[jane_replies]) == []  # a reply sends nothing by itself
+    jane, = (h for h in headings if "thank-you draft for Jane" in h)
+    assert sent_subjects(story[jane])[0] == "Say thanks to Jane: “Intro to someone at Acme?”"
+
+    table = story["mailhelper status"]
+    assert "reminder Mon 14 Dec, 09:10" in table
+    assert "return-the-favour reminder Fri 8 Jan, 13:10" in table
+    assert "follow_up" not in table and "return_favor" not in table
+    # Jane's thank-you was sent (with "send"), Bob's only drafted: the ledger tells them apart.
+    assert ("Ledger: 2 asks, 1 answered (median 2.1 days); 1 offer; thank-yous: 1 sent, "
+            "1 drafted; 0 favours returned") in table
+    ledger = story["the help ledger"]
+    assert re.search(r"Bob Lindqvist <bob@example.net>\s+no asks; 1 offer; thank-yous: "
+                     r"1 drafted; 0 favours returned", ledger)
+    for wrong in ("1 offers", " h)", "(s)", "0 of 0", "''", "Mon 07"):
+        assert wrong not in played.text, wrong
+
+
+def run_printed(command: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """One ``mailhelper ...`` line the demo printed, run as a person would run it."""
+    argv = [*shlex.split(command), *extra]
+    assert argv[0] == "mailhelper"
+    return subprocess.run([sys.executable, "-m", "mailhelper.cli", *argv[1:]],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_demo_keep_prints_commands_that_work_while_the_servers_are_up() -> None:
     out = io.StringIO()
-    assert run_demo(keep=True, out=out, wait=lambda: None) == 0
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def while_up() -> None:
+        text = out.getvalue()
+        commands = re.findall(r"^  (mailhelper .*)$", text, re.MULTILINE)
+        status, = (c for c in commands if c.startswith("mailhelper status --config "))
+        dry, = (c for c in commands if "--dry-run" in c)
+        poll, = (c for c in commands if c.startswith("mailhelper poll --once --config "))
+        # A mail client, logged in as the demo says, files a new ask in the inbox.
+        found = re.search(r"IMAP (\S+) port (\d+), no TLS, user (\S+), password (\S+)$", text,
+                          re.MULTILINE)
+        assert found is not None
+        host, port, user, password = found.groups()
+        ask = EmailMessage()
+        ask["From"] = "Sam Rivera <sam@example.org>"
+        ask["To"] = "Dana Ito <dana@example.net>"
+        ask["Cc"] = "helper@example.org"
+        ask["Subject"] = "Lunch next week?"
+        ask["Date"] = "Mon, 21 Dec 2026 07:30:00 +0000"
+        ask["Message-ID"] = "<lunch-1@example.org>"
+        ask.set_content("Dana, lunch next week?\n\nSam")
+        client = imaplib.IMAP4(host, int(port), timeout=10)
+        try:
+            client.login(user, password)
+            client.append("INBOX", None, None, bytes(ask))
+        finally:
+            client.logout()
+        results["status"] = run_printed(status)
+        results["dry"] = run_printed(dry)
+        # The story's clock, not this machine's: the test must not depend on today's date.
+        results["poll"] = run_printed(poll, "--now", "2026-12-21T07:45:00+00:00")
+        results["status after"] = run_printed(status)
+
+    assert run_demo(keep=True, out=out, wait=while_up) == 0
     text = out.getvalue()
     assert re.search(r"IMAP 127\.0\.0\.1 port \d+, no TLS, user helper@example\.org", text)
     assert "Press Enter to stop them." in text
+    assert "(mailhelper status reads it)" not in text
+
+    status = results["status"]
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"1\s+ask\s+done\s+jane@example.net", status.stdout)
+    assert "thank-yous: 1 sent, 1 drafted" in status.stdout
+
+    dry = results["dry"]
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert not any(line.startswith("<") for line in lines), lines
+    assert "new ask to dana@example.net: 'Lunch next week?'  (Message-ID <lunch-1@example.org>)" \
+        in lines
+    assert "would send receipt to Sam Rivera <sam@example.org>: Tracking your ask to Dana Ito: " \
+        "“Lunch next week?”" in lines
+    assert any(line.startswith("would send follow_up to Sam Rivera <sam@example.org>: Still no "
+                               "reply from Carlos") for line in lines), lines
+    # Each line of the plan once: not repeated by the log on stderr.
+    assert "lunch-1@example.org" not in dry.stderr and "would send" not in dry.stderr
+
+    assert results["poll"].returncode == 0, results["poll"].stderr
+    after = results["status after"]
+    assert after.returncode == 0 and "Lunch next week?" in after.stdout

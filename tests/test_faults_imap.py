@@ -136,7 +136,7 @@ def test_unreadable_and_giant_mail_go_to_the_error_folder_and_the_owner_is_told_
     assert len(rig_assistant.folder("INBOX")) == 2
     assert len(rig_assistant.status()) == 2
     assert sorted(notices(rig_assistant)) == [
-        "Couldn't understand your mail", "Couldn't understand your mail 'The whole archive'"]
+        "Couldn't understand your mail", "Couldn't understand your mail “The whole archive”"]
     [big_notice] = [m for m in rig_assistant.sent() if "archive" in str(m["Subject"])]
     assert big_notice["To"].addresses[0].addr_spec == OWNER
     text = big_notice.get_body(("plain",))

@@ -262,7 +262,7 @@ def test_a_long_subject_folds_between_words(rig_assistant: RigAssistant) -> None
     walk.ask(at("2026-12-07 09:00"), to="Carlos Mendes <carlos@example.com>",
              subject="Would you read my talk abstract?")
     [receipt] = walk.poll(at("2026-12-07 09:00"))
-    expected = "Tracking your ask to Carlos Mendes: 'Would you read my talk abstract?'"
+    expected = "Tracking your ask to Carlos Mendes: “Would you read my talk abstract?”"
     assert receipt["Subject"] == expected
     [raw] = rig_assistant.sink.raw()
     assert b"\r\nSubject: Tracking your ask" in raw

@@ -72,7 +72,9 @@ def test_send_mails_the_thank_you_to_the_counterpart_in_the_thread(
     walk.command(draft, "send", at("2026-12-09 15:00"))
     [again] = walk.poll(at("2026-12-09 15:00"))
     assert kinds([again]) == ["command_reply"]
-    assert str(again["Subject"]).startswith("Nothing sent: the thank-you went to")
+    assert str(again["Subject"]) == "Nothing sent: “Intro to Acme?”"
+    assert "Nothing sent. The thank-you went to jane@example.org on Wed 9 Dec, " in (
+        text_of(again))
     assert walk.status()["state"] == "answered"
     walk.check_sent_folder()
 

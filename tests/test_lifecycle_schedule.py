@@ -49,7 +49,7 @@ def test_offer_forwarded_to_the_plus_address(rig_assistant: RigAssistant) -> Non
     forward.add_attachment(email.message_from_bytes(original, policy=SMTP))
     walk.rig.deliver(forward.as_bytes(policy=SMTP))
     [receipt] = walk.poll(at("2026-12-07 09:00"))
-    assert str(receipt["Subject"]) == "Tracking Bob Lee's offer: 'Help with the move'"
+    assert str(receipt["Subject"]) == "Tracking Bob Lee's offer: “Help with the move”"
     assert "I'll remind you on Tue 8 Dec, 09:00" in " ".join(text_of(receipt).split())
     state = walk.status()
     assert (state["kind"], state["counterparts"], state["next_action"]) == (

@@ -80,7 +80,7 @@ DONE = ask(state=ThreadState.DONE, answered_at=T0 + timedelta(hours=5),
            closed_at=T0 + timedelta(days=1), reply_excerpt="Happy to!")
 LEDGER = Ledger(
     PersonFigures(None, asks_made=5, asks_answered=4, median_hours_to_answer=6.5,
-                  offers_received=2, thanks_sent=3, favours_returned=1),
+                  offers_received=2, thanks_sent=3, favours_returned=1, thanks_drafted=1),
     (
         PersonFigures(JANE, asks_made=3, asks_answered=3, median_hours_to_answer=5.0,
                       thanks_sent=2, favours_returned=1),
@@ -200,17 +200,42 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
         assert [a.addr_spec for a in message["To"].addresses] == ["sam@example.com"]
         assert message["Cc"] is None and message["Reply-To"] is None
         assert text.startswith("Hi Sam,")
-        # The commands close every mail to the owner, one line each with what it does.
+        # The commands close every mail to the owner, one line each with what it does: about
+        # one thread only those that fit its state, without a thread all of them.
         tail = text[text.index("Reply with one of these"):]
+        table = html[html.index("Reply with one of these"):]
+        offered = commands_for(job_)
         for word in ("done", "send", "snooze", "decline", "cancel", "status", "help"):
-            assert any(line.strip().startswith(word) and len(line.split()) > 2
-                       for line in tail.splitlines()), word
-        assert "<code" in html and "decline" in html
+            listed = any(line.strip().startswith(word) and len(line.split()) > 2
+                         for line in tail.splitlines())
+            assert listed == (word in offered), word
+            assert (f">{word}" in table) == (word in offered), word
+        assert "<code" in table
+
+
+def commands_for(job_: RenderJob) -> set[str]:
+    """The commands a mail to the owner should offer (SPEC.md "commands by reply")."""
+    thread = job_.thread
+    if thread is None or job_.action.kind is ActionKind.HELP:
+        return {"done", "send", "snooze", "decline", "cancel", "status", "help"}
+    live = thread.state in (ThreadState.OPEN, ThreadState.ANSWERED)
+    words = {"status", "help"}
+    if live:
+        words.add("done")
+    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT):
+        words.add("send")
+    if thread.state is ThreadState.OPEN:
+        words.add("snooze")
+    if live and thread.kind is Kind.OFFER:
+        words.add("decline")
+    if thread.state is not ThreadState.CANCELLED:
+        words.add("cancel")
+    return words
 
 
 def test_the_receipt_says_what_was_understood_and_when_it_will_act(renderer: Renderer) -> None:
     text, html = parts(renderer.render(JOBS["receipt"]))
-    assert ("Tracking your ask to Jane Doe, 'Intro to Acme': I'll remind you on "
+    assert ("Tracking your ask to Jane Doe, “Intro to Acme”: I'll remind you on "
             "Thu 3 Dec, 09:00, if Jane hasn't replied.") in text
     assert "Could you introduce me to someone on the platform team at Acme?" in text
     assert "Thu 3 Dec, 09:00" in html
@@ -219,7 +244,7 @@ def test_the_receipt_says_what_was_understood_and_when_it_will_act(renderer: Ren
 def test_a_receipt_that_could_not_understand_says_why_and_what_to_do(renderer: Renderer) -> None:
     message = renderer.render(JOBS["receipt-problem"])
     text, _ = parts(message)
-    assert message["Subject"] == "Not tracked yet: 'Intro to Acme'"
+    assert message["Subject"] == "Not tracked yet: “Intro to Acme”"
     assert "I could not find who you asked" in text
     assert "helper@example.com) in Cc" in text and "helper+offer@example.com" in text
 
@@ -261,8 +286,8 @@ def test_the_closing_note_lets_snooze_keep_the_ask_alive(renderer: Renderer) -> 
 def test_return_the_favour_names_who_helped_with_what_and_when(renderer: Renderer) -> None:
     message = renderer.render(JOBS["return_favor"])
     text, _ = parts(message)
-    assert message["Subject"] == "Return the favour: Jane helped with 'Intro to Acme'"
-    assert "Jane Doe helped you with 'Intro to Acme'" in text
+    assert message["Subject"] == "Return the favour: Jane helped with “Intro to Acme”"
+    assert "Jane Doe helped you with “Intro to Acme”" in text
     assert "(Mon 30 Nov)" in text and "Is there anything I could help you with" in text
 
 
@@ -275,21 +300,25 @@ def test_the_digest_shows_open_items_and_the_ledger(renderer: Renderer) -> None:
     assert "OPEN ASKS (1)" in text and "OFFERS WAITING ON YOU (1)" in text
     assert "Asks made: 5, answered: 4 (80%)" in text
     assert "Median time to an answer: 6 hours" in text  # 6.5 hours, rounded half to even
-    assert "Jane Doe: 3 of 3 asks answered (median 5 hours)" in text
-    assert "Bob Lee: 1 of 2 asks answered (median 30 hours), 2 offers" in text
+    assert "Thank-yous: 3 sent, 1 drafted" in text
+    assert ("Jane Doe: 3 asks, 3 answered (median 5 hours); thank-yous: 2 sent; "
+            "1 favour returned") in text
+    assert "Bob Lee: 2 asks, 1 answered (median 30 hours); 2 offers; thank-yous: 1 sent" in text
+    assert "4 of your 5 asks were answered." in text
+    assert "Thank-yous</td><td><b>3 sent, 1 drafted</b>" in html
     assert "People do help" in text and "People do help" in html
 
 
 def test_command_replies_write_times_for_people(renderer: Renderer) -> None:
     message = renderer.render(JOBS["command_reply"])
     text, _ = parts(message)
-    assert "snoozed until Sun 6 Dec, 09:00." in text
+    assert "Snoozed until Sun 6 Dec, 09:00." in text
     assert "2026-12-06T" not in text
 
 
 def test_an_error_notice_says_which_mail_and_why(renderer: Renderer) -> None:
     text, _ = parts(renderer.render(JOBS["error_notice"]))
-    assert "'Fwd: Intro'" in text and "the mail has no From address." in text
+    assert "“Fwd: Intro”" in text and "the mail has no From address." in text
     assert '"mailhelper/errors"' in text
     sent, _ = parts(renderer.render(JOBS["error_notice-send"]))
     assert "couldn't send the follow-up to jane@example.org" in sent and "550 5.1.1" in sent

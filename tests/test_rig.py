@@ -44,6 +44,7 @@ def _ask(n: int = 1) -> bytes:
         "Hi Jane,\n\ncould you introduce me to someone at Acme?\n\nSam\n",
         cc="helper@example.com",
         message_id=f"<ask-{n}@example.com>",
+        date="Mon, 07 Dec 2026 09:00:00 +0000",  # fixed, so two builds are the same bytes
     )
 
 

@@ -167,22 +167,25 @@ def test_table_groups_by_what_the_owner_should_do_newest_first(
         return [int(line.split()[0]) for line in block.splitlines()[2:]]
 
     assert [ids(b) for b in blocks[:-1]] == [[2], [3], [9, 1], [4], [5], [8, 7, 6]]
-    assert "follow_up Thu 10 Dec 09:00" in blocks[2]  # in the owner's zone (GMT in winter)
-    assert "return_favor Mon 11 Jan 09:00" in blocks[4]
+    assert "reminder Thu 10 Dec, 09:00" in blocks[2]  # in the owner's zone (GMT in winter)
+    assert "return-the-favour reminder Mon 11 Jan, 09:00" in blocks[4]
+    assert "follow_up" not in table and "return_favor" not in table  # words, not kinds
 
 
 def test_table_digest_lists_and_ledger_agree(world: tuple[Path, Store]) -> None:
-    """A thank-you mailed as a draft is done: it counts as sent, and is due no more."""
+    """A thank-you mailed as a draft is done: it counts as drafted, and is due no more."""
     config, store = world
     assert [t.id for t in thanks_due(store)] == [3]
     assert [t.id for t in favours_due(store)] == [5]
     ledger = store.ledger().overall
     assert (ledger.asks_made, ledger.asks_answered, ledger.offers_received) == (7, 3, 2)
-    assert (ledger.thanks_sent, ledger.favours_returned) == (3, 0)  # 4, 5 and 6's drafts
+    # 4, 5 and 6's drafts: drafted for the owner, none sent to the counterpart.
+    assert (ledger.thanks_sent, ledger.thanks_drafted, ledger.favours_returned) == (0, 3, 0)
     code, table = run("status", "--config", str(config))
     assert code == 0
     assert table.strip().endswith(
-        "Ledger: 7 asks, 3 answered (median 10 h), 2 offers, 3 thanks, 0 favours returned")
+        "Ledger: 7 asks, 3 answered (median 10 hours); 2 offers; thank-yous: 3 drafted; "
+        "0 favours returned")
     assert "Spare desk" in table.split("Nothing to do")[1]
 
 

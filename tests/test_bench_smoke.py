@@ -1,0 +1,81 @@
+"""The benchmarks in bench/ keep working: each runs end to end at a tiny size against its own
+rig Dovecot and SMTP sink, reports every measure it promises and writes its JSON. Timings
+are not asserted (they belong to the benchmark runs, not to tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import backlog, due, idle, nonews
+from bench.results import Report
+
+pytestmark = pytest.mark.usefixtures("dovecot")  # skips (or fails in CI) without Dovecot
+
+
+def _positive(values: dict[str, float | int | str], *names: str) -> None:
+    for name in names:
+        value = values[name]
+        assert isinstance(value, int | float) and value > 0, f"{name}: {value!r}"
+
+
+def _written(report: Report, path: Path) -> dict[str, object]:
+    data = json.loads(path.read_text())
+    assert data["benchmark"] == report.name
+    assert [m["name"] for m in data["measures"]] == [m.name for m in report.measures]
+    environment = data["environment"]
+    assert environment["cores"] and environment["python"] and environment["cpu"]
+    assert environment["dovecot"] and environment["libraries"]["IMAPClient"]
+    return data
+
+
+def test_backlog_reads_every_message_and_compares_with_a_raw_fetch(tmp_path: Path) -> None:
+    report = backlog.run(30, send_sample=10, results_dir=tmp_path, stem="backlog",
+                          warmup=False)
+    values = report.values()
+    assert values["poll: handled"] == 30
+    assert values["poll: not understood"] == 0
+    assert values["poll: mail sent"] == 0, "confirm: false sends nothing on a first poll"
+    _positive(values, "poll: threads tracked", "poll: threads answered by a reply",
+              "raw fetch: time", "poll: time", "poll / raw time", "poll: peak RSS",
+              "raw fetch: peak RSS", "poll: messages/s", "send: receipts sent (sample)")
+    # The difference of two timings: on 10 messages it may even come out negative.
+    assert isinstance(values["send: time per receipt"], float)
+    data = _written(report, tmp_path / "backlog.json")
+    measures = data["measures"]
+    assert isinstance(measures, list)
+    [ratio] = [m for m in measures if m["name"] == "poll / raw time"]
+    assert ratio["goal"] == "<= 1.3" and isinstance(ratio["met"], bool)
+
+
+def test_nonews_counts_the_commands_of_a_cycle_with_nothing_new(tmp_path: Path) -> None:
+    report = nonews.run(30, cycles=3, prime="position", results_dir=tmp_path, stem="nonews")
+    values = report.values()
+    assert isinstance(values["IMAP commands per cycle (max)"], int)
+    _positive(values, "IMAP commands per cycle (max)", "IMAP commands per cycle (min)",
+              "cycle time, fresh connection (median)", "cycle time, same connection (median)",
+              "connect + STARTTLS + login (median)")
+    assert "SELECT" in str(values["commands (same connection)"])
+    _written(report, tmp_path / "nonews.json")
+
+
+def test_due_finds_what_is_due_among_tracked_threads(tmp_path: Path) -> None:
+    report = due.run(60, repeat=3, results_dir=tmp_path, stem="due")
+    values = report.values()
+    assert values["threads"] == 60
+    assert values["due at now: actions"] == 0, "the state is caught up at now"
+    _positive(values, "pending actions", "due(now): time (median)", "next_due(): time (median)",
+              "cycle, store side, nothing due (median)", "whole cycle on an empty INBOX (median)",
+              "IMAP commands per cycle")
+    _written(report, tmp_path / "due.json")
+
+
+def test_idle_measures_append_to_commit_through_the_daemon(tmp_path: Path) -> None:
+    report = idle.run(1, results_dir=tmp_path, stem="idle")
+    values = report.values()
+    assert values["samples"] == 1
+    assert values["daemon exit code after SIGTERM"] == 0
+    _positive(values, "APPEND -> committed (median)", "APPEND -> receipt at the SMTP sink (median)")
+    _written(report, tmp_path / "idle.json")
