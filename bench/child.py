@@ -1,0 +1,131 @@
+"""The process a benchmark measures, run as ``python -m bench.child poll|raw ...``.
+
+A separate process, so its peak RSS is its own (the parent reads it with ``os.wait4``). It
+prints one JSON line with its own timings; the parent adds the process's wall time and RSS.
+
+- ``poll --config PATH --now ISO``: mailhelper's first poll through its real code path:
+  the settings loaded as the CLI loads them, then ``Assistant.poll_once(now)`` (connect, log
+  in, read the whole backlog, update threads, send what is due, log out).
+- ``raw --config PATH [--batch 500]``: the floor to compare with: imapclient connects and logs
+  in the same way (mailhelper's own ``open_imap``), SELECTs INBOX read-only, and ``UID FETCH``es
+  ``BODY.PEEK[]`` of every message in batches, keeping nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+def _vm_hwm_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _settings(config: str) -> Any:
+    from mailhelper.config import load_settings
+
+    return load_settings(Path(config), os.environ)
+
+
+def run_poll(config: str, now: str) -> dict[str, Any]:
+    from mailhelper.connect import open_imap, open_smtp
+    from mailhelper.daemon import Assistant
+    from mailhelper.render import Renderer
+    from mailhelper.store import Store
+
+    settings = _settings(config)
+    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    assistant = Assistant(settings, store, Renderer(settings), lambda: open_imap(settings.imap),
+                          lambda: open_smtp(settings.smtp))
+    began = time.perf_counter()
+    report = assistant.poll_once(datetime.fromisoformat(now))
+    seconds = time.perf_counter() - began
+    store.close()
+    return {"seconds": seconds, "read": report.read, "duplicates": report.duplicates,
+            "errors": report.errors, "sent": len(report.sent.sent),
+            "held": len(report.sent.held), "vm_hwm_kb": _vm_hwm_kb()}
+
+
+def run_raw(config: str, batch: int) -> dict[str, Any]:
+    from mailhelper.connect import open_imap
+
+    settings = _settings(config)
+    began = time.perf_counter()
+    client = open_imap(settings.imap)
+    client.select_folder(settings.imap.folder, readonly=True)
+    uids = client.search(["ALL"])
+    fetched = total = 0
+    for start in range(0, len(uids), batch):
+        response = client.fetch(uids[start : start + batch], [b"BODY.PEEK[]"])
+        for data in response.values():
+            fetched += 1
+            total += len(data[b"BODY[]"])
+    client.logout()
+    seconds = time.perf_counter() - began
+    return {"seconds": seconds, "fetched": fetched, "bytes": total, "vm_hwm_kb": _vm_hwm_kb()}
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished child: its own JSON report, its wall time and its peak RSS (from wait4)."""
+
+    report: dict[str, Any]
+    wall_seconds: float
+    max_rss_kb: int
+
+
+def measure(*args: str, timeout: float = 7200) -> ChildRun:
+    """Run ``python -m bench.child ARGS`` and return what it reported and what it used."""
+    repo = Path(__file__).resolve().parents[1]
+    began = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "bench.child", *args], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    # communicate() already reaped the child; its rusage is in RUSAGE_CHILDREN only in sum,
+    # so the child reports its own VmHWM (the same figure as ru_maxrss, from the kernel).
+    wall = time.perf_counter() - began
+    if process.returncode != 0:
+        raise RuntimeError(f"bench.child {' '.join(args)} exited {process.returncode}:\n"
+                           f"{err.decode(errors='replace')[-3000:]}")
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    return ChildRun(report, wall, int(report["vm_hwm_kb"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    poll = verbs.add_parser("poll")
+    poll.add_argument("--config", required=True)
+    poll.add_argument("--now", required=True)
+    raw = verbs.add_parser("raw")
+    raw.add_argument("--config", required=True)
+    raw.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.verb == "poll":
+        result = run_poll(args.config, args.now)
+    else:
+        result = run_raw(args.config, args.batch)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
