@@ -112,25 +112,53 @@ class Mailbox:
         self.batch_bytes = batch_bytes
         self.capabilities = {c.upper() for c in client.capabilities()}
         self._selected: str | None = None
+        self._kept: tuple[FolderState, bool] | None = None  # the open folder and its mode
         self._keywords = True
 
     def has(self, capability: str) -> bool:
         return capability.upper().encode() in self.capabilities
 
     def select(self, folder: str | None = None, readonly: bool = False) -> FolderState:
+        """Open ``folder``. When it is already open in the same mode (the daemon's next cycle
+        on the same connection), a NOOP stands in for the SELECT: re-selecting a large
+        read-write folder makes the server close and reopen it (tens of milliseconds at
+        100,000 messages), while NOOP brings the same news of new mail. UIDNEXT is then
+        unknown, so :meth:`new_uids` asks with one UID SEARCH."""
         name = folder or self.folder
+        kept = self._kept
+        if kept is not None and kept[0].name == name and kept[1] == readonly:
+            refreshed = self._refresh(kept[0])
+            if refreshed is not None:
+                return refreshed
         info = self.client.select_folder(name, readonly=readonly)
         self._selected = name
         permanent = info.get(b"PERMANENTFLAGS")
         # A server that names no PERMANENTFLAGS allows every flag (RFC 3501 7.1).
         self._keywords = permanent is None or b"\\*" in tuple(permanent)
-        return FolderState(
+        state = FolderState(
             name=name,
             uidvalidity=int(info.get(b"UIDVALIDITY", 0)),
             uidnext=int(info.get(b"UIDNEXT", 0) or 0),
             exists=int(info.get(b"EXISTS", 0)),
             keywords=self._keywords,
         )
+        self._kept = (state, readonly)
+        return state
+
+    def _refresh(self, state: FolderState) -> FolderState | None:
+        """The open folder's state after a NOOP; None when only a SELECT can tell (messages
+        were expunged, or the server said something unexpected)."""
+        _text, responses = self.client.noop()
+        for response in responses:
+            if isinstance(response, tuple) and len(response) > 1:
+                if response[1] in (b"EXPUNGE", b"VANISHED"):
+                    return None
+            elif response and not isinstance(response, tuple):
+                return None
+        # The count of messages is not known here: an EXISTS may have come in an earlier
+        # response (IDLE's, a FETCH's) and been used up. Saying "some" makes new_uids search.
+        return FolderState(name=state.name, uidvalidity=state.uidvalidity, uidnext=0,
+                           exists=max(state.exists, 1), keywords=self._keywords)
 
     def new_uids(self, state: FolderState, last_uid: int, skip_handled: bool = False,
                  ) -> list[int]:
@@ -263,6 +291,7 @@ class Mailbox:
         try:
             self.client.select_folder(folder, readonly=True)
             self._selected = folder
+            self._kept = None
             return bool(self.client.search(["HEADER", "Message-ID", wanted]))
         finally:
             if previous and previous != folder:
