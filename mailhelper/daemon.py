@@ -335,7 +335,8 @@ class Assistant:
         """
         folder = self.settings.imap.folder
         try:
-            return self._read_folder(mailbox, folder, now, readonly)
+            with self.store.batched_durability():
+                return self._read_folder(mailbox, folder, now, readonly)
         except (IMAPClientError, OSError) as exc:
             raise ConnectError(f"IMAP: lost the connection while reading {folder} "
                                f"({str(exc) or type(exc).__name__}); the next poll goes on "
@@ -406,6 +407,8 @@ class Assistant:
         uidvalidity: int, highest: int,
     ) -> None:
         """Flag (or move) what was committed, then remember how far the folder was read."""
+        if handled or failed:
+            self.store.make_durable()  # nothing is flagged before its effects are on disk
         mailbox.mark_handled(handled)
         processed = self.settings.imap.processed_folder
         if processed and handled:
