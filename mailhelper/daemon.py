@@ -294,6 +294,10 @@ class Assistant:
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             report.sent = outbox.send_due(now)
+            with self.store.transaction():
+                # The digest just sent makes room for the next one: plan it now, so a poll
+                # that comes only after that one's time still finds it due.
+                tracker.plan_digests(self.store, self.settings, now)
         finally:
             outbox.close()
         return report

@@ -203,3 +203,17 @@ def test_every_template_round_trips_through_sink_and_sent_folder(
     assert any(lonely == m["In-Reply-To"] for m in sent if m["X-Mailhelper-Action"] == "receipt")
     assert JANE_EMAIL not in {a for m in sent for a in addresses(m, "To")}
     walk.check_sent_folder()
+
+
+def test_a_digest_missed_while_nobody_polled_goes_out_late_not_never(
+        rig_assistant: RigAssistant) -> None:
+    rig_assistant.configure({"schedules": {"digest": {"rrule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8"}}})
+    walk = Walk(rig_assistant)
+    walk.ask(at("2026-12-07 09:00"), subject="Intro to Acme?")
+    assert kinds(walk.poll(at("2026-12-07 09:00"))) == ["receipt"]
+    assert "digest" in kinds(walk.poll(at("2026-12-14 08:00")))
+    # Nothing polls from Monday 14th 08:00 until Tuesday 22nd: the digest of Monday 21st
+    # was planned when the one before went out, so it is found due, once.
+    late = walk.poll(at("2026-12-22 09:00"))
+    assert kinds(late).count("digest") == 1
+    assert kinds(walk.poll(at("2026-12-22 09:05"))).count("digest") == 0
