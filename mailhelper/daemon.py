@@ -493,8 +493,12 @@ class Assistant:
         message's); the caller moves it to ``imap.error_folder``."""
         digest = content_hash or content_key(raw)
         key_id = message_id or f"sha256-{digest[:32]}@mailhelper.invalid"
-        owner = self.settings.owner_for(sender) if sender else None
-        owner = owner or self.settings.owners[0]
+        own = self.settings.owner_for(sender) if sender else None
+        owner = own or self.settings.owners[0]
+        data = {"reason": reason[:500], "subject": subject[:200],
+                "folder": self.settings.imap.error_folder}
+        if own is not None and message_id is not None:
+            data["answering"] = message_id  # the notice threads under the owner's own mail
         with self.store.transaction():
             self.store.mark_processed(key_id, digest, self.settings.imap.folder, uid, now,
                                       f"error: {reason}")
@@ -504,8 +508,7 @@ class Assistant:
                     kind=ActionKind.ERROR_NOTICE,
                     due=now,
                     recipients=(owner,),
-                    data={"reason": reason[:500], "subject": subject[:200],
-                          "folder": self.settings.imap.error_folder},
+                    data=data,
                 ),
                 now,
             )

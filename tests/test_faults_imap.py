@@ -141,6 +141,7 @@ def test_unreadable_and_giant_mail_go_to_the_error_folder_and_the_owner_is_told_
     assert big_notice["To"].addresses[0].addr_spec == OWNER
     text = big_notice.get_body(("plain",))
     assert text is not None and "too large to read" in text.get_content()
+    assert big_notice["In-Reply-To"] == "<big-1@example.com>", "threaded under Sam's own mail"
 
     # The same unreadable mail again: filed again, the owner is not told twice.
     deliver_many(rig_assistant, [NOT_MAIL])
