@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
-HOLD_RETRY = timedelta(hours=1)
+HOLD_MIN = timedelta(minutes=1)
 
 _crash_counts: dict[str, int] = {}
 
@@ -124,18 +124,28 @@ def allowed_recipients(
     return None
 
 
-def hold_reason(store: Store, settings: Settings, action: Action, now: datetime) -> str | None:
-    """Why the sending limits hold this action back for now, or None."""
-    day_ago = now - timedelta(days=1)
+def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
+                ) -> tuple[str, datetime] | None:
+    """Why the sending limits hold this action back, and when they will let it go; or None.
+
+    The release is the moment enough of the mails that count against the cap have left its
+    window (a day per recipient, an hour overall), so a held mail goes at the first poll after
+    it, not at some fixed interval.
+    """
     owners = {o.email for o in settings.owners}
     for person in action.recipients:
         if person.email in owners:
             continue  # the caps protect counterparts; the owner's own reminders are not capped
-        count = store.deliveries_since(day_ago, person.email)
-        if count >= settings.sending.max_per_recipient_per_day:
-            return f"{person.email} had {count} mails in the last day"
-    if store.deliveries_since(now - timedelta(hours=1)) >= settings.sending.max_per_hour:
-        return f"{settings.sending.max_per_hour} mails sent in the last hour"
+        cap = settings.sending.max_per_recipient_per_day
+        times = store.delivery_times_since(now - timedelta(days=1), person.email)
+        if len(times) >= cap:
+            release = times[len(times) - cap] + timedelta(days=1)
+            return f"{person.email} had {len(times)} mails in the last day", release
+    cap = settings.sending.max_per_hour
+    times = store.delivery_times_since(now - timedelta(hours=1))
+    if len(times) >= cap:
+        release = times[len(times) - cap] + timedelta(hours=1)
+        return f"{cap} mails sent in the last hour", release
     return None
 
 
@@ -355,12 +365,13 @@ class Outbox:
             return
         held = hold_reason(self.store, self.settings, action, now)
         if held is not None:
-            log.info("action %s held: %s", action.key, held)
+            why, release = held
+            release = max(release, now + HOLD_MIN)
+            log.info("action %s held: %s; it goes at %s", action.key, why,
+                     release.isoformat(timespec="minutes"))
             if not dry_run:
                 with self.store.transaction():
-                    self.store.set_status(
-                        action.id, ActionStatus.PENDING, next_attempt=now + HOLD_RETRY
-                    )
+                    self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=release)
             report.held.append(action)
             return
         if dry_run:

@@ -624,6 +624,22 @@ class Store:
             ).fetchone()
         return int(row[0])
 
+    def delivery_times_since(self, since: datetime, recipient: str | None = None,
+                             ) -> list[datetime]:
+        """When each mail accepted after ``since`` was accepted, oldest first: to
+        ``recipient``, or in all (each mail once, whoever it went to)."""
+        if recipient is None:
+            rows = self.db.execute(
+                "SELECT min(at) FROM deliveries WHERE at > ? GROUP BY action_id ORDER BY 1",
+                (to_text(since),),
+            ).fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT at FROM deliveries WHERE recipient=? AND at > ? ORDER BY at",
+                (recipient, to_text(since)),
+            ).fetchall()
+        return [_req(row[0]) for row in rows]
+
     def cancel_pending(self, thread_id: int) -> None:
         self.db.execute(
             "DELETE FROM outgoing WHERE action_id IN "

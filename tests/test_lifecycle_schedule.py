@@ -218,12 +218,12 @@ def test_per_recipient_cap_holds_mail_until_the_next_day(rig_assistant: RigAssis
     walk.poll(at("2026-12-07 09:05"))
     [nudge] = walk.poll(at("2026-12-08 09:10"))
     assert kinds([nudge]) == ["nudge"] and nudge["Subject"] == "Re: Intro to Acme?"
-    assert "held" in walk.log
+    assert "held" in walk.log and "it goes at 2026-12-09T09:10+00:00" in walk.log
     held = walk.status(2)["next_action"]
     assert held == {"kind": "nudge", "due": "2026-12-08T09:05:00+00:00"}, "held, not dropped"
-    # Held mail is tried again an hour after each hold; the day is up at 09:10.
+    # Held until the day since the first nudge is up (09:10), then sent at the next poll.
     walk.quiet(at("2026-12-08 12:00"), at("2026-12-09 09:09"))
-    [later] = walk.poll(at("2026-12-09 10:10"))
+    [later] = walk.poll(at("2026-12-09 09:10"))
     assert later["Subject"] == "Re: Coffee next week?"
     assert walk.status(2)["next_action"]["kind"] == "follow_up"
     walk.check_sent_folder()
