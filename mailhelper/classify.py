@@ -211,6 +211,14 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             )
 
     known = index.thread_for(mail.thread_ids[1:])
+    if known is None and _is_reply(mail):
+        # The owner answering the counterpart's own mail (which the assistant may never have
+        # seen, e.g. the original behind a forwarded offer): the same fallback as for the
+        # counterpart's replies, subject plus a participant.
+        for person in _counterparts(mail, owner, settings):
+            known = _by_subject(mail.clean_subject, person.email, ctx)
+            if known is not None:
+                break
     if known is not None:
         return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text))
 
@@ -294,6 +302,15 @@ def display_subject(subject: str, tags: Tags) -> str:
     'Intro to Acme'
     """
     return subject_without_tag(subject, tags).strip() or "(no subject)"
+
+
+def _is_reply(mail: Mail) -> bool:
+    """Mail that answers other mail: it says so in its headers, or its subject starts with a
+    reply prefix (``Re:``, ``AW:``, ...)."""
+    return bool(mail.in_reply_to or mail.references) or (
+        mail.clean_subject != mail.subject.strip() and not mail.subject.lower().lstrip()
+        .startswith(("fwd", "fw:", "wg:", "tr:", "rv:"))
+    )
 
 
 def _by_subject(subject: str, participant: str, ctx: Context) -> Thread | None:

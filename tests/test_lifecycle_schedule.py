@@ -267,3 +267,25 @@ def test_nothing_goes_to_an_address_outside_the_owners_thread(
     for message in rig_assistant.sent():
         people = {a for h in ("To", "Cc", "Reply-To") for a in addresses(message, h)}
         assert people <= {OWNER, JANE_EMAIL, walk.assistant}, people
+
+
+def test_an_inline_forwarded_offer_is_answered_by_the_owners_reply_to_the_original(
+        rig_assistant: RigAssistant) -> None:
+    """The assistant never saw Bob's own mail (an inline forward carries no Message-ID), so
+    Sam's reply to it, the assistant in Cc, is matched by subject and Bob: the offer is
+    answered, and no new ask to Bob is made of it."""
+    walk = Walk(rig_assistant)
+    walk.deliver(SAM, plus(walk, "offer"), "Fwd: Help with the move",
+                 "---------- Forwarded message ---------\n"
+                 f"From: {BOB}\nDate: Sun, 6 Dec 2026 at 18:00\nSubject: Help with the move\n"
+                 f"To: {SAM}\n\nSam, I have a van on Saturday if that helps. Bob\n",
+                 at("2026-12-07 09:00"))
+    assert kinds(walk.poll(at("2026-12-07 09:00"))) == ["receipt"]
+    walk.deliver(SAM, BOB, "Re: Help with the move", "Bob, yes please: Saturday at 10?",
+                 at("2026-12-07 12:00"), cc=walk.assistant,
+                 in_reply_to="<never-seen@example.net>", references="<never-seen@example.net>")
+    assert walk.poll(at("2026-12-07 12:00")) == []
+    [offer] = rig_assistant.status()
+    assert (offer["kind"], offer["state"], offer["counterparts"]) == (
+        "offer", "answered", [BOB_EMAIL])
+    walk.quiet(at("2026-12-08 09:00"), at("2026-12-11 09:00"))  # no reminder after an answer
