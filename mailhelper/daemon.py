@@ -26,10 +26,12 @@ from mailhelper import tracker
 from mailhelper.classify import Context, classify
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
+from mailhelper.events import Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
 from mailhelper.models import Action, ActionKind
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.parse import UnparseableMail, parse_mail
+from mailhelper.prefilter import ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
 from mailhelper.store import Store
@@ -432,7 +434,12 @@ class Assistant:
         it to the error folder). A failure on one message never stops the cycle. A message
         is the same as one handled before when it has its Message-ID or, for mail without
         one, the same content less trace fields (:func:`mailhelper.mailbox.content_key`).
+        Mail whose header alone shows it can only be ignored is not parsed further
+        (:func:`mailhelper.prefilter.ignorable`); its effects are the same.
         """
+        quick = ignorable(raw, self.settings, self.store)
+        if quick is not None:
+            return self._ignore(raw, uid, now, *quick)
         try:
             mail = parse_mail(raw)
         except UnparseableMail as exc:
@@ -462,6 +469,18 @@ class Assistant:
         log.log(logging.DEBUG if self._dry_run else logging.INFO, "<%s> %s", mail.message_id,
                 line)
         return "handled", f"<{mail.message_id}> {line}"
+
+    def _ignore(self, raw: bytes, uid: int | None, now: datetime, message_id: str, why: str,
+                ) -> tuple[str, str]:
+        key = content_key(raw)
+        if self.store.is_processed(message_id, key):
+            return "duplicate", f"<{message_id}> seen before: skipped"
+        with self.store.transaction():
+            line = tracker.apply_event(self.store, self.settings, Ignored(message_id, why), now)
+            self.store.mark_processed(message_id, key, self.settings.imap.folder, uid, now, line)
+            crash_point("before_commit")
+        log.log(logging.DEBUG if self._dry_run else logging.INFO, "<%s> %s", message_id, line)
+        return "handled", f"<{message_id}> {line}"
 
     def _too_large(
         self, header: bytes, uid: int | None, size: int, limit: int, now: datetime,

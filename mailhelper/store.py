@@ -421,6 +421,13 @@ class Store:
         thread_id = None if row["thread_id"] is None else int(row["thread_id"])
         return thread_id, ActionKind(row["kind"])
 
+    def is_participant(self, email: str) -> bool:
+        """Whether ``email`` is on any thread, whatever its state."""
+        row = self.db.execute(
+            "SELECT 1 FROM thread_participants WHERE email=? LIMIT 1", (email.lower(),)
+        ).fetchone()
+        return row is not None
+
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         row = self.db.execute(
             "SELECT t.id FROM threads t JOIN thread_participants p ON p.thread_id = t.id "
