@@ -26,7 +26,7 @@ from mailhelper import tracker
 from mailhelper.classify import Context, classify
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
-from mailhelper.events import Ignored
+from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
 from mailhelper.models import Action, ActionKind
 from mailhelper.outbox import Outbox, SendReport, crash_point
@@ -437,26 +437,22 @@ class Assistant:
         Mail whose header alone shows it can only be ignored is not parsed further
         (:func:`mailhelper.prefilter.ignorable`); its effects are the same.
         """
+        key = content_key(raw)
         quick = ignorable(raw, self.settings, self.store)
         if quick is not None:
-            return self._ignore(raw, uid, now, *quick)
+            message_id, why = quick
+            return self._seen(message_id, key) or self._apply(
+                message_id, key, uid, now, lambda: Ignored(message_id, why))
         try:
             mail = parse_mail(raw)
         except UnparseableMail as exc:
             return self._not_understood(raw, uid, now, f"cannot be parsed: {exc}", None)
-        key = content_key(raw)
-        if self.store.is_processed(mail.message_id, key):
-            outcome = self.store.processed_outcome(mail.message_id, key)
-            if outcome and outcome.startswith("error"):
-                return "error", f"<{mail.message_id}> {outcome}"
-            return "duplicate", f"<{mail.message_id}> seen before: skipped"
+        seen = self._seen(mail.message_id, key)
+        if seen is not None:
+            return seen
         try:
-            event = classify(mail, Context(self.settings, self.store, now))
-            with self.store.transaction():
-                line = tracker.apply_event(self.store, self.settings, event, now)
-                self.store.mark_processed(mail.message_id, key, self.settings.imap.folder, uid,
-                                          now, line)
-                crash_point("before_commit")
+            return self._apply(mail.message_id, key, uid, now,
+                               lambda: classify(mail, Context(self.settings, self.store, now)))
         except sqlite3.Error:
             # The state file's fault (disk full, locked), not the message's: stop the cycle
             # with nothing committed, so the message is read again next time.
@@ -466,17 +462,24 @@ class Assistant:
             sender = mail.from_.email if mail.from_ else None
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,
                                         mail.message_id, key, mail.subject)
-        log.log(logging.DEBUG if self._dry_run else logging.INFO, "<%s> %s", mail.message_id,
-                line)
-        return "handled", f"<{mail.message_id}> {line}"
 
-    def _ignore(self, raw: bytes, uid: int | None, now: datetime, message_id: str, why: str,
-                ) -> tuple[str, str]:
-        key = content_key(raw)
-        if self.store.is_processed(message_id, key):
-            return "duplicate", f"<{message_id}> seen before: skipped"
+    def _seen(self, message_id: str, key: str) -> tuple[str, str] | None:
+        """The outcome for a message handled before (``duplicate``, or ``error`` again so it
+        is filed again), or None for a new one."""
+        if not self.store.is_processed(message_id, key):
+            return None
+        outcome = self.store.processed_outcome(message_id, key)
+        if outcome and outcome.startswith("error"):
+            return "error", f"<{message_id}> {outcome}"
+        return "duplicate", f"<{message_id}> seen before: skipped"
+
+    def _apply(self, message_id: str, key: str, uid: int | None, now: datetime,
+               event: Callable[[], Event]) -> tuple[str, str]:
+        """Classify (``event``) and apply one message, and mark it processed, in one
+        transaction."""
+        decided = event()
         with self.store.transaction():
-            line = tracker.apply_event(self.store, self.settings, Ignored(message_id, why), now)
+            line = tracker.apply_event(self.store, self.settings, decided, now)
             self.store.mark_processed(message_id, key, self.settings.imap.folder, uid, now, line)
             crash_point("before_commit")
         log.log(logging.DEBUG if self._dry_run else logging.INFO, "<%s> %s", message_id, line)
