@@ -34,20 +34,15 @@ if str(REPO_ROOT) not in sys.path:
 
 from tests.rig import SelfSignedCert  # noqa: E402
 from tests.rig.assistant import RigAssistant  # noqa: E402
+from tests.rig.corpus import NO_CORPUS, in_ci, require_corpus  # noqa: E402
 from tests.rig.dovecot import DovecotServer, ImapAccount, find_dovecot  # noqa: E402
 from tests.rig.smtpsink import SmtpSink  # noqa: E402
-
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 #: Fixtures that need the rig: tests using any of them get the ``integration`` marker.
 RIG_FIXTURES = frozenset({"dovecot", "imap_account", "smtp_sink", "smtp_sink_factory"})
 
 INSTALL_HINT = "apt-get install -y dovecot-imapd"
 NO_DOVECOT = "dovecot not installed; integration tests need it"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,7 +57,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     binary = find_dovecot()
     if binary:
         return f"mail rig: dovecot at {binary}"
-    action = "FAIL (CI=true)" if _in_ci() else "SKIP"
+    action = "FAIL (CI=true)" if in_ci() else "SKIP"
     sudo = "" if os.geteuid() == 0 else "sudo "
     return f"mail rig: DOVECOT NOT FOUND, integration tests will {action}: {sudo}{INSTALL_HINT}"
 
@@ -74,7 +69,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One loud line when tests skipped for want of Dovecot (pytest hides skips by default)."""
+    """One loud line each when tests skipped for want of Dovecot or of the corpus (pytest hides
+    skips by default)."""
     skipped = [
         report
         for report in terminalreporter.stats.get("skipped", [])
@@ -86,6 +82,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{len(skipped)} integration tests SKIPPED: {NO_DOVECOT}: {sudo}{INSTALL_HINT}",
             yellow=True,
             bold=True,
+        )
+    without_corpus = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if NO_CORPUS in str(getattr(report, "longrepr", ""))
+    ]
+    if without_corpus:
+        terminalreporter.write_line(
+            f"{len(without_corpus)} corpus tests SKIPPED: {NO_CORPUS}", yellow=True, bold=True
         )
 
 
@@ -105,7 +110,7 @@ def dovecot(rig_cert: SelfSignedCert) -> Iterator[DovecotServer]:
     if find_dovecot() is None:
         sudo = "" if os.geteuid() == 0 else "sudo "
         reason = f"{NO_DOVECOT}: {sudo}{INSTALL_HINT}"
-        if _in_ci():
+        if in_ci():
             pytest.fail(f"{reason} (CI=true: not skipping)", pytrace=False)
         pytest.skip(reason)
     server = DovecotServer(cert=rig_cert)
@@ -166,10 +171,9 @@ def smtp_sink(smtp_sink_factory: Callable[..., SmtpSink]) -> SmtpSink:
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The shared test corpus (``<repo>/../shared/corpus``); skips when it is absent."""
-    if not CORPUS_DIR.is_dir():
-        pytest.skip(f"corpus not found at {CORPUS_DIR}")
-    return CORPUS_DIR
+    """The shared test corpus (``<repo>/../shared/corpus``); skips when it is absent (fails
+    under ``CI=true``)."""
+    return require_corpus()
 
 
 @pytest.fixture

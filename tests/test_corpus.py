@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +21,9 @@ from mailhelper.autoreply import auto_generated
 from mailhelper.htmltext import html_to_text
 from mailhelper.models import Mail
 from mailhelper.parse import parse_mail
+from tests.rig.corpus import require_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not (CORPUS / "expected.yaml").is_file():
-    pytest.skip(f"mail corpus not found at {CORPUS}", allow_module_level=True)
+CORPUS = require_corpus(module_level=True)
 
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 FOLDERS = ("forwarded", "replies", "auto", "mime")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +17,9 @@ from hypothesis import strategies as st
 
 from mailhelper.models import Mail
 from mailhelper.parse import MAX_HEADER_VALUE, UnparseableMail, parse_mail
+from tests.rig.corpus import CORPUS_DIR as CORPUS
+from tests.rig.corpus import require_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 BASE = settings(
     deadline=None,
     derandomize=True,
@@ -48,6 +48,13 @@ SEEDS = BUILT_IN + (
     sorted(path.read_bytes() for path in CORPUS.glob("*/*.eml")) if CORPUS.is_dir() else []
 )
 
+
+
+def test_the_fuzz_seeds_include_the_corpus() -> None:
+    """Without the corpus the fuzz runs from the few built-in seeds only: say so (a skip
+    outside CI, a failure under CI=true) instead of fuzzing less in silence."""
+    require_corpus()
+    assert len(SEEDS) > len(BUILT_IN) + 50
 
 def check(raw: bytes) -> Mail | None:
     """Parse; the only allowed exception is UnparseableMail; the result keeps its contract."""
