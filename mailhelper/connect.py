@@ -24,7 +24,7 @@ import socket
 import ssl
 from pathlib import Path
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailhelper import secrets
@@ -63,6 +63,27 @@ def _where(protocol: str, host: str, port: int) -> str:
     return f"{protocol} {host}:{port}"
 
 
+#: A server greets within a second or two. A client that waits for a greeting on a port that
+#: speaks TLS from the first byte waits for ever (the server waits for its TLS hello), so the
+#: greeting gets less time than the other reads, and its absence is explained.
+GREETING_SECONDS = 15.0
+
+#: The usual ports, for the advice on a wrong ``security`` (RFC 8314 for 993 and 465).
+_TLS_PORTS = {"imap": 993, "smtp": 465}
+_PLAIN_PORTS = {"imap": 143, "smtp": 587}
+
+
+def _greeting_timeout(timeout: float) -> float:
+    return min(timeout, GREETING_SECONDS)
+
+
+def _plain_on_tls_port(protocol: str, port: int, waited: float) -> str:
+    """The advice when a plain (or STARTTLS) connection got no greeting."""
+    return (f"no greeting within {waited:g} s: port {port} may expect TLS from the first byte; "
+            f"use security: ssl (usually port {_TLS_PORTS[protocol]}), or starttls on port "
+            f"{_PLAIN_PORTS[protocol]}")
+
+
 # -- IMAP ------------------------------------------------------------------------------------
 def open_imap(settings: ImapSettings) -> IMAPClient:
     """Connect, secure and log in; raise ConnectError with the failing step named."""
@@ -79,16 +100,24 @@ def open_imap(settings: ImapSettings) -> IMAPClient:
 def imap_connect(settings: ImapSettings) -> IMAPClient:
     """Open the TCP connection (TLS from the first byte with ``security: ssl``)."""
     where = _where("IMAP", settings.host, settings.port)
+    greeting = _greeting_timeout(settings.timeout)
     try:
+        # The connect timeout also bounds the greeting (imaplib reads it while connecting).
         return IMAPClient(
             settings.host,
             port=settings.port,
             ssl=settings.security == "ssl",
             ssl_context=tls_context(settings.ca_file),
-            timeout=settings.timeout,
+            timeout=SocketTimeout(connect=greeting, read=settings.timeout),
         )
     except ssl.SSLError as exc:
-        raise TlsFailed(f"{where}: TLS failed: {_tls_reason(exc, 'imap')}") from None
+        raise TlsFailed(f"{where}: TLS failed: {_tls_reason(exc, 'imap', settings.port)}",
+                        ) from None
+    except TimeoutError as exc:
+        if settings.security != "ssl" and _connected_before_timeout(exc):
+            raise ConnectError(f"{where}: cannot connect: "
+                               f"{_plain_on_tls_port('imap', settings.port, greeting)}") from None
+        raise ConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
     except (OSError, IMAPClientError) as exc:
         raise ConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
 
@@ -104,7 +133,8 @@ def imap_starttls(client: IMAPClient, settings: ImapSettings) -> None:
     try:
         client.starttls(tls_context(settings.ca_file))
     except ssl.SSLError as exc:
-        raise TlsFailed(f"{where}: STARTTLS failed: {_tls_reason(exc, 'imap')}") from None
+        raise TlsFailed(f"{where}: STARTTLS failed: {_tls_reason(exc, 'imap', settings.port)}",
+                        ) from None
     except (OSError, IMAPClientError) as exc:
         raise ConnectError(f"{where}: STARTTLS failed: {_reason(exc)}") from None
 
@@ -143,18 +173,34 @@ def open_smtp(settings: SmtpSettings) -> smtplib.SMTP:
 def smtp_connect(settings: SmtpSettings) -> smtplib.SMTP:
     """Open the connection (TLS from the first byte with ``security: ssl``) and EHLO."""
     where = _where("SMTP", settings.host, settings.port)
+    greeting = _greeting_timeout(settings.timeout)
+    if settings.security == "ssl":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=greeting,
+                                              context=tls_context(settings.ca_file))
+    else:
+        smtp = smtplib.SMTP(timeout=greeting)
+    # What SMTP(host, port) would do, in two steps so the greeting's wait is bounded apart
+    # from later reads; _host is the name TLS verifies (SMTP_SSL's wrap, starttls).
+    smtp._host = settings.host  # type: ignore[attr-defined]
     try:
-        if settings.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout,
-                context=tls_context(settings.ca_file),
-            )
-        else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        smtp.connect(settings.host, settings.port)  # connects, then reads the greeting
     except ssl.SSLError as exc:
-        raise TlsFailed(f"{where}: TLS failed: {_tls_reason(exc, 'smtp')}") from None
-    except (OSError, smtplib.SMTPException) as exc:
+        _quietly_quit(smtp)
+        raise TlsFailed(f"{where}: TLS failed: {_tls_reason(exc, 'smtp', settings.port)}",
+                        ) from None
+    except smtplib.SMTPServerDisconnected as exc:
+        _quietly_quit(smtp)
+        # getreply() turns a timeout while waiting for the greeting into this error.
+        if settings.security != "ssl" and isinstance(exc.__context__, TimeoutError):
+            raise ConnectError(f"{where}: cannot connect: "
+                               f"{_plain_on_tls_port('smtp', settings.port, greeting)}") from None
         raise ConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        _quietly_quit(smtp)
+        raise ConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+    smtp.timeout = settings.timeout
+    if smtp.sock is not None:
+        smtp.sock.settimeout(settings.timeout)
     try:
         code, text = smtp.ehlo()
     except (OSError, smtplib.SMTPException) as exc:
@@ -178,7 +224,8 @@ def smtp_starttls(smtp: smtplib.SMTP, settings: SmtpSettings) -> None:
         smtp.starttls(context=tls_context(settings.ca_file))
         smtp.ehlo()
     except ssl.SSLError as exc:
-        raise TlsFailed(f"{where}: STARTTLS failed: {_tls_reason(exc, 'smtp')}") from None
+        raise TlsFailed(f"{where}: STARTTLS failed: {_tls_reason(exc, 'smtp', settings.port)}",
+                        ) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise ConnectError(f"{where}: STARTTLS failed: {_reason(exc)}") from None
 
@@ -239,11 +286,26 @@ def _server_said(exc: BaseException) -> str:
     return f" (the server said: {text})" if text else ""
 
 
-def _tls_reason(exc: ssl.SSLError, protocol: str) -> str:
+def _tls_reason(exc: ssl.SSLError, protocol: str, port: int) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"the server's certificate is not trusted ({exc.verify_message}); if the "
                 f"server uses its own CA, set {protocol}.ca_file to that CA's certificate")
+    if exc.reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"):
+        # The first bytes back were the server's plain-text greeting, not a TLS record.
+        return (f"port {port} speaks plain {protocol.upper()}, not TLS: use security: "
+                f"starttls (usually port {_PLAIN_PORTS[protocol]}), or security: ssl on port "
+                f"{_TLS_PORTS[protocol]}")
     return str(exc.reason or exc)
+
+
+def _connected_before_timeout(exc: BaseException) -> bool:
+    """Whether a timeout came after the TCP connection was made (waiting for the greeting),
+    not while connecting; imaplib does both in one call, so tell them apart by the text of
+    the traceback's last frame: ``create_connection`` means connecting."""
+    trace = exc.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return trace is None or trace.tb_frame.f_code.co_name != "create_connection"
 
 
 def _reason(exc: BaseException) -> str:

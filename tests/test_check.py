@@ -169,3 +169,48 @@ def test_a_missing_password_is_reported_even_when_no_server_answers(rig: RigAssi
     assert code == 2, lines
     assert verdict(lines, "MAILHELPER_TEST_UNSET_PASSWORD") == "FAIL"
     assert verdict(lines, "connection refused") == "FAIL"
+
+
+def test_ssl_on_a_plain_imap_port_says_use_starttls(rig: RigAssistant) -> None:
+    rig.configure({"imap": {"security": "ssl"}})  # the plain port, which speaks STARTTLS
+    code, lines, _ = check(rig)
+    assert code == 3
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert f"IMAP 127.0.0.1:{rig.account.port}: TLS failed: port {rig.account.port} speaks " \
+           "plain IMAP, not TLS: use security: starttls" in failed
+    assert "WRONG_VERSION_NUMBER" not in "\n".join(lines)
+
+
+def test_starttls_on_an_implicit_tls_imap_port_says_use_ssl_without_a_long_wait(
+    rig: RigAssistant,
+) -> None:
+    # The server waits for a TLS hello, the client for a greeting; the greeting's wait is
+    # bounded by the timeout (here 2 s), never the minute of a default read.
+    rig.configure({"imap": {"port": rig.account.tls_port, "security": "starttls",
+                            "timeout": "2s"}})
+    code, lines, _ = check(rig)
+    assert code == 3
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert f"no greeting within 2 s: port {rig.account.tls_port} may expect TLS from the " \
+           "first byte; use security: ssl" in failed
+
+
+def test_ssl_on_a_plain_smtp_port_says_use_starttls(rig: RigAssistant) -> None:
+    rig.configure({"smtp": {"security": "ssl"}})
+    code, lines, _ = check(rig)
+    assert code == 3
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert f"port {rig.sink.port} speaks plain SMTP, not TLS: use security: starttls" in failed
+
+
+def test_starttls_on_an_implicit_tls_smtp_port_says_use_ssl(
+    rig: RigAssistant, smtp_sink_factory: Callable[..., SmtpSink], rig_cert: SelfSignedCert,
+) -> None:
+    implicit = smtp_sink_factory(cert=rig_cert, implicit_tls=True,
+                                 credentials={SMTP_USER: "sink-password"})
+    rig.configure({"smtp": {"port": implicit.port, "timeout": "2s"}})
+    code, lines, _ = check(rig)
+    assert code == 3
+    [failed] = [line for line in lines if line.startswith("FAIL")]
+    assert f"no greeting within 2 s: port {implicit.port} may expect TLS from the first " \
+           "byte; use security: ssl (usually port 465)" in failed
