@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import os
+import select
 import signal
 import sqlite3
 import sys
@@ -148,14 +149,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # a usage error exits 2 here, with argparse's message
     setup_logging(args)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, so a reader that went away is noticed below
+        return code
     except MailhelperError as exc:
         if args.debug:
             raise
         _report(args, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
+        _report(args, "interrupted; what was committed stays, and what was not is read again "
+                      "next time")
         return 130
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # a socket's, not the terminal's: an unexpected error after all
+        # `mailhelper status | head`: the reader has what it wanted. Say nothing, and keep
+        # Python from reporting the same broken pipe again when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a command killed by SIGPIPE (128 + 13) would
     except sqlite3.Error as exc:
         if args.debug:
             raise
@@ -168,6 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(args, f"unexpected error: {type(exc).__name__}: {exc} (run it again with "
                       "--debug to see where; please report it)")
         return 1
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (POLLERR on its write
+    end, as Linux and the BSDs report it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _report(args: argparse.Namespace, text: str) -> None:

@@ -8,9 +8,11 @@ import configparser
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -319,3 +321,29 @@ def test_with_json_logs_even_the_final_error_is_a_json_line(rig_assistant: RigAs
     [entry] = [json.loads(line) for line in err.splitlines()]
     assert entry["level"] == "error"
     assert "IMAP 127.0.0.1:1: cannot connect: connection refused" in entry["message"]
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly(rig_assistant: RigAssistant) -> None:
+    """`mailhelper status | head -1`: no traceback, no "please report it"."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from mailhelper.cli import main; "
+         "sys.exit(main(sys.argv[1:]))", "check", "--config", str(rig_assistant.config_path)],
+        stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+    )
+    os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+def test_ctrl_c_says_what_happens_to_the_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = cli.main(["status", "--config", "/nonexistent.yaml"])
+    assert code == 130
+    assert "interrupted; what was committed stays" in stderr.getvalue()
