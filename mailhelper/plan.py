@@ -268,7 +268,11 @@ def _command(
             return reply("nothing changed: it is cancelled")
         else:
             updated = dataclasses.replace(thread, snoozed_until=until)
-        return reply(f"snoozed until {until.isoformat()}", updated, True)
+        # Say when the reminder will really come: quiet hours and weekends move it as they
+        # move every due time (plan's Planner.add), and a confirmation must not promise more.
+        goes = next_sending_time(until, settings.sending, settings.timezone)
+        moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
+        return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
         if state in CLOSED_STATES:  # an expired ask: "snooze" brings it back first
             return reply(f"nothing sent: it is {state.value}")

@@ -228,3 +228,18 @@ def test_reconcile_adds_cancels_and_moves() -> None:
     assert [x.key for x in change.add] == ["c"]
     assert [x.key for x in change.cancel] == ["a"]
     assert [(x.key, x.due) for x in change.move] == [("b", T0 + timedelta(days=1))]
+
+
+def test_a_snooze_confirmation_states_the_time_quiet_hours_and_weekends_move_it_to() -> None:
+    at = T0 + timedelta(days=3)  # Thursday 09:00
+    until = datetime(2026, 12, 5, 22, 30, tzinfo=LONDON)  # a Saturday night
+    windowed = settings(sending=SendingSettings(business_days=True, quiet_hours=None))
+    command = OwnerCommand("c@x", SAM, "snooze", 7, ActionKind.FOLLOW_UP, until, "snooze sat")
+    outcome = plan.apply(ask(), command, windowed, at)
+    [reply] = outcome.actions
+    assert reply.data["result"] == ("snoozed until 2026-12-07T09:00:00+00:00 (the first "
+                                    "sending time after 2026-12-05T22:30:00+00:00)")
+    [reminder] = plan.desired_actions(outcome.thread, [], windowed)  # type: ignore[arg-type]
+    assert reminder.due == datetime(2026, 12, 7, 9, 0, tzinfo=LONDON)
+    plain = plan.apply(ask(), command, settings(), at)
+    assert plain.actions[0].data["result"] == "snoozed until 2026-12-05T22:30:00+00:00"
