@@ -591,7 +591,7 @@ class Assistant:
                 continue
             if not idle:
                 _pause(wait.seconds, stop, wake)
-            elif self._unread(mailbox):
+            elif mailbox.has_news(self._last_uid()):
                 # Mail came in during the cycle: its EXISTS went to an earlier command's
                 # answer, and IDLE would not report it again.
                 log.debug("new mail arrived during the cycle: another cycle at once")
@@ -599,11 +599,10 @@ class Assistant:
                 why = self._idle(mailbox, wait.seconds, stop, wake)
                 log.debug("IDLE ended: %s", why)
 
-    def _unread(self, mailbox: Mailbox) -> bool:
-        """Whether the selected folder holds a message above the last one read."""
+    def _last_uid(self) -> int:
+        """The UID of the last message read from the folder (0 before the first)."""
         position = self.store.sync_position(self.settings.imap.folder)
-        last = position[1] if position is not None else 0
-        return any(int(uid) > last for uid in mailbox.client.search(["UID", f"{last + 1}:*"]))
+        return position[1] if position is not None else 0
 
     def _idle(
         self, mailbox: Mailbox, seconds: float, stop: threading.Event,

@@ -131,6 +131,7 @@ class Mailbox:
             if refreshed is not None:
                 return refreshed
         info = self.client.select_folder(name, readonly=readonly)
+        self._announced_news()  # SELECT's own EXISTS is the count, not news
         self._selected = name
         permanent = info.get(b"PERMANENTFLAGS")
         # A server that names no PERMANENTFLAGS allows every flag (RFC 3501 7.1).
@@ -149,6 +150,7 @@ class Mailbox:
         """The open folder's state after a NOOP; None when only a SELECT can tell (messages
         were expunged, or the server said something unexpected)."""
         _text, responses = self.client.noop()
+        self._announced_news()  # what this NOOP announced is what the search then finds
         for response in responses:
             if isinstance(response, tuple) and len(response) > 1:
                 if response[1] in (b"EXPUNGE", b"VANISHED"):
@@ -159,6 +161,43 @@ class Mailbox:
         # response (IDLE's, a FETCH's) and been used up. Saying "some" makes new_uids search.
         return FolderState(name=state.name, uidvalidity=state.uidvalidity, uidnext=0,
                            exists=max(state.exists, 1), keywords=self._keywords)
+
+    def has_news(self, last_uid: int) -> bool:
+        """Whether mail above ``last_uid`` may have arrived since the folder was last looked
+        at (:meth:`select`), checked so that an IDLE issued next misses nothing.
+
+        A server announces a new message once, with ``* n EXISTS`` at the end of whatever
+        command it answers next, and IDLE (RFC 2177) does not repeat it. imapclient hands each
+        command only the responses it asked for, so an EXISTS that came with a FETCH, a STORE
+        or a SEARCH would be lost, and the message would wait for the next IDLE renewal (up to
+        25 minutes): Dovecot's UID SEARCH answers from the view before the new message and
+        announces it afterwards. So every EXISTS since the look counts, and a NOOP asks for
+        anything still unannounced; a message arriving after the NOOP is announced by IDLE.
+        """
+        if self._announced_news():
+            return True
+        _text, responses = self.client.noop()
+        self._announced_news()
+        if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")
+               for r in responses):
+            return True
+        if self._stash() is not None:
+            return False
+        # No access to what earlier commands announced: ask, as well as a search can tell.
+        return any(int(uid) > last_uid for uid in self.client.search(["UID", f"{last_uid + 1}:*"]))
+
+    def _stash(self) -> dict[str, list[bytes]] | None:
+        """imaplib's record of untagged responses (``IMAP4.untagged_responses``, read through
+        its public ``response()`` below), under imapclient; None where it cannot be reached."""
+        stash = getattr(getattr(self.client, "_imap", None), "untagged_responses", None)
+        return stash if isinstance(stash, dict) else None
+
+    def _announced_news(self) -> bool:
+        """Whether an EXISTS was announced since the last call (and forget it)."""
+        if self._stash() is None:
+            return False
+        _name, counts = self.client._imap.response("EXISTS")  # pops it from the stash
+        return bool(counts and counts != [None])
 
     def new_uids(self, state: FolderState, last_uid: int, skip_handled: bool = False,
                  ) -> list[int]:

@@ -297,3 +297,38 @@ def test_a_new_state_file_leaves_mail_handled_by_the_old_one_alone(
     assert len(sent) == 3 and len(set(sent)) == 3, "no receipt was sent again"
     assert [t["subject"] for t in rig_assistant.status()] == ["Intro number 3?"]
     assert all(HANDLED_FLAG in flags for flags in rig_assistant.flags())
+
+
+def test_mail_that_arrives_after_a_cycle_is_news_before_idle(
+    rig_assistant: RigAssistant,
+) -> None:
+    """The daemon asks ``has_news`` between a cycle and IDLE; Dovecot answers a UID SEARCH from
+    the view before a newly appended message and announces it only afterwards, so a search
+    alone says "nothing" and IDLE would then wait until its renewal."""
+    rig = rig_assistant
+    rig.deliver(stranger(0))
+    with connect(rig.dovecot, rig.account) as client:
+        box = Mailbox(client)
+        folder = box.select("INBOX")
+        assert box.new_uids(folder, 0) == [1]  # the cycle reads UID 1
+        assert not box.has_news(1)  # nothing else came
+
+        rig.deliver(stranger(1))  # after the cycle's last command, before IDLE
+        assert box.has_news(1)
+
+        folder = box.select("INBOX")  # the next cycle's look (a NOOP on the kept folder)
+        assert box.new_uids(folder, 1) == [2]
+        rig.deliver(stranger(2))
+        client.search(["UID", "3:*"])  # a command of the cycle swallows the announcement
+        assert box.has_news(2)
+
+        folder = box.select("INBOX")
+        assert box.new_uids(folder, 2) == [3]
+        assert not box.has_news(3)
+        client.idle()  # mail after the check is IDLE's to announce
+        try:
+            rig.deliver(stranger(3))
+            responses = client.idle_check(timeout=5)
+        finally:
+            client.idle_done()
+        assert any(r[1:2] == (b"EXISTS",) for r in responses if isinstance(r, tuple))
