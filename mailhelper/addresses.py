@@ -6,6 +6,10 @@ Two questions, both pure:
   case. ``str.lower()`` would also fold non-ASCII letters into ASCII ones (the Kelvin sign
   U+212A becomes ``k``), so a stranger's ``Kate@example.com`` would match an owner's
   ``kate@example.com``.
+- :func:`mailboxes` reads a list of mailboxes (a header value, or a line a client printed) so
+  that only the address part of a mailbox is ever taken as an address: an address inside a
+  quoted display name never is, and a mailbox that shows two different addresses is
+  ambiguous, so the list is not read at all rather than guessed at.
 - :func:`check` says whether an address taken from mail can be put in a header and an SMTP
   envelope as it is, and gives its canonical form; it is asked once, where an address from
   mail becomes someone the assistant would write to (a thread's counterpart), so that an
@@ -20,6 +24,7 @@ Two questions, both pure:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 #: RFC 5321 section 4.5.3.1.1: a local part is at most 64 octets.
@@ -37,6 +42,14 @@ _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 #: RFC 5890 section 2.3.1 LDH label (letters, digits, hyphen; no hyphen at either end).
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: An address standing alone in text. The look-behind makes a match start only where a run of
+#: address characters starts: without it, a long run with no "@" costs quadratic time.
+BARE_ADDRESS = re.compile(
+    r"(?<![\w.+'!#$%&*/=?^`{|}~-])[\w.+'!#$%&*/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"
+)
+#: What may stand between angle brackets (or alone in a comment) as an address; whether mail
+#: can go to it is :func:`check`'s question, asked where an address becomes a recipient.
+_ENCLOSED_ADDRESS = re.compile(r"[^\s<>()\[\]\",;:@\\]+@[^\s<>()\[\]\",;:@\\]+")
 
 
 def fold(email: str) -> str:
@@ -132,3 +145,141 @@ def _domain(domain: str) -> tuple[str, str | None]:
             return domain, (f'its domain label "{label}" may hold only letters, digits and '
                             "hyphens (RFC 1035)")
     return name, None
+
+
+# -- lists of mailboxes ---------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One entry of a mailbox list, between commas, semicolons or a group's colon."""
+
+    parts: list[tuple[bool, str]] = field(default_factory=list)  # (quoted?, text), in order
+    angles: list[str] = field(default_factory=list)  # what stood between < and >
+    comments: list[str] = field(default_factory=list)  # what stood between ( and )
+
+    def addresses(self) -> dict[str, str]:
+        """Every address the entry shows outside its quoted strings, folded, to as written:
+        in angle brackets, alone in a comment ("Bob (b@x)", as some clients print), or in
+        its plain words."""
+        found: dict[str, str] = {}
+        for text in [*self.angles, *self.comments]:
+            if _ENCLOSED_ADDRESS.fullmatch(text.strip()):
+                found.setdefault(fold(text.strip()), text.strip())
+        for text in [t for quoted, t in self.parts if not quoted] + self.comments:
+            for match in BARE_ADDRESS.finditer(text):
+                found.setdefault(fold(match.group(0)), match.group(0))
+        return found
+
+    def name(self, email: str = "") -> str:
+        """The display name: quoted strings and words less ``email``, else a comment."""
+        words = [
+            text if quoted else BARE_ADDRESS.sub(
+                lambda m: "" if fold(m.group(0)) == email else m.group(0), text)
+            for quoted, text in self.parts
+        ]
+        name = " ".join(" ".join(words).split())
+        if not name.strip("\"'*,;: ") and self.comments and not BARE_ADDRESS.search(
+                " ".join(self.comments)):
+            name = " ".join(" ".join(self.comments).split())
+        return name
+
+
+def entries(text: str) -> list[Entry]:
+    """``text`` cut into entries at commas, semicolons and colons outside quoted strings,
+    comments and angle brackets (RFC 5322 sections 3.2.4 and 3.2.2, backslash escapes
+    included; a colon ends a group's name, section 3.4)."""
+    found = [Entry()]
+    position = 0
+    while position < len(text):
+        char = text[position]
+        entry = found[-1]
+        if char in ",;:":
+            found.append(Entry())
+            position += 1
+        elif char == '"':
+            content, position = _quoted(text, position + 1)
+            entry.parts.append((True, content))
+        elif char == "(":
+            content, position = _comment(text, position + 1)
+            entry.comments.append(content)
+        elif char == "<":
+            end = text.find(">", position + 1)
+            end = len(text) if end < 0 else end
+            entry.angles.append(text[position + 1 : end])
+            position = end + 1
+        else:
+            stop = position + 1
+            while stop < len(text) and text[stop] not in ',;:"(<':
+                stop += 1
+            entry.parts.append((False, text[position:stop]))
+            position = stop
+    return found
+
+
+def mailboxes(text: str) -> list[tuple[str, str]] | None:
+    """(address, display name) of each mailbox in ``text``, addresses folded, names as written
+    (quotes and escapes removed, not RFC 2047 decoded); None when an entry shows two different
+    addresses outside its quoted name, as ``Prof. Jane <jane@x.org> <eve@y.org>``: which one
+    is the mailbox cannot be known, and a guess would let a stranger's display name choose
+    whom the assistant writes to. Entries with no address are dropped; a name-only entry
+    just before an entry with a name and an address is the start of that name ("Doe, Jane
+    <j@x.org>").
+
+    >>> mailboxes('"Prof. Jane <jane@x.org>" <Eve@Y.org>, (Bob) bob@z.org, undisclosed:;')
+    [('eve@y.org', 'Prof. Jane <jane@x.org>'), ('bob@z.org', 'Bob')]
+    >>> mailboxes('Prof. Jane <jane@x.org> <eve@y.org>') is None
+    True
+    >>> mailboxes('Doe, Jane <jane@x.org>; jane@x.org <jane@x.org>')
+    [('jane@x.org', 'Doe, Jane')]
+    """
+    found: dict[str, str] = {}
+    pending: list[str] = []  # name-only entries: "Doe" of "Doe, Jane <j@x>"
+    for entry in entries(text):
+        addresses = entry.addresses()
+        if len(addresses) > 1:
+            return None
+        if not addresses:
+            name = entry.name()
+            pending = [*pending, name] if name and not entry.angles else []
+            continue
+        [email] = addresses
+        name = entry.name(email)
+        if pending and name and (entry.angles or entry.comments):
+            name = ", ".join([*pending, name])
+        pending = []
+        found.setdefault(email, name)
+    return list(found.items())
+
+
+def _quoted(text: str, position: int) -> tuple[str, int]:
+    """The content of a quoted string from ``position`` to its closing quote, and where it
+    ends."""
+    out: list[str] = []
+    while position < len(text) and text[position] != '"':
+        if text[position] == "\\" and position + 1 < len(text):
+            position += 1
+        out.append(text[position])
+        position += 1
+    return "".join(out), position + 1
+
+
+def _comment(text: str, position: int) -> tuple[str, int]:
+    """The content of a (possibly nested) comment from ``position``, and where it ends."""
+    out: list[str] = []
+    depth = 1
+    while position < len(text):
+        char = text[position]
+        if char == "\\" and position + 1 < len(text):
+            out.append(text[position + 1])
+            position += 2
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return "".join(out), position + 1
+        out.append(char)
+        position += 1
+    return "".join(out), position

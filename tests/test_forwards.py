@@ -354,3 +354,26 @@ def test_a_date_without_zone_is_read_in_the_forwarders_zone() -> None:
     berlin = timezone(timedelta(hours=2))
     found = parse_loose_date("Wed, Oct 27, 2021 at 9:31 AM", berlin)
     assert found == datetime(2021, 10, 27, 9, 31, tzinfo=berlin)
+
+
+# -- addresses a stranger cannot choose ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "sender"), [
+    ('"Prof. Jane Doe <jane.doe@victims.test>" <eve@evil.test>', "eve@evil.test"),
+    ('"Jane [mailto:jane.doe@victims.test]" <eve@evil.test>', "eve@evil.test"),
+    ("Prof. Jane Doe <jane.doe@victims.test> <eve@evil.test>", None),
+    ("jane.doe@victims.test <eve@evil.test>", None),
+    ("Jane [mailto:jane.doe@victims.test] <eve@evil.test>", None),
+    ("eve@evil.test (jane.doe@victims.test)", None),
+    ("jane.doe@victims.test, Jane <eve@evil.test>", None),  # one From, two mailboxes
+    ("Eve <eve@evil.test> on behalf of jane.doe@victims.test", "eve@evil.test"),
+])
+def test_an_address_in_a_display_name_never_becomes_the_sender(
+    line: str, sender: str | None
+) -> None:
+    text = (f"---------- Forwarded message ---------\nFrom: {line}\nSubject: Intro to Bob\n"
+            f"To: Sam <sam@example.com>\n\n{BODY}")
+    found = find_inline_forward(text, "Fwd: Intro to Bob")
+    assert found is not None
+    assert (found.from_.email if found.from_ else None) == sender
