@@ -45,8 +45,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: An address standing alone in text. The look-behind makes a match start only where a run of
 #: address characters starts: without it, a long run with no "@" costs quadratic time.
 BARE_ADDRESS = re.compile(
-    r"(?<![\w.+'!#$%&*/=?^`{|}~-])[\w.+'!#$%&*/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"
+    r"(?<![\w.+'!#$%&*/=?^`{|}~-])[\w.+'!#$%&*/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*"
 )
+#: A run of plain text in a mailbox list: up to the next separator, quote, comment or bracket.
+_PLAIN = re.compile(r'[^,;:"(<]+')
 #: What may stand between angle brackets (or alone in a comment) as an address; whether mail
 #: can go to it is :func:`check`'s question, asked where an address becomes a recipient.
 _ENCLOSED_ADDRESS = re.compile(r"[^\s<>()\[\]\",;:@\\]+@[^\s<>()\[\]\",;:@\\]+")
@@ -209,9 +211,8 @@ def entries(text: str) -> list[Entry]:
             entry.angles.append(text[position + 1 : end])
             position = end + 1
         else:
-            stop = position + 1
-            while stop < len(text) and text[stop] not in ',;:"(<':
-                stop += 1
+            plain = _PLAIN.match(text, position)
+            stop = plain.end() if plain else position + 1
             entry.parts.append((False, text[position:stop]))
             position = stop
     return found
