@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailhelper import authresults
+from mailhelper.addresses import fold
 from mailhelper.autoreply import auto_generated, is_out_of_office, return_date
 from mailhelper.commands import parse_command
 from mailhelper.events import (
@@ -88,8 +89,8 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 def is_assistant_address(email: str, assistant: Address) -> bool:
     """True for the assistant's address and its plus-forms (``helper+offer@example.com``)."""
-    local, _, domain = email.lower().rpartition("@")
-    a_local, _, a_domain = assistant.email.lower().rpartition("@")
+    local, _, domain = fold(email).rpartition("@")
+    a_local, _, a_domain = fold(assistant.email).rpartition("@")
     return domain == a_domain and local.split("+", 1)[0] == a_local
 
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import doctest
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mailhelper import addresses
 from mailhelper.addresses import check, fold
+from mailhelper.classify import is_assistant_address
+from mailhelper.models import Address, Kind, Thread, ThreadState
+from mailhelper.parse import parse_mail
+from mailhelper.settings import Settings
+from mailhelper.store import Store
 
 
 def test_docstring_examples() -> None:
@@ -62,3 +69,33 @@ def test_not_writable(email: str, why: str) -> None:
 
 def test_a_non_ascii_domain_is_written_in_its_idna_form() -> None:
     assert check("Jane@B\u00fccher.Example") == ("jane@xn--bcher-kva.example", None)
+
+
+# -- only ASCII case folds wherever addresses are compared --------------------------------
+
+KELVIN_KATE = "\u212aate@example.com"  # K is the Kelvin sign: str.lower() makes it "kate@"
+
+
+def test_a_kelvin_sign_is_not_an_owner() -> None:
+    settings = Settings(owners=(Address("kate@example.com"),),
+                        assistant=Address("helper@example.com"))
+    assert settings.owner_for("KATE@Example.com") is not None
+    assert settings.owner_for(KELVIN_KATE) is None
+    mail = parse_mail(f"From: {KELVIN_KATE}\r\nMessage-ID: <k@x>\r\n\r\nhi".encode())
+    assert mail.from_ is not None and mail.from_.email == KELVIN_KATE
+    assert not is_assistant_address("h\u0130lper@example.com", Address("hilper@example.com"))
+
+
+def test_a_kelvin_sign_is_not_a_participant(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "state.db", "example.com")
+    now = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    made = Thread(id=store.next_thread_id(), kind=Kind.ASK, state=ThreadState.OPEN,
+                  subject="Intro", owner=Address("sam@example.com"),
+                  counterparts=(Address("kate@example.com"),), created=now,
+                  root_message_id="ask@example.com", last_owner_activity=now)
+    with store.transaction():
+        store.save_thread(made)
+    assert store.is_participant("Kate@Example.COM")
+    assert store.thread_by_subject("Intro", "KATE@example.com") == made
+    assert not store.is_participant(KELVIN_KATE)
+    assert store.thread_by_subject("Intro", KELVIN_KATE) is None
