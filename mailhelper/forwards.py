@@ -4,8 +4,8 @@ Two ways a forward carries its original:
 
 - **attached** (message/rfc822, or message/news from old Netscape; also inside
   multipart/alternative as Zimbra sends it): the original's own headers say everything, its
-  Message-ID included. Attached messages inside a multipart/report are bounced mail, not
-  forwards, and are left alone.
+  Message-ID included. Used only when the forwarder's text has no inline forward. Attached
+  messages inside a multipart/report are bounced mail, not forwards, and are left alone.
 - **inline**: a marker line, then the original's header fields as text, then its body. Clients
   and languages differ in the marker and the labels (see :mod:`mailhelper.replytext` for the
   tables); some markers say "forward" outright (Gmail's "---------- Forwarded message
@@ -60,14 +60,21 @@ _MAX_LINES = 20_000
 
 def find_forward(message: Message, text: str, subject: str) -> Forwarded | None:
     """The original message forwarded in ``message`` (whose readable ``text`` and decoded
-    ``subject`` the caller has already), or None when it is not a forward."""
+    ``subject`` the caller has already), or None when it is not a forward.
+
+    The forwarder's own inline block comes first: an attached message is taken only when the
+    forwarder's text has no inline forward ("forward as attachment"). A message attached to
+    the original travels along with an inline forward (Gmail and others carry attachments
+    over), and it is whatever its sender chose to attach: it must not name the counterpart.
+    """
     from mailhelper import parse  # parse calls this module: import at use, not at load
 
-    attached = _attached_message(message)
-    if attached is not None:
-        return _from_attached(attached)
     zone = _zone_of(parse.header_date(message))
-    return find_inline_forward(text, subject, zone)
+    inline = find_inline_forward(text, subject, zone)
+    if inline is not None:
+        return inline
+    attached = _attached_message(message)
+    return _from_attached(attached) if attached is not None else None
 
 
 def find_inline_forward(
@@ -152,7 +159,7 @@ def _from_attached(inner: Message) -> Forwarded:
     senders = header_addresses(inner, "from") or header_addresses(inner, "sender")
     ids = message_ids(header_text(inner, "message-id"))
     return Forwarded(
-        from_=senders[0] if senders else None,
+        from_=senders[0] if len(senders) == 1 else None,  # as for an inline From line
         to=header_addresses(inner, "to"),
         cc=header_addresses(inner, "cc"),
         subject=header_text(inner, "subject"),

@@ -377,3 +377,32 @@ def test_an_address_in_a_display_name_never_becomes_the_sender(
     found = find_inline_forward(text, "Fwd: Intro to Bob")
     assert found is not None
     assert (found.from_.email if found.from_ else None) == sender
+
+
+def test_the_forwarders_inline_block_wins_over_an_attached_message() -> None:
+    """Eve's mail carried a .eml naming Jane; Sam's client forwards it inline and carries the
+    attachment along: the counterpart is the sender of the inline block, Eve."""
+    planted = _original()
+    planted.replace_header("From", "Jane Doe <jane.doe@victims.test>")
+    outer = EmailMessage()
+    outer["From"], outer["Subject"] = "sam@example.com", "Fwd: Intro to Bob"
+    outer.set_content(
+        "Sam's note.\n\n---------- Forwarded message ---------\nFrom: Eve <eve@evil.test>\n"
+        f"Subject: Intro to Bob\nTo: Sam <sam@example.com>\n\n{BODY}\n"
+    )
+    outer.add_attachment(planted)
+    mail = parse_mail(outer.as_bytes())
+    assert mail.forwarded is not None
+    assert mail.forwarded.from_ == Address("eve@evil.test", "Eve")
+    assert mail.forwarded.message_id is None, "nothing is taken from the attachment"
+
+
+def test_an_attached_message_with_two_senders_names_none() -> None:
+    original = _original()
+    original.replace_header("From", "jane.doe@victims.test, Jane <eve@evil.test>")
+    outer = EmailMessage()
+    outer["From"], outer["Subject"] = "sam@example.com", "Fwd: Intro to Bob"
+    outer.set_content("See attached.")
+    outer.add_attachment(original)
+    mail = parse_mail(outer.as_bytes())
+    assert mail.forwarded is not None and mail.forwarded.from_ is None
