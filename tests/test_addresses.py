@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import addresses
+from mailhelper import addresses, plan
+from mailhelper import classify as classify_module
 from mailhelper.addresses import check, fold
-from mailhelper.classify import is_assistant_address
-from mailhelper.models import Address, Kind, Thread, ThreadState
+from mailhelper.classify import Context, classify, is_assistant_address
+from mailhelper.events import NewThread
+from mailhelper.models import ActionKind, Address, Kind, Thread, ThreadState
 from mailhelper.parse import parse_mail
 from mailhelper.settings import Settings
 from mailhelper.store import Store
@@ -99,3 +101,58 @@ def test_a_kelvin_sign_is_not_a_participant(tmp_path: Path) -> None:
     assert store.thread_by_subject("Intro", "KATE@example.com") == made
     assert not store.is_participant(KELVIN_KATE)
     assert store.thread_by_subject("Intro", KELVIN_KATE) is None
+
+
+# -- addresses enter a thread only when mail can go to them ---------------------------------
+
+
+class _NoThreads:
+    def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
+        return None
+
+    def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
+        return None
+
+    def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
+        return None
+
+
+SETTINGS = Settings(owners=(Address("sam@example.com"),), assistant=Address("helper@example.com"),
+                    confirm=False)
+NOW = datetime(2026, 12, 7, 9, tzinfo=UTC)
+
+
+def _ask(cc: str) -> NewThread:
+    raw = (f"From: Sam <sam@example.com>\r\nTo: Jane <jane@example.org>\r\nCc: {cc}, "
+           "helper@example.com\r\nSubject: Intro\r\nMessage-ID: <ask@example.com>\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\nCould you help?").encode()
+    event = classify(parse_mail(raw), Context(SETTINGS, _NoThreads(), NOW))
+    assert isinstance(event, NewThread)
+    return event
+
+
+def test_classify_doctests() -> None:
+    result = doctest.testmod(classify_module)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_an_unwritable_address_is_left_out_and_the_rest_tracked() -> None:
+    event = _ask("j\u00f6hn@example.de, A..B@Example.org, Bob <bob@B\u00fccher.example>")
+    assert event.problem is None
+    assert [c.email for c in event.counterparts] == ["jane@example.org",
+                                                     "bob@xn--bcher-kva.example"]
+    assert [email for email, _why in event.left_out] == ["j\u00f6hn@example.de",
+                                                          "a..b@example.org"]
+    # confirm: false silences receipts, but not one that says who was left out.
+    receipt = plan.receipt(event, None, None, SETTINGS, NOW)
+    assert receipt is not None and "j\u00f6hn@example.de, because" in receipt.data["left_out"]
+
+
+def test_nobody_writable_is_a_problem_the_owner_hears_of() -> None:
+    event = classify(parse_mail(
+        b"From: sam@example.com\r\nTo: x@foo_bar.test, helper@example.com\r\n"
+        b"Subject: Intro\r\nMessage-ID: <a2@example.com>\r\n\r\nHelp?"),
+        Context(SETTINGS, _NoThreads(), NOW))
+    assert isinstance(event, NewThread) and event.counterparts == ()
+    assert event.problem == "I could not find anyone on the mail whom I can write to"
+    assert event.left_out[0][0] == "x@foo_bar.test"
