@@ -41,12 +41,22 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 #: RFC 5890 section 2.3.1 LDH label (letters, digits, hyphen; no hyphen at either end).
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+#: A mailbox list is read up to this many entries (far more than any mail that is not mass
+#: mail has; the rest of a longer list is not read, which keeps a hostile list linear and cheap).
+MAX_ENTRIES = 20_000
+#: An entry of more quoted strings, comments, brackets and words than this is no mailbox.
+MAX_PIECES = 200
+#: At most this many comma-separated parts make one display name ("Doe, Jane, Dr.").
+MAX_NAME_PARTS = 4
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: An address standing alone in text. The look-behind makes a match start only where a run of
 #: address characters starts: without it, a long run with no "@" costs quadratic time.
 BARE_ADDRESS = re.compile(
     r"(?<![\w.+'!#$%&*/=?^`{|}~-])[\w.+'!#$%&*/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*"
 )
+_QUOTED = re.compile(r'((?:[^"\\]|\\.)*)"?', re.DOTALL)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+_COMMENT_TEXT = re.compile(r"[^()\\]+")
 #: A run of plain text in a mailbox list: up to the next separator, quote, comment or bracket.
 _PLAIN = re.compile(r'[^,;:"(<]+')
 #: What may stand between angle brackets (or alone in a comment) as an address; whether mail
@@ -159,6 +169,8 @@ class Entry:
     parts: list[tuple[bool, str]] = field(default_factory=list)  # (quoted?, text), in order
     angles: list[str] = field(default_factory=list)  # what stood between < and >
     comments: list[str] = field(default_factory=list)  # what stood between ( and )
+    #: More pieces than any mailbox has (:data:`MAX_PIECES`): the entry was not read to its end.
+    overflow: bool = False
 
     def addresses(self) -> dict[str, str]:
         """Every address the entry shows outside its quoted strings, folded, to as written:
@@ -190,14 +202,20 @@ class Entry:
 def entries(text: str) -> list[Entry]:
     """``text`` cut into entries at commas, semicolons and colons outside quoted strings,
     comments and angle brackets (RFC 5322 sections 3.2.4 and 3.2.2, backslash escapes
-    included; a colon ends a group's name, section 3.4)."""
+    included; a colon ends a group's name, section 3.4); at most :data:`MAX_ENTRIES`."""
     found = [Entry()]
     position = 0
     while position < len(text):
         char = text[position]
         entry = found[-1]
+        if len(entry.parts) + len(entry.angles) + len(entry.comments) >= MAX_PIECES:
+            entry.overflow = True
+            break
         if char in ",;:":
-            found.append(Entry())
+            if entry.parts or entry.angles or entry.comments:  # ",,,," makes no entries
+                if len(found) >= MAX_ENTRIES:
+                    break
+                found.append(Entry())
             position += 1
         elif char == '"':
             content, position = _quoted(text, position + 1)
@@ -221,11 +239,11 @@ def entries(text: str) -> list[Entry]:
 def mailboxes(text: str) -> list[tuple[str, str]] | None:
     """(address, display name) of each mailbox in ``text``, addresses folded, names as written
     (quotes and escapes removed, not RFC 2047 decoded); None when an entry shows two different
-    addresses outside its quoted name, as ``Prof. Jane <jane@x.org> <eve@y.org>``: which one
-    is the mailbox cannot be known, and a guess would let a stranger's display name choose
-    whom the assistant writes to. Entries with no address are dropped; a name-only entry
-    just before an entry with a name and an address is the start of that name ("Doe, Jane
-    <j@x.org>").
+    addresses outside its quoted name, as ``Prof. Jane <jane@x.org> <eve@y.org>``, or is too
+    long to be a mailbox (:data:`MAX_PIECES`): which address is the mailbox cannot be known,
+    and a guess would let a stranger's display name choose whom the assistant writes to.
+    Entries with no address are dropped; a name-only entry just before an entry with a name
+    and an address is the start of that name ("Doe, Jane <j@x.org>").
 
     >>> mailboxes('"Prof. Jane <jane@x.org>" <Eve@Y.org>, (Bob) bob@z.org, undisclosed:;')
     [('eve@y.org', 'Prof. Jane <jane@x.org>'), ('bob@z.org', 'Bob')]
@@ -238,11 +256,14 @@ def mailboxes(text: str) -> list[tuple[str, str]] | None:
     pending: list[str] = []  # name-only entries: "Doe" of "Doe, Jane <j@x>"
     for entry in entries(text):
         addresses = entry.addresses()
-        if len(addresses) > 1:
+        if len(addresses) > 1 or entry.overflow:
             return None
         if not addresses:
             name = entry.name()
-            pending = [*pending, name] if name and not entry.angles else []
+            # A name with commas has a few parts; keeping only the last ones keeps a run of
+            # thousands of name-only entries linear.
+            keep = pending[-(MAX_NAME_PARTS - 1) :]
+            pending = [*keep, name] if name and not entry.angles else []
             continue
         [email] = addresses
         name = entry.name(email)
@@ -254,15 +275,11 @@ def mailboxes(text: str) -> list[tuple[str, str]] | None:
 
 
 def _quoted(text: str, position: int) -> tuple[str, int]:
-    """The content of a quoted string from ``position`` to its closing quote, and where it
-    ends."""
-    out: list[str] = []
-    while position < len(text) and text[position] != '"':
-        if text[position] == "\\" and position + 1 < len(text):
-            position += 1
-        out.append(text[position])
-        position += 1
-    return "".join(out), position + 1
+    """The content of a quoted string from ``position`` to its closing quote (escapes
+    undone), and where it ends."""
+    match = _QUOTED.match(text, position)
+    assert match is not None  # the pattern matches the empty string
+    return _QUOTED_PAIR.sub(r"\1", match.group(1)), match.end()
 
 
 def _comment(text: str, position: int) -> tuple[str, int]:
@@ -270,6 +287,11 @@ def _comment(text: str, position: int) -> tuple[str, int]:
     out: list[str] = []
     depth = 1
     while position < len(text):
+        run = _COMMENT_TEXT.match(text, position)
+        if run:
+            out.append(run.group(0))
+            position = run.end()
+            continue
         char = text[position]
         if char == "\\" and position + 1 < len(text):
             out.append(text[position + 1])
