@@ -57,6 +57,11 @@ BARE_ADDRESS = re.compile(
 _QUOTED = re.compile(r'((?:[^"\\]|\\.)*)"?', re.DOTALL)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _COMMENT_TEXT = re.compile(r"[^()\\]+")
+_BARRIER = "\x00"  # stands for a quoted string among plain words: no address spans it
+_AROUND_AT_OR_DOT = re.compile(r"[ \t]*([@.])[ \t]*")
+_INNER_COMMENT = re.compile(r"\([^()]*\)")
+#: Comments nested deeper than this inside an angle address are not taken out.
+MAX_COMMENT_DEPTH = 5
 #: A run of plain text in a mailbox list: up to the next separator, quote, comment or bracket.
 _PLAIN = re.compile(r'[^,;:"(<]+')
 #: What may stand between angle brackets (or alone in a comment) as an address; whether mail
@@ -175,28 +180,51 @@ class Entry:
     def addresses(self) -> dict[str, str]:
         """Every address the entry shows outside its quoted strings, folded, to as written:
         in angle brackets, alone in a comment ("Bob (b@x)", as some clients print), or in
-        its plain words."""
+        its plain words (as an addr-spec may be written with comments and folding white space
+        around its "@" and dots, RFC 5322 section 4.4, when there are no angle brackets)."""
         found: dict[str, str] = {}
-        for text in [*self.angles, *self.comments]:
-            if _ENCLOSED_ADDRESS.fullmatch(text.strip()):
-                found.setdefault(fold(text.strip()), text.strip())
-        for text in [t for quoted, t in self.parts if not quoted] + self.comments:
+        for text in [*map(_without_cfws, self.angles), *(c.strip() for c in self.comments)]:
+            if _ENCLOSED_ADDRESS.fullmatch(text):
+                found.setdefault(fold(text), text)
+        for text in [self._plain(), *self.comments]:
             for match in BARE_ADDRESS.finditer(text):
                 found.setdefault(fold(match.group(0)), match.group(0))
         return found
 
     def name(self, email: str = "") -> str:
         """The display name: quoted strings and words less ``email``, else a comment."""
-        words = [
-            text if quoted else BARE_ADDRESS.sub(
-                lambda m: "" if fold(m.group(0)) == email else m.group(0), text)
-            for quoted, text in self.parts
-        ]
+
+        def without_email(text: str) -> str:
+            return BARE_ADDRESS.sub(lambda m: "" if fold(m.group(0)) == email else m.group(0),
+                                    text)
+
+        if self.angles or any(fold(c.strip()) == email for c in self.comments):
+            words = [text if quoted else without_email(text) for quoted, text in self.parts]
+        else:  # the plain words are the address itself, perhaps split by comments
+            words = [text for quoted, text in self.parts if quoted]
+            words.append(without_email(self._plain()).replace(_BARRIER, " "))
         name = " ".join(" ".join(words).split())
         if not name.strip("\"'*,;: ") and self.comments and not BARE_ADDRESS.search(
                 " ".join(self.comments)):
             name = " ".join(" ".join(self.comments).split())
         return name
+
+    def _plain(self) -> str:
+        """The unquoted words, with quoted strings as barriers; without angle brackets, run
+        together where comments or folding split an address ("sam(Sam)@example.com")."""
+        text = "".join(_BARRIER if quoted else text for quoted, text in self.parts)
+        return text if self.angles else _AROUND_AT_OR_DOT.sub(r"\1", text)
+
+
+def _without_cfws(text: str) -> str:
+    """An angle address without comments and white space (RFC 5322 section 4.4 lets both
+    stand around its "@" and dots): "sam @ example.com" and "sam(Sam)@example.com" are
+    sam@example.com."""
+    for _ in range(MAX_COMMENT_DEPTH):
+        if "(" not in text:
+            break
+        text = _INNER_COMMENT.sub("", text)
+    return "".join(text.split())
 
 
 def entries(text: str) -> list[Entry]:
