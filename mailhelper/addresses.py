@@ -174,8 +174,11 @@ class Entry:
     parts: list[tuple[bool, str]] = field(default_factory=list)  # (quoted?, text), in order
     angles: list[str] = field(default_factory=list)  # what stood between < and >
     comments: list[str] = field(default_factory=list)  # what stood between ( and )
-    #: More pieces than any mailbox has (:data:`MAX_PIECES`): the entry was not read to its end.
-    overflow: bool = False
+    #: Not read to a clean end: a quote, comment or bracket never closed, or more pieces than
+    #: any mailbox has (:data:`MAX_PIECES`).
+    unreadable: bool = False
+    #: Ended by a colon: the display name of a group (RFC 5322 section 3.4), not a mailbox.
+    group: bool = False
 
     def addresses(self) -> dict[str, str]:
         """Every address the entry shows outside its quoted strings, folded, to as written:
@@ -237,24 +240,29 @@ def entries(text: str) -> list[Entry]:
         char = text[position]
         entry = found[-1]
         if len(entry.parts) + len(entry.angles) + len(entry.comments) >= MAX_PIECES:
-            entry.overflow = True
+            entry.unreadable = True
             break
         if char in ",;:":
             if entry.parts or entry.angles or entry.comments:  # ",,,," makes no entries
+                entry.group = char == ":"
                 if len(found) >= MAX_ENTRIES:
                     break
                 found.append(Entry())
             position += 1
         elif char == '"':
-            content, position = _quoted(text, position + 1)
+            content, position, closed = _quoted(text, position + 1)
             entry.parts.append((True, content))
+            entry.unreadable |= not closed
         elif char == "(":
-            content, position = _comment(text, position + 1)
+            content, position, closed = _comment(text, position + 1)
             entry.comments.append(content)
+            entry.unreadable |= not closed
         elif char == "<":
             end = text.find(">", position + 1)
+            entry.unreadable |= end < 0
             end = len(text) if end < 0 else end
             entry.angles.append(text[position + 1 : end])
+            entry.unreadable |= "<" in entry.angles[-1]  # "x< <a@b>": brackets in brackets
             position = end + 1
         else:
             plain = _PLAIN.match(text, position)
@@ -267,8 +275,9 @@ def entries(text: str) -> list[Entry]:
 def mailboxes(text: str) -> list[tuple[str, str]] | None:
     """(address, display name) of each mailbox in ``text``, addresses folded, names as written
     (quotes and escapes removed, not RFC 2047 decoded); None when an entry shows two different
-    addresses outside its quoted name, as ``Prof. Jane <jane@x.org> <eve@y.org>``, or is too
-    long to be a mailbox (:data:`MAX_PIECES`): which address is the mailbox cannot be known,
+    addresses outside its quoted name, as ``Prof. Jane <jane@x.org> <eve@y.org>``, when a
+    group's name shows one, or when a quote, comment or bracket is never closed or an entry
+    is too long to be a mailbox (:data:`MAX_PIECES`): which address is the mailbox cannot be known,
     and a guess would let a stranger's display name choose whom the assistant writes to.
     Entries with no address are dropped; a name-only entry just before an entry with a name
     and an address is the start of that name ("Doe, Jane <j@x.org>").
@@ -284,8 +293,14 @@ def mailboxes(text: str) -> list[tuple[str, str]] | None:
     pending: list[str] = []  # name-only entries: "Doe" of "Doe, Jane <j@x>"
     for entry in entries(text):
         addresses = entry.addresses()
-        if len(addresses) > 1 or entry.overflow:
+        if len(addresses) > 1 or entry.unreadable or (entry.group and addresses):
             return None
+        if addresses and any(_without_cfws(angle) and not _ENCLOSED_ADDRESS.fullmatch(
+                _without_cfws(angle)) for angle in entry.angles):
+            return None  # "jane@x <Jane>": the brackets hold no address, the name does
+        if entry.group:
+            pending = []
+            continue
         if not addresses:
             name = entry.name()
             # A name with commas has a few parts; keeping only the last ones keeps a run of
@@ -302,16 +317,17 @@ def mailboxes(text: str) -> list[tuple[str, str]] | None:
     return list(found.items())
 
 
-def _quoted(text: str, position: int) -> tuple[str, int]:
+def _quoted(text: str, position: int) -> tuple[str, int, bool]:
     """The content of a quoted string from ``position`` to its closing quote (escapes
-    undone), and where it ends."""
+    undone), where it ends, and whether it was closed."""
     match = _QUOTED.match(text, position)
     assert match is not None  # the pattern matches the empty string
-    return _QUOTED_PAIR.sub(r"\1", match.group(1)), match.end()
+    return _QUOTED_PAIR.sub(r"\1", match.group(1)), match.end(), match.end() > match.end(1)
 
 
-def _comment(text: str, position: int) -> tuple[str, int]:
-    """The content of a (possibly nested) comment from ``position``, and where it ends."""
+def _comment(text: str, position: int) -> tuple[str, int, bool]:
+    """The content of a (possibly nested) comment from ``position``, where it ends, and
+    whether it was closed."""
     out: list[str] = []
     depth = 1
     while position < len(text):
@@ -330,7 +346,7 @@ def _comment(text: str, position: int) -> tuple[str, int]:
         elif char == ")":
             depth -= 1
             if depth == 0:
-                return "".join(out), position + 1
+                return "".join(out), position + 1, True
         out.append(char)
         position += 1
-    return "".join(out), position
+    return "".join(out), position, False

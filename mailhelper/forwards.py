@@ -331,8 +331,12 @@ Address(email='al@z.org', name='Al')]
     """
     text = _SAME_MAILTO.sub(r"\1", value[:10_000])
     text = _MAILTO.sub(r"<\1>", text)
-    behalf = _ON_BEHALF.search(_outside_quotes(text))
-    if behalf:  # Outlook: "Jane <j@x> on behalf of bot@x": Jane is who wrote
+    masked = _outside_quotes(text)
+    behalf = _ON_BEHALF.search(masked)
+    if behalf and "<" in masked[: behalf.start()] and "<" not in masked[behalf.end() :]:
+        # Outlook: "Jane <j@x> on behalf of bot@x": Jane is who wrote. Only that shape: in
+        # "<j@x> on behalf of <e@y>" or "j@x on behalf of <e@y>" the words before the last
+        # bracketed address may all be a display name.
         text = text[: behalf.start()]
     found = mailboxes(text)
     if found is None:
@@ -404,6 +408,8 @@ def _attribution_sender(text: str) -> Address | None:
     date before the name holds commas, so the line is read as one entry, not a list."""
     entry = Entry()
     for found in entries(text):
+        if found.unreadable:
+            return None
         entry.parts += found.parts
         entry.angles += found.angles
         entry.comments += found.comments

@@ -406,3 +406,17 @@ def test_an_attached_message_with_two_senders_names_none() -> None:
     outer.add_attachment(original)
     mail = parse_mail(outer.as_bytes())
     assert mail.forwarded is not None and mail.forwarded.from_ is None
+
+
+@pytest.mark.parametrize("line", [
+    "jane.doe@victims.test< <eve@evil.test>",  # brackets inside brackets
+    "jane.doe@victims.test on behalf of <eve@evil.test>",
+    "<jane.doe@victims.test> on behalf of <eve@evil.test>",
+    'Jane "<eve@evil.test>',  # a quote never closed
+    "Team jane.doe@victims.test: eve@evil.test",  # an address in a group's name
+    "jane.doe@victims.test <Jane>",  # brackets without an address
+])
+def test_found_by_fuzzing_a_malformed_from_line_names_nobody(line: str) -> None:
+    text = f"---------- Forwarded message ---------\nFrom: {line}\nSubject: Hi\n\n{BODY}"
+    found = find_inline_forward(text, "Fwd: Hi")
+    assert found is not None and found.from_ is None, found
