@@ -153,3 +153,19 @@ def test_the_owners_own_forwarded_mail_names_only_the_address_parts(
     message["Message-ID"] = "<fwd@example.com>"
     message.set_content(_forward("Sam <sam@example.com>", to_line))
     assert_only_real(counterparts_of(message.as_bytes()), {a for _n, a in boxes})
+
+
+@PROPERTY
+@given(NAMES, REAL)
+def test_a_message_forwarded_as_attachment_names_only_its_address_part(
+    name: str, address: str,
+) -> None:
+    inner = (f"From: {rfc(name, address)}\r\nTo: Sam <sam@example.com>\r\nSubject: Intro\r\n"
+             "Message-ID: <orig@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+             "\r\nCould you help?\r\n")
+    raw = ("From: Sam <sam@example.com>\r\nTo: helper@example.com\r\nSubject: Fwd: Intro\r\n"
+           "Message-ID: <fwd@example.com>\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           "Content-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\n"
+           f"Content-Type: message/rfc822\r\n\r\n{inner}--b--\r\n").encode()
+    assert_only_real(counterparts_of(raw), {address})
