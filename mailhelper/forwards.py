@@ -333,7 +333,7 @@ Address(email='al@z.org', name='Al')]
     text = _MAILTO.sub(r"<\1>", text)
     masked = _outside_quotes(text)
     behalf = _ON_BEHALF.search(masked)
-    if behalf and "<" in masked[: behalf.start()] and "<" not in masked[behalf.end() :]:
+    if behalf and "<" in masked[: behalf.start()] and not re.search(r'[<"(]', text[behalf.end() :]):
         # Outlook: "Jane <j@x> on behalf of bot@x": Jane is who wrote. Only that shape: in
         # "<j@x> on behalf of <e@y>" or "j@x on behalf of <e@y>" the words before the last
         # bracketed address may all be a display name.

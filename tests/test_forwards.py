@@ -412,6 +412,7 @@ def test_an_attached_message_with_two_senders_names_none() -> None:
     "jane.doe@victims.test< <eve@evil.test>",  # brackets inside brackets
     "jane.doe@victims.test on behalf of <eve@evil.test>",
     "<jane.doe@victims.test> on behalf of <eve@evil.test>",
+    "<jane.doe@victims.test> on behalf of \" <eve@evil.test>",  # the quote hides the last
     'Jane "<eve@evil.test>',  # a quote never closed
     "Team jane.doe@victims.test: eve@evil.test",  # an address in a group's name
     "jane.doe@victims.test <Jane>",  # brackets without an address
