@@ -1,11 +1,12 @@
 """Bare e-mail addresses: comparing them, and whether one can be written to.
 
-Two questions, both pure:
+Three questions, all pure:
 
 - :func:`fold` is the one way addresses are compared and stored: only ASCII letters change
-  case. ``str.lower()`` would also fold non-ASCII letters into ASCII ones (the Kelvin sign
-  U+212A becomes ``k``), so a stranger's ``Kate@example.com`` would match an owner's
-  ``kate@example.com``.
+  case, and a non-ASCII domain is written in its IDNA form (so that ``bob@bücher.example``
+  from mail and the counterpart stored for it are one address). ``str.lower()`` would also
+  fold non-ASCII letters into ASCII ones: ``Kate@example.com``, written with the Kelvin
+  sign U+212A, would match an owner's ``kate@example.com``.
 - :func:`mailboxes` reads a list of mailboxes (a header value, or a line a client printed) so
   that only the address part of a mailbox is ever taken as an address: an address inside a
   quoted display name never is, and a mailbox that shows two different addresses is
@@ -23,6 +24,7 @@ Two questions, both pure:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -70,14 +72,21 @@ _ENCLOSED_ADDRESS = re.compile(r"[^\s<>()\[\]\",;:@\\]+@[^\s<>()\[\]\",;:@\\]+")
 
 
 def fold(email: str) -> str:
-    """``email`` with its ASCII letters lower-cased and nothing else changed: the form in which
-    addresses are stored and compared. Non-ASCII letters keep their case, so a non-ASCII local
-    part never becomes an ASCII one.
+    """``email`` as addresses are stored and compared: ASCII letters lower-cased, a non-ASCII
+    domain in IDNA form when it has one (RFC 5891; DNS compares no other way), nothing else
+    changed. Non-ASCII letters of the local part keep their case, so a non-ASCII local part
+    never becomes an ASCII one.
 
-    >>> fold("JÖHN@Example.DE")
-    'jÖhn@example.de'
+    >>> fold("JÖHN@Example.DE"), fold("Bob@Bücher.Example")
+    ('jÖhn@example.de', 'bob@xn--bcher-kva.example')
     """
-    return email.translate(_ASCII_LOWER)
+    local, at, domain = email.translate(_ASCII_LOWER).rpartition("@")
+    if at and not domain.isascii():
+        # IDNA 2003 (the stdlib codec), as the resolvers that will look the name up do; a
+        # domain with no IDNA form is kept as it is, and check() refuses it.
+        with contextlib.suppress(UnicodeError):
+            domain = domain.encode("idna").decode("ascii").translate(_ASCII_LOWER)
+    return f"{local}{at}{domain}"
 
 
 class Checked(NamedTuple):
@@ -144,12 +153,8 @@ def _domain(domain: str) -> tuple[str, str | None]:
     if domain.startswith("["):
         return domain, "its domain is an address literal"
     name = domain[:-1] if domain.endswith(".") else domain
-    if not name.isascii():
-        try:
-            # IDNA 2003 (the stdlib codec) as the resolvers that will look the name up do.
-            name = fold(name.encode("idna").decode("ascii"))
-        except UnicodeError:
-            return domain, f'its domain "{domain}" has no IDNA encoding'
+    if not name.isascii():  # fold() found no IDNA form for it
+        return domain, f'its domain "{domain}" has no IDNA encoding'
     if len(name) > MAX_DOMAIN:
         return domain, f"its domain is {len(name)} octets long, over the limit of {MAX_DOMAIN}"
     for label in name.split("."):

@@ -156,3 +156,12 @@ def test_nobody_writable_is_a_problem_the_owner_hears_of() -> None:
     assert isinstance(event, NewThread) and event.counterparts == ()
     assert event.problem == "I could not find anyone on the mail whom I can write to"
     assert event.left_out[0][0] == "x@foo_bar.test"
+
+
+def test_a_counterpart_at_a_non_ascii_domain_is_one_address_in_mail_and_on_the_thread() -> None:
+    event = _ask("Bob <bob@B\u00fccher.Example>")
+    reply = parse_mail("From: Bob <BOB@b\u00fccher.example>\r\nMessage-ID: <r@x>\r\n\r\nYes"
+                       .encode())
+    assert reply.from_ is not None
+    assert reply.from_.email in {c.email for c in event.counterparts}
+    assert fold("bob@b\u00fccher.example") == "bob@xn--bcher-kva.example"
