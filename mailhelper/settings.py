@@ -153,6 +153,6 @@ class Settings:
         """The owner with this bare address (ASCII case-insensitive), or None."""
         email = fold(email)
         for owner in self.owners:
-            if owner.email == email:
+            if fold(owner.email) == email:  # the config keeps an IDN domain as written
                 return owner
         return None

@@ -165,3 +165,11 @@ def test_a_counterpart_at_a_non_ascii_domain_is_one_address_in_mail_and_on_the_t
     assert reply.from_ is not None
     assert reply.from_.email in {c.email for c in event.counterparts}
     assert fold("bob@b\u00fccher.example") == "bob@xn--bcher-kva.example"
+
+
+def test_an_owner_at_a_non_ascii_domain_is_recognised() -> None:
+    owners = Settings(owners=(Address("sam@b\u00fccher.example"),),
+                      assistant=Address("helper@example.com"))
+    mail = parse_mail("From: Sam <Sam@B\u00fccher.Example>\r\nMessage-ID: <o@x>\r\n\r\nHi"
+                      .encode())
+    assert mail.from_ is not None and owners.owner_for(mail.from_.email) is not None
