@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailhelper import authresults
+from mailhelper.addresses import check, fold
 from mailhelper.autoreply import auto_generated, is_out_of_office, return_date
 from mailhelper.commands import parse_command
 from mailhelper.events import (
@@ -88,8 +89,8 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 def is_assistant_address(email: str, assistant: Address) -> bool:
     """True for the assistant's address and its plus-forms (``helper+offer@example.com``)."""
-    local, _, domain = email.lower().rpartition("@")
-    a_local, _, a_domain = assistant.email.lower().rpartition("@")
+    local, _, domain = fold(email).rpartition("@")
+    a_local, _, a_domain = fold(assistant.email).rpartition("@")
     return domain == a_domain and local.split("+", 1)[0] == a_local
 
 
@@ -236,9 +237,12 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         command = parse_command(mail.reply_text or mail.text, ctx.now, settings.timezone)
         if command.name in ("status", "help"):
             return OwnerCommand(mid, owner, command.name, None, None, None, command.line)
+    counterparts, left_out = writable(counterparts)
     problem = None
     if tag.unknown:
         problem = f"I did not recognise the tag \"{tag.unknown}\""
+    elif not counterparts and left_out:
+        problem = "I could not find anyone on the mail whom I can write to"
     elif not counterparts:
         problem = "I could not find who you asked: nobody but you and me is on the mail"
     elif len(counterparts) > MAX_COUNTERPARTS:
@@ -259,7 +263,31 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         when=tag.when,
         tag=tag.tag,
         problem=problem,
+        left_out=left_out,
     )
+
+
+def writable(
+    people: tuple[Address, ...],
+) -> tuple[tuple[Address, ...], tuple[tuple[str, str], ...]]:
+    """``people`` split into those mail can go to, each address in its canonical form (see
+    :func:`mailhelper.addresses.check`), and the others as (address, why not). This is the
+    one door by which an address from mail becomes a recipient: an address no header or
+    envelope can carry must not reach a due mail, where composing it would fail.
+
+    >>> writable((Address("Jane@Example.org", "Jane"), Address("a..b@example.org")))
+    ((Address(email='jane@example.org', name='Jane'),), \
+(('a..b@example.org', 'its local part "a..b" is not a valid dot-atom (RFC 5322)'),))
+    """
+    kept: dict[str, Address] = {}
+    refused: dict[str, str] = {}
+    for person in people:
+        verdict = check(person.email)
+        if verdict.problem is None:
+            kept.setdefault(verdict.email, Address(verdict.email, person.name))
+        else:
+            refused.setdefault(verdict.email, verdict.problem)
+    return tuple(kept.values()), tuple(refused.items())
 
 
 def _replied_mail(

@@ -15,7 +15,9 @@ from mailhelper.models import ActionKind, Address, Kind
 @dataclass(frozen=True)
 class NewThread:
     """The owner started an ask or an offer. ``problem`` set means it could not be understood:
-    no thread is made, and the owner is told why."""
+    no thread is made, and the owner is told why. ``left_out`` names the people on the mail
+    who cannot be written to, as (address, why), and are not counterparts: the owner is
+    told about them either way."""
 
     message_id: str
     kind: Kind
@@ -27,6 +29,7 @@ class NewThread:
     when: datetime | None = None
     tag: str | None = None
     problem: str | None = None
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Two ways a forward carries its original:
 
 - **attached** (message/rfc822, or message/news from old Netscape; also inside
   multipart/alternative as Zimbra sends it): the original's own headers say everything, its
-  Message-ID included. Attached messages inside a multipart/report are bounced mail, not
-  forwards, and are left alone.
+  Message-ID included. Used only when the forwarder's text has no inline forward. Attached
+  messages inside a multipart/report are bounced mail, not forwards, and are left alone.
 - **inline**: a marker line, then the original's header fields as text, then its body. Clients
   and languages differ in the marker and the labels (see :mod:`mailhelper.replytext` for the
   tables); some markers say "forward" outright (Gmail's "---------- Forwarded message
@@ -37,6 +37,7 @@ from email.message import Message
 
 from dateutil import parser as dateparser
 
+from mailhelper.addresses import BARE_ADDRESS, Entry, entries, fold, mailboxes
 from mailhelper.models import Address, Forwarded
 from mailhelper.replytext import (
     FORWARD_MARKER,
@@ -59,14 +60,21 @@ _MAX_LINES = 20_000
 
 def find_forward(message: Message, text: str, subject: str) -> Forwarded | None:
     """The original message forwarded in ``message`` (whose readable ``text`` and decoded
-    ``subject`` the caller has already), or None when it is not a forward."""
+    ``subject`` the caller has already), or None when it is not a forward.
+
+    The forwarder's own inline block comes first: an attached message is taken only when the
+    forwarder's text has no inline forward ("forward as attachment"). A message attached to
+    the original travels along with an inline forward (Gmail and others carry attachments
+    over), and it is whatever its sender chose to attach: it must not name the counterpart.
+    """
     from mailhelper import parse  # parse calls this module: import at use, not at load
 
-    attached = _attached_message(message)
-    if attached is not None:
-        return _from_attached(attached)
     zone = _zone_of(parse.header_date(message))
-    return find_inline_forward(text, subject, zone)
+    inline = find_inline_forward(text, subject, zone)
+    if inline is not None:
+        return inline
+    attached = _attached_message(message)
+    return _from_attached(attached) if attached is not None else None
 
 
 def find_inline_forward(
@@ -151,7 +159,7 @@ def _from_attached(inner: Message) -> Forwarded:
     senders = header_addresses(inner, "from") or header_addresses(inner, "sender")
     ids = message_ids(header_text(inner, "message-id"))
     return Forwarded(
-        from_=senders[0] if senders else None,
+        from_=senders[0] if len(senders) == 1 else None,  # as for an inline From line
         to=header_addresses(inner, "to"),
         cc=header_addresses(inner, "cc"),
         subject=header_text(inner, "subject"),
@@ -202,9 +210,9 @@ def _from_block(lines: list[str], subject: str | None, zone: tzinfo | None) -> F
         return None
     body = _unquoted_body(lines[index:])
     return Forwarded(
-        from_=next(iter(_mailboxes(fields.get("from", ""))), None),
-        to=tuple(_mailboxes(fields.get("to", ""))),
-        cc=tuple(_mailboxes(fields.get("cc", ""))),
+        from_=_sender(fields.get("from", "")),
+        to=tuple(_mailboxes(fields.get("to", "")) or ()),
+        cc=tuple(_mailboxes(fields.get("cc", "")) or ()),
         subject=fields.get("subject", "").strip() or clean_subject(subject or ""),
         date=parse_loose_date(fields.get("date", ""), zone),
         body=body.strip(),
@@ -271,48 +279,78 @@ def _glued_fields(line: str) -> list[tuple[str, str]] | None:
 
 # -- addresses as clients print them --------------------------------------------------------
 
-# The look-behind makes a match start only where a run of address characters starts: without
-# it, a long run with no "@" costs quadratic time.
-_ADDRESS = r"(?<![\w.+'!#$%&*/=?^`{|}~-])[\w.+'!#$%&*/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"
-_SAME_MAILTO = re.compile(r"(" + _ADDRESS + r")\s*<mailto:\1>", re.IGNORECASE)
+_SAME_MAILTO = re.compile(r"(" + BARE_ADDRESS.pattern + r")\s*<mailto:\1>", re.IGNORECASE)
 _MAILTO = re.compile(r"[<\[]mailto:([^>\]\s]+)[>\]]", re.IGNORECASE)
-_BRACKETED = re.compile(r"[<\[(]\s*(" + _ADDRESS + r")\s*[>\])]")
-_BARE = re.compile(_ADDRESS)
-_ON_BEHALF = re.compile(r"\s+(?:on behalf of|im auftrag von|de la part de|en nombre de)\s.*$",
+_ON_BEHALF = re.compile(r"\s(?:on behalf of|im auftrag von|de la part de|en nombre de)\s",
                         re.IGNORECASE)
 
 
-def _mailboxes(value: str) -> list[Address]:
-    """The mailboxes in a header value as clients print it in a forward: "Jane <j@x>",
-    "<j@x>", "j@x", "Jane [mailto:j@x]", "Jane<mailto:j@x>", "j@x<mailto:j@x>",
-    "Doe, Jane <j@x>; Bob (b@x)". Name-only entries are dropped (no address to use).
+def _outside_quotes(text: str) -> str:
+    """``text`` with the content of its quoted strings and comments blanked out (same length),
+    to search it for words that mean something only outside them."""
+    masked: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quoted or depth:
+            if char == "\\":
+                escaped = True
+            elif quoted and char == '"':
+                quoted = False
+            elif not quoted and char in "()":
+                depth += 1 if char == "(" else -1
+        elif char == '"':
+            quoted = True
+        elif char == "(":
+            depth = 1
+        masked.append(" " if quoted or depth or escaped else char)
+    return "".join(masked)
+
+
+def _mailboxes(value: str) -> list[Address] | None:
+    """The mailboxes in a header value as clients print it in a forward: RFC 5322 ("Jane"
+    <j@x>, j@x (Jane)) and the forms clients add: "Jane [mailto:j@x]", "Jane<mailto:j@x>",
+    "j@x<mailto:j@x>", "Doe, Jane <j@x>; Bob (b@x)", "Jane <j@x> on behalf of bot@x".
+    Name-only entries are dropped (no address to use), or are the first part of the next
+    entry's name ("Doe, Jane <j@x>").
+
+    Only the address part of an entry is ever an address: a quoted name is a name whatever it
+    holds. An entry that shows two different addresses outside quotes (``Jane <j@x> <e@y>``,
+    ``j@x <e@y>``, ``e@y (j@x)``) cannot be read without guessing which one is real; then the
+    line is ambiguous and the answer is None, not a guess.
 
     >>> _mailboxes('"Doe, Jane" <J@x.org>; bob@y.org <bob@y.org>, Al<mailto:al@z.org>')
     [Address(email='j@x.org', name='Doe, Jane'), Address(email='bob@y.org', name=''), \
 Address(email='al@z.org', name='Al')]
+    >>> _mailboxes('"Prof. Jane <jane@victims.test>" <eve@evil.test>')
+    [Address(email='eve@evil.test', name='Prof. Jane <jane@victims.test>')]
+    >>> _mailboxes('Prof. Jane <jane@victims.test> <eve@evil.test>') is None
+    True
     """
     text = _SAME_MAILTO.sub(r"\1", value[:10_000])
     text = _MAILTO.sub(r"<\1>", text)
-    text = _ON_BEHALF.sub("", text)
-    found: dict[str, Address] = {}
-    position = 0
-    for match in _BRACKETED.finditer(text):
-        chunk = text[position : match.start()]
-        position = match.end()
-        email = match.group(1).lower()
-        # The chunk before a bracket is the name, after any bare addresses of earlier entries.
-        bare = list(_BARE.finditer(chunk))
-        for earlier in bare:
-            if earlier.group(0).lower() != email:
-                found.setdefault(earlier.group(0).lower(), Address(earlier.group(0).lower()))
-        name = chunk[bare[-1].end() :] if bare else chunk
-        name = _clean_name(name)
-        if bare and bare[-1].group(0).lower() == email and not name:
-            name = ""
-        found.setdefault(email, Address(email, name if name.lower() != email else ""))
-    for match in _BARE.finditer(text[position:]):
-        found.setdefault(match.group(0).lower(), Address(match.group(0).lower()))
-    return list(found.values())
+    masked = _outside_quotes(text)
+    behalf = _ON_BEHALF.search(masked)
+    if behalf and "<" in masked[: behalf.start()] and not re.search(r'[<"(]', text[behalf.end() :]):
+        # Outlook: "Jane <j@x> on behalf of bot@x": Jane is who wrote. Only that shape: in
+        # "<j@x> on behalf of <e@y>" or "j@x on behalf of <e@y>" the words before the last
+        # bracketed address may all be a display name.
+        text = text[: behalf.start()]
+    found = mailboxes(text)
+    if found is None:
+        return None
+    return [Address(email, _clean_name(name) if fold(_clean_name(name)) != email else "")
+            for email, name in found]
+
+
+def _sender(value: str) -> Address | None:
+    """The one mailbox of a From line; None when it shows none, or more than one (a From
+    naming several people in a forward is an unquoted name with commas and an address in it,
+    "jane@x, Jane <eve@y>", not a list)."""
+    boxes = _mailboxes(value)
+    return boxes[0] if boxes is not None and len(boxes) == 1 else None
 
 
 def _clean_name(name: str) -> str:
@@ -366,14 +404,21 @@ def _attribution_date(text: str) -> str:
 
 
 def _attribution_sender(text: str) -> Address | None:
-    """The sender an attribution line names: 'Am ..., schrieb "Jane Doe" <jane@x.org>:'."""
-    boxes = _mailboxes(text)
-    if not boxes:
+    """The sender an attribution line names: 'Am ..., schrieb "Jane Doe" <jane@x.org>:'. The
+    date before the name holds commas, so the line is read as one entry, not a list."""
+    entry = Entry()
+    for found in entries(text):
+        if found.unreadable:
+            return None
+        entry.parts += found.parts
+        entry.angles += found.angles
+        entry.comments += found.comments
+    addresses = entry.addresses()
+    if len(addresses) != 1:
         return None
-    quoted = re.search(r"[\"«„]\s*([^\"«»„”<]{1,200}?)\s*[\"»”]?\s*[<\[(]", text)
-    if quoted:
-        return Address(boxes[0].email, _clean_name(quoted.group(1)))
-    return Address(boxes[0].email)
+    [email] = addresses
+    quoted = [t for is_quoted, t in entry.parts if is_quoted]
+    return Address(email, _clean_name(quoted[0]) if quoted else "")
 
 
 def _zone_of(moment: datetime | None) -> tzinfo:

@@ -28,6 +28,7 @@ from functools import partial
 from itertools import islice
 from typing import TypeVar
 
+from mailhelper.addresses import mailboxes
 from mailhelper.forwards import find_forward
 from mailhelper.htmltext import html_to_text
 from mailhelper.models import Address, Mail
@@ -258,20 +259,23 @@ def parse_date(value: str) -> datetime | None:
 
 
 def address_list(value: str, hints: Iterable[str] = ()) -> tuple[Address, ...]:
-    """The mailboxes in an address header value: bare lower-case addresses, names decoded.
-    Entries without an ``@`` (groups, garbage, ``<>``) are skipped.
+    """The mailboxes in an address header value: bare addresses folded to lower case in ASCII
+    only, names decoded. Entries without an address (groups, garbage, ``<>``) are skipped; a
+    value where one entry shows two different addresses outside its quoted name is read as
+    none at all (see :func:`mailhelper.addresses.mailboxes`: a guess would let a display name
+    choose the address).
 
     >>> address_list('"Doe, Jane" <Jane@X.org>, =?utf-8?q?Andr=C3=A9?= <a@y.fr>, <>, junk')
     (Address(email='jane@x.org', name='Doe, Jane'), Address(email='a@y.fr', name='André'))
+    >>> address_list('"Jane <jane@x.org>" <eve@y.org>')
+    (Address(email='eve@y.org', name='Jane <jane@x.org>'),)
+    >>> address_list('Jane <jane@x.org> <eve@y.org>')
+    ()
     """
     text = _recover_8bit(_unfold(value[:MAX_ADDRESS_CHARS]), hints)
     found: dict[str, Address] = {}
-    for name, addr in email.utils.getaddresses([text]):
-        addr = addr.strip().strip("<>").strip().lower()
-        if addr.count("@") != 1 or len(addr) > 320 or re.search(r"[\s<>()\[\],;:\\\"]", addr):
-            continue
-        local, domain = addr.split("@")
-        if not local or not domain:
+    for addr, name in mailboxes(text) or ():
+        if len(addr) > 320:
             continue
         found.setdefault(addr, Address(addr, " ".join(decode_words(name).split())))
     return tuple(found.values())

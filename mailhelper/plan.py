@@ -25,6 +25,7 @@ Scheduling rules where SPEC.md leaves room:
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -99,9 +100,11 @@ def receipt(
 ) -> Action | None:
     """The receipt for a new thread, or None when ``confirm: false`` silences it.
 
-    A mail that could not be understood is always answered (SPEC.md "receipts").
+    A mail that could not be understood is always answered (SPEC.md "receipts"), and so is one
+    with people on it who cannot be written to (the owner must learn they were left out).
     """
-    if event.problem is None and not settings.confirm and thread is not None:
+    if event.problem is None and not event.left_out and not settings.confirm and (
+            thread is not None):
         return None
     data: dict[str, str] = {
         "kind": event.kind.value,
@@ -111,6 +114,8 @@ def receipt(
     }
     if event.problem:
         data["problem"] = event.problem
+    if event.left_out:
+        data["left_out"] = left_out_lines(event.left_out)
     if event.tag:
         data["tag"] = event.tag
     if first is not None:
@@ -124,6 +129,23 @@ def receipt(
         recipients=(event.owner,),
         data=data,
     )
+
+
+#: A receipt lists at most this many left-out addresses by name (the rest are counted).
+MAX_LEFT_OUT_LISTED = 10
+
+
+def left_out_lines(left_out: Sequence[tuple[str, str]]) -> str:
+    """The receipt's ``left_out`` data: a JSON list of "address, because why" lines (action
+    data is one line of text per key; the renderer reads the list back).
+
+    >>> left_out_lines([("a..b@x.org", "it is not a dot-atom")])
+    '["a..b@x.org, because it is not a dot-atom"]'
+    """
+    lines = [f"{email}, because {why}" for email, why in left_out[:MAX_LEFT_OUT_LISTED]]
+    if len(left_out) > MAX_LEFT_OUT_LISTED:
+        lines.append(f"and {len(left_out) - MAX_LEFT_OUT_LISTED} more")
+    return json.dumps(lines, ensure_ascii=False)
 
 
 def apply(

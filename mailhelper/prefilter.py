@@ -6,22 +6,24 @@ replies, forwards, HTML) costs far more than reading it. :func:`ignorable` answe
 header only, whether :func:`mailhelper.classify.classify` could return anything but "ignored"
 for it; when in any doubt it says no and the message goes the full way.
 
-A message is ignorable when its From is one plain address that is not an owner's nor the
-assistant's (nor names either anywhere in the From field), it carries a Message-ID that is not
-the assistant's, and it refers to no Message-ID the assistant knows, and its sender is on no
-thread at all (so no subject fallback and no out-of-office could apply).
+A message is ignorable when its From is one address, read as the full reading reads it, that
+is not an owner's nor the assistant's (nor names either anywhere in the From field), it
+carries a Message-ID that is not the assistant's, and it refers to no Message-ID the
+assistant knows, and its sender is on no thread at all (so no subject fallback and no
+out-of-office could apply).
 """
 
 from __future__ import annotations
 
 import email.policy
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from typing import Protocol
 
+from mailhelper.addresses import fold
+from mailhelper.classify import is_assistant_address
 from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Thread
-from mailhelper.parse import message_ids
+from mailhelper.parse import address_list, message_ids
 from mailhelper.settings import Settings
 
 _PARSER = BytesHeaderParser(policy=email.policy.compat32)
@@ -72,16 +74,20 @@ def ignorable(raw: bytes, settings: Settings, lookup: Lookup) -> tuple[str, str]
         return None
     if len(froms) != 1 or len(message_id) != 1:
         return None
-    field = str(froms[0]).lower()
-    assistant = settings.assistant.email.lower()
+    field = fold(str(froms[0]))
+    assistant = fold(settings.assistant.email)
     local, _, domain = assistant.partition("@")
-    if any(owner.email.lower() in field for owner in settings.owners) or (
+    if any(owner.email in field for owner in settings.owners) or (
             local in field and domain in field):
         return None
-    addresses = [address for _name, address in getaddresses([str(froms[0])]) if address]
-    if len(addresses) != 1 or "@" not in addresses[0]:
+    # The full reading's own address reader, so that both take the same sender: a comment or
+    # folding inside the address ("sam(Sam)@example.com") must not hide an owner here.
+    senders = address_list(str(froms[0]))
+    if len(senders) != 1:
         return None
-    sender = addresses[0].lower()
+    sender = senders[0].email
+    if settings.owner_for(sender) is not None or is_assistant_address(sender, settings.assistant):
+        return None
     if looks_like_ours(message_id[0], domain):
         return None
     ids = (*message_id, *references)

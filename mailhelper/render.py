@@ -44,6 +44,7 @@ What templates see (every key is always defined; unused ones hold their default)
 ``requested``       True when the owner asked for this mail with ``send``
 ``ask_kind``        receipt: ``"ask"`` or ``"offer"``
 ``problem``         receipt: why the mail could not be understood ("" when it was)
+``left_out``        receipt: a line per address left out, "address, because why" (empty: none)
 ``understood``      receipt: a sentence saying what was understood ("" lets the template say it)
 ``tag``             receipt: the tag that was read ("" for none)
 ``next_kind``       receipt: the kind of the first scheduled action ("" for none)
@@ -82,7 +83,7 @@ HTML template that calls a macro of a text template must pass its output through
 ``action.data`` keys each kind reads (all strings, all optional):
 
 * receipt: ``kind``, ``subject``, ``counterparts``, ``problem``, ``understood``, ``tag``,
-  ``next_kind``, ``next_due`` (ISO 8601)
+  ``next_kind``, ``next_due`` (ISO 8601), ``left_out`` (a JSON list of lines)
 * follow_up, offer_follow_up: ``number``, ``of``
 * nudge: ``number``, ``requested``
 * thank_you, thank_you_draft: ``flavour`` (``helped``/``declined``), ``requested``
@@ -129,6 +130,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import importlib.resources
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -294,6 +296,22 @@ POLICY = _policy()
 #: C0/C1 controls, line and paragraph separators, and the bidi overrides that can make a name
 #: read backwards (a spoofing trick): none of them belongs in a one-line value.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    """A JSON list of lines from action data, each made :func:`one_line`; a text that is not
+    such a list is one line itself.
+
+    >>> _lines('["a, because b", " c  d "]'), _lines("plain")
+    (('a, because b', 'c d'), ('plain',))
+    """
+    try:
+        items = json.loads(text) if text else []
+    except ValueError:
+        items = [text]
+    if not isinstance(items, list):
+        items = [text]
+    return tuple(one_line(item, 500) for item in items if str(item).strip())
 
 
 def one_line(text: object, limit: int = MAX_TEXT_CHARS) -> str:
@@ -1074,6 +1092,7 @@ class Renderer:
             "requested": data.get("requested") == "send",
             "ask_kind": ask_kind if ask_kind in ("ask", "offer") else "ask",
             "problem": data.get("problem", ""),
+            "left_out": _lines(data.get("left_out", "")),
             "understood": data.get("understood", ""),
             "tag": data.get("tag", ""),
             "next_kind": data.get("next_kind", ""),
@@ -1333,7 +1352,8 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
                              "counterparts": "Jane Doe <jane@example.org>",
                              "next_kind": "follow_up", "next_due": due}),
         job(K.RECEIPT, offer, {"kind": "offer", "next_kind": "offer_follow_up", "next_due": due}),
-        job(K.RECEIPT, None, {"kind": "ask", "subject": "Intro", "problem": "no counterpart"}),
+        job(K.RECEIPT, None, {"kind": "ask", "subject": "Intro", "problem": "no counterpart",
+                              "left_out": '["a..b@example.org, because it is not valid"]'}),
         job(K.FOLLOW_UP, ask, {"number": "1", "of": "2"}),
         job(K.FOLLOW_UP, ask, {"number": "2", "of": "2"}),
         job(K.OFFER_FOLLOW_UP, offer, {"number": "1", "of": "2"}),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from mailhelper.addresses import fold
 from mailhelper.duration import Duration
 from mailhelper.models import Address
 
@@ -149,9 +150,9 @@ class Settings:
     source: Path | None = None
 
     def owner_for(self, email: str) -> Address | None:
-        """The owner with this bare address (case-insensitive), or None."""
-        email = email.lower()
+        """The owner with this bare address (ASCII case-insensitive), or None."""
+        email = fold(email)
         for owner in self.owners:
-            if owner.email == email:
+            if fold(owner.email) == email:  # the config keeps an IDN domain as written
                 return owner
         return None

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailhelper.addresses import fold
 from mailhelper.message_id import make_message_id
 from mailhelper.models import (
     Action,
@@ -424,7 +425,7 @@ class Store:
     def is_participant(self, email: str) -> bool:
         """Whether ``email`` is on any thread, whatever its state."""
         row = self.db.execute(
-            "SELECT 1 FROM thread_participants WHERE email=? LIMIT 1", (email.lower(),)
+            "SELECT 1 FROM thread_participants WHERE email=? LIMIT 1", (fold(email),)
         ).fetchone()
         return row is not None
 
@@ -433,7 +434,7 @@ class Store:
             "SELECT t.id FROM threads t JOIN thread_participants p ON p.thread_id = t.id "
             "WHERE t.match_subject=? AND p.email=? AND t.state IN ('open', 'answered') "
             "ORDER BY t.id DESC LIMIT 1",
-            (match_subject(subject), participant.lower()),
+            (match_subject(subject), fold(participant)),
         ).fetchone()
         return None if row is None else self.thread(int(row["id"]))
 

@@ -354,3 +354,70 @@ def test_a_date_without_zone_is_read_in_the_forwarders_zone() -> None:
     berlin = timezone(timedelta(hours=2))
     found = parse_loose_date("Wed, Oct 27, 2021 at 9:31 AM", berlin)
     assert found == datetime(2021, 10, 27, 9, 31, tzinfo=berlin)
+
+
+# -- addresses a stranger cannot choose ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "sender"), [
+    ('"Prof. Jane Doe <jane.doe@victims.test>" <eve@evil.test>', "eve@evil.test"),
+    ('"Jane [mailto:jane.doe@victims.test]" <eve@evil.test>', "eve@evil.test"),
+    ("Prof. Jane Doe <jane.doe@victims.test> <eve@evil.test>", None),
+    ("jane.doe@victims.test <eve@evil.test>", None),
+    ("Jane [mailto:jane.doe@victims.test] <eve@evil.test>", None),
+    ("eve@evil.test (jane.doe@victims.test)", None),
+    ("jane.doe@victims.test, Jane <eve@evil.test>", None),  # one From, two mailboxes
+    ("Eve <eve@evil.test> on behalf of jane.doe@victims.test", "eve@evil.test"),
+])
+def test_an_address_in_a_display_name_never_becomes_the_sender(
+    line: str, sender: str | None
+) -> None:
+    text = (f"---------- Forwarded message ---------\nFrom: {line}\nSubject: Intro to Bob\n"
+            f"To: Sam <sam@example.com>\n\n{BODY}")
+    found = find_inline_forward(text, "Fwd: Intro to Bob")
+    assert found is not None
+    assert (found.from_.email if found.from_ else None) == sender
+
+
+def test_the_forwarders_inline_block_wins_over_an_attached_message() -> None:
+    """Eve's mail carried a .eml naming Jane; Sam's client forwards it inline and carries the
+    attachment along: the counterpart is the sender of the inline block, Eve."""
+    planted = _original()
+    planted.replace_header("From", "Jane Doe <jane.doe@victims.test>")
+    outer = EmailMessage()
+    outer["From"], outer["Subject"] = "sam@example.com", "Fwd: Intro to Bob"
+    outer.set_content(
+        "Sam's note.\n\n---------- Forwarded message ---------\nFrom: Eve <eve@evil.test>\n"
+        f"Subject: Intro to Bob\nTo: Sam <sam@example.com>\n\n{BODY}\n"
+    )
+    outer.add_attachment(planted)
+    mail = parse_mail(outer.as_bytes())
+    assert mail.forwarded is not None
+    assert mail.forwarded.from_ == Address("eve@evil.test", "Eve")
+    assert mail.forwarded.message_id is None, "nothing is taken from the attachment"
+
+
+def test_an_attached_message_with_two_senders_names_none() -> None:
+    original = _original()
+    original.replace_header("From", "jane.doe@victims.test, Jane <eve@evil.test>")
+    outer = EmailMessage()
+    outer["From"], outer["Subject"] = "sam@example.com", "Fwd: Intro to Bob"
+    outer.set_content("See attached.")
+    outer.add_attachment(original)
+    mail = parse_mail(outer.as_bytes())
+    assert mail.forwarded is not None and mail.forwarded.from_ is None
+
+
+@pytest.mark.parametrize("line", [
+    "jane.doe@victims.test< <eve@evil.test>",  # brackets inside brackets
+    "jane.doe@victims.test on behalf of <eve@evil.test>",
+    "<jane.doe@victims.test> on behalf of <eve@evil.test>",
+    "<jane.doe@victims.test> on behalf of \" <eve@evil.test>",  # the quote hides the last
+    'Jane "<eve@evil.test>',  # a quote never closed
+    "Team jane.doe@victims.test: eve@evil.test",  # an address in a group's name
+    "jane.doe@victims.test <Jane>",  # brackets without an address
+])
+def test_found_by_fuzzing_a_malformed_from_line_names_nobody(line: str) -> None:
+    text = f"---------- Forwarded message ---------\nFrom: {line}\nSubject: Hi\n\n{BODY}"
+    found = find_inline_forward(text, "Fwd: Hi")
+    assert found is not None and found.from_ is None, found

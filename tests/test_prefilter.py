@@ -92,3 +92,32 @@ def test_whatever_it_skips_the_full_reading_ignores_too(corpus_dir: Path) -> Non
         event = classify(parsed, Context(SETTINGS, Index(), NOW))
         assert isinstance(event, Ignored), (path.name, event)
     assert skipped > 10, "the corpus should hold plenty of strangers' mail"
+
+
+@pytest.mark.parametrize("from_", [
+    "sam@example.com (Sam Rivera)",
+    "sam(Sam Rivera)@example.com",
+    '"Sam Rivera"\r\n\t<sam@\r\n example.com>',
+    "Sam Rivera <sam\r\n @example.com>",
+    "(Sam) sam @ example.\r\n com",
+])
+def test_an_owner_from_with_a_comment_or_folding_is_read_in_full_and_is_the_owner(
+    from_: str,
+) -> None:
+    """The shortcut reads the From as the full reading does: both see the owner."""
+    raw = mail(from_, message_id="<ask-9@example.com>").replace(
+        b"To: helper@example.com", b"To: Jane <jane@example.org>, helper@example.com")
+    assert ignorable(raw, SETTINGS, Index()) is None
+    parsed = parse_mail(raw)
+    assert parsed.from_ is not None and parsed.from_.email == "sam@example.com"
+    event = classify(parsed, Context(SETTINGS, Index(), NOW))
+    assert not isinstance(event, Ignored), event
+
+
+def test_a_kelvin_sign_is_a_stranger_to_the_shortcut_and_the_full_reading() -> None:
+    raw = mail("\u212aate@example.com")
+    settings = Settings(owners=(Address("kate@example.com"),),
+                        assistant=Address("helper@example.com"))
+    assert ignorable(raw, settings, Index()) is not None
+    event = classify(parse_mail(raw), Context(settings, Index(), NOW))
+    assert isinstance(event, Ignored)
