@@ -149,14 +149,25 @@ def apply(
     if thread is None:
         return Outcome(None, log="no such thread")
     if isinstance(event, CounterpartReply):
+        if all(c.email != event.sender.email for c in thread.counterparts):
+            # Classification sends only counterparts' answers; a stranger never answers.
+            return Outcome(thread, log=f"{event.sender.email} is not a counterpart of thread "
+                                       f"{thread.id}: not an answer")
         # A late answer, after the closing note, is still an answer: thanks are due all the same.
         if thread.state in (ThreadState.OPEN, ThreadState.EXPIRED) and thread.kind is Kind.ASK:
             how = " (matched by subject and sender)" if event.by_fallback else ""
+            if not event.trusted:
+                how += " (not trusted: a thank-you only as a draft)"
             updated = dataclasses.replace(
                 thread, state=ThreadState.ANSWERED, answered_at=now, reply_excerpt=event.excerpt,
-                closed_at=None,
+                closed_at=None, answer_trusted=event.trusted,
             )
             return Outcome(updated, log=f"answered by {event.sender.email}{how}", changed=True)
+        if event.trusted and not thread.answer_trusted and thread.answered_at is not None:
+            # A genuine answer after a subject-only one: the thank-you may now go to them.
+            updated = dataclasses.replace(thread, answer_trusted=True)
+            return Outcome(updated, log=f"{event.sender.email} wrote again in thread "
+                                        f"{thread.id}: the answer is theirs", changed=True)
         return Outcome(thread, log=f"{event.sender.email} wrote again in thread {thread.id}")
     if isinstance(event, OwnerFollowUp):
         if thread.state is not ThreadState.OPEN:
@@ -445,7 +456,10 @@ class _Planner:
         # One thank-you per thread, whichever mode: a change of mode never thanks twice.
         if self.spent(key) or self.sent_with_prefix(f"t{thread.id}/thank_you/send/"):
             return
-        if self.settings.schedules.thank_you.mode == "send":
+        # Thanking the counterpart directly needs an answer known to be theirs (an offer's
+        # thanks follow the owner's own done or decline): else a draft to the owner.
+        really_theirs = thread.kind is Kind.OFFER or thread.answer_trusted
+        if self.settings.schedules.thank_you.mode == "send" and really_theirs:
             self.add(ActionKind.THANK_YOU, key, after.after(start, self.zone),
                      thread.counterparts, {"flavour": flavour}, owner_facing=False)
         else:
@@ -483,7 +497,7 @@ def desired_actions(
 class Reconciliation:
     add: tuple[Action, ...] = ()
     cancel: tuple[Action, ...] = ()
-    move: tuple[Action, ...] = ()  # same key, new due time
+    move: tuple[Action, ...] = ()  # same key, new due time, data, recipients or kind
 
 
 def reconcile(desired: Iterable[Action], pending: Iterable[Action]) -> Reconciliation:
@@ -493,9 +507,11 @@ def reconcile(desired: Iterable[Action], pending: Iterable[Action]) -> Reconcili
     add = tuple(a for k, a in wanted.items() if k not in have)
     cancel = tuple(a for k, a in have.items() if k not in wanted)
     move = tuple(
-        dataclasses.replace(have[k], due=a.due, recipients=a.recipients, data=a.data)
+        dataclasses.replace(have[k], kind=a.kind, due=a.due, recipients=a.recipients,
+                            data=a.data)
         for k, a in wanted.items()
-        if k in have and (have[k].due != a.due or dict(have[k].data) != dict(a.data))
+        if k in have and (have[k].due != a.due or dict(have[k].data) != dict(a.data)
+                          or have[k].kind is not a.kind or have[k].recipients != a.recipients)
     )
     return Reconciliation(add, cancel, move)
 

@@ -34,7 +34,14 @@ from mailhelper.models import (
     ThreadState,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Columns added after version 1, with their definitions: a state file from an older version
+#: gets them on first start. Answers recorded before then count as untrusted: whether they
+#: were really the counterpart's can no longer be told, so their thank-you is a draft.
+_ADDED_COLUMNS = (
+    ("threads", "answer_trusted", "INTEGER NOT NULL DEFAULT 0"),
+    ("threads", "away_capped", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,7 +63,9 @@ CREATE TABLE IF NOT EXISTS threads (
     reply_excerpt TEXT NOT NULL DEFAULT '',
     away_until TEXT,
     follow_up_at TEXT,
-    snoozed_until TEXT
+    snoozed_until TEXT,
+    answer_trusted INTEGER NOT NULL DEFAULT 0,
+    away_capped INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (match_subject);
 CREATE TABLE IF NOT EXISTS thread_participants (
@@ -211,6 +220,10 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            for table, column, definition in _ADDED_COLUMNS:
+                have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self.db.execute(
@@ -222,6 +235,8 @@ class Store:
                     f"the state file is from a newer mailhelper (schema {row['value']}); "
                     "upgrade mailhelper"
                 )
+            elif int(row["value"]) < SCHEMA_VERSION:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -320,6 +335,8 @@ class Store:
             away_until=from_text(row["away_until"]),
             follow_up_at=from_text(row["follow_up_at"]),
             snoozed_until=from_text(row["snoozed_until"]),
+            answer_trusted=bool(row["answer_trusted"]),
+            away_capped=bool(row["away_capped"]),
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -356,6 +373,8 @@ class Store:
             "away_until": to_text(thread.away_until),
             "follow_up_at": to_text(thread.follow_up_at),
             "snoozed_until": to_text(thread.snoozed_until),
+            "answer_trusted": int(thread.answer_trusted),
+            "away_capped": int(thread.away_capped),
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)
@@ -675,8 +694,10 @@ class Store:
         for action in move:
             assert action.id is not None
             cursor = self.db.execute(
-                "UPDATE actions SET due=?, recipients=?, data=? WHERE id=? AND status='pending'",
+                "UPDATE actions SET kind=?, due=?, recipients=?, data=? "
+                "WHERE id=? AND status='pending'",
                 (
+                    action.kind.value,
                     to_text(action.due),
                     _addresses_json(action.recipients),
                     json.dumps(dict(action.data), ensure_ascii=False),

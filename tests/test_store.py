@@ -150,3 +150,16 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(RuntimeError, match="newer mailhelper"):
         Store.open(path, "example.com")
+
+
+def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    store.db.execute("ALTER TABLE threads DROP COLUMN answer_trusted")
+    store.db.execute("ALTER TABLE threads DROP COLUMN away_capped")
+    store.set_meta("schema_version", "1")
+    store.close()
+    again = Store.open(path, "example.com")
+    columns = {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")}
+    assert {"answer_trusted", "away_capped"} <= columns
+    assert again.get_meta("schema_version") == "2"

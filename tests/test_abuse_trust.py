@@ -1,0 +1,82 @@
+"""What a stranger's mail may change, against the real rig (Dovecot, SMTP sink, the CLI).
+
+A stranger's mail never answers an ask, whatever it references; a counterpart's answer thanks
+them directly (``thank_you.mode: send``) only when it is really theirs; a forged out-of-office
+cannot park an ask for years or crash the cycle; and mail text never reaches a terminal as
+control sequences.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from tests.rig.assistant import OWNER, RigAssistant
+from tests.rig.mailboxes import make_message
+
+DATE = "Mon, 07 Dec 2026 09:00:00 +0000"
+T0 = "2026-12-07T09:00:00+00:00"
+SAM = f"Sam Rivera <{OWNER}>"
+JANE = "Jane Doe <jane@example.org>"
+EVE = "Eve <eve@evil.test>"
+SEND_MODE = {"schedules": {"thank_you": {"after": "2 hours", "mode": "send"}}}
+
+
+def kinds_to(rig: RigAssistant) -> list[tuple[str, set[str]]]:
+    """(action kind, recipients) of every mail the sink accepted, oldest first."""
+    return [(str(m["X-Mailhelper-Action"]), _to(m)) for m in rig.sent()]
+
+
+def _to(message: EmailMessage) -> set[str]:
+    return {a.addr_spec for a in message["To"].addresses}
+
+
+def test_a_strangers_mail_referencing_the_ask_does_not_answer_it(
+    rig_assistant: RigAssistant,
+) -> None:
+    rig_assistant.configure(SEND_MODE)
+    ask_id = rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    # Eve saw the ask (a forward, a list, a Cc) and answers it, quoting it properly.
+    rig_assistant.deliver(make_message(EVE, SAM, "Re: Intro to Acme?", "Done, all sorted!",
+                                       date=DATE, in_reply_to=ask_id, references=ask_id))
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")
+    [thread] = rig_assistant.status()
+    assert thread["state"] == "open"
+    assert "not a counterpart of thread 1" in rig_assistant.last_output
+    rig_assistant.poll("2026-12-10T09:00:00+00:00")  # the first reminder's time
+    assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("follow_up", {OWNER})]
+
+
+def test_a_forged_counterpart_answer_by_subject_alone_thanks_nobody_directly(
+    rig_assistant: RigAssistant,
+) -> None:
+    rig_assistant.configure(SEND_MODE)
+    rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    # "From: Jane" is easy to forge; with no reference to the ask it is a subject-only match.
+    rig_assistant.deliver(make_message(JANE, SAM, "Re: Intro to Acme?", "Happy to help.",
+                                       date=DATE))
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")
+    assert "answered by jane@example.org (matched by subject and sender)" in (
+        rig_assistant.last_output)
+    [thread] = rig_assistant.status()
+    assert thread["state"] == "answered"  # reminders stop: it does come from her address
+    rig_assistant.poll("2026-12-07T12:30:00+00:00")
+    rig_assistant.poll("2026-12-11T09:00:00+00:00")
+    assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("thank_you_draft", {OWNER})]
+    draft = rig_assistant.sent()[-1].get_body(("plain",)).get_content()
+    assert "Jane" in draft and "forged" not in draft.lower()
+
+
+def test_a_genuine_answer_still_thanks_the_counterpart_in_send_mode(
+    rig_assistant: RigAssistant,
+) -> None:
+    rig_assistant.configure(SEND_MODE)
+    ask_id = rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    rig_assistant.deliver(make_message(JANE, SAM, "Re: Intro to Acme?", "Happy to help.",
+                                       date=DATE, in_reply_to=ask_id, references=ask_id))
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")
+    assert "answered by jane@example.org" in rig_assistant.last_output
+    rig_assistant.poll("2026-12-07T12:30:00+00:00")
+    assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("thank_you", {"jane@example.org"})]
