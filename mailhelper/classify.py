@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailhelper import authresults
-from mailhelper.autoreply import auto_generated, is_out_of_office, return_date
+from mailhelper.autoreply import auto_generated, bounded_return_date, is_out_of_office
 from mailhelper.commands import parse_command
 from mailhelper.events import (
     CounterpartReply,
@@ -149,8 +149,8 @@ def _auto_event(mail: Mail, reason: str, ctx: Context) -> Event:
             mail.clean_subject, mail.from_.email, ctx
         )
         if thread is not None and is_counterpart(mail.from_.email, thread):
-            until = return_date(mail, ctx.now, ctx.settings.timezone)
-            return OutOfOffice(mid, thread.id, mail.from_, until)
+            until, capped = bounded_return_date(mail, ctx.now, ctx.settings.timezone)
+            return OutOfOffice(mid, thread.id, mail.from_, until, capped)
     return Ignored(mid, f"auto-generated ({reason})")
 
 

@@ -18,7 +18,9 @@ Scheduling rules where SPEC.md leaves room:
   keep their spacing after it.
 * The closing note comes ``give_up_after`` after the clock start, and never before a day after
   the last reminder.
-* An out-of-office return date moves reminders and nudges due before it to 09:00 the day after.
+* An out-of-office return date moves reminders and nudges due before it to 09:00 the day after
+  (classification caps the date at 60 days after the auto-reply came). The owner reminder it
+  moves says so, and whether the date was cut short: that is how the owner is told, once.
 * Every scheduled time then passes through the sending window (business days, quiet hours).
 """
 
@@ -180,10 +182,11 @@ def apply(
     if isinstance(event, OutOfOffice):
         if event.until is None:
             return Outcome(thread, log=f"out-of-office from {event.sender.email}, no return date")
-        updated = dataclasses.replace(thread, away_until=event.until)
+        updated = dataclasses.replace(thread, away_until=event.until, away_capped=event.capped)
+        cut = " (a later date named, cut to the longest wait)" if event.capped else ""
         return Outcome(
             updated,
-            log=f"{event.sender.email} is away until {event.until.date().isoformat()}",
+            log=f"{event.sender.email} is away until {event.until.date().isoformat()}{cut}",
             changed=True,
         )
     return Outcome(thread, log=f"unhandled event {type(event).__name__}")
@@ -375,13 +378,29 @@ class _Planner:
         away = self.thread.away_until
         if away is None:
             return due
-        local = away.astimezone(self.zone)
-        morning_after = resolve_wall_time(
-            (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0,
-                                                tzinfo=None),
-            self.zone,
-        )
+        try:
+            local = away.astimezone(self.zone)
+            morning_after = resolve_wall_time(
+                (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0,
+                                                    tzinfo=None),
+                self.zone,
+            )
+        except OverflowError:
+            # A date at the end of the calendar, stored before return dates were capped:
+            # no reminder can wait for it, so it holds nothing back.
+            return due
         return max(due, morning_after)
+
+    def away_note(self, due: datetime, moved: datetime) -> dict[str, str]:
+        """What an owner reminder the out-of-office moved (``due`` -> ``moved``) tells the
+        owner: until when the counterpart is away and whether the date was cut short."""
+        away = self.thread.away_until
+        if away is None or moved <= due:
+            return {}
+        note = {"away_until": away.astimezone(self.zone).date().isoformat()}
+        if self.thread.away_capped:
+            note["away_capped"] = "yes"
+        return note
 
     def sent_with_prefix(self, prefix: str) -> list[Action]:
         return sorted(
@@ -413,8 +432,9 @@ class _Planner:
             elif n and last_sent is not None:
                 gap = offsets[n].approximate - offsets[n - 1].approximate
                 due = max(due, last_sent + gap)
-            data = {"number": str(n + 1), "of": str(len(offsets))}
-            self.add(kind, f"{prefix}{n + 1}", self.away_bound(due), (thread.owner,), data)
+            moved = self.away_bound(due)
+            data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved)}
+            self.add(kind, f"{prefix}{n + 1}", moved, (thread.owner,), data)
         elif ask:
             due = self.settings.schedules.ask.give_up_after.after(base, zone)
             if last_sent is not None:

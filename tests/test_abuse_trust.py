@@ -80,3 +80,56 @@ def test_a_genuine_answer_still_thanks_the_counterpart_in_send_mode(
     assert "answered by jane@example.org" in rig_assistant.last_output
     rig_assistant.poll("2026-12-07T12:30:00+00:00")
     assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("thank_you", {"jane@example.org"})]
+
+
+def _out_of_office(rig: RigAssistant, ask_id: str, text: str) -> None:
+    rig.deliver(make_message(JANE, SAM, "Automatic reply: Intro to Acme?", text, date=DATE,
+                             in_reply_to=ask_id, references=ask_id,
+                             extra_headers={"Auto-Submitted": "auto-replied"}))
+
+
+def test_a_far_out_of_office_holds_reminders_at_most_60_days_and_the_owner_is_told(
+    rig_assistant: RigAssistant,
+) -> None:
+    ask_id = rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    _out_of_office(rig_assistant, ask_id, "I am out of the office until 1 January 2400.")
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")
+    assert "away until 2027-02-05 (a later date named" in rig_assistant.last_output
+    [thread] = rig_assistant.status()
+    # 60 days after the auto-reply came, and the reminder the morning after.
+    assert thread["next_action"] == {"kind": "follow_up", "due": "2027-02-06T09:00:00+00:00"}
+    rig_assistant.poll("2026-12-10T09:00:00+00:00")
+    assert kinds_to(rig_assistant) == [("receipt", {OWNER})]
+    rig_assistant.poll("2027-02-06T09:00:00+00:00")
+    assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("follow_up", {OWNER})]
+    text = rig_assistant.sent()[-1].get_body(("plain",)).get_content()
+    assert "away until" in text and "no more than 60 days" in text
+    html = rig_assistant.sent()[-1].get_body(("html",)).get_content()
+    assert "no more than 60 days" in html
+
+
+def test_an_out_of_office_until_the_end_of_the_calendar_does_not_crash(
+    rig_assistant: RigAssistant,
+) -> None:
+    ask_id = rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    _out_of_office(rig_assistant, ask_id, "Out of office. Back on 9999-12-31.")
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")  # fails the test on a non-zero exit
+    [thread] = rig_assistant.status()
+    assert thread["next_action"] == {"kind": "follow_up", "due": "2027-02-06T09:00:00+00:00"}
+    rig_assistant.poll("2027-02-06T09:00:00+00:00")
+    assert kinds_to(rig_assistant)[-1] == ("follow_up", {OWNER})
+
+
+def test_an_out_of_office_date_in_the_past_moves_nothing(rig_assistant: RigAssistant) -> None:
+    ask_id = rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    _out_of_office(rig_assistant, ask_id, "I was out until 1 December 2026.")
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")
+    [thread] = rig_assistant.status()
+    assert thread["next_action"] == {"kind": "follow_up", "due": "2026-12-10T09:00:00+00:00"}
+    rig_assistant.poll("2026-12-10T09:00:00+00:00")
+    assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("follow_up", {OWNER})]
+    text = rig_assistant.sent()[-1].get_body(("plain",)).get_content()
+    assert "away until" not in text
