@@ -75,13 +75,14 @@ class _Index:
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         if self.store:
-            found = self.store.sent_mail(message_ids)
-            if found is not None:
-                return found
+            # With the state, only a Message-ID it recorded is the assistant's mail: the shape
+            # can be forged by anyone, and poll would not take the mail as a command either.
+            found: tuple[int | None, ActionKind] | None = self.store.sent_mail(message_ids)
+            return found
         domain = self.settings.assistant.email.rpartition("@")[2]
         if any(looks_like_ours(m, domain) for m in message_ids):
-            # Ours by its shape, but which mail is not known without the state: a kind that
-            # no command depends on.
+            # No state to ask: ours by its shape, as far as can be told offline, and a kind
+            # that no command depends on.
             return None, ActionKind.COMMAND_REPLY
         return None
 

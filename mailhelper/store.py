@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailhelper.message_id import make_message_id
+from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -35,6 +35,8 @@ from mailhelper.models import (
 )
 
 SCHEMA_VERSION = 2
+#: The meta key of the installation's Message-ID secret (hex): see mailhelper.message_id.
+MESSAGE_ID_SECRET = "message_id_secret"
 #: Columns added after version 1, with their definitions: a state file from an older version
 #: gets them on first start. Answers recorded before then count as untrusted: whether they
 #: were really the counterpart's can no longer be told, so their thank-you is a draft.
@@ -173,6 +175,7 @@ class Store:
         self.db = connection
         self.domain = assistant_domain
         self._depth = 0
+        self._message_id_secret: bytes | None = None
 
     @classmethod
     def open(cls, path: Path, assistant_domain: str) -> Store:
@@ -237,6 +240,7 @@ class Store:
                 )
             elif int(row["value"]) < SCHEMA_VERSION:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self._secret()  # a state without one (new, or from before it) gets one now
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -488,9 +492,28 @@ class Store:
             last_error=row["last_error"],
         )
 
+    def _secret(self) -> bytes:
+        """The installation's Message-ID secret, made (32 random bytes) the first time."""
+        if self._message_id_secret is None:
+            stored = self.get_meta(MESSAGE_ID_SECRET)
+            if stored is None:
+                stored = new_secret().hex()
+                with self.transaction():
+                    self.set_meta(MESSAGE_ID_SECRET, stored)
+            self._message_id_secret = bytes.fromhex(stored)
+        return self._message_id_secret
+
     def message_id_for(self, action: Action) -> str:
-        """The action's deterministic Message-ID (without angle brackets)."""
-        return make_message_id(action.key, self.domain).strip("<>")
+        """The action's deterministic Message-ID (without angle brackets): the one recorded
+        when it was planned, else the one :func:`make_message_id` gives its key under this
+        installation's secret. Reading the recorded one keeps ids made before the secret
+        (or under an older formula) valid for the Sent-folder check after a crash."""
+        row = self.db.execute(
+            "SELECT message_id FROM actions WHERE key=?", (action.key,)
+        ).fetchone()
+        if row is not None:
+            return str(row["message_id"])
+        return make_message_id(action.key, self.domain, self._secret()).strip("<>")
 
     def add_action(self, action: Action, now: datetime) -> bool:
         """Record a new pending action; False when its key exists already (planned before)."""

@@ -8,8 +8,11 @@ control sequences.
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from email.message import EmailMessage
 
+from mailhelper.message_id import make_message_id
 from tests.rig.assistant import OWNER, RigAssistant
 from tests.rig.mailboxes import make_message
 
@@ -133,3 +136,30 @@ def test_an_out_of_office_date_in_the_past_moves_nothing(rig_assistant: RigAssis
     assert kinds_to(rig_assistant) == [("receipt", {OWNER}), ("follow_up", {OWNER})]
     text = rig_assistant.sent()[-1].get_body(("plain",)).get_content()
     assert "away until" not in text
+
+
+def test_a_command_forged_from_a_guessed_message_id_does_nothing(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Eve saw the ask (its Message-ID), knows how action keys read, and forges Sam's
+    "cancel" in reply to the receipt; with require_auth off only the Message-ID protects."""
+    ask_id = rig_assistant.ask(date=DATE)
+    rig_assistant.poll(T0)
+    [receipt] = rig_assistant.sent()
+    domain = rig_assistant.address.rpartition("@")[2]
+    key = f"msg/{ask_id.strip('<>')}/receipt"
+    guesses = {f"<mh.{hashlib.sha256(key.encode()).hexdigest()[:24]}@{domain}>",
+               make_message_id(key, domain, b"")}
+    assert str(receipt["Message-ID"]) not in guesses
+    with sqlite3.connect(rig_assistant.state) as db:
+        [(secret,)] = db.execute("SELECT value FROM meta WHERE key='message_id_secret'")
+    assert str(receipt["Message-ID"]) == make_message_id(key, domain, bytes.fromhex(secret))
+    for n, guess in enumerate(sorted(guesses)):
+        rig_assistant.deliver(make_message(SAM, rig_assistant.address, "Re: Tracking your ask",
+                                           "cancel", date=DATE, in_reply_to=guess,
+                                           message_id=f"<forged-{n}@evil.test>"))
+    rig_assistant.poll("2026-12-07T10:00:00+00:00")
+    [thread] = rig_assistant.status()
+    assert thread["state"] == "open"
+    assert "command_reply" not in [k for k, _ in kinds_to(rig_assistant)]
+

@@ -97,7 +97,7 @@ def sent_mail(store: Store, kind: ActionKind, thread_id: int | None = 1,
     action = store.action_by_key(key)
     assert action is not None and action.id is not None
     store.set_status(action.id, ActionStatus.SENT, sent_at=NOW - timedelta(hours=1))
-    return make_message_id(key, "example.com")
+    return f"<{store.message_id_for(action)}>"
 
 
 # -- new threads ----------------------------------------------------------------------------
@@ -540,7 +540,7 @@ def test_mail_with_the_assistants_own_message_id_is_a_loop(store: Store) -> None
                              body="done", message_id=thank_you, in_reply_to=ASK_ID))
     assert isinstance(event, Ignored) and "loop" in event.reason
     # The shape alone is enough, even when the store no longer knows the action.
-    event = read(store, mail(message_id=make_message_id("gone", "example.com"),
+    event = read(store, mail(message_id=make_message_id("gone", "example.com", b"old"),
                              in_reply_to=ASK_ID))
     assert isinstance(event, Ignored) and "loop" in event.reason
 
