@@ -42,6 +42,7 @@ from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.render import format_when
 from mailhelper.settings import Settings
 from mailhelper.tags import read_tag
+from mailhelper.terminal import one_line
 
 
 class InputFileError(MailhelperError):
@@ -139,7 +140,8 @@ class Reading:
             lines.append(f"Tag:       {self.tag}" + (f" (when: {self._when(self.when)})"
                                                      if self.when else ""))
         lines.append(f"Verdict:   {verdict(self.event, self._when)}")
-        return "\n".join(lines)
+        # Each line holds a mail's words (a subject, a name): one line each, as they read.
+        return "\n".join(one_line(line) for line in lines)
 
     def _when(self, moment: datetime) -> str:
         """``Thu 10 Dec, 09:00`` in the configured zone, as the mails write times."""

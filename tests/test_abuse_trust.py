@@ -9,8 +9,11 @@ control sequences.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import sqlite3
 from email.message import EmailMessage
+from pathlib import Path
 
 from mailhelper.message_id import make_message_id
 from tests.rig.assistant import OWNER, RigAssistant
@@ -163,3 +166,30 @@ def test_a_command_forged_from_a_guessed_message_id_does_nothing(
     assert thread["state"] == "open"
     assert "command_reply" not in [k for k, _ in kinds_to(rig_assistant)]
 
+
+def test_status_and_explain_print_no_escape_sequence_from_a_subject(
+    rig_assistant: RigAssistant, tmp_path: Path
+) -> None:
+    raw = make_message(SAM, JANE, "Intro=?", "Hi Jane, an intro?", cc=rig_assistant.address,
+                       date=DATE)
+    hostile = (b"=?utf-8?q?Intro=1B[2J=1B]0;pwned=07_to_Acme=C2=9B31m_now?= "
+               b"\x1b[31mred\x1b[0m")
+    raw = raw.replace(b"Subject: Intro=?", b"Subject: " + hostile)
+    raw = raw.replace(b"From: Sam Rivera", b"From: =?utf-8?q?Sam=1B[2J_Rivera?=")
+    rig_assistant.deliver(raw)
+    rig_assistant.poll(T0)
+    assert "\x1b" not in rig_assistant.last_output and "\x9b" not in rig_assistant.last_output
+    code, table, _ = rig_assistant.cli("status")
+    assert code == 0 and "Intro" in table and "to Acme" in table
+    code, as_json, _ = rig_assistant.cli("status", "--json")
+    assert code == 0
+    mail = tmp_path / "hostile.eml"
+    mail.write_bytes(raw)
+    code, summary, _ = rig_assistant.cli("explain", str(mail))
+    assert code == 0 and "Subject:" in summary
+    code, reading, _ = rig_assistant.cli("explain", str(mail), "--json")
+    assert code == 0
+    for printed in (table, as_json, summary, reading):
+        assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", printed), repr(printed)
+    [thread] = json.loads(as_json)["threads"]
+    assert "\x1b[2J" in thread["subject"]  # JSON keeps the value, escaped: "\u001b[2J"
