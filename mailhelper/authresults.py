@@ -1,9 +1,15 @@
-"""Reading the verdict of a trusted ``Authentication-Results`` header (RFC 8601).
+"""Reading the verdict of the trusted ``Authentication-Results`` headers (RFC 8601).
 
-Only the topmost header whose authserv-id is the configured trusted one counts: the receiving
-server adds its own on top, and anything lower down may have come from the sender (RFC 8601
-section 5). The owner's mail passes when DMARC passes for the From domain, or DKIM passes for a
-domain aligned with the From domain, or SPF passes for an aligned envelope sender.
+Only the headers the trusted server added count: the top-most contiguous run of headers whose
+authserv-id is the configured one (RFC 8601 section 5: the receiving server adds its own on
+top, and anything lower down may have come from the sender). A server may write one header per
+filter (one for DKIM, one for SPF, one for DMARC, often ``dmarc=none`` on top), so every header
+of that run is read. The owner's mail passes when one of them shows DMARC passing for the From
+domain, DKIM passing for an aligned signing domain (``header.d``), or SPF passing for an
+aligned envelope sender, and none shows ``dmarc=fail``.
+
+The authserv-id is compared as the header carries it: the caller must pass the values
+undecoded (an RFC 2047 encoded-word is not an authserv-id, RFC 8601 section 2.5).
 
     >>> passes(["mx.example.com; dkim=pass header.d=example.com"], "mx.example.com",
     ...        "sam@example.com")
@@ -117,17 +123,31 @@ def _domain_of(value: str) -> str:
     return value.lower().rpartition("@")[2].strip().rstrip(".")
 
 
-def _aligned(domain: str, from_domain: str) -> bool:
-    """Relaxed alignment (RFC 7489 section 3.1): the same domain, or one the parent of the
-    other. A bare top-level domain aligns with nothing."""
+def _dkim_aligned(signing_domain: str, from_domain: str) -> bool:
+    """Relaxed DKIM alignment (RFC 7489 section 3.1.1) of ``header.d`` with the From domain.
+
+    Relaxed means "the same organisational domain", which needs the public-suffix list; the
+    assistant carries none, so it asks for less: the signing domain is the From domain or a
+    parent of it with at least two labels (``d=example.com`` for ``mail.example.com``, never
+    ``d=com``). A signature by a subdomain does not align here.
+
+    >>> _dkim_aligned("example.com", "mail.example.com"), _dkim_aligned("com", "example.com")
+    (True, False)
+    """
+    domain = _domain_of(signing_domain)
+    if domain.count(".") < 1 or "." not in from_domain:
+        return False
+    return domain == from_domain or from_domain.endswith("." + domain)
+
+
+def _spf_aligned(domain: str, from_domain: str) -> bool:
+    """Relaxed SPF alignment (RFC 7489 section 3.1.2): the envelope domain is the From
+    domain, a parent of it (two labels at least), or a subdomain of it (a bounce domain such
+    as ``bounces.example.com``). A bare top-level domain aligns with nothing."""
     domain = _domain_of(domain)
     if "." not in domain or "." not in from_domain:
         return False
-    return (
-        domain == from_domain
-        or from_domain.endswith("." + domain)
-        or domain.endswith("." + from_domain)
-    )
+    return _dkim_aligned(domain, from_domain) or domain.endswith("." + from_domain)
 
 
 def _vouches(result: Result, from_domain: str) -> bool:
@@ -139,24 +159,52 @@ def _vouches(result: Result, from_domain: str) -> bool:
         stated = props.get("header.from")
         return stated is None or _domain_of(stated) == from_domain
     if result.method == "dkim":
-        return any(_aligned(props[name], from_domain)
-                   for name in ("header.d", "header.i") if name in props)
+        # header.d is the signing domain DMARC aligns on; header.i (the agent or user
+        # identifier) may name any subdomain the signer chose and says nothing more.
+        return "header.d" in props and _dkim_aligned(props["header.d"], from_domain)
     if result.method == "spf":
-        return any(_aligned(props[name], from_domain)
+        return any(_spf_aligned(props[name], from_domain)
                    for name in ("smtp.mailfrom", "smtp.from") if name in props)
     return False
 
 
-def passes(headers: Sequence[str], trusted_authserv_id: str, from_address: str) -> bool:
-    """True when the topmost trusted Authentication-Results header shows a passing verdict
-    for the domain of ``from_address``. ``headers`` are in message order, topmost first."""
+def trusted_block(headers: Sequence[str], trusted_authserv_id: str) -> list[list[Result]]:
+    """The results of each header the trusted server added: from the first header with the
+    trusted authserv-id down to the next header with another one (RFC 8601 section 5).
+
+    Headers of other servers above it (an internal relay's) are skipped; trusted-looking
+    headers below another server's cannot be told from the sender's own and are not read.
+
+    >>> [len(r) for r in trusted_block(["relay.example; none", "mx.example.com; spf=pass",
+    ...     "mx.example.com; dmarc=none", "other.test; none", "mx.example.com; dmarc=pass"],
+    ...     "mx.example.com")]
+    [1, 1]
+    """
     trusted = trusted_authserv_id.strip().lower()
+    block: list[list[Result]] = []
     if not trusted:
-        return False
-    from_domain = _domain_of(from_address)
+        return block
     for raw in headers:
         authserv_id, results = parse(raw)
-        if authserv_id != trusted:
-            continue
-        return any(_vouches(result, from_domain) for result in results)
-    return False
+        if authserv_id == trusted:
+            block.append(results)
+        elif block:
+            break
+    return block
+
+
+def passes(headers: Sequence[str], trusted_authserv_id: str, from_address: str) -> bool:
+    """True when the trusted server's Authentication-Results headers (:func:`trusted_block`)
+    show a passing, aligned verdict for the domain of ``from_address`` and none shows
+    ``dmarc=fail``. ``headers`` are the raw values in message order, topmost first.
+
+    >>> passes(["mx.example.com; dmarc=none", "mx.example.com; dkim=pass header.d=example.com"],
+    ...        "mx.example.com", "sam@example.com")
+    True
+    """
+    from_domain = _domain_of(from_address)
+    results = [result for block in trusted_block(headers, trusted_authserv_id)
+               for result in block]
+    if any(r.method == "dmarc" and r.result == "fail" for r in results):
+        return False
+    return any(_vouches(result, from_domain) for result in results)

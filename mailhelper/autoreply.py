@@ -202,6 +202,31 @@ def _text_of(mail: Mail) -> str:
 
 # -- the return date ------------------------------------------------------------------------
 
+#: The longest an out-of-office holds reminders back, counted from its arrival. Anyone can
+#: send one ("out until 1 January 2400"): a later return date is taken as this long.
+MAX_AWAY = timedelta(days=60)
+
+
+def bounded_return_date(mail: Mail, arrived: datetime, zone: tzinfo) -> tuple[datetime | None,
+                                                                              bool]:
+    """(return date, capped): :func:`return_date`, but never more than :data:`MAX_AWAY`
+    after ``arrived``, the time the auto-reply was first seen; ``capped`` says it was cut.
+
+    >>> from datetime import timezone
+    >>> now = datetime(2026, 12, 7, 9, tzinfo=timezone.utc)
+    >>> bounded_return_date(Mail("a@b", text="Out until 1 January 2400."), now, timezone.utc)
+    (datetime.datetime(2027, 2, 5, 0, 0, tzinfo=datetime.timezone.utc), True)
+    >>> bounded_return_date(Mail("a@b", text="Back on 9999-12-31."), now, timezone.utc)[1]
+    True
+    """
+    until = return_date(mail, arrived, zone)
+    if until is None:
+        return None, False
+    latest = (arrived.astimezone(zone) + MAX_AWAY).date()
+    if until.date() <= latest:
+        return until, False
+    return datetime(latest.year, latest.month, latest.day, tzinfo=zone), True
+
 #: Where an out-of-office names the day its writer is back.
 _TRIGGER = re.compile(
     r"\b(?:(?:be|am|I'?m|will be)\s+)?(?:back(?!\s+to\s+(?:you|u)\b)"

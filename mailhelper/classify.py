@@ -10,10 +10,13 @@ The rules, in order (SPEC.md "How a person uses it" and "Safety rules" 1 and 2):
 3. Mail From an owner address (passing the trusted Authentication-Results check when
    ``require_auth`` is on) may create a thread or run a command. Owner mail failing the check is
    ignored and logged like a stranger's, and nobody is told.
-4. Anyone else's mail can only be a reply to a thread that exists. A reply to mail the
-   assistant sent the owner alone (a receipt, a reminder) counts only from the thread's own
-   counterparts: anyone else cannot have seen that mail but through the owner, and a
-   help-desk auto-responder that marks nothing must not mark an ask answered.
+4. Anyone else's mail can only be a reply to a thread that exists, and only from one of that
+   thread's counterparts: mail from any other address never answers a thread, whatever it
+   references (it is ignored and logged). A counterpart's answer is *trusted* when it is
+   really theirs: its In-Reply-To/References name a message of the thread, or (with
+   ``require_auth``) it passes the trusted Authentication-Results check for their address.
+   One matched by subject alone (SPEC.md's fallback) still answers the thread, untrusted:
+   reminders stop, but the thank-you goes to the owner as a draft, never to the counterpart.
 
 Owner mail is, in order: a **command** when it replies (In-Reply-To or References) to mail the
 assistant sent and goes to nobody but owners and the assistant (a reply-all that also goes to
@@ -34,7 +37,7 @@ from typing import Protocol
 
 from mailhelper import authresults
 from mailhelper.addresses import check, fold
-from mailhelper.autoreply import auto_generated, is_out_of_office, return_date
+from mailhelper.autoreply import auto_generated, bounded_return_date, is_out_of_office
 from mailhelper.commands import parse_command
 from mailhelper.events import (
     CounterpartReply,
@@ -46,7 +49,7 @@ from mailhelper.events import (
     OwnerFollowUp,
 )
 from mailhelper.message_id import looks_like_ours
-from mailhelper.models import COUNTERPART_ACTIONS, ActionKind, Address, Kind, Mail, Thread
+from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
 from mailhelper.parse import clean_subject
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
@@ -146,9 +149,9 @@ def _auto_event(mail: Mail, reason: str, ctx: Context) -> Event:
         thread = ctx.index.thread_for(mail.thread_ids[1:]) or _by_subject(
             mail.clean_subject, mail.from_.email, ctx
         )
-        if thread is not None and any(c.email == mail.from_.email for c in thread.counterparts):
-            until = return_date(mail, ctx.now, ctx.settings.timezone)
-            return OutOfOffice(mid, thread.id, mail.from_, until)
+        if thread is not None and is_counterpart(mail.from_.email, thread):
+            until, capped = bounded_return_date(mail, ctx.now, ctx.settings.timezone)
+            return OutOfOffice(mid, thread.id, mail.from_, until, capped)
     return Ignored(mid, f"auto-generated ({reason})")
 
 
@@ -204,11 +207,13 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             known = _by_subject(
                 clean_subject(forwarded.subject) or mail.clean_subject, forwarded.from_.email, ctx
             )
-        if known is not None and forwarded.from_ is not None and any(
-            c.email == forwarded.from_.email for c in known.counterparts
+        if known is not None and forwarded.from_ is not None and is_counterpart(
+            forwarded.from_.email, known
         ):
+            # The owner vouches for what they forward: a trusted answer.
             return CounterpartReply(
-                mid, known.id, forwarded.from_, excerpt(forwarded.body), forwarded_by_owner=True
+                mid, known.id, forwarded.from_, excerpt(forwarded.body), forwarded_by_owner=True,
+                trusted=True,
             )
 
     known = index.thread_for(mail.thread_ids[1:])
@@ -309,18 +314,33 @@ def _stranger_event(mail: Mail, ctx: Context) -> Event:
         return Ignored(mid, "no sender address")
     known = ctx.index.thread_for(mail.thread_ids[1:])
     if known is not None:
-        replied = ctx.index.sent_mail(mail.thread_ids[1:])
-        outsider = all(c.email != sender.email for c in known.counterparts)
-        if outsider and replied is not None and replied[1] not in COUNTERPART_ACTIONS:
-            return Ignored(mid, f"from {sender.email}: a reply to the assistant's mail to the "
-                                f"owner, and not on thread {known.id}")
-        return CounterpartReply(mid, known.id, sender, excerpt(mail.reply_text or mail.text))
+        if not is_counterpart(sender.email, known):
+            return Ignored(mid, f"from {sender.email}: not a counterpart of thread {known.id}, "
+                                f"so not an answer to it")
+        # In-Reply-To/References name a message of the thread, and the counterpart's address.
+        return CounterpartReply(mid, known.id, sender, excerpt(mail.reply_text or mail.text),
+                                trusted=True)
     fallback = _by_subject(mail.clean_subject, sender.email, ctx)
-    if fallback is not None:
+    if fallback is not None and is_counterpart(sender.email, fallback):
         return CounterpartReply(
-            mid, fallback.id, sender, excerpt(mail.reply_text or mail.text), by_fallback=True
+            mid, fallback.id, sender, excerpt(mail.reply_text or mail.text), by_fallback=True,
+            trusted=_authenticated(mail, sender.email, ctx.settings),
         )
     return Ignored(mid, f"from {sender.email}: not an owner and not a reply to a tracked thread")
+
+
+def is_counterpart(email: str, thread: Thread) -> bool:
+    """Whether ``email`` is one of the people the thread's owner asked or was offered help by."""
+    return any(c.email == email for c in thread.counterparts)
+
+
+def _authenticated(mail: Mail, email: str, settings: Settings) -> bool:
+    """With ``require_auth``, whether the trusted server's Authentication-Results vouch for
+    the domain of ``email`` (the same check as for owners' mail). Off: never."""
+    if not settings.require_auth:
+        return False
+    verdicts = mail.headers.get("authentication-results", ())
+    return authresults.passes(verdicts, settings.trusted_authserv_id or "", email)
 
 
 def display_subject(subject: str, tags: Tags) -> str:

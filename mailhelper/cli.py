@@ -39,6 +39,7 @@ from typing import Any
 
 from mailhelper import __version__
 from mailhelper.errors import ConfigError, MailhelperError
+from mailhelper.terminal import for_terminal, json_for_terminal
 
 log = logging.getLogger("mailhelper")
 
@@ -122,7 +123,14 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json_for_terminal(json.dumps(entry, ensure_ascii=False))
+
+
+class _TerminalFormatter(logging.Formatter):
+    """The plain log line, with nothing from a mail that a terminal would act on."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record))
 
 
 def setup_logging(args: argparse.Namespace) -> None:
@@ -131,8 +139,8 @@ def setup_logging(args: argparse.Namespace) -> None:
     if args.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
-                                               "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(_TerminalFormatter("%(asctime)s %(levelname)s %(message)s",
+                                                "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -287,7 +295,7 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     sent = report.sent
     if args.dry_run:
         for line in report.lines:
-            print(_plan_line(line))
+            print(for_terminal(_plan_line(line)))
         if not sent.sent:
             print("nothing would be sent")
         return 0
@@ -402,9 +410,10 @@ def cmd_status(settings: Any, as_json: bool) -> int:
     store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
     try:
         if as_json:
-            print(json.dumps(status_json(store), ensure_ascii=False, indent=2))
+            print(json_for_terminal(json.dumps(status_json(store), ensure_ascii=False,
+                                               indent=2)))
         else:
-            print(status_table(store, settings))
+            print(for_terminal(status_table(store, settings)))
     finally:
         store.close()
     return 0
@@ -424,9 +433,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     now = parse_now(args.now, settings.timezone if settings else UTC)
     reading = explain_file(Path(args.file), settings, now)
     if args.json:
-        print(json.dumps(reading.as_json(), ensure_ascii=False, indent=2))
+        print(json_for_terminal(json.dumps(reading.as_json(), ensure_ascii=False, indent=2)))
     else:
-        print(reading.summary())
+        print(for_terminal(reading.summary()))
     return 0
 
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -37,6 +37,7 @@ from mailhelper.models import Address
 from mailhelper.render import Renderer, format_when
 from mailhelper.status import ledger_line, status_table
 from mailhelper.store import Store
+from mailhelper.terminal import TerminalStream
 
 ZONE = ZoneInfo("Europe/London")
 SAM = Address("sam@example.org", "Sam Rivera")
@@ -269,6 +270,7 @@ def _quiet_logs() -> Iterator[None]:
 def run_demo(keep: bool = False, out: TextIO = sys.stdout,
              wait: Callable[[], None] | None = None) -> int:
     """Play the demo; with ``keep``, leave the servers up until Enter (or ``wait``) returns."""
+    out = cast(TextIO, TerminalStream(out))  # mail words reach the terminal through here
     password = _random.token_urlsafe(12)
     with _quiet_logs(), tempfile.TemporaryDirectory(prefix="mailhelper-demo-") as tmp, \
             demo_servers({HELPER.email: password}) as servers:

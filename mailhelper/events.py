@@ -43,7 +43,11 @@ class OwnerFollowUp:
 
 @dataclass(frozen=True)
 class CounterpartReply:
-    """Someone answered a tracked thread; ``forwarded_by_owner`` when the owner forwarded it."""
+    """A counterpart of a tracked thread answered it; ``forwarded_by_owner`` when the owner
+    forwarded the answer. ``trusted`` when the answer is really theirs: it names a message of
+    the thread (In-Reply-To/References) and comes from their address, or it passed the trusted
+    Authentication-Results check, or the owner forwarded it. An untrusted answer (matched by
+    subject alone) stops reminders, but its thank-you is only ever a draft to the owner."""
 
     message_id: str
     thread_id: int
@@ -51,6 +55,7 @@ class CounterpartReply:
     excerpt: str = ""
     by_fallback: bool = False
     forwarded_by_owner: bool = False
+    trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class OutOfOffice:
     thread_id: int
     sender: Address
     until: datetime | None
+    capped: bool = False  # the mail named a later date, cut to the longest wait
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.render import format_when
 from mailhelper.settings import Settings
 from mailhelper.tags import read_tag
+from mailhelper.terminal import one_line
 
 
 class InputFileError(MailhelperError):
@@ -75,13 +76,14 @@ class _Index:
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         if self.store:
-            found = self.store.sent_mail(message_ids)
-            if found is not None:
-                return found
+            # With the state, only a Message-ID it recorded is the assistant's mail: the shape
+            # can be forged by anyone, and poll would not take the mail as a command either.
+            found: tuple[int | None, ActionKind] | None = self.store.sent_mail(message_ids)
+            return found
         domain = self.settings.assistant.email.rpartition("@")[2]
         if any(looks_like_ours(m, domain) for m in message_ids):
-            # Ours by its shape, but which mail is not known without the state: a kind that
-            # no command depends on.
+            # No state to ask: ours by its shape, as far as can be told offline, and a kind
+            # that no command depends on.
             return None, ActionKind.COMMAND_REPLY
         return None
 
@@ -138,7 +140,8 @@ class Reading:
             lines.append(f"Tag:       {self.tag}" + (f" (when: {self._when(self.when)})"
                                                      if self.when else ""))
         lines.append(f"Verdict:   {verdict(self.event, self._when)}")
-        return "\n".join(lines)
+        # Each line holds a mail's words (a subject, a name): one line each, as they read.
+        return "\n".join(one_line(line) for line in lines)
 
     def _when(self, moment: datetime) -> str:
         """``Thu 10 Dec, 09:00`` in the configured zone, as the mails write times."""

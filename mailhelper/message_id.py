@@ -1,23 +1,31 @@
-"""Deterministic Message-IDs for the mail the assistant sends.
+"""Deterministic but unguessable Message-IDs for the mail the assistant sends.
 
 The same action key always gives the same Message-ID, so a mail composed twice (after a crash,
 on a retry) carries the same id, and the Sent folder can tell whether it already went (SPEC.md
-safety rule 3). The id is a hash: it cannot be turned back into the action key, so the store
-keeps the map Message-ID -> action (``actions.message_id``) to match replies back::
+safety rule 3). The id is a keyed hash (HMAC-SHA-256) of the action key under a secret of the
+installation (32 random bytes the state store makes once and keeps): action keys are easy to
+guess (``t7/follow_up/20261130T090000Z/1``), so without the secret anyone who saw an ask could
+compute the Message-ID of the reminder about it and forge the owner's command reply to it. The
+id cannot be turned back into the action key, so the store keeps the map Message-ID -> action
+(``actions.message_id``) to match replies back, and a reply counts as answering the
+assistant's mail only by an id found there, never by the id's shape::
 
-    >>> make_message_id("t7/follow_up/20261130T090000Z/1", "example.com")
-    '<mh.986b98379b63db2a552bf112@example.com>'
-    >>> looks_like_ours("mh.986b98379b63db2a552bf112@example.com", "example.com")
+    >>> secret = bytes(32)
+    >>> make_message_id("t7/follow_up/20261130T090000Z/1", "example.com", secret)
+    '<mh.f0f76a27459ab6143addd00b@example.com>'
+    >>> looks_like_ours("mh.f0f76a27459ab6143addd00b@example.com", "example.com")
     True
 
 RFC 5322 section 3.6.4: ``msg-id = "<" id-left "@" id-right ">"``. ``id-left`` here is
-``mh.`` and 24 lower-case hex digits (96 bits of SHA-256: collisions are not a concern);
+``mh.`` and 24 lower-case hex digits (96 bits of the HMAC: collisions are not a concern);
 ``id-right`` is the assistant's domain, lower-cased.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import re
 
 #: The id-left of every Message-ID the assistant makes.
@@ -41,23 +49,37 @@ def _domain(domain: str) -> str:
     return cleaned
 
 
-def make_message_id(action_key: str, domain: str) -> str:
+#: How many random bytes an installation's secret has.
+SECRET_BYTES = 32
+
+
+def new_secret() -> bytes:
+    """A fresh secret for an installation (the state store keeps it)."""
+    return os.urandom(SECRET_BYTES)
+
+
+def make_message_id(action_key: str, domain: str, secret: bytes) -> str:
     """The Message-ID, with angle brackets, of the mail for the action with this key.
 
-    Pure and stable across versions: ``<mh.{sha256(action_key)[:24]}@{domain}>``. Changing the
-    formula would make mail in flight during an upgrade look unsent, so it must never change.
+    Pure: ``<mh.{hmac_sha256(secret, action_key)[:24]}@{domain}>``. The store records each
+    action's id when it plans the action and reads it from there afterwards, so a change of
+    formula (ids made before the secret were ``sha256(action_key)``) never makes mail in
+    flight look unsent.
 
-    >>> make_message_id("k", "Example.COM") == make_message_id("k", "example.com")
+    >>> make_message_id("k", "Example.COM", b"s") == make_message_id("k", "example.com", b"s")
     True
+    >>> make_message_id("k", "example.com", b"s") == make_message_id("k", "example.com", b"t")
+    False
     """
-    digest = hashlib.sha256(action_key.encode("utf-8")).hexdigest()[:24]
+    digest = hmac.new(secret, action_key.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
     return f"<mh.{digest}@{_domain(domain)}>"
 
 
 def looks_like_ours(message_id: str, domain: str) -> bool:
     """True when ``message_id`` (with or without angle brackets) has the shape
-    :func:`make_message_id` gives for ``domain``. A shape check only: the store knows which
-    action, if any, it belongs to."""
+    :func:`make_message_id` gives for ``domain``. A shape check only, which anyone can forge:
+    it may only ever make the assistant *ignore* a mail (its own mail coming back), never act
+    on one; the store knows which action, if any, an id belongs to."""
     left, at, right = message_id.strip().strip("<>").rpartition("@")
     if not at:
         return False

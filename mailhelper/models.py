@@ -138,6 +138,11 @@ class Thread:
     away_until: datetime | None = None
     follow_up_at: datetime | None = None  # the next reminder, when a tag or snooze set it
     snoozed_until: datetime | None = None  # no owner mail of this thread before then
+    #: The answer is really the counterpart's (see :class:`~mailhelper.events.CounterpartReply`
+    #: ``trusted``): only then may ``thank_you.mode: send`` thank them directly.
+    answer_trusted: bool = False
+    #: The out-of-office's return date was later than the assistant waits and was cut short.
+    away_capped: bool = False
 
     @property
     def counterpart(self) -> Address | None:

@@ -263,6 +263,7 @@ class Outbox:
             ledger=ledger,
             thanks_due=thanks,
             favours_due=favours,
+            message_id=self.store.message_id_for(action),
         )
         return self.renderer.render(job)
 

@@ -74,8 +74,9 @@ def parse_mail(raw: bytes) -> Mail:
     - ``date`` is aware, or None (no zone, or garbage);
     - ``text`` is the first inline text/plain part, else the first text/html as text, with
       LF line ends and RFC 3676 format=flowed joined; at most :data:`MAX_TEXT` characters;
-    - ``headers`` keeps the first :data:`MAX_HEADER_FIELDS` fields, each value decoded and
-      cut to :data:`MAX_HEADER_VALUE` characters; ``subject`` is cut to :data:`MAX_SUBJECT`;
+    - ``headers`` keeps the first :data:`MAX_HEADER_FIELDS` fields, each value decoded
+      (but those in :data:`VERBATIM_HEADERS`) and cut to :data:`MAX_HEADER_VALUE`
+      characters; ``subject`` is cut to :data:`MAX_SUBJECT`;
     - anything unreadable is an empty field and a line in ``defects``.
 
     >>> parse_mail(b"Message-ID: <a@b>\\r\\nIn-Reply-To: <x@y>\\r\\n\\r\\n").in_reply_to
@@ -318,9 +319,19 @@ def _first(raw: RawHeaders, name: str) -> str:
     return values[0] if values else ""
 
 
+#: Headers kept as sent, RFC 2047 encoded-words not decoded: an Authentication-Results
+#: authserv-id is compared as the trusted server wrote it (RFC 8601 section 2.5), so a
+#: sender's ``=?utf-8?q?mx=2Eexample=2Ecom?=`` must not read as ``mx.example.com``.
+VERBATIM_HEADERS = frozenset({"authentication-results"})
+
+
 def _header_fields(raw: RawHeaders) -> dict[str, tuple[str, ...]]:
     return {
-        name: tuple(decode_words(v[: MAX_HEADER_VALUE * 4])[:MAX_HEADER_VALUE] for v in values)
+        name: tuple(
+            v[:MAX_HEADER_VALUE] if name in VERBATIM_HEADERS
+            else decode_words(v[: MAX_HEADER_VALUE * 4])[:MAX_HEADER_VALUE]
+            for v in values
+        )
         for name, values in raw.items()
     }
 

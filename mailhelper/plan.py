@@ -18,7 +18,9 @@ Scheduling rules where SPEC.md leaves room:
   keep their spacing after it.
 * The closing note comes ``give_up_after`` after the clock start, and never before a day after
   the last reminder.
-* An out-of-office return date moves reminders and nudges due before it to 09:00 the day after.
+* An out-of-office return date moves reminders and nudges due before it to 09:00 the day after
+  (classification caps the date at 60 days after the auto-reply came). The owner reminder it
+  moves says so, and whether the date was cut short: that is how the owner is told, once.
 * Every scheduled time then passes through the sending window (business days, quiet hours).
 """
 
@@ -171,14 +173,25 @@ def apply(
     if thread is None:
         return Outcome(None, log="no such thread")
     if isinstance(event, CounterpartReply):
+        if all(c.email != event.sender.email for c in thread.counterparts):
+            # Classification sends only counterparts' answers; a stranger never answers.
+            return Outcome(thread, log=f"{event.sender.email} is not a counterpart of thread "
+                                       f"{thread.id}: not an answer")
         # A late answer, after the closing note, is still an answer: thanks are due all the same.
         if thread.state in (ThreadState.OPEN, ThreadState.EXPIRED) and thread.kind is Kind.ASK:
             how = " (matched by subject and sender)" if event.by_fallback else ""
+            if not event.trusted:
+                how += " (not trusted: a thank-you only as a draft)"
             updated = dataclasses.replace(
                 thread, state=ThreadState.ANSWERED, answered_at=now, reply_excerpt=event.excerpt,
-                closed_at=None,
+                closed_at=None, answer_trusted=event.trusted,
             )
             return Outcome(updated, log=f"answered by {event.sender.email}{how}", changed=True)
+        if event.trusted and not thread.answer_trusted and thread.answered_at is not None:
+            # A genuine answer after a subject-only one: the thank-you may now go to them.
+            updated = dataclasses.replace(thread, answer_trusted=True)
+            return Outcome(updated, log=f"{event.sender.email} wrote again in thread "
+                                        f"{thread.id}: the answer is theirs", changed=True)
         return Outcome(thread, log=f"{event.sender.email} wrote again in thread {thread.id}")
     if isinstance(event, OwnerFollowUp):
         if thread.state is not ThreadState.OPEN:
@@ -191,10 +204,11 @@ def apply(
     if isinstance(event, OutOfOffice):
         if event.until is None:
             return Outcome(thread, log=f"out-of-office from {event.sender.email}, no return date")
-        updated = dataclasses.replace(thread, away_until=event.until)
+        updated = dataclasses.replace(thread, away_until=event.until, away_capped=event.capped)
+        cut = " (a later date named, cut to the longest wait)" if event.capped else ""
         return Outcome(
             updated,
-            log=f"{event.sender.email} is away until {event.until.date().isoformat()}",
+            log=f"{event.sender.email} is away until {event.until.date().isoformat()}{cut}",
             changed=True,
         )
     return Outcome(thread, log=f"unhandled event {type(event).__name__}")
@@ -390,13 +404,29 @@ class _Planner:
         away = self.thread.away_until
         if away is None:
             return due
-        local = away.astimezone(self.zone)
-        morning_after = resolve_wall_time(
-            (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0,
-                                                tzinfo=None),
-            self.zone,
-        )
+        try:
+            local = away.astimezone(self.zone)
+            morning_after = resolve_wall_time(
+                (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0,
+                                                    tzinfo=None),
+                self.zone,
+            )
+        except OverflowError:
+            # A date at the end of the calendar, stored before return dates were capped:
+            # no reminder can wait for it, so it holds nothing back.
+            return due
         return max(due, morning_after)
+
+    def away_note(self, due: datetime, moved: datetime) -> dict[str, str]:
+        """What an owner reminder the out-of-office moved (``due`` -> ``moved``) tells the
+        owner: until when the counterpart is away and whether the date was cut short."""
+        away = self.thread.away_until
+        if away is None or moved <= due:
+            return {}
+        note = {"away_until": away.astimezone(self.zone).date().isoformat()}
+        if self.thread.away_capped:
+            note["away_capped"] = "yes"
+        return note
 
     def sent_with_prefix(self, prefix: str) -> list[Action]:
         return sorted(
@@ -428,8 +458,9 @@ class _Planner:
             elif n and last_sent is not None:
                 gap = offsets[n].approximate - offsets[n - 1].approximate
                 due = max(due, last_sent + gap)
-            data = {"number": str(n + 1), "of": str(len(offsets))}
-            self.add(kind, f"{prefix}{n + 1}", self.away_bound(due), (thread.owner,), data)
+            moved = self.away_bound(due)
+            data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved)}
+            self.add(kind, f"{prefix}{n + 1}", moved, (thread.owner,), data)
         elif ask:
             due = self.settings.schedules.ask.give_up_after.after(base, zone)
             if last_sent is not None:
@@ -471,7 +502,10 @@ class _Planner:
         # One thank-you per thread, whichever mode: a change of mode never thanks twice.
         if self.spent(key) or self.sent_with_prefix(f"t{thread.id}/thank_you/send/"):
             return
-        if self.settings.schedules.thank_you.mode == "send":
+        # Thanking the counterpart directly needs an answer known to be theirs (an offer's
+        # thanks follow the owner's own done or decline): else a draft to the owner.
+        really_theirs = thread.kind is Kind.OFFER or thread.answer_trusted
+        if self.settings.schedules.thank_you.mode == "send" and really_theirs:
             self.add(ActionKind.THANK_YOU, key, after.after(start, self.zone),
                      thread.counterparts, {"flavour": flavour}, owner_facing=False)
         else:
@@ -509,7 +543,7 @@ def desired_actions(
 class Reconciliation:
     add: tuple[Action, ...] = ()
     cancel: tuple[Action, ...] = ()
-    move: tuple[Action, ...] = ()  # same key, new due time
+    move: tuple[Action, ...] = ()  # same key, new due time, data, recipients or kind
 
 
 def reconcile(desired: Iterable[Action], pending: Iterable[Action]) -> Reconciliation:
@@ -519,9 +553,11 @@ def reconcile(desired: Iterable[Action], pending: Iterable[Action]) -> Reconcili
     add = tuple(a for k, a in wanted.items() if k not in have)
     cancel = tuple(a for k, a in have.items() if k not in wanted)
     move = tuple(
-        dataclasses.replace(have[k], due=a.due, recipients=a.recipients, data=a.data)
+        dataclasses.replace(have[k], kind=a.kind, due=a.due, recipients=a.recipients,
+                            data=a.data)
         for k, a in wanted.items()
-        if k in have and (have[k].due != a.due or dict(have[k].data) != dict(a.data))
+        if k in have and (have[k].due != a.due or dict(have[k].data) != dict(a.data)
+                          or have[k].kind is not a.kind or have[k].recipients != a.recipients)
     )
     return Reconciliation(add, cancel, move)
 

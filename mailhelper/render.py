@@ -112,9 +112,11 @@ boundary derived from the action key, so the same job always gives the same byte
   assistant, Cc the owner, Reply-To the owner *and* the assistant: a reply then reaches the
   owner, and reaches the assistant too, which is how it sees that the ask was answered. With
   ``send_as: owner`` it is From the owner, Cc the assistant (for the same reason).
-* Every mail: Date (``job.now`` in ``settings.timezone``), a deterministic Message-ID
-  (:func:`mailhelper.message_id.make_message_id` of the action key and the assistant's domain:
-  the same action always gets the same id, so the store maps Message-ID -> action),
+* Every mail: Date (``job.now`` in ``settings.timezone``), the action's deterministic
+  Message-ID as the store recorded it (``job.message_id``:
+  :func:`mailhelper.message_id.make_message_id` of the action key, the assistant's domain and
+  the installation's secret: the same action always gets the same id, and nobody without the
+  state can guess it),
   ``Auto-Submitted: auto-generated`` (RFC 3834), ``X-Auto-Response-Suppress: All``,
   ``X-Mailhelper-Action: <kind>``, ``X-Mailhelper-Thread: <id>`` (when there is a thread) and
   MIME-Version.
@@ -506,6 +508,10 @@ class RenderJob:
     answering: str | None = None
     thanks_due: tuple[Thread, ...] | None = None
     favours_due: tuple[Thread, ...] | None = None
+    #: The action's Message-ID as the store recorded it (made with the installation's secret,
+    #: see :mod:`mailhelper.message_id`). None only for previews outside any state: then a
+    #: placeholder made without a secret, which mail that goes out never carries.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -955,7 +961,8 @@ class Renderer:
             message["Reply-To"] = [_header_address(a) for a in reply_to]
         message["Subject"] = parts.subject
         message["Date"] = email.utils.format_datetime(job.now.astimezone(self.zone))
-        message["Message-ID"] = make_message_id(action.key, self.domain)
+        recorded = bracketed(job.message_id) if job.message_id else None
+        message["Message-ID"] = recorded or make_message_id(action.key, self.domain, b"")
         references = self._references(job, to_counterpart)
         if references:
             message["In-Reply-To"] = references[-1]

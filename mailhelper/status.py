@@ -29,6 +29,7 @@ from mailhelper.models import (
 from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural, thanks_words
 from mailhelper.settings import Settings
 from mailhelper.store import Store
+from mailhelper.terminal import one_line
 
 THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
 
@@ -160,4 +161,6 @@ def ledger_line(figures: PersonFigures) -> str:
 
 
 def _cut(text: str, width: int) -> str:
+    """``text`` (a mail's words) on one line of the table, cut to ``width``."""
+    text = one_line(text)
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mailhelper.addresses import fold
-from mailhelper.message_id import make_message_id
+from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -35,7 +35,16 @@ from mailhelper.models import (
     ThreadState,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The meta key of the installation's Message-ID secret (hex): see mailhelper.message_id.
+MESSAGE_ID_SECRET = "message_id_secret"
+#: Columns added after version 1, with their definitions: a state file from an older version
+#: gets them on first start. Answers recorded before then count as untrusted: whether they
+#: were really the counterpart's can no longer be told, so their thank-you is a draft.
+_ADDED_COLUMNS = (
+    ("threads", "answer_trusted", "INTEGER NOT NULL DEFAULT 0"),
+    ("threads", "away_capped", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,7 +66,9 @@ CREATE TABLE IF NOT EXISTS threads (
     reply_excerpt TEXT NOT NULL DEFAULT '',
     away_until TEXT,
     follow_up_at TEXT,
-    snoozed_until TEXT
+    snoozed_until TEXT,
+    answer_trusted INTEGER NOT NULL DEFAULT 0,
+    away_capped INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (match_subject);
 CREATE TABLE IF NOT EXISTS thread_participants (
@@ -165,6 +176,7 @@ class Store:
         self.db = connection
         self.domain = assistant_domain
         self._depth = 0
+        self._message_id_secret: bytes | None = None
 
     @classmethod
     def open(cls, path: Path, assistant_domain: str) -> Store:
@@ -212,6 +224,10 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            for table, column, definition in _ADDED_COLUMNS:
+                have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self.db.execute(
@@ -223,6 +239,9 @@ class Store:
                     f"the state file is from a newer mailhelper (schema {row['value']}); "
                     "upgrade mailhelper"
                 )
+            elif int(row["value"]) < SCHEMA_VERSION:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self._secret()  # a state without one (new, or from before it) gets one now
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -321,6 +340,8 @@ class Store:
             away_until=from_text(row["away_until"]),
             follow_up_at=from_text(row["follow_up_at"]),
             snoozed_until=from_text(row["snoozed_until"]),
+            answer_trusted=bool(row["answer_trusted"]),
+            away_capped=bool(row["away_capped"]),
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -357,6 +378,8 @@ class Store:
             "away_until": to_text(thread.away_until),
             "follow_up_at": to_text(thread.follow_up_at),
             "snoozed_until": to_text(thread.snoozed_until),
+            "answer_trusted": int(thread.answer_trusted),
+            "away_capped": int(thread.away_capped),
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)
@@ -470,9 +493,28 @@ class Store:
             last_error=row["last_error"],
         )
 
+    def _secret(self) -> bytes:
+        """The installation's Message-ID secret, made (32 random bytes) the first time."""
+        if self._message_id_secret is None:
+            stored = self.get_meta(MESSAGE_ID_SECRET)
+            if stored is None:
+                stored = new_secret().hex()
+                with self.transaction():
+                    self.set_meta(MESSAGE_ID_SECRET, stored)
+            self._message_id_secret = bytes.fromhex(stored)
+        return self._message_id_secret
+
     def message_id_for(self, action: Action) -> str:
-        """The action's deterministic Message-ID (without angle brackets)."""
-        return make_message_id(action.key, self.domain).strip("<>")
+        """The action's deterministic Message-ID (without angle brackets): the one recorded
+        when it was planned, else the one :func:`make_message_id` gives its key under this
+        installation's secret. Reading the recorded one keeps ids made before the secret
+        (or under an older formula) valid for the Sent-folder check after a crash."""
+        row = self.db.execute(
+            "SELECT message_id FROM actions WHERE key=?", (action.key,)
+        ).fetchone()
+        if row is not None:
+            return str(row["message_id"])
+        return make_message_id(action.key, self.domain, self._secret()).strip("<>")
 
     def add_action(self, action: Action, now: datetime) -> bool:
         """Record a new pending action; False when its key exists already (planned before)."""
@@ -676,8 +718,10 @@ class Store:
         for action in move:
             assert action.id is not None
             cursor = self.db.execute(
-                "UPDATE actions SET due=?, recipients=?, data=? WHERE id=? AND status='pending'",
+                "UPDATE actions SET kind=?, due=?, recipients=?, data=? "
+                "WHERE id=? AND status='pending'",
                 (
+                    action.kind.value,
                     to_text(action.due),
                     _addresses_json(action.recipients),
                     json.dumps(dict(action.data), ensure_ascii=False),

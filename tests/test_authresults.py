@@ -15,7 +15,7 @@ OWNER = "sam@example.com"
     [
         (["mx.example.com; dmarc=pass header.from=example.com"], True),
         (["mx.example.com; dkim=pass header.d=example.com"], True),
-        (["mx.example.com; dkim=pass (good signature) header.i=@example.com"], True),
+        (["mx.example.com; dkim=pass (good signature) header.d=example.com"], True),
         (["mx.example.com; spf=pass smtp.mailfrom=sam@example.com"], True),
         (["mx.example.com; spf=pass smtp.mailfrom=bounces.example.com"], True),
         # A pass for somebody else's domain says nothing about the owner's From.
@@ -35,3 +35,58 @@ OWNER = "sam@example.com"
 )
 def test_verdicts(headers: list[str], expected: bool) -> None:
     assert passes(headers, TRUSTED, OWNER) is expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # header.i names an agent, not the signing domain: it aligns nothing (RFC 7489 3.1.1).
+        (["mx.example.com; dkim=pass header.d=evil.test header.i=@example.com"], False),
+        (["mx.example.com; dkim=pass header.i=@example.com"], False),
+        # header.d may be a parent of the From domain, never a bare suffix or a stranger's.
+        (["mx.example.com; dkim=pass header.d=example.com"], True),
+        (["mx.example.com; dkim=pass header.d=com"], False),
+        (["mx.example.com; dkim=pass header.d=notexample.com"], False),
+    ],
+)
+def test_dkim_aligns_on_the_signing_domain(headers: list[str], expected: bool) -> None:
+    assert passes(headers, TRUSTED, OWNER) is expected
+
+
+def test_dkim_parent_domain_of_a_subdomain_sender_aligns() -> None:
+    assert passes(["mx.example.com; dkim=pass header.d=example.com"], TRUSTED,
+                  "sam@mail.example.com")
+    assert not passes(["mx.example.com; dkim=pass header.d=mail.example.com"], TRUSTED,
+                      "sam@example.com")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # One header per filter, dmarc=none on top: the DKIM pass below still counts.
+        (["mx.example.com; dmarc=none header.from=example.com",
+          "mx.example.com; dkim=pass header.d=example.com",
+          "mx.example.com; spf=none smtp.mailfrom=example.com"], True),
+        # A dmarc=fail in any of the trusted headers vetoes.
+        (["mx.example.com; dkim=pass header.d=example.com",
+          "mx.example.com; dmarc=fail header.from=example.com"], False),
+        # Another server's header ends the trusted run: what is below it may be the sender's.
+        (["mx.example.com; dmarc=none", "relay.evil.test; none",
+          "mx.example.com; dkim=pass header.d=example.com"], False),
+        # An internal relay's header above the trusted run is skipped.
+        (["relay.example.com; none", "mx.example.com; dmarc=none",
+          "mx.example.com; spf=pass smtp.mailfrom=example.com"], True),
+    ],
+)
+def test_every_header_of_the_trusted_run_is_read(headers: list[str], expected: bool) -> None:
+    assert passes(headers, TRUSTED, OWNER) is expected
+
+
+def test_an_encoded_word_is_not_the_trusted_authserv_id() -> None:
+    from mailhelper.parse import parse_mail
+
+    raw = (b"From: sam@example.com\r\nMessage-ID: <a@example.com>\r\n"
+           b"Authentication-Results: =?utf-8?q?mx=2Eexample=2Ecom?=; dmarc=pass\r\n\r\nhi\r\n")
+    headers = parse_mail(raw).headers["authentication-results"]
+    assert headers == ("=?utf-8?q?mx=2Eexample=2Ecom?=; dmarc=pass",)
+    assert not passes(headers, TRUSTED, OWNER)

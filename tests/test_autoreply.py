@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.autoreply import auto_generated, is_out_of_office, return_date
+from mailhelper.autoreply import (
+    auto_generated,
+    bounded_return_date,
+    is_out_of_office,
+    return_date,
+)
 from mailhelper.models import Address, Mail
 from mailhelper.parse import parse_mail
 
@@ -190,3 +195,21 @@ def test_the_return_date_is_midnight_in_the_owners_zone() -> None:
 def test_the_subject_counts_too() -> None:
     found = return_date(mail(subject="Away until May 5", text=""), NOW, UTC)
     assert found == datetime(2027, 5, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "capped"),
+    [
+        ("I am out of the office until 1 January 2400.", date(2027, 2, 5), True),
+        ("Back on 9999-12-31.", date(2027, 2, 5), True),
+        ("Back on 5 February 2027.", date(2027, 2, 5), False),
+        ("Back on 14 December.", date(2026, 12, 14), False),
+        ("I was away until 1 December 2026.", None, False),
+    ],
+)
+def test_the_return_date_is_at_most_60_days_after_the_auto_reply(
+    text: str, expected: date | None, capped: bool
+) -> None:
+    arrived = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    until, was_capped = bounded_return_date(Mail("a@b", text=text), arrived, UTC)
+    assert (until.date() if until else None, was_capped) == (expected, capped)

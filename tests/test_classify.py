@@ -97,7 +97,7 @@ def sent_mail(store: Store, kind: ActionKind, thread_id: int | None = 1,
     action = store.action_by_key(key)
     assert action is not None and action.id is not None
     store.set_status(action.id, ActionStatus.SENT, sent_at=NOW - timedelta(hours=1))
-    return make_message_id(key, "example.com")
+    return f"<{store.message_id_for(action)}>"
 
 
 # -- new threads ----------------------------------------------------------------------------
@@ -499,7 +499,9 @@ def test_a_persons_mail_is_not_taken_for_an_auto_reply(
 
 
 def test_a_person_writing_from_postmaster_can_reply(store: Store) -> None:
-    tracked(store)
+    thread = tracked(store)
+    store.save_thread(dataclasses.replace(
+        thread, counterparts=(JANE, Address("postmaster@example.org", "Bob Admin"))))
     event = read(store, mail(from_="Bob Admin <postmaster@example.org>", to=SAM_FROM,
                              subject="Re: Intro to Acme?", in_reply_to=ASK_ID, body="Sure"))
     assert isinstance(event, CounterpartReply)
@@ -538,7 +540,7 @@ def test_mail_with_the_assistants_own_message_id_is_a_loop(store: Store) -> None
                              body="done", message_id=thank_you, in_reply_to=ASK_ID))
     assert isinstance(event, Ignored) and "loop" in event.reason
     # The shape alone is enough, even when the store no longer knows the action.
-    event = read(store, mail(message_id=make_message_id("gone", "example.com"),
+    event = read(store, mail(message_id=make_message_id("gone", "example.com", b"old"),
                              in_reply_to=ASK_ID))
     assert isinstance(event, Ignored) and "loop" in event.reason
 
@@ -626,15 +628,39 @@ def test_a_reply_to_the_owners_own_assistant_mail_counts_only_from_the_counterpa
     event = read(store, mail(from_="Support <support@helpdesk.example.net>", to=SAM_FROM,
                              subject="Re: Tracking your ask [ticket #4411]",
                              body="We received your request.", in_reply_to=receipt))
-    assert isinstance(event, Ignored) and "not on thread 1" in event.reason
+    assert isinstance(event, Ignored) and "not a counterpart of thread 1" in event.reason
     event = read(store, mail(from_=JANE_FROM, to=SAM_FROM, subject="Re: Tracking your ask",
                              body="Sure, happy to.", in_reply_to=receipt))
-    assert isinstance(event, CounterpartReply) and event.thread_id == 1
-    # Someone else in the owner's own conversation (Jane's colleague in Cc) still counts.
-    event = read(store, mail(from_="Bob <bob@example.org>", to=SAM_FROM,
-                             subject="Re: Intro to Acme?", body="I can help.",
-                             in_reply_to=ASK_ID))
-    assert isinstance(event, CounterpartReply) and event.sender.email == "bob@example.org"
+    assert isinstance(event, CounterpartReply) and event.thread_id == 1 and event.trusted
+
+
+def test_mail_from_anyone_not_a_counterpart_never_answers_the_thread(store: Store) -> None:
+    """Whoever saw the ask (a colleague in Cc, a list, a stranger it was forwarded to) can
+    reference it; only the people it was addressed to can answer it."""
+    tracked(store)
+    for options in ({"in_reply_to": ASK_ID}, {"references": ["<x@example.net>", ASK_ID]}, {}):
+        event = read(store, mail(from_="Bob <bob@example.org>", to=SAM_FROM,
+                                 subject="Re: Intro to Acme?", body="I can help.", **options))
+        assert isinstance(event, Ignored), (options, event)
+
+
+def test_only_a_referencing_answer_from_the_counterpart_is_trusted(store: Store) -> None:
+    tracked(store)
+    genuine = read(store, mail(from_=JANE_FROM, to=SAM_FROM, subject="Re: Intro to Acme?",
+                               body="Sure", in_reply_to=ASK_ID))
+    assert isinstance(genuine, CounterpartReply) and genuine.trusted
+    by_subject = read(store, mail(from_=JANE_FROM, to=SAM_FROM, subject="Re: Intro to Acme?",
+                                  body="Sure"))
+    assert isinstance(by_subject, CounterpartReply) and not by_subject.trusted
+    # With require_auth, a passing verdict for Jane's domain vouches for a subject-only match.
+    verdict = {"Authentication-Results": "mx.example.com; dkim=pass header.d=example.org"}
+    auth = dict(require_auth=True, trusted_authserv_id="mx.example.com")
+    signed = read(store, mail(from_=JANE_FROM, to=SAM_FROM, subject="Re: Intro to Acme?",
+                              body="Sure", headers=verdict), **auth)
+    assert isinstance(signed, CounterpartReply) and signed.trusted
+    unsigned = read(store, mail(from_=JANE_FROM, to=SAM_FROM, subject="Re: Intro to Acme?",
+                                body="Sure"), **auth)
+    assert isinstance(unsigned, CounterpartReply) and not unsigned.trusted
 
 
 def test_a_mass_mailing_is_not_tracked_and_the_owner_is_told(store: Store) -> None:

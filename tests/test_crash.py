@@ -184,6 +184,18 @@ def folder_ids(rig: RigAssistant, folder: str) -> Counter[str]:
     return Counter(str(m["Message-ID"]) for m in rig.folder(folder))
 
 
+def share_message_id_secret(source: Path, target: Path) -> None:
+    """Start the state ``target`` with the Message-ID secret of the state ``source``."""
+    from mailhelper.store import MESSAGE_ID_SECRET, Store
+
+    with sqlite3.connect(source) as db:
+        [(secret,)] = db.execute("SELECT value FROM meta WHERE key=?", (MESSAGE_ID_SECRET,))
+    store = Store.open(target, "example.com")
+    with store.transaction():
+        store.set_meta(MESSAGE_ID_SECRET, secret)
+    store.close()
+
+
 def _new_assistant(dovecot: DovecotServer, sink: SmtpSink, workdir: Path,
                    name: str) -> RigAssistant:
     workdir.mkdir()
@@ -240,7 +252,9 @@ def test_a_month_with_kills_ends_as_the_month_without(
     clean_seconds = time.monotonic() - began
 
     # The same month again, with kills. Commands are the clean run's, byte for byte: they
-    # answer mail whose Message-IDs are the same in both runs.
+    # answer mail whose Message-IDs are the same in both runs, since the two runs stand for
+    # one installation and so share its Message-ID secret.
+    share_message_id_secret(clean.state, killed.state)
     rng = random.Random(KILL_SEED)
     tally = Tally()
     busy = [s for s in inbox if inbox[s] or sent_at_step[s]]

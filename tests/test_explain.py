@@ -129,7 +129,7 @@ def test_a_reply_to_assistant_mail_reads_as_a_command(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(workdir)
-    ours = make_message_id("t1/follow_up/20261203T090000Z/1", "example.com")
+    ours = make_message_id("t1/follow_up/20261203T090000Z/1", "example.com", b"")
     for text, command in (("Snooze 3 days", "snooze"), ("> quoted\n\ndone", "done"),
                           ("Thanks!", "unknown")):
         path = eml(workdir, "reply.eml", make_message(
@@ -168,12 +168,13 @@ def test_the_state_file_is_read_and_never_written(
     draft = store.action_by_key("t1/thank_you")
     assert draft is not None and draft.id is not None
     store.set_status(draft.id, ActionStatus.SENT, sent_at=created)
+    draft_id = store.message_id_for(draft)
     store.close()
     before = (workdir / "state.db").read_bytes()
 
     path = eml(workdir, "send.eml", make_message(
         "sam@example.com", "helper@example.com", "Re: Say thanks", "send", date=DATE,
-        in_reply_to=make_message_id("t1/thank_you", "example.com")))
+        in_reply_to=f"<{draft_id}>"))
     assert explain_json(capsys, path, "--config", str(config))["command"] == "send"
     code, out, _ = explain(capsys, path, "--config", str(config))
     assert code == 0 and "would run the owner's command: send" in out

@@ -184,7 +184,7 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
     assert message["X-Auto-Response-Suppress"] == "All"
     assert message["X-Mailhelper-Action"] == kind.value
     assert message["MIME-Version"] == "1.0"
-    assert message["Message-ID"] == make_message_id(job_.action.key, "example.com")
+    assert message["Message-ID"] == make_message_id(job_.action.key, "example.com", b"")
     assert parsedate_to_datetime(str(message["Date"])) == NOW
     if job_.thread is not None:
         assert message["X-Mailhelper-Thread"] == str(job_.thread.id)
@@ -503,10 +503,12 @@ def test_now_must_be_aware(renderer: Renderer) -> None:
 
 
 def test_message_ids_are_deterministic_per_action_key(renderer: Renderer) -> None:
-    key = "t7/follow_up/20261130T090000Z/1"
-    assert make_message_id(key, "example.com") == make_message_id(key, "EXAMPLE.com")
-    assert make_message_id(key, "example.com") != make_message_id(key + "x", "example.com")
-    mid = make_message_id(key, "example.com")
+    key, secret = "t7/follow_up/20261130T090000Z/1", bytes(range(32))
+    assert make_message_id(key, "example.com", secret) == make_message_id(key, "EXAMPLE.com",
+                                                                          secret)
+    assert make_message_id(key, "example.com", secret) != make_message_id(key + "x",
+                                                                          "example.com", secret)
+    mid = make_message_id(key, "example.com", secret)
     assert mid.startswith("<mh.") and mid.endswith("@example.com>")
     assert looks_like_ours(mid, "example.com") and looks_like_ours(mid.strip("<>"), "example.com")
     assert not looks_like_ours(mid, "other.example") and not looks_like_ours("x@example.com",

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from mailhelper.message_id import make_message_id
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
 from mailhelper.store import Store
+
+NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 SAM = Address("sam@example.com", "Sam")
@@ -150,3 +153,49 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(RuntimeError, match="newer mailhelper"):
         Store.open(path, "example.com")
+
+
+def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    store.db.execute("ALTER TABLE threads DROP COLUMN answer_trusted")
+    store.db.execute("ALTER TABLE threads DROP COLUMN away_capped")
+    store.set_meta("schema_version", "1")
+    store.close()
+    again = Store.open(path, "example.com")
+    columns = {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")}
+    assert {"answer_trusted", "away_capped"} <= columns
+    assert again.get_meta("schema_version") == "2"
+
+
+def test_message_ids_carry_the_installations_secret_and_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    action = Action("t1/follow_up/20261203T090000Z/1", ActionKind.FOLLOW_UP, NOW, 1)
+    first = Store.open(tmp_path / "a.db", "example.com")
+    planned = first.message_id_for(action)
+    first.close()
+    again = Store.open(tmp_path / "a.db", "example.com")
+    assert again.message_id_for(action) == planned  # stable across restarts
+    other = Store.open(tmp_path / "b.db", "example.com")
+    assert other.message_id_for(action) != planned  # another installation, another id
+    assert f"<{planned}>" != make_message_id(action.key, "example.com", b"")
+    secret = again.get_meta("message_id_secret")
+    assert secret is not None and len(bytes.fromhex(secret)) == 32
+    assert f"<{planned}>" == make_message_id(action.key, "example.com", bytes.fromhex(secret))
+
+
+def test_a_state_from_before_the_secret_gets_one_and_keeps_its_recorded_ids(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    action = Action("t1/nudge/20261203T090000Z/1", ActionKind.NUDGE, NOW, 1)
+    store.add_action(action, NOW)
+    # As an older version recorded it: the key's plain hash, and no secret in the state.
+    store.db.execute("UPDATE actions SET message_id='mh.0123456789abcdef01234567@example.com'")
+    store.db.execute("DELETE FROM meta WHERE key='message_id_secret'")
+    store.close()
+    again = Store.open(path, "example.com")
+    assert again.get_meta("message_id_secret") is not None
+    assert again.message_id_for(action) == "mh.0123456789abcdef01234567@example.com"

@@ -124,7 +124,7 @@ def test_explain_shows_when_a_snooze_ends_and_who_made_an_offer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path)
-    reminder = make_message_id("t1/follow_up/20261203T090000Z/1", "example.com")
+    reminder = make_message_id("t1/follow_up/20261203T090000Z/1", "example.com", b"")
     mail = tmp_path / "snooze.eml"
     mail.write_bytes(make_message("sam@example.com", "helper@example.com", "Re: Reminder",
                                   "snooze 3 days", date="Mon, 30 Nov 2026 08:59:00 +0000",
