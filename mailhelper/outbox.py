@@ -483,26 +483,40 @@ class Outbox:
             report.retried.append(action)
             return
         log.error("action %s: permanent failure %d %s", action.key, code, text)
+        self._give_up(action, now, f"The mail server refused it: {code} {text}", "server",
+                      last_error=f"{code} {text}")
+        report.failed.append(action)
+
+    def _give_up(
+        self, action: Action, now: datetime, reason: str, stage: str,
+        last_error: str | None = None,
+    ) -> None:
+        """Fail ``action`` for good and queue one notice to its owner, in one transaction.
+
+        The notice's key is the action's (``failed/<key>``), so the owner hears about one
+        failed action once, however many cycles look at it; a notice that fails itself
+        queues no further notice. ``stage``: ``compose`` (the mail could not be written) or
+        ``server`` (the SMTP server could not or would not take it)."""
+        assert action.id is not None
         with self.store.transaction():
-            self.store.set_status(action.id, ActionStatus.FAILED, last_error=f"{code} {text}"[:500])
+            self.store.set_status(action.id, ActionStatus.FAILED,
+                                  last_error=(last_error or reason)[:500])
             if action.kind is not ActionKind.ERROR_NOTICE:
-                owner = self._owner_for(action)
                 self.store.add_action(
                     Action(
                         key=f"failed/{action.key}",
                         kind=ActionKind.ERROR_NOTICE,
                         due=now,
                         thread_id=action.thread_id,
-                        recipients=(owner,),
+                        recipients=(self._owner_for(action),),
                         data={
-                            "reason": f"The mail server refused it: {code} {text}"[:500],
+                            "reason": reason[:500],
                             "failed_kind": action.kind.value,
                             "failed_to": ", ".join(p.email for p in action.recipients),
                         },
                     ),
                     now,
                 )
-        report.failed.append(action)
 
     def _unreachable(
         self, actions: Sequence[Action], now: datetime, text: str, report: SendReport
