@@ -29,6 +29,12 @@ mail was handed over (DATA sent, no reply) is like a kill after step 2: the acti
 ``sending`` and, once the backoff has passed, the Sent folder decides as above. A 5xx answer
 fails the action and tells the owner in one error notice (sent in the same cycle); the rest of
 the cycle's mail still goes out. All due mail of a cycle shares one SMTP connection.
+
+An action that cannot become a mail at all (an address no header can carry, from a state file
+an older version wrote; a template that fails on its values) is failed the same way, before
+any attempt is recorded: the reason is kept, the owner gets one notice, and the cycle goes on
+with the other due actions. So is mail to an address with a non-ASCII local part when the
+SMTP server does not offer SMTPUTF8 (RFC 6531); where it does, that mail goes with SMTPUTF8.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import logging
 import os
 import signal
 import smtplib
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,7 +54,7 @@ from email.policy import EmailPolicy
 from email.policy import default as DEFAULT_POLICY
 
 from mailhelper import plan, status
-from mailhelper.errors import ConnectError
+from mailhelper.errors import ConnectError, MailhelperError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
 from mailhelper.render import Renderer, RenderJob
@@ -91,6 +98,16 @@ def backoff(attempts: int) -> timedelta:
     [1, 2, 4, 60, 60, 60]
     """
     return min(BACKOFF_FIRST * (2 ** min(max(attempts - 1, 0), 16)), BACKOFF_CAP)
+
+
+class CannotCompose(Exception):
+    """This action cannot become a mail, and retrying will not change that; the message
+    says why, for the owner and the log."""
+
+
+class NeedsSmtpUtf8(Exception):
+    """The mail needs SMTPUTF8 (RFC 6531: an envelope address with a non-ASCII local part)
+    and the server does not offer it; nothing was sent."""
 
 
 class OutcomeUnknown(Exception):
@@ -163,12 +180,18 @@ def transmit(
     Raises :class:`smtplib.SMTPResponseException` (or its subclass
     ``SMTPRecipientsRefused``) when the server refused: nothing was delivered; an ``OSError``
     (``SMTPServerDisconnected``, timeouts) when the connection failed before DATA: nothing was
-    delivered; :class:`OutcomeUnknown` when it failed during DATA.
+    delivered; :class:`OutcomeUnknown` when it failed during DATA; :class:`NeedsSmtpUtf8` when
+    ``international`` mail meets a server without SMTPUTF8: nothing was sent.
     """
     options: list[str] = []
-    if international:
-        options += ["SMTPUTF8", "BODY=8BITMIME"]
     smtp.ehlo_or_helo_if_needed()
+    if international:
+        if not smtp.has_extn("smtputf8"):
+            # smtplib would raise SMTPNotSupportedError from mail(); say what it means here.
+            raise NeedsSmtpUtf8(
+                "an address in it has non-ASCII characters before the @, and the SMTP server "
+                "does not offer SMTPUTF8 (RFC 6531), which such an address needs")
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
     if smtp.does_esmtp and smtp.has_extn("size"):
         options.append(f"SIZE={len(raw)}")
     code, text = smtp.mail(sender, options)
@@ -347,14 +370,45 @@ class Outbox:
                     self._unreachable(batch[index:], now, str(exc), report)
                     return report
 
+    def _prepare(
+        self, action: Action, now: datetime, raw: bytes | None,
+    ) -> tuple[EmailMessage, list[str], bytes, bool]:
+        """The mail for ``action``, its envelope recipients, its bytes and whether they need
+        SMTPUTF8; ``raw`` is the mail of an earlier attempt whose outcome was unknown, sent
+        again byte for byte. Raises :class:`CannotCompose` when the action cannot become a
+        mail, whatever the reason: one action's mail must never stop the others."""
+        try:
+            message = _parse(raw) if raw is not None else self.compose(action, now)
+            envelope = [p.email for p in action.recipients]
+            envelope += [a.email for a in _addresses_in(message, "Cc")
+                         if a.email not in envelope]
+            if raw is None:
+                raw, international = flatten(message, [self.settings.assistant.email, *envelope])
+            else:
+                international = not all(
+                    a.isascii() for a in [self.settings.assistant.email, *envelope])
+        except sqlite3.Error:
+            raise  # the state file's fault, not this mail's: stop the cycle, change nothing
+        except Exception as exc:
+            if not isinstance(exc, MailhelperError):  # a template's or a library's surprise
+                log.exception("action %s: composing its mail failed", action.key)
+            raise CannotCompose(
+                f"its mail could not be written: {str(exc) or type(exc).__name__}") from exc
+        return message, envelope, raw, international
+
     def _send_if_allowed(
         self, action: Action, now: datetime, dry_run: bool, report: SendReport
     ) -> None:
         assert action.id is not None
-        raw = self.store.outgoing(action.id)  # an attempt whose outcome was unknown: the same mail
-        message = _parse(raw) if raw is not None else self.compose(action, now)
-        envelope = [p.email for p in action.recipients]
-        envelope += [a.email for a in _addresses_in(message, "Cc") if a.email not in envelope]
+        try:
+            message, envelope, raw, international = self._prepare(
+                action, now, self.store.outgoing(action.id))
+        except CannotCompose as exc:
+            log.error("action %s failed: %s", action.key, exc)
+            if not dry_run:
+                self._give_up(action, now, str(exc), "compose")
+            report.failed.append(action)
+            return
         refused = allowed_recipients(self.store, self.settings, action, envelope)
         if refused is not None:
             log.warning("action %s refused: %s", action.key, refused)
@@ -377,12 +431,6 @@ class Outbox:
         if dry_run:
             report.sent.append(action)
             return
-        if raw is None:
-            raw, international = flatten(message, [self.settings.assistant.email, *envelope])
-        else:
-            international = not all(
-                a.isascii() for a in [self.settings.assistant.email, *envelope]
-            )
         self._send_one(action, raw, international, envelope, str(message["Subject"]), now,
                        report)
 
@@ -398,6 +446,11 @@ class Outbox:
         except OutcomeUnknown as exc:
             self._drop_connection()
             self._outcome_unknown(action, now, str(exc), report)
+            return
+        except NeedsSmtpUtf8 as exc:
+            log.error("action %s failed: %s", action.key, exc)
+            self._give_up(action, now, str(exc), "server")
+            report.failed.append(action)
             return
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
@@ -513,6 +566,7 @@ class Outbox:
                             "reason": reason[:500],
                             "failed_kind": action.kind.value,
                             "failed_to": ", ".join(p.email for p in action.recipients),
+                            "failed_stage": stage,
                         },
                     ),
                     now,
