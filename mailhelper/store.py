@@ -491,6 +491,11 @@ class Store:
         )
         return cursor.rowcount == 1
 
+    def set_action_data(self, action_id: int, data: dict[str, str]) -> None:
+        """Replace a pending action's data (the daily summary's counts grow during its day)."""
+        self.db.execute("UPDATE actions SET data=? WHERE id=? AND status='pending'",
+                        (json.dumps(data, ensure_ascii=False), action_id))
+
     def actions_for(self, thread_id: int) -> list[Action]:
         rows = self.db.execute(
             "SELECT * FROM actions WHERE thread_id=? ORDER BY id", (thread_id,)

@@ -13,14 +13,22 @@ Against the real rig (Dovecot, the SMTP sink, ``poll --once --now``):
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from mailhelper.mailbox import MAX_MESSAGE_BYTES
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.dovecot import DovecotServer, ImapAccount
+from tests.rig.mailboxes import make_message
 from tests.rig.smtpsink import SmtpSink
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday
@@ -158,3 +166,66 @@ def test_a_failing_template_fails_its_mail_alone(rig_assistant: RigAssistant) ->
     assert row["kind"] == "follow_up" and "could not be written" in row["last_error"]
     rig.poll(at(days=2))
     assert [kind_of(m) for m in rig.sent()].count("error_notice") == 1
+
+
+# -- strangers' junk -----------------------------------------------------------------------
+
+PHISH = "URGENT: verify your account now"
+
+
+def headerless(n: int) -> bytes:
+    """What some MTAs relay as is: no header at all, only text."""
+    return f"\r\n{PHISH} ({n}) click http://evil.test/{n}\r\n".encode()
+
+
+def unparseable(n: int) -> bytes:
+    """Header fields, but none of From, Sender, Message-ID or Subject: not a mail."""
+    return (f"X-Spam: {PHISH} {n}\r\nContent-Type: text/plain\r\n\r\n"
+            f"{PHISH} http://evil.test/{n}\r\n").encode()
+
+
+def too_large(from_: str, subject: str, message_id: str) -> bytes:
+    head = make_message(from_, f"Someone <{OWNER}>", subject, "see attached\n",
+                        message_id=message_id, date=DATE)
+    header = [line for line in head.partition(b"\r\n\r\n")[0].split(b"\r\n")
+              if not line.lower().startswith((b"content-type", b"content-transfer-encoding"))]
+    header.append(b'Content-Type: multipart/mixed; boundary="b1"')
+    line = base64.b64encode(os.urandom(57)) + b"\r\n"
+    return (b"\r\n".join(header) + b"\r\n\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + line * (MAX_MESSAGE_BYTES // 57 + 20_000) + b"--b1--\r\n")
+
+
+def test_an_owners_mail_failing_require_auth_gets_no_notice_of_its_own(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Owner mail without the trusted server's verdict is a stranger's (SPEC.md safety
+    rule 1): when it cannot be read, it is counted in the summary, never answered."""
+    rig = rig_assistant
+    rig.configure({"require_auth": True, "trusted_authserv_id": "mx.example.com"})
+    rig.deliver(too_large(f"{OWNER_NAME} <{OWNER}>", "Wire the money", "<forged@evil.test>"))
+    rig.poll(at())
+    assert rig.sent() == []
+    assert "not an owner's" in rig.last_output
+    rig.poll(at(days=1))
+    [summary] = rig.sent()
+    assert str(summary["Subject"]) == "1 message from others filed as errors (Mon 7 Dec)"
+    assert b"Wire the money" not in summary.as_bytes()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
+def test_the_summary_is_one_action_per_day_of_the_configured_zone(
+    rig_assistant: RigAssistant, zone: str,
+) -> None:
+    rig = rig_assistant
+    rig.configure({"timezone": zone})
+    times = [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=3)]  # the last: Tue in Auckland
+    for n, moment in enumerate(times):
+        rig.deliver(headerless(n))
+        rig.poll(moment.isoformat())
+    days = [moment.astimezone(ZoneInfo(zone)).date().isoformat() for moment in times]
+    rows = [r for r in actions(rig) if r["key"].startswith("errors/")]
+    assert [r["key"] for r in rows] == [f"errors/{day}/summary" for day in sorted(set(days))]
+    assert all(r["status"] == "pending" for r in rows)
+    assert [json.loads(r["data"])["filed_unreadable"] for r in rows] == [
+        str(days.count(day)) for day in sorted(set(days))]
