@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
 HOLD_MIN = timedelta(minutes=1)
+#: Error notices to the owner have an hourly budget of their own (see :func:`hold_reason`).
+#: Few are ever due: only the owner's own mail gets one, others' mail one summary a day.
+NOTICES_PER_HOUR = 10
 
 _crash_counts: dict[str, int] = {}
 
@@ -148,6 +151,12 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
     The release is the moment enough of the mails that count against the cap have left its
     window (a day per recipient, an hour overall), so a held mail goes at the first poll after
     it, not at some fixed interval.
+
+    Two hourly budgets that never draw on each other: error notices to the owner count only
+    against :data:`NOTICES_PER_HOUR` (of notices), and every other mail (reminders, receipts,
+    digests, mail to counterparts) only against ``sending.max_per_hour`` (of such mail). So a
+    burst of notices can never hold back a due reminder, and reminders never hold back the
+    owner's news that something failed.
     """
     owners = {o.email for o in settings.owners}
     for person in action.recipients:
@@ -158,11 +167,13 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
         if len(times) >= cap:
             release = times[len(times) - cap] + timedelta(days=1)
             return f"{person.email} had {len(times)} mails in the last day", release
-    cap = settings.sending.max_per_hour
-    times = store.delivery_times_since(now - timedelta(hours=1))
+    notice = action.kind is ActionKind.ERROR_NOTICE
+    cap = NOTICES_PER_HOUR if notice else settings.sending.max_per_hour
+    times = store.delivery_times_since(now - timedelta(hours=1), notices=notice)
     if len(times) >= cap:
         release = times[len(times) - cap] + timedelta(hours=1)
-        return f"{cap} mails sent in the last hour", release
+        what = "notices" if notice else "mails"
+        return f"{cap} {what} sent in the last hour", release
     return None
 
 

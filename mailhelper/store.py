@@ -637,10 +637,20 @@ class Store:
         return int(row[0])
 
     def delivery_times_since(self, since: datetime, recipient: str | None = None,
-                             ) -> list[datetime]:
+                             notices: bool | None = None) -> list[datetime]:
         """When each mail accepted after ``since`` was accepted, oldest first: to
-        ``recipient``, or in all (each mail once, whoever it went to)."""
-        if recipient is None:
+        ``recipient``, or in all (each mail once, whoever it went to). In all, ``notices``
+        True counts only error notices, False everything else, None every mail."""
+        if recipient is None and notices is not None:
+            # The join looks up only the last hour's deliveries' actions, by primary key.
+            kind = "=" if notices else "!="
+            rows = self.db.execute(
+                "SELECT min(d.at) FROM deliveries d JOIN actions a ON a.id = d.action_id "
+                f"WHERE d.at > ? AND a.kind {kind} 'error_notice' GROUP BY d.action_id "
+                "ORDER BY 1",
+                (to_text(since),),
+            ).fetchall()
+        elif recipient is None:
             rows = self.db.execute(
                 "SELECT min(at) FROM deliveries WHERE at > ? GROUP BY action_id ORDER BY 1",
                 (to_text(since),),

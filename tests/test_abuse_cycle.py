@@ -26,6 +26,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailhelper.mailbox import MAX_MESSAGE_BYTES
+from mailhelper.models import Action, ActionKind, Address
+from mailhelper.outbox import NOTICES_PER_HOUR, hold_reason
+from mailhelper.settings import SendingSettings, Settings
+from mailhelper.store import Store
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.dovecot import DovecotServer, ImapAccount
 from tests.rig.mailboxes import make_message
@@ -229,3 +233,92 @@ def test_the_summary_is_one_action_per_day_of_the_configured_zone(
     assert all(r["status"] == "pending" for r in rows)
     assert [json.loads(r["data"])["filed_unreadable"] for r in rows] == [
         str(days.count(day)) for day in sorted(set(days))]
+
+
+def test_sixty_junk_mails_give_one_summary_a_day_and_never_delay_a_reminder(
+    rig_assistant: RigAssistant,
+) -> None:
+    rig = rig_assistant
+    # A small hourly budget, so that notices drawing on it would show at once.
+    rig.configure({"sending": {"max_per_hour": 3},
+                   "schedules": {"ask": {"follow_up": ["3 days"]}}})
+    for n in range(3):
+        owner_ask(rig, n, f"person{n}@example.org")
+    rig.poll(at())
+    assert [kind_of(m) for m in rig.sent()] == ["receipt"] * 3
+
+    # Thursday 08:30: sixty junk mails, one of them too large, from strangers; and the
+    # owner's own mail that is too large to read.
+    for n in range(30):
+        rig.deliver(headerless(n))
+        rig.deliver(unparseable(n))
+    rig.deliver(too_large("Mallory <mallory@evil.test>", PHISH, "<big-evil@evil.test>"))
+    rig.deliver(too_large(f"{OWNER_NAME} <{OWNER}>", "The whole archive", "<big-1@example.com>"))
+    rig.poll(at(days=3, minutes=-30))
+    new = rig.sent()[3:]
+    assert [kind_of(m) for m in new] == ["error_notice"], "only the owner's own mail is told"
+    [own] = new
+    assert own["To"].addresses[0].addr_spec == OWNER
+    assert str(own["Subject"]) == "Couldn't understand your mail “The whole archive”"
+    assert own["In-Reply-To"] == "<big-1@example.com>"
+    assert rig.last_output.count("moved to mailhelper/errors") == 62
+
+    # 09:00: the three reminders fall due, in the hour after the notice, with more junk
+    # arriving in the same cycle: none is held back.
+    for n in range(30, 60):
+        rig.deliver(headerless(n))
+    rig.poll(at(days=3))
+    new = rig.sent()[4:]
+    assert [kind_of(m) for m in new] == ["follow_up"] * 3, rig.last_output
+    assert "held" not in rig.last_output.replace("held 0", "")
+
+    # Friday 09:00: one summary of Thursday, counts and folder only.
+    rig.poll(at(days=4))
+    rig.poll(at(days=4, hours=5))
+    [summary] = rig.sent()[7:]
+    assert kind_of(summary) == "error_notice"
+    assert summary["To"].addresses[0].addr_spec == OWNER
+    assert str(summary["Subject"]) == "91 messages from others filed as errors (Thu 10 Dec)"
+    text = summary.get_body(("plain",))
+    assert text is not None
+    content = text.get_content()
+    assert "90 could not be parsed, 1 too large to read" in content
+    assert '"mailhelper/errors"' in content
+    whole = summary.as_bytes()
+    for quoted in (PHISH.encode(), b"evil.test", b"mallory", b"Mallory", b"X-Spam"):
+        assert quoted not in whole, quoted
+    assert [kind_of(m) for m in rig.sent()].count("error_notice") == 2
+
+
+# -- the hourly budgets ----------------------------------------------------------------------
+
+
+def test_notices_and_other_mail_draw_on_two_hourly_budgets(tmp_path: Path) -> None:
+    """Notices to the owner never use up what reminders need, nor the other way round."""
+    owner = Address(OWNER, OWNER_NAME)
+    settings = Settings(owners=(owner,), assistant=Address("helper@example.com"),
+                        sending=SendingSettings(max_per_hour=3))
+    store = Store.open(tmp_path / "state.db", "example.com")
+    now = T0 + timedelta(days=3)
+
+    def sent(key: str, kind: ActionKind, minutes_ago: int) -> None:
+        with store.transaction():
+            store.add_action(Action(key=key, kind=kind, due=T0, recipients=(owner,)), T0)
+            stored = store.action_by_key(key)
+            assert stored is not None
+            store.mark_sent(stored, now - timedelta(minutes=minutes_ago))
+
+    def reason(kind: ActionKind) -> tuple[str, datetime] | None:
+        return hold_reason(store, settings, Action(key=f"due/{kind.value}", kind=kind, due=now,
+                                                   recipients=(owner,)), now)
+
+    for n in range(NOTICES_PER_HOUR):
+        sent(f"notice/{n}", ActionKind.ERROR_NOTICE, 50 - n)
+    assert reason(ActionKind.FOLLOW_UP) is None, "a full budget of notices holds no reminder"
+    assert reason(ActionKind.ERROR_NOTICE) == (
+        f"{NOTICES_PER_HOUR} notices sent in the last hour", now + timedelta(minutes=10))
+    for n in range(3):
+        sent(f"reminder/{n}", ActionKind.FOLLOW_UP, 40 - n)
+    assert reason(ActionKind.FOLLOW_UP) == ("3 mails sent in the last hour",
+                                           now + timedelta(minutes=20))
+    store.close()
