@@ -35,7 +35,7 @@ from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.prefilter import header_of, ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.store import Store, private_state_path
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class StateLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_state_path(self.path)  # it may be the first to need the folder
         handle = self.path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
