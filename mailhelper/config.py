@@ -150,6 +150,11 @@ def _xdg_dir(environ: Mapping[str, str], variable: str, fallback: str) -> Path:
 # --- loading ----------------------------------------------------------------------------------
 
 
+#: The largest config file read: a real one is a few KB; a bigger file is a mistake (or an
+#: attack on the YAML reader), refused before any of it is parsed.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config file at ``path``; raise ConfigError listing every problem.
 
@@ -161,7 +166,16 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         'imap.example.com'
     """
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with path.open("rb") as handle:
+            # Read at most one byte past the cap, whatever the file claims to be (a FIFO, a
+            # device, a file still growing): the check costs nothing and nothing huge is held.
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                [f"{path}: the file is larger than {MAX_CONFIG_BYTES // 1024} KB, far more than "
+                 f"any config needs; is this the right file? ({EXAMPLE_NAME} is about 5 KB)"],
+                str(path))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             [f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"], str(path)
@@ -829,6 +843,26 @@ class _Reader:
         default = ImapSettings()
         # 993 first: implicit TLS is the default (RFC 8314 prefers it to STARTTLS).
         server = self.server(part, {"ssl": 993, "starttls": 143, "none": 143})
+        folder = self.text(part.get("folder"), "a folder name") or default.folder
+        error_folder = (self.text(part.get("error_folder"), "a folder name")
+                        or default.error_folder)
+        processed_folder = self.text(part.get("processed_folder"), "a folder name")
+        # Mail moved into the folder being read gets a new UID there and is read again, moved
+        # again, without end (about 120 times a second against a local Dovecot).
+        for key, value, fix in (
+            ("processed_folder", processed_folder,
+             "name another folder (e.g. \"mailhelper/done\"), or remove the key to leave "
+             "handled mail where it is, flagged"),
+            ("error_folder", error_folder,
+             "name another folder (e.g. \"mailhelper/errors\", the default)"),
+        ):
+            if value is not None and same_folder(value, folder):
+                line = part.line_of(key) if part.get(key) is not None else part.line_of("folder")
+                self.problems.add(
+                    line, f"imap.{key}",
+                    f"{value!r} is the folder being read (imap.folder: {folder!r}): every "
+                    f"message moved there would be read again, and moved again, without end; "
+                    f"{fix}")
         return ImapSettings(
             host=server.host,
             port=server.port,
@@ -837,11 +871,10 @@ class _Reader:
             password=server.password,
             auth=server.auth,
             oauth2_token_cmd=server.oauth2_token_cmd,
-            folder=self.text(part.get("folder"), "a folder name") or default.folder,
-            error_folder=self.text(part.get("error_folder"), "a folder name")
-            or default.error_folder,
+            folder=folder,
+            error_folder=error_folder,
             sent_folder=self.text(part.get("sent_folder"), "a folder name"),
-            processed_folder=self.text(part.get("processed_folder"), "a folder name"),
+            processed_folder=processed_folder,
             ca_file=server.ca_file,
             timeout=_pick(server.timeout, default.timeout),
         )
@@ -997,6 +1030,21 @@ class _Server:
     oauth2_token_cmd: str | None
     ca_file: Path | None
     timeout: float | None
+
+
+def same_folder(a: str, b: str) -> bool:
+    """Whether two folder names name one folder, as an IMAP server compares them: exactly,
+    except that ``INBOX`` is case-insensitive (RFC 3501 section 5.1), also as the first part of
+    a hierarchical name (``inbox/done`` is ``INBOX/done`` on servers that nest under INBOX).
+
+        >>> same_folder("inbox", "INBOX"), same_folder("Done", "done")
+        (True, False)
+    """
+    def canonical(name: str) -> str:
+        head, sep, rest = name.partition("/") if "/" in name else name.partition(".")
+        return ("INBOX" + sep + rest) if head.upper() == "INBOX" else name
+
+    return canonical(a) == canonical(b)
 
 
 def _pick(value: _T | None, default: _T) -> _T:

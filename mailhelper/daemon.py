@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import IO
 
@@ -23,18 +24,18 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailhelper import tracker
-from mailhelper.classify import Context, classify
+from mailhelper.classify import Context, classify, owner_of
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
-from mailhelper.models import Action, ActionKind
+from mailhelper.models import Action, ActionKind, ActionStatus, Address
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.parse import UnparseableMail, parse_mail
-from mailhelper.prefilter import ignorable
+from mailhelper.prefilter import header_of, ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.store import Store, private_state_path
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ RECONNECT_FIRST = 2.0
 RECONNECT_CAP = 300.0
 #: How often a wait (IDLE or not) looks at the stop and reload requests, in seconds.
 WAIT_SLICE = 0.5
+#: When the daily summary of others' mail filed as errors goes out: this time of the next
+#: day, in ``settings.timezone`` (see :meth:`Assistant._count_for_summary`).
+SUMMARY_AT = clock_time(9, 0)
 
 
 @dataclass
@@ -67,7 +71,7 @@ class StateLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_state_path(self.path)  # it may be the first to need the folder
         handle = self.path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -495,7 +499,8 @@ class Assistant:
         try:
             mail = parse_mail(header)
         except UnparseableMail:
-            return self._not_understood(header, uid, now, reason, None, None, key)
+            return self._not_understood(header, uid, now, reason, None, None, key,
+                                        category="too_large")
         real_id = mail.message_id if not mail.message_id.endswith("@mailhelper.invalid") else None
         known = real_id or f"sha256-{key[:32]}@mailhelper.invalid"
         if self.store.is_processed(known, key):
@@ -505,36 +510,106 @@ class Assistant:
             return "error", f"<{known}> {reason}"
         sender = mail.from_.email if mail.from_ else None
         return self._not_understood(header, uid, now, reason, sender, real_id, key,
-                                    mail.subject)
+                                    mail.subject, category="too_large")
 
     def _not_understood(
         self, raw: bytes, uid: int | None, now: datetime, reason: str, sender: str | None,
         message_id: str | None = None, content_hash: str | None = None, subject: str = "",
+        category: str | None = None,
     ) -> tuple[str, str]:
-        """Record the message as failed and tell the owner once (the notice's key is the
-        message's); the caller moves it to ``imap.error_folder``."""
+        """Record the message as failed; the caller moves it to ``imap.error_folder``.
+
+        Who is told depends on whose mail it is (:meth:`_own_mail`, read from ``raw``'s
+        header, never from ``sender`` alone):
+
+        - the owner's own mail: that owner gets one notice about it (its key is the
+          message's), quoting their subject and threading under their mail;
+        - anyone else's (a stranger, an unknown or missing sender, owner mail failing
+          ``require_auth``): nobody is told about this message. It is counted in the day's
+          summary (:meth:`_count_for_summary`), which says how many such messages were filed
+          and where, and never quotes their subject, sender or text: a stranger must not be
+          able to flood the owner, or to put words in a mail from the assistant.
+
+        ``category`` (for the summary): ``unreadable``, ``too_large`` or ``failed``; by
+        default ``unreadable`` for a reason starting "cannot be parsed", else ``failed``.
+        """
         digest = content_hash or content_key(raw)
         key_id = message_id or f"sha256-{digest[:32]}@mailhelper.invalid"
-        own = self.settings.owner_for(sender) if sender else None
-        owner = own or self.settings.owners[0]
-        data = {"reason": reason[:500], "subject": subject[:200],
-                "folder": self.settings.imap.error_folder}
-        if own is not None and message_id is not None:
-            data["answering"] = message_id  # the notice threads under the owner's own mail
+        owner = self._own_mail(raw)
         with self.store.transaction():
+            seen = self.store.is_processed(key_id, digest)
             self.store.mark_processed(key_id, digest, self.settings.imap.folder, uid, now,
                                       f"error: {reason}")
+            if owner is None:
+                if category is None:
+                    category = ("unreadable" if reason.startswith("cannot be parsed")
+                                else "failed")
+                if not seen:  # a second copy of one message is filed again, not counted again
+                    self._count_for_summary(category, now)
+            else:
+                data = {"reason": reason[:500], "subject": subject[:200],
+                        "folder": self.settings.imap.error_folder}
+                if message_id is not None:
+                    data["answering"] = message_id  # the notice threads under the owner's mail
+                self.store.add_action(
+                    Action(
+                        key=f"msg/{key_id}/error_notice",
+                        kind=ActionKind.ERROR_NOTICE,
+                        due=now,
+                        recipients=(owner,),
+                        data=data,
+                    ),
+                    now,
+                )
+        who = "" if owner is not None else f" (not an owner's: from {sender or 'nobody'})"
+        return "error", f"<{key_id}> {reason}{who}"
+
+    def _own_mail(self, raw: bytes) -> Address | None:
+        """The owner whose own mail ``raw`` is, by the rules that let mail create a thread
+        (:func:`mailhelper.classify.owner_of`: From an owner address and, with
+        ``require_auth``, a passing verdict of the trusted server); None for anyone else's.
+        Only the header is read again: the message may be huge or the reason it failed."""
+        try:
+            mail = parse_mail(header_of(raw))
+        except UnparseableMail:
+            return None
+        owner, _why = owner_of(mail, self.settings)
+        return owner
+
+    def _count_for_summary(self, category: str, now: datetime) -> None:
+        """Count one message of others filed as an error in the day's summary to the first
+        owner, inside the caller's transaction.
+
+        The summary is one :class:`Action` per day (in ``settings.timezone``) with the
+        deterministic key ``errors/<day>/summary`` (SPEC.md safety rule 3), due at
+        :data:`SUMMARY_AT` the next morning, so it counts the whole day and at most one goes
+        out a day. Its data holds only counts, the day and the folder."""
+        zone = self.settings.timezone
+        day = now.astimezone(zone).date()
+        key = f"errors/{day.isoformat()}/summary"
+        field = f"filed_{category}"
+        summary = self.store.action_by_key(key)
+        if summary is None:
+            data = {"filed_day": day.isoformat(), "filed_unreadable": "0",
+                    "filed_too_large": "0", "filed_failed": "0",
+                    "folder": self.settings.imap.error_folder}
+            data[field] = "1"
+            due = datetime.combine(day + timedelta(days=1), SUMMARY_AT, tzinfo=zone)
             self.store.add_action(
-                Action(
-                    key=f"msg/{key_id}/error_notice",
-                    kind=ActionKind.ERROR_NOTICE,
-                    due=now,
-                    recipients=(owner,),
-                    data=data,
-                ),
+                Action(key=key, kind=ActionKind.ERROR_NOTICE, due=due,
+                       recipients=(self.settings.owners[0],), data=data),
                 now,
             )
-        return "error", f"<{key_id}> {reason}"
+            return
+        if summary.status is not ActionStatus.PENDING or summary.id is None:
+            # Sent already (the clock went back, or --now replays an old day): the count of a
+            # summary that went cannot change; the log line is the record.
+            log.info("message of others filed as an error on %s after that day's summary "
+                     "went: not counted", day)
+            return
+        data = dict(summary.data)
+        data[field] = str(int(data.get(field, "0") or 0) + 1)
+        self.store.set_action_data(summary.id, data)
 
     # -- the long-running loop --------------------------------------------------------------
     def run(

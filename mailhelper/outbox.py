@@ -29,6 +29,12 @@ mail was handed over (DATA sent, no reply) is like a kill after step 2: the acti
 ``sending`` and, once the backoff has passed, the Sent folder decides as above. A 5xx answer
 fails the action and tells the owner in one error notice (sent in the same cycle); the rest of
 the cycle's mail still goes out. All due mail of a cycle shares one SMTP connection.
+
+An action that cannot become a mail at all (an address no header can carry, from a state file
+an older version wrote; a template that fails on its values) is failed the same way, before
+any attempt is recorded: the reason is kept, the owner gets one notice, and the cycle goes on
+with the other due actions. So is mail to an address with a non-ASCII local part when the
+SMTP server does not offer SMTPUTF8 (RFC 6531); where it does, that mail goes with SMTPUTF8.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import logging
 import os
 import signal
 import smtplib
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,7 +54,7 @@ from email.policy import EmailPolicy
 from email.policy import default as DEFAULT_POLICY
 
 from mailhelper import plan, status
-from mailhelper.errors import ConnectError
+from mailhelper.errors import ConnectError, MailhelperError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
 from mailhelper.render import Renderer, RenderJob
@@ -60,6 +67,9 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
 HOLD_MIN = timedelta(minutes=1)
+#: Error notices to the owner have an hourly budget of their own (see :func:`hold_reason`).
+#: Few are ever due: only the owner's own mail gets one, others' mail one summary a day.
+NOTICES_PER_HOUR = 10
 
 _crash_counts: dict[str, int] = {}
 
@@ -91,6 +101,16 @@ def backoff(attempts: int) -> timedelta:
     [1, 2, 4, 60, 60, 60]
     """
     return min(BACKOFF_FIRST * (2 ** min(max(attempts - 1, 0), 16)), BACKOFF_CAP)
+
+
+class CannotCompose(Exception):
+    """This action cannot become a mail, and retrying will not change that; the message
+    says why, for the owner and the log."""
+
+
+class NeedsSmtpUtf8(Exception):
+    """The mail needs SMTPUTF8 (RFC 6531: an envelope address with a non-ASCII local part)
+    and the server does not offer it; nothing was sent."""
 
 
 class OutcomeUnknown(Exception):
@@ -131,6 +151,12 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
     The release is the moment enough of the mails that count against the cap have left its
     window (a day per recipient, an hour overall), so a held mail goes at the first poll after
     it, not at some fixed interval.
+
+    Two hourly budgets that never draw on each other: error notices to the owner count only
+    against :data:`NOTICES_PER_HOUR` (of notices), and every other mail (reminders, receipts,
+    digests, mail to counterparts) only against ``sending.max_per_hour`` (of such mail). So a
+    burst of notices can never hold back a due reminder, and reminders never hold back the
+    owner's news that something failed.
     """
     owners = {o.email for o in settings.owners}
     for person in action.recipients:
@@ -141,11 +167,13 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
         if len(times) >= cap:
             release = times[len(times) - cap] + timedelta(days=1)
             return f"{person.email} had {len(times)} mails in the last day", release
-    cap = settings.sending.max_per_hour
-    times = store.delivery_times_since(now - timedelta(hours=1))
+    notice = action.kind is ActionKind.ERROR_NOTICE
+    cap = NOTICES_PER_HOUR if notice else settings.sending.max_per_hour
+    times = store.delivery_times_since(now - timedelta(hours=1), notices=notice)
     if len(times) >= cap:
         release = times[len(times) - cap] + timedelta(hours=1)
-        return f"{cap} mails sent in the last hour", release
+        what = "notices" if notice else "mails"
+        return f"{cap} {what} sent in the last hour", release
     return None
 
 
@@ -163,12 +191,18 @@ def transmit(
     Raises :class:`smtplib.SMTPResponseException` (or its subclass
     ``SMTPRecipientsRefused``) when the server refused: nothing was delivered; an ``OSError``
     (``SMTPServerDisconnected``, timeouts) when the connection failed before DATA: nothing was
-    delivered; :class:`OutcomeUnknown` when it failed during DATA.
+    delivered; :class:`OutcomeUnknown` when it failed during DATA; :class:`NeedsSmtpUtf8` when
+    ``international`` mail meets a server without SMTPUTF8: nothing was sent.
     """
     options: list[str] = []
-    if international:
-        options += ["SMTPUTF8", "BODY=8BITMIME"]
     smtp.ehlo_or_helo_if_needed()
+    if international:
+        if not smtp.has_extn("smtputf8"):
+            # smtplib would raise SMTPNotSupportedError from mail(); say what it means here.
+            raise NeedsSmtpUtf8(
+                "an address in it has non-ASCII characters before the @, and the SMTP server "
+                "does not offer SMTPUTF8 (RFC 6531), which such an address needs")
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
     if smtp.does_esmtp and smtp.has_extn("size"):
         options.append(f"SIZE={len(raw)}")
     code, text = smtp.mail(sender, options)
@@ -348,14 +382,45 @@ class Outbox:
                     self._unreachable(batch[index:], now, str(exc), report)
                     return report
 
+    def _prepare(
+        self, action: Action, now: datetime, raw: bytes | None,
+    ) -> tuple[EmailMessage, list[str], bytes, bool]:
+        """The mail for ``action``, its envelope recipients, its bytes and whether they need
+        SMTPUTF8; ``raw`` is the mail of an earlier attempt whose outcome was unknown, sent
+        again byte for byte. Raises :class:`CannotCompose` when the action cannot become a
+        mail, whatever the reason: one action's mail must never stop the others."""
+        try:
+            message = _parse(raw) if raw is not None else self.compose(action, now)
+            envelope = [p.email for p in action.recipients]
+            envelope += [a.email for a in _addresses_in(message, "Cc")
+                         if a.email not in envelope]
+            if raw is None:
+                raw, international = flatten(message, [self.settings.assistant.email, *envelope])
+            else:
+                international = not all(
+                    a.isascii() for a in [self.settings.assistant.email, *envelope])
+        except sqlite3.Error:
+            raise  # the state file's fault, not this mail's: stop the cycle, change nothing
+        except Exception as exc:
+            if not isinstance(exc, MailhelperError):  # a template's or a library's surprise
+                log.exception("action %s: composing its mail failed", action.key)
+            raise CannotCompose(
+                f"its mail could not be written: {str(exc) or type(exc).__name__}") from exc
+        return message, envelope, raw, international
+
     def _send_if_allowed(
         self, action: Action, now: datetime, dry_run: bool, report: SendReport
     ) -> None:
         assert action.id is not None
-        raw = self.store.outgoing(action.id)  # an attempt whose outcome was unknown: the same mail
-        message = _parse(raw) if raw is not None else self.compose(action, now)
-        envelope = [p.email for p in action.recipients]
-        envelope += [a.email for a in _addresses_in(message, "Cc") if a.email not in envelope]
+        try:
+            message, envelope, raw, international = self._prepare(
+                action, now, self.store.outgoing(action.id))
+        except CannotCompose as exc:
+            log.error("action %s failed: %s", action.key, exc)
+            if not dry_run:
+                self._give_up(action, now, str(exc), "compose")
+            report.failed.append(action)
+            return
         refused = allowed_recipients(self.store, self.settings, action, envelope)
         if refused is not None:
             log.warning("action %s refused: %s", action.key, refused)
@@ -378,12 +443,6 @@ class Outbox:
         if dry_run:
             report.sent.append(action)
             return
-        if raw is None:
-            raw, international = flatten(message, [self.settings.assistant.email, *envelope])
-        else:
-            international = not all(
-                a.isascii() for a in [self.settings.assistant.email, *envelope]
-            )
         self._send_one(action, raw, international, envelope, str(message["Subject"]), now,
                        report)
 
@@ -399,6 +458,11 @@ class Outbox:
         except OutcomeUnknown as exc:
             self._drop_connection()
             self._outcome_unknown(action, now, str(exc), report)
+            return
+        except NeedsSmtpUtf8 as exc:
+            log.error("action %s failed: %s", action.key, exc)
+            self._give_up(action, now, str(exc), "server")
+            report.failed.append(action)
             return
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
@@ -484,26 +548,41 @@ class Outbox:
             report.retried.append(action)
             return
         log.error("action %s: permanent failure %d %s", action.key, code, text)
+        self._give_up(action, now, f"The mail server refused it: {code} {text}", "server",
+                      last_error=f"{code} {text}")
+        report.failed.append(action)
+
+    def _give_up(
+        self, action: Action, now: datetime, reason: str, stage: str,
+        last_error: str | None = None,
+    ) -> None:
+        """Fail ``action`` for good and queue one notice to its owner, in one transaction.
+
+        The notice's key is the action's (``failed/<key>``), so the owner hears about one
+        failed action once, however many cycles look at it; a notice that fails itself
+        queues no further notice. ``stage``: ``compose`` (the mail could not be written) or
+        ``server`` (the SMTP server could not or would not take it)."""
+        assert action.id is not None
         with self.store.transaction():
-            self.store.set_status(action.id, ActionStatus.FAILED, last_error=f"{code} {text}"[:500])
+            self.store.set_status(action.id, ActionStatus.FAILED,
+                                  last_error=(last_error or reason)[:500])
             if action.kind is not ActionKind.ERROR_NOTICE:
-                owner = self._owner_for(action)
                 self.store.add_action(
                     Action(
                         key=f"failed/{action.key}",
                         kind=ActionKind.ERROR_NOTICE,
                         due=now,
                         thread_id=action.thread_id,
-                        recipients=(owner,),
+                        recipients=(self._owner_for(action),),
                         data={
-                            "reason": f"The mail server refused it: {code} {text}"[:500],
+                            "reason": reason[:500],
                             "failed_kind": action.kind.value,
                             "failed_to": ", ".join(p.email for p in action.recipients),
+                            "failed_stage": stage,
                         },
                     ),
                     now,
                 )
-        report.failed.append(action)
 
     def _unreachable(
         self, actions: Sequence[Action], now: datetime, text: str, report: SendReport

@@ -58,6 +58,10 @@ What templates see (every key is always defined; unused ones hold their default)
 ``folder``          error_notice: where the mail that could not be understood was filed
 ``failed_what``     error_notice: the mail that could not be sent ("the thank-you", "")
 ``failed_to``       error_notice: who it was for
+``failed_stage``    error_notice: ``"compose"`` (the mail could not be written) or ``"server"``
+``filed``           error_notice, the daily summary of others' mail filed as errors:
+                    ``{"total": n, "unreadable": n, "too_large": n, "failed": n, "day": datetime}``
+                    or None for any other notice
 ``open_asks``       digest: ThreadViews of open asks, oldest first
 ``open_offers``     digest: ThreadViews of offers waiting on the owner
 ``thanks_due``      digest: ThreadViews of help given that is not yet settled with a thanks
@@ -91,7 +95,9 @@ HTML template that calls a macro of a text template must pass its output through
 * digest: ``reason`` (``schedule``/``status``)
 * help: ``unknown_command``, ``note``
 * command_reply: ``command``, ``result`` (ISO 8601 times in it are rewritten for people)
-* error_notice: ``reason``, ``subject``, ``folder``, ``failed_kind``, ``failed_to``
+* error_notice: ``reason``, ``subject``, ``folder``, ``failed_kind``, ``failed_to``,
+  ``failed_stage``; the daily summary: ``filed_day`` (ISO date), ``filed_unreadable``,
+  ``filed_too_large``, ``filed_failed`` (counts), ``folder``
 * any mail answering an owner's mail (receipt, command_reply, help, digest on ``status``,
   error_notice): ``answering``, that mail's Message-ID (:attr:`RenderJob.answering` wins)
 
@@ -137,7 +143,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
@@ -810,9 +816,12 @@ _MAIL_NAMES = {
     ActionKind.ERROR_NOTICE: "a notice",
 }
 _SENDABLE_DRAFT = frozenset({ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT})
-#: Local part and domain of an address a header may carry: dot-atom text and a host name
-#: (an IDN domain is turned into its ASCII form first). Quoted local parts are refused.
-_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+#: Local part and domain of an address a header may carry: dot-atom text, with the non-ASCII
+#: characters RFC 6532 section 3.2 allows in it (such mail needs SMTPUTF8, see
+#: :func:`mailhelper.outbox.flatten`), and a host name (an IDN domain is turned into its ASCII
+#: form first). Quoted local parts are refused; so is a local part over 64 octets (RFC 5321
+#: section 4.5.3.1.1).
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\u0080-\U0010ffff-]{1,64}")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
@@ -1113,6 +1122,8 @@ class Renderer:
             "folder": data.get("folder", ""),
             "failed_what": failed_what,
             "failed_to": data.get("failed_to", ""),
+            "failed_stage": data.get("failed_stage", "server" if failed_what else ""),
+            "filed": _filed(data, zone),
             "open_asks": digest[0] if digest else (),
             "open_offers": digest[1] if digest else (),
             "thanks_due": digest[2] if digest else (),
@@ -1166,11 +1177,28 @@ class Renderer:
 # -- helpers -----------------------------------------------------------------------------
 
 
+def _filed(data: Mapping[str, str], zone: tzinfo) -> dict[str, Any] | None:
+    """The counts of the daily summary of others' mail filed as errors (the day as noon of
+    that day in ``zone``, for the ``day`` filter), or None for any other notice."""
+    if "filed_day" not in data:
+        return None
+    counts = {name: _int(data.get(f"filed_{name}"), 0)
+              for name in ("unreadable", "too_large", "failed")}
+    try:
+        day: datetime | None = datetime.combine(
+            date.fromisoformat(data["filed_day"]), time(12), tzinfo=zone)
+    except ValueError:
+        day = None
+    return {**counts, "total": sum(counts.values()), "day": day}
+
+
 def _header_address(address: Address) -> HeaderAddress:
     """A header address for ``address``, or CompositionError when no header can carry it."""
     raw = address.email.strip()
     local, at, domain = raw.rpartition("@")
-    if not at or not _LOCAL_PART.fullmatch(local) or ".." in local:
+    if (not at or not _LOCAL_PART.fullmatch(local) or len(local.encode("utf-8")) > 64
+            or local.startswith(".") or local.endswith(".") or ".." in local
+            or any(unicodedata.category(c)[0] in "CZ" for c in local if not c.isascii())):
         raise CompositionError(f"{raw!r} is not an address mailhelper can send to")
     if not domain.isascii():
         try:
@@ -1382,4 +1410,9 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
                                    "folder": "mailhelper/errors"}),
         job(K.ERROR_NOTICE, ask, {"reason": "550 no such user", "failed_kind": "nudge",
                                   "failed_to": "jane@example.org"}),
+        job(K.ERROR_NOTICE, ask, {"reason": "no header can carry it", "failed_kind": "nudge",
+                                  "failed_to": "jane@example.org", "failed_stage": "compose"}),
+        job(K.ERROR_NOTICE, None, {"filed_day": "2026-12-06", "filed_unreadable": "3",
+                                   "filed_too_large": "1", "filed_failed": "0",
+                                   "folder": "mailhelper/errors"}),
     ]

@@ -12,6 +12,7 @@ order, so the due-query is an index range scan.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import statistics
@@ -34,6 +35,8 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 #: The meta key of the installation's Message-ID secret (hex): see mailhelper.message_id.
@@ -169,6 +172,34 @@ def match_subject(subject: str) -> str:
     return " ".join(subject.lower().split())
 
 
+def private_state_path(path: Path, create_file: bool = False) -> None:
+    """Make ``path``'s folder (and, with ``create_file``, the file itself) exist, private to
+    this user: the state holds excerpts of mail and the addresses of everyone written to.
+
+    - a missing folder is created ``0700`` (missing folders above it get the usual mode);
+      an existing folder keeps the mode its owner gave it;
+    - a missing state file is created empty with ``0600`` before SQLite opens it; SQLite
+      then gives its ``-wal`` and ``-shm`` files the same mode;
+    - an existing state file that the group or others may read is left as it is, with a
+      warning that says how to fix it.
+
+    The umask still applies, but can only take permissions away.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+    if not create_file:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o044:
+            log.warning("the state file %s can be read by other users (mode %04o), though it "
+                        "holds excerpts of mail; make it private: chmod 600 %s", path, mode, path)
+
+
 class Store:
     """One SQLite state file. Not thread-safe: one process, one connection."""
 
@@ -180,9 +211,10 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, assistant_domain: str) -> Store:
-        """Open (creating it and its folder if needed) and migrate the state file."""
+        """Open (creating it and its folder if needed, see :func:`private_state_path`) and
+        migrate the state file."""
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_state_path(path, create_file=True)
         connection = sqlite3.connect(str(path), isolation_level=None, timeout=30)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA journal_mode=WAL")
@@ -534,6 +566,11 @@ class Store:
         )
         return cursor.rowcount == 1
 
+    def set_action_data(self, action_id: int, data: dict[str, str]) -> None:
+        """Replace a pending action's data (the daily summary's counts grow during its day)."""
+        self.db.execute("UPDATE actions SET data=? WHERE id=? AND status='pending'",
+                        (json.dumps(data, ensure_ascii=False), action_id))
+
     def actions_for(self, thread_id: int) -> list[Action]:
         rows = self.db.execute(
             "SELECT * FROM actions WHERE thread_id=? ORDER BY id", (thread_id,)
@@ -675,10 +712,20 @@ class Store:
         return int(row[0])
 
     def delivery_times_since(self, since: datetime, recipient: str | None = None,
-                             ) -> list[datetime]:
+                             notices: bool | None = None) -> list[datetime]:
         """When each mail accepted after ``since`` was accepted, oldest first: to
-        ``recipient``, or in all (each mail once, whoever it went to)."""
-        if recipient is None:
+        ``recipient``, or in all (each mail once, whoever it went to). In all, ``notices``
+        True counts only error notices, False everything else, None every mail."""
+        if recipient is None and notices is not None:
+            # The join looks up only the last hour's deliveries' actions, by primary key.
+            kind = "=" if notices else "!="
+            rows = self.db.execute(
+                "SELECT min(d.at) FROM deliveries d JOIN actions a ON a.id = d.action_id "
+                f"WHERE d.at > ? AND a.kind {kind} 'error_notice' GROUP BY d.action_id "
+                "ORDER BY 1",
+                (to_text(since),),
+            ).fetchall()
+        elif recipient is None:
             rows = self.db.execute(
                 "SELECT min(at) FROM deliveries WHERE at > ? GROUP BY action_id ORDER BY 1",
                 (to_text(since),),

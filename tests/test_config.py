@@ -350,6 +350,24 @@ BAD_CONFIGS: list[tuple[str, str, str, int]] = [
      + SMTP, "imap.timeout: expected a positive number of seconds", 3),
     ("duration-too-long", MINIMAL + "schedules:\n  return_favor: {after: 99999 days}\n",
      'schedules.return_favor.after: "99999 days" is longer than ten years', 6),
+    ("processed-folder-is-the-folder", OWNERS + ASSISTANT + "imap:\n  host: imap.example.com\n"
+     "  processed_folder: INBOX\n" + SMTP,
+     "imap.processed_folder: 'INBOX' is the folder being read (imap.folder: 'INBOX'): every "
+     "message moved there would be read again, and moved again, without end; name another "
+     'folder (e.g. "mailhelper/done")', 5),
+    ("processed-folder-is-inbox-in-other-case", OWNERS + ASSISTANT + "imap:\n"
+     "  host: imap.example.com\n  folder: INBOX\n  processed_folder: inbox\n" + SMTP,
+     "imap.processed_folder: 'inbox' is the folder being read", 6),
+    ("processed-folder-is-a-subfolder-of-inbox-in-other-case", OWNERS + ASSISTANT + "imap:\n"
+     "  host: imap.example.com\n  folder: INBOX/assistant\n"
+     "  processed_folder: Inbox/assistant\n" + SMTP,
+     "imap.processed_folder: 'Inbox/assistant' is the folder being read", 6),
+    ("error-folder-is-the-folder", OWNERS + ASSISTANT + "imap:\n  host: imap.example.com\n"
+     "  folder: helper\n  error_folder: helper\n" + SMTP,
+     "imap.error_folder: 'helper' is the folder being read (imap.folder: 'helper')", 6),
+    ("folder-is-the-default-error-folder", OWNERS + ASSISTANT + "imap:\n"
+     "  host: imap.example.com\n  folder: mailhelper/errors\n" + SMTP,
+     "imap.error_folder: 'mailhelper/errors' is the folder being read", 5),
 ]
 
 
@@ -458,3 +476,42 @@ def test_an_unsafe_yaml_tag_is_refused_and_reported_once(key: str, unsafe: str) 
     problems = problems_of(text + line + "\n")
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"config.yaml:{text.count(chr(10)) + 1}: ")
+
+
+# --- folders and size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("folder", "other"), [
+    ("INBOX", "INBOX/done"), ("Helper", "helper"), ("Archive/helper", "archive/helper"),
+])
+def test_folders_that_differ_as_the_server_compares_them_are_accepted(
+    folder: str, other: str,
+) -> None:
+    """Only INBOX is case-insensitive (RFC 3501 section 5.1): other names differing in case
+    are two folders on the server, so they are not refused."""
+    settings = parse(OWNERS + ASSISTANT + f"imap:\n  host: imap.example.com\n  folder: {folder}\n"
+                     f"  processed_folder: {other}\n" + SMTP)
+    assert (settings.imap.folder, settings.imap.processed_folder) == (folder, other)
+
+
+def test_a_config_over_a_megabyte_is_refused_before_it_is_read_as_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    # Valid YAML all through (a comment), so only the size can be why it is refused; a YAML
+    # reader would spend seconds and hundreds of MB on 100 MB of it.
+    with path.open("w") as out:
+        out.write(MINIMAL)
+        line = "# " + "x" * 1022 + "\n"
+        for _ in range(1100):
+            out.write(line)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=FAKE_HOME)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{path}: the file is larger than 1024 KB")
+    assert "is this the right file?" in problem
+
+
+def test_a_config_just_under_the_cap_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(MINIMAL + ("# " + "x" * 1022 + "\n") * 1000)
+    assert path.stat().st_size < 1024 * 1024
+    assert load_settings(path, environ=FAKE_HOME).imap.host == "imap.example.com"

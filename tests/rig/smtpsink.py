@@ -190,7 +190,8 @@ class SmtpSink(SinkFolder):
     token gets the error challenge and then ``535``, as Gmail answers. ``auth_required``: refuse
     MAIL before AUTH (530). ``auth_require_tls``: offer AUTH only under TLS, as real
     submission servers do. ``require_starttls``: refuse everything but EHLO/STARTTLS before
-    TLS. ``port=0`` lets the kernel choose; read :attr:`port` after :meth:`start`.
+    TLS. ``smtputf8``: offer SMTPUTF8 (RFC 6531), so non-ASCII addresses are accepted.
+    ``port=0`` lets the kernel choose; read :attr:`port` after :meth:`start`.
     """
 
     def __init__(
@@ -206,6 +207,7 @@ class SmtpSink(SinkFolder):
         implicit_tls: bool = False,
         port: int = 0,
         server_hostname: str = "localhost",
+        smtputf8: bool = False,
     ) -> None:
         super().__init__(directory)
         if (implicit_tls or require_starttls) and cert is None:
@@ -230,6 +232,7 @@ class SmtpSink(SinkFolder):
             "auth_require_tls": auth_require_tls,
             "require_starttls": require_starttls,
             "data_size_limit": 64 * 1024 * 1024,
+            "enable_SMTPUTF8": smtputf8,
         }
         if self.credentials is not None:
             smtp_options["authenticator"] = self._authenticate
