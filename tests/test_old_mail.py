@@ -312,3 +312,25 @@ def test_a_lost_state_file_never_sends_anything_twice_over_run_cycles(
     assert len(set(ids(rig_assistant.sent()))) == len(rig_assistant.sent())
     assert run.stop()[0] == 0
 
+
+# -- 3. check and the log say what is left alone ------------------------------------------------
+def test_check_says_how_much_old_mail_is_left_alone_and_how_to_read_it(
+    rig_assistant: RigAssistant,
+) -> None:
+    count, span = old_inbox(rig_assistant, NOW)
+    rig_assistant.deliver(ask(rig_assistant, 99, NOW))  # sent while setting up: not old
+
+    code, out, _err = rig_assistant.cli("check")
+    assert code == 0, out
+    assert f"IMAP folder INBOX: {count + 1} message(s)" in out
+    [line] = [line for line in out.splitlines() if "IMAP old mail in INBOX" in line]
+    assert line.startswith("INFO")
+    assert f"{count} message(s) ({span}) would be left alone as old at the first start" in line
+    assert "mailhelper poll --once --backfill DAYS" in line
+
+    rig_assistant.poll(NOW)
+    assert [t["subject"] for t in rig_assistant.status()] == ["Intro number 99?"]
+    code, out, _err = rig_assistant.cli("check")
+    [line] = [line for line in out.splitlines() if "IMAP old mail in INBOX" in line]
+    assert f"{count} message(s) ({span}) left alone as old at the first start" in line
+    assert "--backfill" in line
