@@ -418,7 +418,15 @@ class Assistant:
         failed: list[tuple[int, str]] = []
         reached: set[int] = set()
         highest = last_uid
+        unfinished = self.store.get_meta("backfill_mark")
+        if unfinished is not None:  # a backfill stopped (killed, disconnected) before its end
+            self._catch_up(int(unfinished), now)
         mark = self.store.last_action_id()
+        if plan.backfilled:
+            with self.store.transaction():
+                # Committed before the first old message: whatever stops this backfill, the
+                # next cycle first settles what it planned in the past.
+                self.store.set_meta("backfill_mark", str(mark))
         for count, message in enumerate(mailbox.fetch(list(plan.when)), start=1):
             crash_point("during_fetch")
             uid = message.uid
@@ -509,6 +517,7 @@ class Assistant:
         could not be read goes out now."""
         planned = self.store.added_after(mark)
         with self.store.transaction():
+            self.store.delete_meta("backfill_mark")
             for thread_id in sorted({a.thread_id for a in planned if a.thread_id is not None}):
                 self._skip_past(thread_id, now)
             for action in self.store.added_after(mark):

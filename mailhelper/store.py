@@ -258,6 +258,9 @@ class Store:
             (key, value),
         )
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key=?", (key,))
+
     # -- processed messages and sync position ----------------------------------------------
     def is_processed(self, message_id: str, content_hash: str) -> bool:
         """True when this message (by Message-ID, or by content for the same bytes) was handled."""

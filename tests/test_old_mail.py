@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,7 +24,7 @@ from email.message import EmailMessage
 import pytest
 
 from mailhelper.store import Store
-from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
+from tests.rig.assistant import OWNER, OWNER_NAME, REPO, RigAssistant
 from tests.rig.mailboxes import append, make_message
 from tests.test_daemon import Daemon
 
@@ -334,3 +337,26 @@ def test_check_says_how_much_old_mail_is_left_alone_and_how_to_read_it(
     [line] = [line for line in out.splitlines() if "IMAP old mail in INBOX" in line]
     assert f"{count} message(s) ({span}) left alone as old at the first start" in line
     assert "--backfill" in line
+
+
+def test_a_backfill_killed_mid_way_leaves_nothing_planned_in_the_past(
+    rig_assistant: RigAssistant,
+) -> None:
+    recent_past(rig_assistant)
+    rig_assistant.poll(NOW)
+    command_line = [sys.executable, "-m", "mailhelper.cli", "poll", "--once", "--backfill",
+                    "--now", (NOW + timedelta(minutes=1)).isoformat(),
+                    "--config", str(rig_assistant.config_path)]
+    # Killed right after the third old message (ask 20, its answer, ask 21) is committed.
+    killed = subprocess.run(command_line, capture_output=True, text=True, timeout=60, cwd=REPO,
+                            env={**os.environ, "MAILHELPER_CRASH_AT": "after_commit:3"})
+    assert killed.returncode == -9, killed.stderr
+    assert rig_assistant.sent() == []
+
+    rig_assistant.poll(NOW + timedelta(minutes=2))  # an ordinary poll settles the rest
+    subjects = about(rig_assistant.sent())
+    assert not any("Intro number 20?" in s for s in subjects), "answered: no receipt"
+    assert len(subjects) == 1 and "Intro number 21?" in subjects[0], subjects
+    for thread in rig_assistant.status():
+        if thread["next_action"] is not None:
+            assert datetime.fromisoformat(thread["next_action"]["due"]) >= NOW, thread
