@@ -125,6 +125,15 @@ def ids(messages: Sequence[EmailMessage]) -> list[str]:
     return [str(m["Message-ID"]) for m in messages]
 
 
+def settle_into_idle(run: Daemon, cycles: int) -> None:
+    """Wait until the daemon has logged ``cycles`` cycles and is back in IDLE, so the next
+    message wakes a cycle of its own. (Mail appended in the instant between a cycle and IDLE
+    can wait for IDLE's renewal: a known race, issue 17 item 3, not what these tests are
+    about.)"""
+    run.wait_for("cycle at", count=cycles)
+    time.sleep(1.0)
+
+
 def lose_state(rig: RigAssistant) -> None:
     """The state file is lost (a new machine, a wiped volume); the mailbox keeps its flags."""
     for path in rig.state.parent.glob(rig.state.name + "*"):
@@ -175,6 +184,7 @@ def test_run_leaves_old_mail_alone_over_several_cycles(
     [line] = run.wait_for("already here")
     assert f"{count} message(s) already here {span}" in line and "--backfill" in line
     for n in (98, 99):  # two more cycles, each woken by new mail
+        settle_into_idle(run, cycles=n - 97)
         rig_assistant.deliver(ask(rig_assistant, n, datetime.now(UTC)))
         rig_assistant.sink.wait_for(n - 97, timeout=20)
     time.sleep(1.5)  # a late duplicate would show here
@@ -309,6 +319,7 @@ def test_a_lost_state_file_never_sends_anything_twice_over_run_cycles(
     run.wait_connected()
     run.wait_for("cycle at")
     for n in (2, 3):  # two more cycles, each woken by new mail
+        settle_into_idle(run, cycles=n - 1)
         rig.deliver(ask(rig, n, datetime.now(UTC)))
         run.wait_for(f"<ask-{n}@example.com> new ask")
         if rig.config["confirm"]:
