@@ -10,6 +10,7 @@ Example (a working setup)::
     OK    IMAP imap.example.com:993: connected (TLS, certificate verified)
     OK    IMAP login as helper@example.com (password)
     OK    IMAP folder INBOX: 3 message(s)
+    INFO  IMAP old mail in INBOX: 0 message(s) would be left alone as old at the first ...
     INFO  IMAP error folder mailhelper/errors: missing, created when first needed
     OK    IMAP IDLE: offered (new mail is seen at once)
     ...
@@ -28,12 +29,15 @@ from __future__ import annotations
 import contextlib
 import smtplib
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailhelper import secrets
+from mailhelper.backlog import DEFAULT_BACKFILL_DAYS, GRACE, FirstStart, is_old, own_date
 from mailhelper.connect import (
     imap_connect,
     imap_login,
@@ -43,7 +47,9 @@ from mailhelper.connect import (
     smtp_starttls,
 )  # fmt: skip
 from mailhelper.errors import ConfigError, ConnectError, MailhelperError, SecretError
+from mailhelper.mailbox import Mailbox
 from mailhelper.settings import ImapSettings, Settings, SmtpSettings
+from mailhelper.store import folder_history
 
 #: The IMAP extensions mailhelper uses when offered, and what it does without each.
 EXTENSIONS = {
@@ -81,9 +87,10 @@ class _Report:
         print(f"{verdict:<5} {text}", file=self.out, flush=True)
 
 
-def run_check(load: Callable[[], Settings], out: TextIO) -> int:
+def run_check(load: Callable[[], Settings], out: TextIO, now: datetime | None = None) -> int:
     """Load the config with ``load``, then check IMAP and SMTP step by step; print a verdict
-    per step to ``out`` and return the exit code (0, 2 or 3)."""
+    per step to ``out`` and return the exit code (0, 2 or 3). ``now`` (default: the system
+    clock) judges which mail a first start would leave alone as old."""
     report = _Report(out)
     try:
         settings = load()
@@ -98,7 +105,7 @@ def run_check(load: Callable[[], Settings], out: TextIO) -> int:
     # Secrets first: a missing password is the user's to fix whether or not a server answers.
     imap_secret = _check_secret(settings.imap, "imap", report)
     smtp_secret = _check_secret(settings.smtp, "smtp", report)
-    _check_imap(settings.imap, settings, report, imap_secret)
+    _check_imap(settings.imap, settings, report, imap_secret, now or datetime.now(UTC))
     _check_smtp(settings.smtp, report, smtp_secret)
     if report.code == 0:
         print("All checks passed; nothing was sent.", file=out)
@@ -143,7 +150,7 @@ def _login_words(username: str, auth: str) -> str:
 
 
 def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret: bool,
-                ) -> None:
+                now: datetime) -> None:
     where = f"IMAP {imap.host}:{imap.port}"
     try:
         client = imap_connect(imap)
@@ -164,7 +171,7 @@ def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret:
             report.ok(f"{where}: logged in {_login_words(imap.username, imap.auth)}")
         else:
             report.info(f"{where}: no imap.username, so no login")
-        _check_folders(client, imap, report)
+        _check_folders(client, imap, report, settings.state, now)
         caps = {c.decode().upper() for c in client.capabilities()}
         for name, (present, absent) in EXTENSIONS.items():
             if name in caps:
@@ -181,7 +188,8 @@ def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret:
             client.logout()
 
 
-def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report) -> None:
+def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report, state: Path,
+                   now: datetime) -> None:
     try:
         info = client.select_folder(imap.folder, readonly=True)
     except IMAPClientError as exc:
@@ -189,6 +197,7 @@ def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report) -> N
                     "against the folders your mail program shows", 3)
         return
     report.ok(f"IMAP folder {imap.folder}: {int(info.get(b'EXISTS', 0))} message(s)")
+    _check_old_mail(client, imap, state, now, report)
     for key, name in (("error_folder", imap.error_folder), ("processed_folder",
                                                            imap.processed_folder)):
         if name is None:
@@ -197,6 +206,37 @@ def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report) -> N
             report.ok(f"IMAP {key} {name}: exists")
         else:
             report.info(f"IMAP {key} {name}: missing, created when first needed")
+
+
+def _check_old_mail(client: IMAPClient, imap: ImapSettings, state: Path, now: datetime,
+                    report: _Report) -> None:
+    """How much mail the assistant leaves alone as old (:mod:`mailhelper.backlog`): what the
+    first poll will leave alone, or what the first start did; and how to read it."""
+    has_read, start = folder_history(state, imap.folder)
+    if has_read and start is None:
+        return  # read before first starts were recorded: nothing is left alone
+    mailbox = Mailbox(client, imap.folder)
+    folder = mailbox.select(imap.folder, readonly=True)
+    if start is None:
+        start = FirstStart(now, folder.uidvalidity, folder.uidnext or 2**32)
+    uids = mailbox.new_uids(folder, 0)
+    flagged = mailbox.flagged_among(uids)
+    judged = [u for u in uids if u not in flagged and start.was_there(u, folder.uidvalidity)]
+    dates = mailbox.dates(judged)
+    old = [own_date(d.arrival, d.written, now) for d in dates.values()
+           if is_old(d.arrival, d.written, start.cutoff)]
+    hint = (f"read them with: mailhelper poll --once --backfill DAYS (e.g. --backfill "
+            f"{DEFAULT_BACKFILL_DAYS})")
+    span = f" (from {min(old).date()} to {max(old).date()})" if old else ""
+    if not has_read:
+        report.info(f"IMAP old mail in {imap.folder}: {len(old)} message(s){span} would be left "
+                    f"alone as old at the first start (more than {GRACE.days} day before it); "
+                    f"{len(flagged)} flagged as handled by an earlier state file"
+                    + (f"; {hint}" if old else ""))
+    elif old:
+        report.info(f"IMAP old mail in {imap.folder}: {len(old)} message(s){span} left alone as "
+                    f"old at the first start ({start.at.isoformat(timespec='minutes')}); "
+                    f"{hint}")
 
 
 def _check_smtp(smtp_settings: SmtpSettings, report: _Report, secret: bool) -> None:

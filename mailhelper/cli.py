@@ -33,11 +33,12 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mailhelper import __version__
+from mailhelper.backlog import DEFAULT_BACKFILL_DAYS
 from mailhelper.errors import ConfigError, MailhelperError
 from mailhelper.terminal import for_terminal, json_for_terminal
 
@@ -79,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "2026-12-07T09:00:00+00:00 (tests, demos, backfills)")
     poll.add_argument("--dry-run", action="store_true",
                       help="print what would be sent; change nothing anywhere")
+    poll.add_argument("--backfill", metavar="DAYS", nargs="?", type=_days,
+                      const=DEFAULT_BACKFILL_DAYS, default=None,
+                      help="also read mail left alone as old (there before the first start) "
+                      f"from the last DAYS days (default {DEFAULT_BACKFILL_DAYS}), each at its "
+                      "own date; nothing is scheduled in the past")
     status = verbs.add_parser("status", parents=[common], help="every thread and what is next",
                               description="Every thread, finished ones included.")
     status.add_argument("--json", action="store_true", help='print {"threads": [...]}')
@@ -281,6 +287,17 @@ def _assistant(settings: Any) -> Any:
     )
 
 
+def _days(text: str) -> int:
+    """``--backfill DAYS``: a whole number of days, at least 1."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (e.g. 30)")
+    return days
+
+
 def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     from mailhelper.daemon import StateLock
 
@@ -289,7 +306,8 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     lock.acquire()
     try:
         assistant = _assistant(settings)
-        report = assistant.poll_once(now, dry_run=args.dry_run)
+        backfill = None if args.backfill is None else timedelta(days=args.backfill)
+        report = assistant.poll_once(now, dry_run=args.dry_run, backfill=backfill)
     finally:
         lock.release()
     sent = report.sent

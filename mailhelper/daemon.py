@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -24,14 +24,16 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailhelper import tracker
+from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
 from mailhelper.classify import Context, classify, owner_of
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
-from mailhelper.models import Action, ActionKind, ActionStatus, Address
+from mailhelper.models import Action, ActionKind, ActionStatus, Address, ThreadState
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.parse import UnparseableMail, parse_mail
+from mailhelper.plan import after_sent as plan_after_sent
 from mailhelper.prefilter import header_of, ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
@@ -52,6 +54,15 @@ WAIT_SLICE = 0.5
 #: When the daily summary of others' mail filed as errors goes out: this time of the next
 #: day, in ``settings.timezone`` (see :meth:`Assistant._count_for_summary`).
 SUMMARY_AT = clock_time(9, 0)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The messages a cycle reads, in order, each with the time it is read at."""
+
+    when: dict[int, datetime]
+    backfilled: bool
+    flagged: set[int]  # carry the handled keyword: skipped, never fetched
 
 
 @dataclass
@@ -79,9 +90,12 @@ class StateLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
+            # Never suggest a second state file: two assistants on one mailbox would each
+            # answer the same mail.
             raise StateLockedError(
                 f"another mailhelper ({holder}) is using {self.path.with_suffix('')}; "
-                "stop it first, or give this one its own `state:` file"
+                "stop it first (or wait for it to finish): one mailbox needs exactly one "
+                "assistant, and a second state file would answer the same mail twice"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -279,24 +293,27 @@ class Assistant:
         self.smtp_factory = smtp_factory
 
     # -- one cycle --------------------------------------------------------------------------
-    def poll_once(self, now: datetime, dry_run: bool = False) -> CycleReport:
+    def poll_once(self, now: datetime, dry_run: bool = False,
+                  backfill: timedelta | None = None) -> CycleReport:
         """Connect, run one cycle, disconnect. With ``dry_run`` nothing is changed anywhere:
-        the cycle runs on an in-memory copy of the state and sends nothing."""
+        the cycle runs on an in-memory copy of the state and sends nothing. With
+        ``backfill``, old mail of that span is read too (:meth:`read_inbox`)."""
         mailbox = Mailbox(self.imap_factory(), self.settings.imap.folder)
         try:
             if dry_run:
-                return self._dry_cycle(mailbox, now)
-            return self.cycle(mailbox, now)
+                return self._dry_cycle(mailbox, now, backfill)
+            return self.cycle(mailbox, now, backfill)
         finally:
             mailbox.logout()
 
-    def cycle(self, mailbox: Mailbox, now: datetime) -> CycleReport:
+    def cycle(self, mailbox: Mailbox, now: datetime,
+              backfill: timedelta | None = None) -> CycleReport:
         tracker.replan_if_config_changed(self.store, self.settings, now)
         outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
                         mailbox)
         try:
             outbox.recover_in_flight(now)
-            report = self.read_inbox(mailbox, now)
+            report = self.read_inbox(mailbox, now, backfill=backfill)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             report.sent = outbox.send_due(now)
@@ -308,7 +325,8 @@ class Assistant:
             outbox.close()
         return report
 
-    def _dry_cycle(self, mailbox: Mailbox, now: datetime) -> CycleReport:
+    def _dry_cycle(self, mailbox: Mailbox, now: datetime,
+                   backfill: timedelta | None = None) -> CycleReport:
         copy = sqlite3.connect(":memory:", isolation_level=None)
         copy.row_factory = sqlite3.Row
         self.store.db.backup(copy)
@@ -316,7 +334,7 @@ class Assistant:
         self.store = Store(copy, real.domain)
         self._dry_run = True
         try:
-            report = self.read_inbox(mailbox, now, readonly=True)
+            report = self.read_inbox(mailbox, now, readonly=True, backfill=backfill)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
@@ -334,7 +352,8 @@ class Assistant:
         return f"would send {action.kind.value} to {message['To']}: {message['Subject']}"
 
     # -- reading mail -----------------------------------------------------------------------
-    def read_inbox(self, mailbox: Mailbox, now: datetime, readonly: bool = False) -> CycleReport:
+    def read_inbox(self, mailbox: Mailbox, now: datetime, readonly: bool = False,
+                   backfill: timedelta | None = None) -> CycleReport:
         """Read what arrived since the last poll, each message in its own transaction.
 
         A message counts as read only once its effects are committed; every ``batch_size``
@@ -342,11 +361,18 @@ class Assistant:
         a dropped connection loses at most one batch of flagging, never a message, and the
         messages read again are recognised (Message-ID, else content) and act once. IMAP
         failures become :class:`ConnectError` naming the folder.
+
+        Old mail (README "Old mail"): the first time a state reads the folder it records a
+        :class:`~mailhelper.backlog.FirstStart`; mail that was there then and is older than it
+        by more than :data:`~mailhelper.backlog.GRACE` is left alone on that cycle and every
+        later one, as is mail flagged as handled by any state. ``backfill`` (``poll --once
+        --backfill DAYS``) reads old mail of the last ``backfill`` first, each message at its
+        own date, then nothing it planned is left in the past (:meth:`_catch_up`).
         """
         folder = self.settings.imap.folder
         try:
             with self.store.batched_durability():
-                return self._read_folder(mailbox, folder, now, readonly)
+                return self._read_folder(mailbox, folder, now, readonly, backfill)
         except (IMAPClientError, OSError) as exc:
             raise ConnectError(f"IMAP: lost the connection while reading {folder} "
                                f"({str(exc) or type(exc).__name__}); the next poll goes on "
@@ -354,6 +380,7 @@ class Assistant:
 
     def _read_folder(
         self, mailbox: Mailbox, folder: str, now: datetime, readonly: bool,
+        backfill: timedelta | None = None,
     ) -> CycleReport:
         report = CycleReport()
         try:
@@ -374,24 +401,46 @@ class Assistant:
                     "already handled are recognised and skipped", folder, position[0],
                     state.uidvalidity,
                 )
-        fresh = position is None and self.store.processed_count() == 0
-        if fresh and state.exists:
-            log.info("%s: a new state file: messages flagged as handled by an earlier one are "
-                     "left alone", folder)
-        uids = mailbox.new_uids(state, last_uid, skip_handled=fresh)
-        if uids:
-            log.info("%s: %d new message(s)", folder, len(uids))
+        uids = mailbox.new_uids(state, last_uid)
+        start = self.store.first_start(folder)
+        first = position is None and start is None
+        if first:
+            if state.exists and self.store.processed_count() == 0:
+                log.info("%s: a new state file: messages flagged as handled by an earlier one "
+                         "are left alone", folder)
+            boundary = state.uidnext or (max(uids, default=0) + 1)
+            start = FirstStart(now, state.uidvalidity, boundary)
+            with self.store.transaction():
+                self.store.set_first_start(folder, start)  # holds for every later cycle
+        plan = self._plan_reading(mailbox, folder, state.uidvalidity, last_uid, uids, start,
+                                  now, backfill, announce=first or position is None
+                                  or position[0] != state.uidvalidity)
+        if plan.when or plan.flagged:
+            log.info("%s: %d new message(s)", folder, len(plan.when) + len(plan.flagged))
+        report.duplicates += len(plan.flagged)
         handled: list[int] = []
         failed: list[tuple[int, str]] = []
+        reached: set[int] = set()
         highest = last_uid
-        for count, message in enumerate(mailbox.fetch(uids), start=1):
+        unfinished = self.store.get_meta("backfill_mark")
+        if unfinished is not None:  # a backfill stopped (killed, disconnected) before its end
+            self._catch_up(int(unfinished), now)
+        mark = self.store.last_action_id()
+        if plan.backfilled:
+            with self.store.transaction():
+                # Committed before the first old message: whatever stops this backfill, the
+                # next cycle first settles what it planned in the past.
+                self.store.set_meta("backfill_mark", str(mark))
+        for count, message in enumerate(mailbox.fetch(list(plan.when)), start=1):
             crash_point("during_fetch")
             uid = message.uid
+            reached.add(uid)
+            seen = plan.when[uid]
             if message.too_large:
                 outcome, line = self._too_large(message.raw, uid, message.size,
-                                                mailbox.max_message_bytes, now)
+                                                mailbox.max_message_bytes, seen)
             else:
-                outcome, line = self.handle(message.raw, uid, now)
+                outcome, line = self.handle(message.raw, uid, seen)
             crash_point("after_commit")
             report.lines.append(line)
             if outcome == "error":
@@ -405,12 +454,122 @@ class Assistant:
             if count % mailbox.batch_size == 0 and not readonly:
                 self._settle(mailbox, handled, failed, state.uidvalidity, highest)
                 handled, failed = [], []
+        if plan.backfilled:
+            self._catch_up(mark, now)
+        # Every UID up to the first one not reached (a stop mid-way) is decided: read, left
+        # alone as old, or flagged by an earlier state. Without this the position would stay
+        # below them and a later cycle would look at them again.
+        unreached = [u for u in plan.when if u not in reached and u > last_uid]
+        ceiling = min(unreached, default=None)
+        decided = max(uids, default=0)
+        if state.uidnext:
+            decided = max(decided, state.uidnext - 1)
+        if ceiling is None:
+            highest = max(highest, decided)
         if not readonly:
             self._settle(mailbox, handled, failed, state.uidvalidity, highest)
         if report.duplicates:
-            log.info("%s: %d message(s) handled before (same Message-ID or content): skipped",
+            log.info("%s: %d message(s) handled before (flagged as handled, or the same "
+                     "Message-ID or content): skipped",
                      folder, report.duplicates)
         return report
+
+    def _plan_reading(
+        self, mailbox: Mailbox, folder: str, uidvalidity: int, last_uid: int, uids: list[int],
+        start: FirstStart | None, now: datetime, backfill: timedelta | None, announce: bool,
+    ) -> _Reading:
+        """Which messages this cycle reads, in order, and the time each is read at.
+
+        Mail carrying the handled keyword is skipped (:meth:`Mailbox.flagged_among`). New
+        mail is read at ``now``. Mail that was in the folder at the first start and is old
+        (:func:`mailhelper.backlog.is_old`) is left alone, and logged once. With ``backfill``,
+        old mail (and anything below the position not flagged as handled) whose own date
+        (:func:`mailhelper.backlog.own_date`) is within ``backfill`` of ``now`` is read first,
+        oldest first, each at its own date.
+        """
+        flagged = mailbox.flagged_among(uids)
+        uids = [u for u in uids if u not in flagged]
+        judged = [u for u in uids if start is not None and start.was_there(u, uidvalidity)]
+        earlier = mailbox.unhandled_upto(last_uid) if backfill is not None else []
+        dates = mailbox.dates(sorted(set(judged) | set(earlier))) if judged or earlier else {}
+        old = {u for u in judged if start is not None and u in dates
+               and is_old(dates[u].arrival, dates[u].written, start.cutoff)}
+        backfilled: dict[int, datetime] = {}
+        if backfill is not None:
+            for uid in sorted(old | set(earlier)):
+                if uid in dates:
+                    when = own_date(dates[uid].arrival, dates[uid].written, now)
+                    if when >= now - backfill:
+                        backfilled[uid] = when
+        left = sorted(old - set(backfilled))
+        if left and (announce or backfill is not None):
+            times = [own_date(dates[u].arrival, dates[u].written, now) for u in left]
+            log.info("%s", left_alone_line(folder, len(left), min(times), max(times)))
+        if backfilled:
+            log.info("%s: backfill: reading %d older message(s) from the last %s, each at its "
+                     "own date", folder, len(backfilled), backfill)
+        order = dict(sorted(backfilled.items(), key=lambda item: (item[1], item[0])))
+        order.update((u, now) for u in uids if u not in old)
+        return _Reading(order, bool(backfilled), flagged)
+
+    def _catch_up(self, mark: int, now: datetime) -> None:
+        """After a backfill read old mail at its own dates: nothing it planned is left in the
+        past. Scheduled steps whose time passed are skipped (never sent; the schedule moves on
+        to its next step, and a passed give-up expires the ask); a receipt goes out now only
+        for a thread still open (never for one answered in the same backfill), naming the next
+        step as it now stands; answers to old commands are skipped; a notice about mail that
+        could not be read goes out now."""
+        planned = self.store.added_after(mark)
+        with self.store.transaction():
+            self.store.delete_meta("backfill_mark")
+            for thread_id in sorted({a.thread_id for a in planned if a.thread_id is not None}):
+                self._skip_past(thread_id, now)
+            for action in self.store.added_after(mark):
+                if action.due >= now or tracker.is_scheduled(action):
+                    continue
+                assert action.id is not None
+                thread = (self.store.thread(action.thread_id)
+                          if action.thread_id is not None else None)
+                if action.kind is ActionKind.ERROR_NOTICE:
+                    self.store.apply_reconciliation((), (), (replace(action, due=now),), now)
+                elif action.kind is ActionKind.RECEIPT and (
+                        thread is None or thread.state is ThreadState.OPEN):
+                    data = dict(action.data)
+                    data.pop("next_kind", None)
+                    data.pop("next_due", None)
+                    if thread is not None:
+                        nxt = min((a for a in self.store.actions_for(thread.id)
+                                   if a.status is ActionStatus.PENDING
+                                   and tracker.is_scheduled(a)),
+                                  key=lambda a: a.due, default=None)
+                        if nxt is not None:
+                            data["next_kind"], data["next_due"] = nxt.kind.value, \
+                                nxt.due.isoformat()
+                    self.store.apply_reconciliation(
+                        (), (), (replace(action, due=now, data=data),), now)
+                else:
+                    self.store.set_status(action.id, ActionStatus.SKIPPED,
+                                          last_error="backfill: answer to old mail, not sent")
+
+    def _skip_past(self, thread_id: int, now: datetime) -> None:
+        for _step in range(50):  # a schedule has a handful of steps; never loop for ever
+            thread = self.store.thread(thread_id)
+            if thread is None:
+                return
+            tracker.replan(self.store, thread, self.settings, now)
+            past = [a for a in self.store.actions_for(thread_id)
+                    if a.status is ActionStatus.PENDING and tracker.is_scheduled(a)
+                    and a.due < now]
+            if not past:
+                return
+            for action in past:
+                assert action.id is not None
+                self.store.set_status(action.id, ActionStatus.SKIPPED,
+                                      last_error="backfill: its time had passed")
+                ended = plan_after_sent(thread, action, action.due)
+                if ended != thread:
+                    thread = ended
+                    self.store.save_thread(thread)
 
     def _settle(
         self, mailbox: Mailbox, handled: list[int], failed: list[tuple[int, str]],

@@ -17,10 +17,12 @@ import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+
+from mailhelper.backlog import written_at
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,15 @@ class FolderState:
     uidnext: int
     exists: int
     keywords: bool = True  # PERMANENTFLAGS allows new keywords (\*, RFC 3501 7.1)
+
+
+@dataclass(frozen=True)
+class Dates:
+    """What tells whether a message is old mail: its arrival (INTERNALDATE) and its ``Date``
+    header, either None when missing."""
+
+    arrival: datetime | None
+    written: datetime | None
 
 
 @dataclass(frozen=True)
@@ -199,24 +210,62 @@ class Mailbox:
         _name, counts = self.client._imap.response("EXISTS")  # pops it from the stash
         return bool(counts and counts != [None])
 
-    def new_uids(self, state: FolderState, last_uid: int, skip_handled: bool = False,
-                 ) -> list[int]:
+    def new_uids(self, state: FolderState, last_uid: int) -> list[int]:
         """UIDs above ``last_uid``. With UIDNEXT known and nothing new, no command is sent.
 
-        ``skip_handled`` leaves out messages carrying the handled keyword: a state file that
-        knows nothing of this folder (a new one, after the old was lost) must not act again on
-        mail an earlier state already acted on, nor track year-old asks as new.
+        Mail carrying the handled keyword is among them: :meth:`flagged_among` tells it apart.
         """
         if state.uidnext and state.uidnext <= last_uid + 1:
             return []
         if state.exists == 0:
             return []
-        criteria: list[str | bytes] = ["UID", f"{last_uid + 1}:*"]
-        if skip_handled and state.keywords:
-            criteria += ["UNKEYWORD", HANDLED_FLAG]
-        uids = self.client.search(criteria)
+        uids = self.client.search(["UID", f"{last_uid + 1}:*"])
         # "n:*" always matches the highest UID, even one below n (RFC 3501 6.4.8).
         return sorted(int(u) for u in uids if int(u) > last_uid)
+
+    def flagged_among(self, uids: Sequence[int]) -> set[int]:
+        """Those of ``uids`` that carry the handled keyword: some state file (this one, or an
+        earlier one that was lost) acted on them, so they are never acted on again. One UID
+        SEARCH, and none when ``uids`` is empty. The keyword is searched for whatever
+        PERMANENTFLAGS said: a read-only EXAMINE (a dry run) reports none, and the dry run
+        must skip exactly what the real poll skips."""
+        if not uids:
+            return set()
+        found = self.client.search(["UID", f"{min(uids)}:{max(uids)}", "KEYWORD",
+                                    HANDLED_FLAG])
+        wanted = set(uids)
+        return {int(u) for u in found if int(u) in wanted}
+
+    def unhandled_upto(self, last_uid: int) -> list[int]:
+        """UIDs from 1 to ``last_uid`` without the handled keyword: the mail a backfill may
+        read (what was left alone as old, or never flagged)."""
+        if last_uid <= 0:
+            return []
+        uids = self.client.search(["UID", f"1:{last_uid}", "UNKEYWORD", HANDLED_FLAG])
+        return sorted(int(u) for u in uids if int(u) <= last_uid)
+
+    def dates(self, uids: Sequence[int]) -> dict[int, Dates]:
+        """Each message's arrival (INTERNALDATE, RFC 3501 2.3.3) and ``Date`` header; a UID
+        expunged meanwhile is absent. Only that header field is fetched."""
+        out: dict[int, Dates] = {}
+        wanted = [b"INTERNALDATE", b"BODY.PEEK[HEADER.FIELDS (DATE)]"]
+        normalise = self.client.normalise_times
+        self.client.normalise_times = False  # keep the server's offset: an aware time
+        try:
+            for start in range(0, len(uids), self.batch_size):
+                chunk = list(uids[start : start + self.batch_size])
+                for uid, data in self.client.fetch(chunk, wanted).items():
+                    arrival = data.get(b"INTERNALDATE")
+                    if not isinstance(arrival, datetime):
+                        arrival = None
+                    elif arrival.tzinfo is None:
+                        arrival = arrival.replace(tzinfo=UTC)
+                    header = data.get(b"BODY[HEADER.FIELDS (DATE)]")
+                    out[int(uid)] = Dates(
+                        arrival, written_at(header if isinstance(header, bytes) else None))
+        finally:
+            self.client.normalise_times = normalise
+        return out
 
     def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
         """The messages in UID order, in batches bounded in count and bytes.

@@ -176,6 +176,7 @@ class ActionStatus(StrEnum):
     SENT = "sent"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    SKIPPED = "skipped"  # its time had passed when a backfill planned it: never sent
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ from mailhelper.settings import Settings
 from mailhelper.window import next_sending_time
 
 #: Statuses that mean "this key is spent": never plan it again.
-SPENT = frozenset({ActionStatus.SENT, ActionStatus.SENDING, ActionStatus.FAILED})
+# SKIPPED counts as spent so a schedule moves on to its next step (a backfill's past reminder).
+SPENT = frozenset({ActionStatus.SENT, ActionStatus.SENDING, ActionStatus.FAILED,
+                   ActionStatus.SKIPPED})
 OWNER_REMINDERS = (ActionKind.FOLLOW_UP, ActionKind.OFFER_FOLLOW_UP)
 MIN_GAP_BEFORE_CLOSING = timedelta(days=1)
 
@@ -318,7 +320,8 @@ def _command(
             kind = ActionKind.THANK_YOU
         else:
             return help_reply("There is no draft in that mail to send.")
-        thanked = [a for a in history if a.kind is ActionKind.THANK_YOU and a.status in SPENT]
+        thanked = [a for a in history if a.kind is ActionKind.THANK_YOU and a.status in SPENT
+                   and a.status is not ActionStatus.SKIPPED]
         if kind is ActionKind.THANK_YOU and thanked:
             # One thank-you per thread (SPEC.md "Exactly once"): a second "send" repeats none.
             when = thanked[-1].sent_at or thanked[-1].due

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mailhelper.addresses import fold
+from mailhelper.backlog import FirstStart
 from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.models import (
     Action,
@@ -309,6 +310,9 @@ class Store:
             (key, value),
         )
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key=?", (key,))
+
     # -- processed messages and sync position ----------------------------------------------
     def is_processed(self, message_id: str, content_hash: str) -> bool:
         """True when this message (by Message-ID, or by content for the same bytes) was handled."""
@@ -344,6 +348,16 @@ class Store:
             "SELECT uidvalidity, last_uid FROM sync WHERE folder=?", (folder,)
         ).fetchone()
         return None if row is None else (int(row["uidvalidity"]), int(row["last_uid"]))
+
+    def first_start(self, folder: str) -> FirstStart | None:
+        """The record of the first time this state read ``folder`` (None: it never has, or
+        it did before first starts were recorded). It holds for good: what was there then
+        and old stays left alone (:mod:`mailhelper.backlog`)."""
+        text = self.get_meta(f"first_start/{folder}")
+        return None if text is None else FirstStart.from_json(text)
+
+    def set_first_start(self, folder: str, start: FirstStart) -> None:
+        self.set_meta(f"first_start/{folder}", start.to_json())
 
     def set_sync_position(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         self.db.execute(
@@ -570,6 +584,17 @@ class Store:
         """Replace a pending action's data (the daily summary's counts grow during its day)."""
         self.db.execute("UPDATE actions SET data=? WHERE id=? AND status='pending'",
                         (json.dumps(data, ensure_ascii=False), action_id))
+
+    def last_action_id(self) -> int:
+        """The highest action id so far (0: none): a mark for :meth:`added_after`."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0])
+
+    def added_after(self, action_id: int) -> list[Action]:
+        """Pending actions recorded after the mark ``action_id``, oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM actions WHERE id>? AND status='pending' ORDER BY id", (action_id,)
+        ).fetchall()
+        return [self._action(r) for r in rows]
 
     def actions_for(self, thread_id: int) -> list[Action]:
         rows = self.db.execute(
@@ -830,6 +855,28 @@ class Store:
     def integrity_ok(self) -> bool:
         row = self.db.execute("PRAGMA integrity_check").fetchone()
         return row is not None and row[0] == "ok"
+
+
+def folder_history(path: Path, folder: str) -> tuple[bool, FirstStart | None]:
+    """Whether the state file at ``path`` has read ``folder``, and its first-start record,
+    without creating, migrating or locking anything (``check`` asks while ``run`` may be
+    running). A missing or unreadable file has read nothing."""
+    if not path.exists():
+        return False, None
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return False, None
+    try:
+        row = connection.execute("SELECT value FROM meta WHERE key=?",
+                                 (f"first_start/{folder}",)).fetchone()
+        start = None if row is None else FirstStart.from_json(str(row[0]))
+        synced = connection.execute("SELECT 1 FROM sync WHERE folder=?", (folder,)).fetchone()
+        return start is not None or synced is not None, start
+    except sqlite3.Error:
+        return False, None
+    finally:
+        connection.close()
 
 
 def _req(text: str) -> datetime:
