@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from mailhelper.htmltext import MAX_QUOTE_DEPTH, html_to_text
-from mailhelper.parse import MAX_ADDRESS_TOTAL, MAX_PARTS, mime_prefix, parse_mail
+from mailhelper.parse import (
+    MAX_ADDRESS_TOTAL,
+    MAX_HEADER_FIELDS,
+    MAX_LINE_CHECKS,
+    MAX_MIME_LINES,
+    MAX_PARTS,
+    mime_prefix,
+    parse_mail,
+)
 from mailhelper.replytext import MAX_LINES, strip_reply
 from tests.rig.reading import read_in_child
 
@@ -83,6 +91,13 @@ def _plain(body: bytes, params: bytes = b"", encoding: bytes = b"8bit") -> bytes
             b"\r\nContent-Transfer-Encoding: " + encoding + b"\r\n\r\n" + body)
 
 
+def _nested(depth: int, text: bytes) -> bytes:
+    opening = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n"
+                       % (i, i + 1) for i in range(depth - 1))
+    return (HEAD + b"Content-Type: multipart/mixed; boundary=b0\r\n\r\n" + opening
+            + b"--b%d\r\nContent-Type: text/plain\r\n\r\n" % (depth - 1) + text)
+
+
 #: Each costs far more than 2 s or 200 MB before the fixes (figures measured on the old code,
 #: in a fresh process of 71 MB): the 24 MB cases are just under the 25 MB download limit.
 HOSTILE_MAIL: dict[str, Callable[[], bytes]] = {
@@ -103,6 +118,14 @@ HOSTILE_MAIL: dict[str, Callable[[], bytes]] = {
     "four address fields of 512 KB": lambda: HEAD + b"".join(
         b"%s: %s\r\n" % (name, b"@" * 500_000)
         for name in (b"Cc", b"Bcc", b"Reply-To", b"Sender")) + b"\r\nhi",
+    # 383 MB and 6.7 s (and still 80 MB more than text once cut to 2 MB: a string per line).
+    "24 MB of bare line feeds": lambda: _plain(b"\n" * (24 * MB)),
+    # 16 s: the parser tries each line against each of the 300 enclosing boundaries.
+    "short lines under 300 nested multiparts": lambda: _nested(300, b"x\r\n" * 500_000),
+    # 1.7 s after the other caps: each look-up in the parser scans all 20,000 fields.
+    "20,000 header fields over 1,000 parts": lambda: HEAD + b"X-A: 1\r\n" * 20_000
+    + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 1000 + b"--b--\r\n",
     # For comparison, what real big mail looks like: a 24 MB attachment.
     "a 24 MB attachment": lambda: HEAD + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
     b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
@@ -140,6 +163,25 @@ def test_the_mime_parser_stops_at_the_thousandth_boundary() -> None:
     assert readable.count(b"\n--b") == MAX_PARTS - 1
     assert cut == f"read up to its {MAX_PARTS}th MIME boundary only"
     assert parse_mail(raw).text.strip() == "part 0"
+
+
+def test_the_mime_parser_reads_fewer_lines_the_deeper_the_nesting() -> None:
+    raw = _nested(100, b"line\r\n" * 50_000)
+    readable, cut = mime_prefix(raw)
+    assert readable.count(b"\n") == MAX_LINE_CHECKS // 100
+    assert cut == f"read up to its {MAX_LINE_CHECKS // 100}th line only (100 multiparts)"
+    assert parse_mail(raw).text.startswith("line\nline\n")
+    flat = _plain(b"\n" * (MAX_MIME_LINES + 10) + b"end")
+    assert mime_prefix(flat)[0].count(b"\n") == MAX_MIME_LINES
+
+
+def test_the_mime_parser_reads_the_first_thousand_header_fields() -> None:
+    raw = HEAD + b"X-A: 1\r\n" * 2000 + b"Content-Type: text/html\r\n\r\n<p>hi"
+    readable, cut = mime_prefix(raw)
+    assert readable.endswith(b"X-A: 1\r\n\r\n<p>hi")
+    assert cut == f"read from its first {MAX_HEADER_FIELDS} header fields only"
+    mail = parse_mail(raw)
+    assert mail.subject == "hello" and mail.text == "<p>hi"  # Content-Type was field 2004
 
 
 def test_the_reply_text_is_looked_for_in_the_first_lines_only() -> None:
