@@ -1,5 +1,7 @@
-"""The whole reading of mail (parse + classify), or the HTML converter alone, measured in a
-child process: CPU seconds per message (``time.process_time``) and the child's peak RSS.
+"""The whole reading of mail (content key, header check, parse, classify: what
+:meth:`mailhelper.daemon.Assistant.handle` does before its transaction), or the HTML converter
+alone, measured in a child process: CPU seconds per message (``time.process_time``) and the
+child's peak RSS.
 
 A child, not the test process, so that the peak RSS is the reading's and not pytest's, and so
 that a reading that never ends is stopped by a timeout instead of hanging the suite::
@@ -79,8 +81,10 @@ def _peak_mb() -> float:
 def _reader(what: str) -> Callable[[bytes], object]:
     from mailhelper.classify import Context, classify
     from mailhelper.htmltext import html_to_text
+    from mailhelper.mailbox import content_key
     from mailhelper.models import Address
     from mailhelper.parse import UnparseableMail, parse_mail
+    from mailhelper.prefilter import ignorable
     from mailhelper.settings import Settings
     from mailhelper.store import Store
 
@@ -93,6 +97,11 @@ def _reader(what: str) -> Callable[[bytes], object]:
     now = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("UTC"))
 
     def read(raw: bytes) -> object:
+        # What Assistant.handle reads before its transaction, in the same order.
+        content_key(raw)
+        quick = ignorable(raw, settings, store)
+        if quick is not None:
+            return quick
         try:
             return classify(parse_mail(raw), Context(settings, store, now))
         except UnparseableMail:
