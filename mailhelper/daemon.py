@@ -446,13 +446,14 @@ class Assistant:
 
         The reading (header check, parsing, classifying; not the transaction) has
         ``limits.message_seconds``: a message that takes longer is recorded as an error by
-        its content key, which is looked up before anything is read, so it is never read
-        again (:mod:`mailhelper.budget` says how the budget interrupts the work).
+        its content key. Errors are looked up by content key before anything is read, so
+        such a message is never read again (:mod:`mailhelper.budget` says how the budget
+        interrupts the work).
         """
         key = content_key(raw)
         settled = self._seen(_content_id(key), key)
-        if settled is not None:
-            return settled
+        if settled is not None and settled[0] == "error":
+            return settled  # filed before, perhaps for taking too long: not read again
         mail: Mail | None = None
         event: Event | None = None
         try:
