@@ -493,12 +493,17 @@ def decode_words(text: str) -> str:
     position = 0
 
     def flush() -> None:
-        while pending:
-            charset = pending[0][0]
-            run = b""
-            while pending and pending[0][0] == charset:
-                run += pending.pop(0)[1]
-            pieces.append(decode_bytes(run, charset))
+        # Runs of one charset, each joined once: popping from the front and adding bytes up
+        # one word at a time was quadratic (160,000 words: 2.2 s).
+        start = 0
+        while start < len(pending):
+            charset, end = pending[start][0], start
+            while end < len(pending) and pending[end][0] == charset:
+                end += 1
+            pieces.append(decode_bytes(b"".join(data for _, data in pending[start:end]),
+                                       charset))
+            start = end
+        pending.clear()
 
     for word in _ENCODED_WORD.finditer(text):
         gap = text[position : word.start()]
