@@ -51,6 +51,7 @@ from mailhelper.settings import (
     AskSchedule,
     DigestSchedule,
     ImapSettings,
+    LimitSettings,
     OfferSchedule,
     QuietHours,
     ReturnFavorSchedule,
@@ -688,7 +689,7 @@ class _Reader:
     def settings(self, root: yaml.MappingNode, source: Path) -> Settings:
         top = _Section(self, _Item(root, ""), "", 1, (
             "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval",
-            "confirm", "tags", "schedules", "sending", "send_as", "require_auth",
+            "confirm", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
             "trusted_authserv_id", "templates_dir",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
@@ -722,6 +723,7 @@ class _Reader:
             tags=self.tags(top),
             schedules=self.schedules(top),
             sending=self.sending(top),
+            limits=self.limits(top),
             send_as="owner" if send_as == "owner" else "assistant",
             require_auth=_pick(require_auth, defaults.require_auth),
             trusted_authserv_id=trusted,
@@ -1007,6 +1009,11 @@ class _Reader:
             ),
             max_per_hour=_pick(self.integer(part.get("max_per_hour"), 1), default.max_per_hour),
         )
+
+    def limits(self, top: _Section) -> LimitSettings:
+        part = self.section(top, "limits", ("message_seconds",))
+        return LimitSettings(message_seconds=_pick(
+            self.integer(part.get("message_seconds"), 1, 3600), LimitSettings().message_seconds))
 
 
 _SECURITY: Final[dict[str, Security]] = {"ssl": "ssl", "starttls": "starttls", "none": "none"}

@@ -25,12 +25,13 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailhelper import tracker
 from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
+from mailhelper.budget import OverBudget, TimeBudget
 from mailhelper.classify import Context, classify, owner_of
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, ThreadState
+from mailhelper.models import Action, ActionKind, ActionStatus, Address, Mail, ThreadState
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.plan import after_sent as plan_after_sent
@@ -255,6 +256,11 @@ def _kind(exc: BaseException) -> str:
     return "unreachable"
 
 
+def _content_id(key: str) -> str:
+    """The id a message is recorded under when it has no Message-ID, or none was read."""
+    return f"sha256-{key[:32]}@mailhelper.invalid"
+
+
 def _text(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__).splitlines()[0]
 
@@ -291,6 +297,7 @@ class Assistant:
         self.renderer = renderer
         self.imap_factory = imap_factory
         self.smtp_factory = smtp_factory
+        self.budget = TimeBudget(settings.limits.message_seconds)
 
     # -- one cycle --------------------------------------------------------------------------
     def poll_once(self, now: datetime, dry_run: bool = False,
@@ -599,28 +606,49 @@ class Assistant:
         one, the same content less trace fields (:func:`mailhelper.mailbox.content_key`).
         Mail whose header alone shows it can only be ignored is not parsed further
         (:func:`mailhelper.prefilter.ignorable`); its effects are the same.
+
+        The reading (header check, parsing, classifying; not the transaction) has
+        ``limits.message_seconds``: a message that takes longer is recorded as an error by
+        its content key. Errors are looked up by content key before anything is read, so
+        such a message is never read again (:mod:`mailhelper.budget` says how the budget
+        interrupts the work).
         """
         key = content_key(raw)
-        quick = ignorable(raw, self.settings, self.store)
-        if quick is not None:
-            message_id, why = quick
-            return self._seen(message_id, key) or self._apply(
-                message_id, key, uid, now, lambda: Ignored(message_id, why))
+        settled = self._seen(_content_id(key), key)
+        if settled is not None and settled[0] == "error":
+            return settled  # filed before, perhaps for taking too long: not read again
+        mail: Mail | None = None
+        event: Event | None = None
         try:
-            mail = parse_mail(raw)
+            with self.budget.limit():
+                quick = ignorable(raw, self.settings, self.store)
+                if quick is not None:
+                    message_id, why = quick
+                    event = Ignored(message_id, why)
+                else:
+                    mail = parse_mail(raw)
+                    message_id = mail.message_id
+                settled = self._seen(message_id, key)
+                if settled is None and mail is not None:
+                    event = classify(mail, Context(self.settings, self.store, now))
+            if settled is not None or event is None:
+                return settled or ("duplicate", f"<{message_id}> seen before: skipped")
+            decided = event
+            return self._apply(message_id, key, uid, now, lambda: decided)
+        except OverBudget:
+            reason = f"took longer than {self.budget.seconds:g} s to read"
+            log.warning("message UID %s: %s; it goes to %s and is not read again", uid, reason,
+                        self.settings.imap.error_folder)
+            return self._not_understood(raw, uid, now, reason, None, None, key)
         except UnparseableMail as exc:
             return self._not_understood(raw, uid, now, f"cannot be parsed: {exc}", None)
-        seen = self._seen(mail.message_id, key)
-        if seen is not None:
-            return seen
-        try:
-            return self._apply(mail.message_id, key, uid, now,
-                               lambda: classify(mail, Context(self.settings, self.store, now)))
         except sqlite3.Error:
             # The state file's fault (disk full, locked), not the message's: stop the cycle
             # with nothing committed, so the message is read again next time.
             raise
         except Exception as exc:
+            if mail is None:
+                raise
             log.exception("message <%s> could not be handled", mail.message_id)
             sender = mail.from_.email if mail.from_ else None
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,

@@ -50,6 +50,26 @@ TRACE_FIELDS = frozenset({
 })
 
 
+#: How much of a header :func:`_lines` splits at a time.
+_CHUNK = 256 * 1024
+
+
+def _lines(head: bytes) -> Iterator[bytes]:
+    """``head.replace(b"\\r\\n", b"\\n").split(b"\\n")``, split a chunk at a time: the
+    list of every line of a 24 MB header of short lines took 400 MB. Chunks end after a line
+    feed, so no CRLF is cut in two and the lines are the same."""
+    start = 0
+    while len(head) - start > _CHUNK:
+        end = head.find(b"\n", start + _CHUNK) + 1
+        if end == 0:
+            break
+        lines = head[start:end].replace(b"\r\n", b"\n").split(b"\n")
+        lines.pop()  # the empty string after the chunk's last line feed
+        yield from lines
+        start = end
+    yield from head[start:].replace(b"\r\n", b"\n").split(b"\n")
+
+
 def content_key(raw: bytes) -> str:
     """A SHA-256 of the message as its author sent it: trace fields left out, so a redelivery
     or a second copy of mail without a Message-ID is still recognised.
@@ -63,7 +83,7 @@ def content_key(raw: bytes) -> str:
         head, sep, body = raw.partition(b"\n\n")
     digest = hashlib.sha256()
     keep = True
-    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+    for line in _lines(head):
         if line[:1] in (b" ", b"\t"):
             if keep:
                 digest.update(line.strip() + b"\n")  # a folded continuation

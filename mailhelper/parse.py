@@ -42,12 +42,32 @@ MAX_HEADER_VALUE = 4096
 MAX_HEADER_FIELDS = 1000
 #: Address headers are parsed from at most this many characters of their value.
 MAX_ADDRESS_CHARS = 512 * 1024
+#: ... and from this many of all of them together in one mail: the stdlib address parser
+#: takes up to 3.5 s per million characters (four fields of 512 KB of "@" took 7 s).
+MAX_ADDRESS_TOTAL = 400_000
 #: ``Mail.subject`` is cut to this length: nothing downstream needs more.
 MAX_SUBJECT = 4096
 #: ``Mail.text`` is cut to this length; the reply text and forward come from this cut.
 MAX_TEXT = 1_000_000
 #: In-Reply-To and References keep at most this many ids (the first and the latest ones).
 MAX_IDS = 200
+#: The MIME parser reads at most this many bytes of a message; the rest (in real mail: the
+#: tail of a big attachment) is not looked at. The stdlib parser keeps every line as its own
+#: string, about 40 times the size of a message of short lines (24 MB of quoted-printable soft
+#: line breaks took 770 MB), so this cap is what bounds the memory of a reading.
+MAX_MIME_BYTES = 2 * 1024 * 1024
+#: ... and up to its this-many-th line that starts with "--" (a boundary, or text): the stdlib
+#: parser spends about half a millisecond on the headers of each part, so 20,000 tiny parts
+#: took 10 s. Real mail has a few dozen parts.
+MAX_PARTS = 1000
+#: ... and up to this many lines: each line is a string of its own in the parser (about 60
+#: bytes), so 2 MB of empty lines took 80 MB more than 2 MB of text. A 2 MB mail of real text
+#: has some 30,000 lines.
+MAX_MIME_LINES = 250_000
+#: ... and up to as many lines as keep (lines x declared multipart boundaries) under this: the
+#: stdlib parser tries each line against every enclosing boundary, so 20,000 lines at 300
+#: levels of nesting cost 0.8 s and 1.6 MB of short lines at 300 levels 16 s.
+MAX_LINE_CHECKS = 3_000_000
 #: MIME parts deeper than this are not looked into.
 MAX_DEPTH = 120
 #: A message declaring more multipart boundaries than this is read for its headers only.
@@ -74,6 +94,8 @@ def parse_mail(raw: bytes) -> Mail:
     - ``date`` is aware, or None (no zone, or garbage);
     - ``text`` is the first inline text/plain part, else the first text/html as text, with
       LF line ends and RFC 3676 format=flowed joined; at most :data:`MAX_TEXT` characters;
+    - the MIME structure is read from the first :data:`MAX_MIME_BYTES` bytes only (a defect
+      says so); ``content_hash`` and ``size`` are the whole message's;
     - ``headers`` keeps the first :data:`MAX_HEADER_FIELDS` fields, each value decoded
       (but those in :data:`VERBATIM_HEADERS`) and cut to :data:`MAX_HEADER_VALUE`
       characters; ``subject`` is cut to :data:`MAX_SUBJECT`;
@@ -84,7 +106,10 @@ def parse_mail(raw: bytes) -> Mail:
     """
     if not raw.strip():
         raise UnparseableMail("empty message")
-    message, defects = _read(raw)
+    readable, cut = mime_prefix(raw)
+    message, defects = _read(readable)
+    if cut:
+        defects.append(cut)
     hints: tuple[str, ...] = _guard("charsets", partial(_charset_hints, message), (), defects)
     index: RawHeaders = _guard("headers", partial(raw_headers, message, hints), {}, defects)
     fields: dict[str, tuple[str, ...]] = _guard(
@@ -97,11 +122,14 @@ def parse_mail(raw: bytes) -> Mail:
     def raw_first(name: str) -> str:
         return _first(index, name)
 
+    budget = [MAX_ADDRESS_TOTAL]  # characters of address headers still to be read
+
     def addresses(*names: str) -> tuple[Address, ...]:
         found: tuple[Address, ...] = ()
         for name in names:
             empty: tuple[Address, ...] = ()
-            found += _guard(name, partial(_addresses, index, name, hints), empty, defects)
+            found += _guard(name, partial(_addresses, index, name, hints, budget), empty,
+                            defects)
         return found
 
     message_id = next(iter(message_ids(raw_first("message-id"))), "")
@@ -282,9 +310,16 @@ def address_list(value: str, hints: Iterable[str] = ()) -> tuple[Address, ...]:
     return tuple(found.values())
 
 
-def _addresses(raw: RawHeaders, name: str, hints: tuple[str, ...]) -> tuple[Address, ...]:
+def _addresses(
+    raw: RawHeaders, name: str, hints: tuple[str, ...], budget: list[int] | None = None,
+) -> tuple[Address, ...]:
+    """Every mailbox of every ``name`` field; with a ``budget`` (a one-item list), at most
+    that many characters are read, and the budget is reduced by what was."""
     found: dict[str, Address] = {}
     for value in raw.get(name, ()):
+        if budget is not None:
+            value = value[: max(budget[0], 0)]
+            budget[0] -= len(value)
         for address in address_list(value, hints):
             found.setdefault(address.email, address)
     return tuple(found.values())
@@ -473,12 +508,17 @@ def decode_words(text: str) -> str:
     position = 0
 
     def flush() -> None:
-        while pending:
-            charset = pending[0][0]
-            run = b""
-            while pending and pending[0][0] == charset:
-                run += pending.pop(0)[1]
-            pieces.append(decode_bytes(run, charset))
+        # Runs of one charset, each joined once: popping from the front and adding bytes up
+        # one word at a time was quadratic (160,000 words: 2.2 s).
+        start = 0
+        while start < len(pending):
+            charset, end = pending[start][0], start
+            while end < len(pending) and pending[end][0] == charset:
+                end += 1
+            pieces.append(decode_bytes(b"".join(data for _, data in pending[start:end]),
+                                       charset))
+            start = end
+        pending.clear()
 
     for word in _ENCODED_WORD.finditer(text):
         gap = text[position : word.start()]
@@ -510,6 +550,60 @@ def _word_bytes(encoding: str, payload: str) -> bytes:
 
 
 _BOUNDARY_PARAMETER = re.compile(rb"boundary\s*=", re.IGNORECASE)
+
+
+_FIELD_START = re.compile(rb"\r?\n(?=[^ \t\r\n])")
+
+
+def mime_prefix(raw: bytes) -> tuple[bytes, str | None]:
+    """The part of ``raw`` the MIME parser reads, and a defect line when that is not all of
+    it: the first :data:`MAX_MIME_BYTES` bytes, up to the :data:`MAX_PARTS`-th line starting
+    with ``--``, at most :data:`MAX_MIME_LINES` lines, and no more than
+    :data:`MAX_LINE_CHECKS` allows for its nesting.
+
+    >>> mime_prefix(b"Subject: hi\\r\\n\\r\\nbody")
+    (b'Subject: hi\\r\\n\\r\\nbody', None)
+    """
+    readable, cut = raw[:MAX_MIME_BYTES], None
+    if len(raw) > MAX_MIME_BYTES:
+        cut = f"read from its first {MAX_MIME_BYTES // 1048576} MB only"
+    # Only the first MAX_HEADER_FIELDS fields are read (raw_headers); the parser must not see
+    # more either: each of its look-ups scans every field, so 20,000 fields made each part of
+    # a multipart cost milliseconds.
+    end = min((i for i in (readable.find(b"\r\n\r\n"), readable.find(b"\n\n")) if i >= 0),
+              default=len(readable))
+    starts = _FIELD_START.finditer(readable, 0, end)
+    extra = next(islice(starts, MAX_HEADER_FIELDS - 1, None), None)
+    if extra is not None:
+        readable = readable[: extra.start()] + readable[end:]
+        cut = f"read from its first {MAX_HEADER_FIELDS} header fields only"
+    position = 0
+    for _ in range(MAX_PARTS):
+        position = readable.find(b"\n--", position) + 1
+        if position == 0:
+            break
+    else:
+        readable, cut = readable[:position], f"read up to its {MAX_PARTS}th MIME boundary only"
+    declared = _BOUNDARY_PARAMETER.finditer(readable)
+    levels = max(1, sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1)))
+    most = min(MAX_MIME_LINES, MAX_LINE_CHECKS // levels)
+    if readable.count(b"\n") > most:
+        readable = _first_lines(readable, most)
+        cut = f"read up to its {most}th line only ({levels} multiparts)"
+    return readable, cut
+
+
+def _first_lines(data: bytes, count: int) -> bytes:
+    """The longest start of ``data`` with at most ``count`` line feeds: a binary search with
+    ``bytes.count`` (some twenty passes in C, not a Python loop over lines)."""
+    low, high = 0, len(data)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if data.count(b"\n", 0, middle) <= count:
+            low = middle
+        else:
+            high = middle - 1
+    return data[:low]
 
 
 def _read(raw: bytes) -> tuple[EmailMessage, list[str]]:
@@ -602,22 +696,23 @@ def _unflow(text: str, delsp: bool) -> str:
     >>> _unflow("> Hi \\n> there\\nHello \\nworld", delsp=False)
     '> Hi there\\nHello world'
     """
-    out: list[str] = []
+    # Each paragraph is collected as a list of pieces and joined once: appending to a string
+    # held in a list copies it every time, quadratic in a paragraph of 500,000 flowed lines.
+    paragraphs: list[list[str]] = []
     joining_depth: int | None = None  # the quote depth of an open flowed paragraph
     for line in text.split("\n"):
         depth = len(line) - len(line.lstrip(">"))
         body = line[depth:]
         if body.startswith(" "):  # space-stuffing (section 4.4)
             body = body[1:]
-        if joining_depth == depth and out:
-            out[-1] += body
-        else:
-            out.append(">" * depth + " " + body if depth else body)
         flowed = body.endswith(" ") and body != "-- "
+        piece = body[:-1] if flowed and delsp else body
+        if joining_depth == depth and paragraphs:
+            paragraphs[-1].append(piece)
+        else:
+            paragraphs.append([">" * depth + " " + piece if depth else piece])
         joining_depth = depth if flowed else None
-        if flowed and delsp:
-            out[-1] = out[-1][:-1]
-    return "\n".join(out)
+    return "\n".join("".join(pieces) for pieces in paragraphs)
 
 
 def message_text(message: Message) -> str:

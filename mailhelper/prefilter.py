@@ -23,7 +23,7 @@ from mailhelper.addresses import fold
 from mailhelper.classify import is_assistant_address
 from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Thread
-from mailhelper.parse import address_list, message_ids
+from mailhelper.parse import address_list, message_ids, mime_prefix
 from mailhelper.settings import Settings
 
 _PARSER = BytesHeaderParser(policy=email.policy.compat32)
@@ -63,8 +63,11 @@ def ignorable(raw: bytes, settings: Settings, lookup: Lookup) -> tuple[str, str]
         >>> ignorable(b"From: Sam <sam@example.com>\\r\\nMessage-ID: <2@x>\\r\\n\\r\\n", s,
         ...           Nothing())
     """
+    readable, cut = mime_prefix(header_of(raw))
+    if cut:  # a header too big to parse whole: the full reading is bounded, this one not
+        return None
     try:
-        header = _PARSER.parsebytes(header_of(raw))
+        header = _PARSER.parsebytes(readable)
         froms = header.get_all("From") or []
         message_id = message_ids(str(header.get("Message-ID", "")))
         references = message_ids(" ".join(

@@ -125,6 +125,18 @@ class SendingSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on the work one message can cost.
+
+    ``message_seconds``: the longest the reading of one message (header check, parsing,
+    classifying) may take; past it the message goes to ``imap.error_folder`` with that reason
+    and is never read again.
+    """
+
+    message_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class Tags:
     ask: tuple[str, ...] = ("ask",)
     offer: tuple[str, ...] = ("offer",)
@@ -143,6 +155,7 @@ class Settings:
     tags: Tags = field(default_factory=Tags)
     schedules: Schedules = field(default_factory=Schedules)
     sending: SendingSettings = field(default_factory=SendingSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     send_as: Literal["assistant", "owner"] = "assistant"
     require_auth: bool = False
     trusted_authserv_id: str | None = None

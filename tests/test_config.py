@@ -57,7 +57,7 @@ def test_example_config_names_every_top_level_key_in_spec_order() -> None:
             if line and not line.startswith((" ", "#"))]
     assert keys == [
         "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval", "confirm",
-        "tags", "schedules", "sending", "send_as", "require_auth", "trusted_authserv_id",
+        "tags", "schedules", "sending", "limits", "send_as", "require_auth", "trusted_authserv_id",
         "templates_dir",
     ]
     for extra in ("sent_folder", "processed_folder", "ca_file", "auth", "oauth2_token_cmd",
