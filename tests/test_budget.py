@@ -103,7 +103,7 @@ def test_a_message_over_budget_is_an_error_known_by_content_before_any_reading(
     assert assistant.budget.seconds == 10  # limits.message_seconds by default
     assistant.budget = TimeBudget(0.001)
     outcome, line = assistant.handle(BOMB, 7, NOW)
-    assert outcome == "error" and line.endswith("took longer than 0.001 s to read")
+    assert outcome == "error" and "took longer than 0.001 s to read" in line
     assert "@mailhelper.invalid>" in line  # no Message-ID: recorded by its content key
 
     def no_reading(raw: bytes) -> None:
