@@ -112,7 +112,8 @@ def test_a_message_over_budget_is_an_error_known_by_content_before_any_reading(
     monkeypatch.setattr(daemon, "parse_mail", no_reading)
     monkeypatch.setattr(daemon, "ignorable", no_reading)
     again = assistant.handle(b"Received: from elsewhere\r\n" + BOMB, 8, NOW)
-    assert again == ("error", line.replace("> took", "> error: took"))
+    known = line.partition(">")[0] + "> error: took longer than 0.001 s to read"
+    assert again == ("error", known)  # the same record, found by content before any reading
 
 
 MINIMAL = """\
