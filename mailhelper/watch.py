@@ -448,9 +448,15 @@ def key_folder(owner: str, folder: str) -> str:
 
 
 def _when(written: datetime | None, arrived: datetime | None, now: datetime) -> datetime:
-    """When a message happened, for the thread's clock: its arrival (INTERNALDATE), else its
-    Date header, never after ``now`` (a clock ahead must not push reminders on)."""
-    moment = arrived or written or now
+    """When a message happened, for the thread's clock: its Date header (the author's own
+    clock: a copy filed or imported later keeps it), else its arrival (INTERNALDATE), never
+    after ``now`` (a clock ahead must not push reminders on).
+
+        >>> t = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+        >>> _when(t, None, t.replace(hour=9)) == t.replace(hour=9)
+        True
+    """
+    moment = written or arrived or now
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return min(moment, now)
