@@ -122,7 +122,8 @@ def learn(mail: Mail, owner: Address, settings: Settings, index: WatchIndex,
                     break
         if thread is None or thread.owner.email != owner.email:
             return None
-        to_counterparts = [p for p in recipients if is_counterpart(p.email, thread)]
+        written_to = {p.email for p in recipients}
+        to_counterparts = [c for c in thread.counterparts if c.email in written_to]
         if not to_counterparts:
             return None
         if (thread.kind is Kind.ASK and thread.answered_at is not None
