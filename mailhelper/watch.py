@@ -12,8 +12,8 @@ With ``owners[].watch`` the assistant also looks at the owner's INBOX and Sent f
 
 What it does on the server, and nothing else (README "Watching your own mailbox"):
 
-* ``STATUS (UIDNEXT UIDVALIDITY)`` on each watched folder, every cycle: one command per folder
-  when nothing arrived (RFC 3501 6.3.10; STATUS never opens the folder);
+* ``STATUS (MESSAGES UIDNEXT UIDVALIDITY)`` on each watched folder, every cycle: one command
+  per folder when nothing arrived (RFC 3501 6.3.10; STATUS never opens the folder);
 * when something did: ``EXAMINE`` (the read-only SELECT, RFC 3501 6.3.2), then
   ``UID FETCH (INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])`` of the new UIDs: a few header
   fields, never the body. The first look (or the first after UIDVALIDITY changed) reads only
@@ -341,7 +341,7 @@ class Watcher:
         """Read one folder's new messages; (messages looked at, events applied)."""
         key = key_folder(watch.owner, folder)
         try:
-            status = client.folder_status(folder, [b"UIDNEXT", b"UIDVALIDITY"])
+            status = client.folder_status(folder, [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"])
         except IMAPClientError as exc:
             if "abort" in type(exc).__name__.lower():
                 raise
@@ -351,6 +351,10 @@ class Watcher:
         position = store.sync_position(key)
         if position is not None and position[0] == uidvalidity and 0 < uidnext <= position[1] + 1:
             return 0, 0  # nothing new: STATUS was the only command
+        if int(status.get(b"MESSAGES", 1)) == 0:
+            with store.transaction():  # an empty folder: nothing to open, nothing to read
+                store.set_sync_position(key, uidvalidity, max(uidnext - 1, 0))
+            return 0, 0
         client.select_folder(folder, readonly=True)  # EXAMINE
         if position is None or position[0] != uidvalidity:
             if position is not None:
