@@ -21,7 +21,7 @@ import pytest
 
 from tests.rig import LOOPBACK
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
-from tests.rig.mailboxes import append, make_message, read_folder
+from tests.rig.mailboxes import append, make_message, read_folder, recreate_folder
 
 JANE = "Jane Doe <jane@example.org>"
 ASK_DATE = "Mon, 07 Dec 2026 09:00:00 +0000"
@@ -191,6 +191,27 @@ def test_a_missing_folder_is_reported_and_the_others_are_read(
     code, out, _ = rig_assistant.cli("status")
     assert code == 0
     assert "folder missing (Nowhere)" in out
+
+
+def test_a_recreated_folder_is_read_again_from_the_oldest_open_thread(
+        watched: RigAssistant, owner_box: OwnerBox) -> None:
+    # Dates before the machine's clock: the server stamps each APPEND with its arrival now
+    # (it refuses a future one), and the first look after a new UIDVALIDITY searches SINCE
+    # the day the thread began.
+    ask = watched.ask(date="Mon, 06 Jan 2020 09:00:00 +0000")
+    watched.poll("2020-01-06T09:05:00+00:00")
+    owner_box.put(make_message(f"{OWNER_NAME} <{OWNER}>", "bob@example.net", "Lunch?", "Hi",
+                               date="Mon, 06 Jan 2020 12:00:00 +0000"), "Sent")
+    watched.poll("2020-01-06T12:05:00+00:00")  # Sent is at UID 1 now
+    recreate_folder(watched.dovecot, owner_box.credentials, "Sent", keep_messages=False)
+    # The owner's follow-up gets UID 1 again, in the new folder.
+    owner_box.put(reply(f"{OWNER_NAME} <{OWNER}>", JANE, "Re: Intro to Acme?", "Any news?",
+                        ask, "Wed, 08 Jan 2020 09:00:00 +0000"), "Sent")
+    watched.poll("2020-01-08T09:30:00+00:00")
+    watched.poll("2020-01-09T10:00:00+00:00")  # 3 days after the ask: no reminder now
+    assert kinds(watched) == ["receipt"]
+    watched.poll("2020-01-11T10:00:00+00:00")  # 3 days after the follow-up
+    assert kinds(watched) == ["receipt", "follow_up"]
 
 
 def test_check_logs_in_to_the_watched_mailbox(watched: RigAssistant) -> None:
