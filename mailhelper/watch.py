@@ -414,8 +414,11 @@ class Watcher:
         if event is None:
             return False
         record = f"watch-{event.message_id}"
-        if store.is_processed(event.message_id, record):
+        if not isinstance(event, OwnerThanked) and store.is_processed(event.message_id, record):
             return False  # seen already, here or in the assistant's own inbox
+        # A thank-you with the assistant in Cc was read in its inbox too, where it is only
+        # "the owner wrote in a thread that is not open": the Sent copy says what it was.
+        # Applying it twice records one thank-you (plan keys it per thread).
         event = replace(event, excerpt=self._excerpt(client, uid))
         with store.transaction():
             line = tracker.apply_event(store, self.settings, event, when)

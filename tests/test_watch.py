@@ -135,6 +135,27 @@ def test_a_thank_you_by_hand_in_sent_cancels_the_draft(
     assert owner_box.snapshot() == before
 
 
+def test_a_thank_you_by_hand_with_the_assistant_in_cc_cancels_the_draft(
+        watched: RigAssistant, owner_box: OwnerBox) -> None:
+    ask = watched.ask(date=ASK_DATE)
+    watched.poll("2026-12-07T09:05:00+00:00")
+    answer = make_message(JANE, [f"{OWNER_NAME} <{OWNER}>", watched.address],
+                          "Re: Intro to Acme?", "Yes, happy to.", in_reply_to=ask,
+                          references=ask, date="Tue, 08 Dec 2026 10:00:00 +0000")
+    watched.deliver(answer)
+    watched.poll("2026-12-08T10:00:00+00:00")
+    thanks = reply(f"{OWNER_NAME} <{OWNER}>", JANE, "Re: Intro to Acme?", "Thanks, Jane!",
+                   str(_parse(answer)["Message-ID"]), "Tue, 08 Dec 2026 11:00:00 +0000",
+                   cc=watched.address)
+    watched.deliver(thanks)  # the assistant reads it first, in its own inbox
+    owner_box.put(thanks, "Sent", flags=(b"\\Seen",))
+    before = owner_box.snapshot()
+    watched.poll("2026-12-08T11:30:00+00:00")
+    watched.poll("2026-12-09T12:00:00+00:00")
+    assert kinds(watched) == ["receipt"]
+    assert owner_box.snapshot() == before
+
+
 def test_an_owner_follow_up_in_sent_resets_the_reminder_clock(
         watched: RigAssistant, owner_box: OwnerBox) -> None:
     ask = watched.ask(date=ASK_DATE)
