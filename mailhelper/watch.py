@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,34 @@ class WatchIndex(Protocol):
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None: ...
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None: ...
+
+    def is_participant(self, email: str) -> bool: ...
+
+
+_ANGLED = re.compile(rb"<([^<>\s]{1,998})>")
+_ADDRESS = re.compile(rb"[A-Za-z0-9._%+'=-]{1,64}@[A-Za-z0-9.-]{1,255}")
+
+
+def may_concern_tracked(header: bytes, index: WatchIndex) -> bool:
+    """Whether a message's header fields could be about a tracked thread: they name a
+    Message-ID some thread has seen, or an address that is a counterpart of some thread.
+    Only such mail is parsed at all; the rest is counted and forgotten. A cheap, generous
+    look (any ``<...>`` and any address-like word count): :func:`learn` decides.
+
+        >>> class Nobody:
+        ...     def thread_for(self, ids): return None
+        ...     def thread_by_subject(self, subject, who): return None
+        ...     def is_participant(self, email): return email == "jane@example.org"
+        >>> may_concern_tracked(b"From: Shop <news@shop.test>\\r\\n\\r\\n", Nobody())
+        False
+        >>> may_concern_tracked(b"From: Jane <Jane@Example.org>\\r\\n\\r\\n", Nobody())
+        True
+    """
+    ids = tuple(dict.fromkeys(m.decode("ascii", "replace") for m in _ANGLED.findall(header)))
+    if ids and index.thread_for(ids[:200]) is not None:
+        return True
+    emails = {m.decode("ascii", "replace").lower().rstrip(".") for m in _ADDRESS.findall(header)}
+    return any(index.is_participant(e) for e in sorted(emails)[:200])
 
 
 Learned = CounterpartReply | OwnerFollowUp | OwnerThanked
@@ -401,6 +430,8 @@ class Watcher:
         header = data.get(_HEADER_KEY)
         if not isinstance(header, bytes) or not header.strip():
             return False
+        if not may_concern_tracked(header, store):
+            return False  # about nothing tracked: not parsed, only counted
         try:
             mail = parse_mail(header)
         except UnparseableMail:
