@@ -48,7 +48,7 @@ from mailhelper.connect import (
 )  # fmt: skip
 from mailhelper.errors import ConfigError, ConnectError, MailhelperError, SecretError
 from mailhelper.mailbox import Mailbox
-from mailhelper.settings import ImapSettings, Settings, SmtpSettings
+from mailhelper.settings import ImapSettings, Settings, SmtpSettings, WatchSettings
 from mailhelper.store import folder_history
 
 #: The IMAP extensions mailhelper uses when offered, and what it does without each.
@@ -107,6 +107,8 @@ def run_check(load: Callable[[], Settings], out: TextIO, now: datetime | None = 
     smtp_secret = _check_secret(settings.smtp, "smtp", report)
     _check_imap(settings.imap, settings, report, imap_secret, now or datetime.now(UTC))
     _check_smtp(settings.smtp, report, smtp_secret)
+    for watch in settings.watches:
+        _check_watch(watch, report)
     if report.code == 0:
         print("All checks passed; nothing was sent.", file=out)
     else:
@@ -181,6 +183,53 @@ def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret:
                 report.info(f"IMAP {name}: not offered ({fallback})")
     except MailhelperError as exc:
         _failed(report, exc)
+    except (IMAPClientError, OSError) as exc:
+        report.fail(f"{where}: {exc}", 3)
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+
+
+def _check_watch(watch: WatchSettings, report: _Report) -> None:
+    """``owners[].watch``: the password, each step of the login, then each folder the watch
+    reads (STATUS only: nothing is opened, read or changed)."""
+    server = watch.server
+    what = f"watch of {watch.owner}"
+    secret = _check_secret(server, what, report)
+    where = f"{what}: IMAP {server.host}:{server.port}"
+    try:
+        client = imap_connect(server)
+    except MailhelperError as exc:
+        report.fail(f"{what}: {exc}", 3)
+        return
+    try:
+        report.ok(f"{where}: connected ({_TRANSPORT[server.security]})")
+        if server.security == "starttls":
+            imap_starttls(client, server)
+            report.ok(f"{where}: STARTTLS, certificate verified")
+        if server.username and not secret:
+            report.info(f"{where}: login skipped, as its password cannot be read (see above)")
+            return
+        if server.username:
+            imap_login(client, server)
+            report.ok(f"{where}: logged in {_login_words(server.username, server.auth)}")
+        folders = list(watch.folders)
+        if not folders:
+            try:
+                sent = client.find_special_folder(b"\\Sent")
+            except IMAPClientError:
+                sent = None
+            folders = ["INBOX", str(sent) if sent else "Sent"]
+        for folder in folders:
+            try:
+                client.folder_status(folder, [b"MESSAGES"])
+            except IMAPClientError as exc:
+                report.fail(f"{where}: folder {folder!r} cannot be read ({exc}); name the "
+                            "right one under owners[].watch.folders", 3)
+            else:
+                report.ok(f"{where}: folder {folder!r} readable (it is only ever EXAMINEd)")
+    except MailhelperError as exc:
+        report.fail(f"{what}: {exc}", 3)
     except (IMAPClientError, OSError) as exc:
         report.fail(f"{where}: {exc}", 3)
     finally:

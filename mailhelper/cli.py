@@ -418,7 +418,7 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 
 
 def cmd_status(settings: Any, as_json: bool) -> int:
-    from mailhelper.status import status_json, status_table
+    from mailhelper.status import status_json, status_table, watch_json
     from mailhelper.store import Store
 
     if not Path(settings.state).exists():
@@ -428,8 +428,10 @@ def cmd_status(settings: Any, as_json: bool) -> int:
     store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
     try:
         if as_json:
-            print(json_for_terminal(json.dumps(status_json(store), ensure_ascii=False,
-                                               indent=2)))
+            shown = status_json(store)
+            if settings.watches:
+                shown["watch"] = watch_json(store, settings)
+            print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
         else:
             print(for_terminal(status_table(store, settings)))
     finally:

@@ -63,6 +63,7 @@ from mailhelper.settings import (
     SmtpSettings,
     Tags,
     ThankYouSchedule,
+    WatchSettings,
 )
 
 __all__ = ["EXAMPLE_NAME", "find_config", "load_settings", "parse_settings"]
@@ -693,7 +694,7 @@ class _Reader:
             "trusted_authserv_id", "templates_dir",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
-        owners = self.owners(top)
+        owners, watches = self.owners(top)
         assistant = self.assistant(top, owners)
         imap = self.imap(top)
         smtp = self.smtp(top)
@@ -729,22 +730,30 @@ class _Reader:
             trusted_authserv_id=trusted,
             templates_dir=self.path(top.get("templates_dir"), "folder"),
             source=source,
+            watches=watches,
         )
 
-    def owners(self, top: _Section) -> tuple[Address, ...]:
+    def owners(self, top: _Section) -> tuple[tuple[Address, ...], tuple[WatchSettings, ...]]:
         item = top.get("owners")
         if item is None:
             top.missing("owners", "a list like [{name: Sam Rivera, email: sam@example.com}]")
-            return ()
+            return (), ()
         entries = self.sequence(item)
         if not entries:
             self.problems.add(item.line, "owners", "needs at least one owner, e.g. "
                               "[{name: Sam Rivera, email: sam@example.com}]")
-            return ()
+            return (), ()
         owners: list[Address] = []
+        watches: list[WatchSettings] = []
         seen: dict[str, int] = {}
         for entry in entries:
-            owner = self.address(entry, "the owner's address")
+            watch_item: _Item | None = None
+            if isinstance(entry.node, yaml.MappingNode):
+                watch_item = _value_of(entry, "watch")
+                owner = self.address(_Item(_without_key(entry.node, "watch"), entry.path),
+                                     "the owner's address")
+            else:
+                owner = self.address(entry, "the owner's address")
             if owner is None:
                 continue
             if owner.email in seen:
@@ -753,7 +762,36 @@ class _Reader:
                 continue
             seen[owner.email] = entry.line
             owners.append(owner)
-        return tuple(owners)
+            if watch_item is not None and not watch_item.is_null:
+                watch = self.watch(watch_item, owner.email)
+                if watch is not None:
+                    watches.append(watch)
+        return tuple(owners), tuple(watches)
+
+    def watch(self, item: _Item, owner: str) -> WatchSettings | None:
+        """``owners[i].watch``: the same connection keys and rules as ``imap:``, plus
+        ``folders`` (a list; empty or absent means INBOX and the ``\\Sent`` folder)."""
+        part = _Section(self, item, item.path, item.line, (*_SERVER_KEYS, "folders"))
+        if part.broken:
+            return None
+        server = self.server(part, {"ssl": 993, "starttls": 143, "none": 143})
+        folders: list[str] = []
+        listed = part.get("folders")
+        if listed is not None:
+            for entry in self.sequence(listed):
+                name = self.text(entry, "a folder name")
+                if name is not None and name not in folders:
+                    folders.append(name)
+        return WatchSettings(
+            owner=owner,
+            server=ImapSettings(
+                host=server.host, port=server.port, security=server.security,
+                username=server.username, password=server.password, auth=server.auth,
+                oauth2_token_cmd=server.oauth2_token_cmd, ca_file=server.ca_file,
+                timeout=_pick(server.timeout, ImapSettings().timeout),
+            ),
+            folders=tuple(folders),
+        )
 
     def assistant(self, top: _Section, owners: tuple[Address, ...]) -> Address | None:
         item = top.get("assistant")
@@ -1037,6 +1075,24 @@ class _Server:
     oauth2_token_cmd: str | None
     ca_file: Path | None
     timeout: float | None
+
+
+def _value_of(item: _Item, key: str) -> _Item | None:
+    """The value under ``key`` in a mapping node (the last one, as YAML reads it), or None."""
+    found = None
+    assert isinstance(item.node, yaml.MappingNode)
+    for k, v in item.node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value == key:
+            found = _Item(v, f"{item.path}.{key}")
+    return found
+
+
+def _without_key(node: yaml.MappingNode, key: str) -> yaml.MappingNode:
+    """A copy of a mapping node less one key (the owner's address is read apart from its
+    ``watch``)."""
+    kept = [(k, v) for k, v in node.value
+            if not (isinstance(k, yaml.ScalarNode) and k.value == key)]
+    return yaml.MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
 
 
 def same_folder(a: str, b: str) -> bool:

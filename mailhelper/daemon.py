@@ -39,6 +39,7 @@ from mailhelper.prefilter import header_of, ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
 from mailhelper.store import Store, private_state_path
+from mailhelper.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,7 @@ class Assistant:
         renderer: Renderer,
         imap_factory: Callable[[], IMAPClient],
         smtp_factory: Callable[[], object],
+        watcher: Watcher | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -298,6 +300,8 @@ class Assistant:
         self.imap_factory = imap_factory
         self.smtp_factory = smtp_factory
         self.budget = TimeBudget(settings.limits.message_seconds)
+        #: The owners' own mailboxes (``owners[].watch``), looked at in every cycle.
+        self.watcher = watcher or Watcher(settings)
 
     # -- one cycle --------------------------------------------------------------------------
     def poll_once(self, now: datetime, dry_run: bool = False,
@@ -312,6 +316,7 @@ class Assistant:
             return self.cycle(mailbox, now, backfill)
         finally:
             mailbox.logout()
+            self.watcher.close()
 
     def cycle(self, mailbox: Mailbox, now: datetime,
               backfill: timedelta | None = None) -> CycleReport:
@@ -321,6 +326,7 @@ class Assistant:
         try:
             outbox.recover_in_flight(now)
             report = self.read_inbox(mailbox, now, backfill=backfill)
+            self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             report.sent = outbox.send_due(now)
@@ -342,6 +348,7 @@ class Assistant:
         self._dry_run = True
         try:
             report = self.read_inbox(mailbox, now, readonly=True, backfill=backfill)
+            self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
@@ -353,6 +360,20 @@ class Assistant:
             self._dry_run = False
             self.store.close()
             self.store = real
+
+    def _watch(self, now: datetime) -> None:
+        """Look at the owners' own mailboxes (:mod:`mailhelper.watch`), after the inbox and
+        before sending, so what it learns stops a reminder due now. Its faults are its own:
+        the cycle goes on whatever happens there (only the state file's fault stops it)."""
+        if not self.watcher.active:
+            return
+        try:
+            self.watcher.look(self.store, now)
+        except sqlite3.Error:
+            raise
+        except Exception:
+            log.exception("watching the owners' mailboxes failed; the assistant's own work "
+                          "goes on")
 
     def _preview(self, outbox: Outbox, action: Action, now: datetime) -> str:
         message = outbox.compose(action, now)
@@ -832,6 +853,7 @@ class Assistant:
                 link.lost(_text(exc))
             finally:
                 mailbox.logout()
+        self.watcher.close()
 
     def _serve(
         self, mailbox: Mailbox, clock: Callable[[], datetime], stop: threading.Event,
@@ -847,7 +869,10 @@ class Assistant:
                 _log_cycle(report, began, None)
                 return
             now = clock()
-            wait = next_wait(now, self.store.next_due(), began, idle=idle, poll_interval=poll)
+            # A watched mailbox announces nothing to this connection's IDLE: with a watch, the
+            # wait is at most the poll interval, so its news is seen as often as polled mail.
+            wait = next_wait(now, self.store.next_due(), began,
+                             idle=idle and not self.watcher.active, poll_interval=poll)
             _log_cycle(report, began, wait)
             if wait.seconds <= 0:
                 continue

@@ -59,6 +59,18 @@ class CounterpartReply:
 
 
 @dataclass(frozen=True)
+class OwnerThanked:
+    """The owner thanked ``person`` by hand, after their answer: a message in the owner's Sent
+    folder (seen by :mod:`mailhelper.watch`) to a counterpart who answered the thread. No
+    thank-you comes for them, and the ledger counts the owner's own as sent."""
+
+    message_id: str
+    thread_id: int
+    person: Address
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
 class OutOfOffice:
     """A counterpart's auto-reply; ``until`` is the return date it names, if any."""
 
@@ -95,4 +107,5 @@ class Ignored:
     notify_owner: Address | None = None
 
 
-Event = NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
+Event = (NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
+         | OwnerThanked)

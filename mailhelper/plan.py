@@ -41,6 +41,7 @@ from mailhelper.events import (
     OutOfOffice,
     OwnerCommand,
     OwnerFollowUp,
+    OwnerThanked,
 )
 from mailhelper.models import (
     CLOSED_STATES,
@@ -203,6 +204,8 @@ def apply(
             return Outcome(updated, log="owner answered the offer", changed=True)
         updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
         return Outcome(updated, log="owner followed up: reminders count from now", changed=True)
+    if isinstance(event, OwnerThanked):
+        return _thanked_by_hand(thread, event, now, history)
     if isinstance(event, OutOfOffice):
         if event.until is None:
             return Outcome(thread, log=f"out-of-office from {event.sender.email}, no return date")
@@ -214,6 +217,36 @@ def apply(
             changed=True,
         )
     return Outcome(thread, log=f"unhandled event {type(event).__name__}")
+
+
+def thanked_by_hand_key(thread_id: int) -> str:
+    """The key of the record of a thank-you the owner sent by hand (one per thread)."""
+    return f"t{thread_id}/thank_you/by_hand"
+
+
+def _thanked_by_hand(
+    thread: Thread, event: OwnerThanked, now: datetime, history: Sequence[Action],
+) -> Outcome:
+    """The owner's own thank-you: recorded as a sent thank-you (status SENT, never sent by
+    the assistant), so :meth:`_Planner.thank_you` plans none and the pending draft is
+    cancelled. Only after an answer from that person; a thank-you the assistant already
+    sent or drafted is left as it is."""
+    if all(c.email != event.person.email for c in thread.counterparts):
+        return Outcome(thread, log=f"{event.person.email} is not a counterpart of thread "
+                                   f"{thread.id}: not a thank-you")
+    if thread.answered_at is None or thread.kind is not Kind.ASK:
+        return Outcome(thread, log="the owner wrote after no answer: not a thank-you")
+    key = thanked_by_hand_key(thread.id)
+    if any(a.key == key or (a.key.startswith(f"t{thread.id}/thank_you") and a.status in SPENT)
+           for a in history):
+        return Outcome(thread, log=f"the owner wrote to {event.person.email} again")
+    record = Action(
+        key=key, kind=ActionKind.THANK_YOU, due=now, thread_id=thread.id,
+        recipients=(event.person,), data={"by_hand": event.message_id},
+        status=ActionStatus.SENT, sent_at=now,
+    )
+    return Outcome(thread, (record,), log=f"the owner thanked {event.person.email} by hand: "
+                                          "no thank-you draft", changed=True)
 
 
 def _command(
@@ -502,8 +535,10 @@ class _Planner:
         if start is None:
             return
         key = f"t{thread.id}/thank_you"
-        # One thank-you per thread, whichever mode: a change of mode never thanks twice.
-        if self.spent(key) or self.sent_with_prefix(f"t{thread.id}/thank_you/send/"):
+        # One thank-you per thread, whichever mode: a change of mode never thanks twice; and
+        # none at all once the owner thanked them by hand.
+        if (self.spent(key) or self.sent_with_prefix(f"t{thread.id}/thank_you/send/")
+                or self.spent(thanked_by_hand_key(thread.id))):
             return
         # Thanking the counterpart directly needs an answer known to be theirs (an offer's
         # thanks follow the owner's own done or decline): else a draft to the owner.

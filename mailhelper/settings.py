@@ -59,6 +59,18 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
+class WatchSettings:
+    """``owners[].watch``: the owner's own mailbox, read read-only (:mod:`mailhelper.watch`).
+
+    ``server`` has the meaning of ``imap:`` (only its connection keys are used); ``folders``
+    empty means INBOX plus the folder flagged ``\\Sent`` (RFC 6154), else ``Sent``."""
+
+    owner: str
+    server: ImapSettings
+    folders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SmtpSettings:
     host: str = "localhost"
     port: int = 587
@@ -161,6 +173,8 @@ class Settings:
     trusted_authserv_id: str | None = None
     templates_dir: Path | None = None
     source: Path | None = None
+    #: Each owner's watched mailbox, for the owners who configured one.
+    watches: tuple[WatchSettings, ...] = ()
 
     def owner_for(self, email: str) -> Address | None:
         """The owner with this bare address (ASCII case-insensitive), or None."""

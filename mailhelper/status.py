@@ -30,6 +30,7 @@ from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural,
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 from mailhelper.terminal import one_line
+from mailhelper.watch import describe, watch_states
 
 THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
 
@@ -108,9 +109,30 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     ]
 
 
+def watch_lines(store: Store, settings: Settings) -> list[str]:
+    """One line per watched mailbox (``owners[].watch``): up, or down and why, since when."""
+    owners = [w.owner for w in settings.watches]
+    return describe(list(watch_states(store, owners).items()))
+
+
+def watch_json(store: Store, settings: Settings) -> list[dict[str, Any]]:
+    """The watched mailboxes' states for ``status --json`` (key ``watch``)."""
+    owners = [w.owner for w in settings.watches]
+    return [{"owner": owner, "state": state.state, "since": state.since,
+             "reason": state.reason, "last_look": state.last_look,
+             "next_try": state.next_try, "missing_folders": state.missing}
+            for owner, state in watch_states(store, owners).items()]
+
+
 def status_table(store: Store, settings: Settings) -> str:
     """A readable table, grouped by what the owner should do, newest first within a group,
-    then the ledger's figures (the same the digest gives)."""
+    then the ledger's figures (the same the digest gives), then the watched mailboxes."""
+    watching = watch_lines(store, settings)
+    table = _threads_table(store, settings)
+    return "\n".join([table, "", *watching]) if watching else table
+
+
+def _threads_table(store: Store, settings: Settings) -> str:
     zone = settings.timezone
     threads = store.threads()  # newest first
     if not threads:

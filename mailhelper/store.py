@@ -580,6 +580,31 @@ class Store:
         )
         return cursor.rowcount == 1
 
+    def record_sent_by_owner(self, action: Action) -> bool:
+        """Record mail the owner sent by hand (e.g. a thank-you seen in their Sent folder) as
+        a sent action: the ledger counts it and planning treats its key as spent. Nothing is
+        ever sent or filed for it, and it counts toward no sending limit. False when its key
+        exists already."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO actions (key, kind, thread_id, due, recipients, data, status, "
+            "attempts, message_id, created, sent_at, appended) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'sent', 0, ?, ?, ?, 1)",
+            (
+                action.key,
+                action.kind.value,
+                action.thread_id,
+                to_text(action.due),
+                _addresses_json(action.recipients),
+                json.dumps(dict(action.data), ensure_ascii=False),
+                # A Message-ID of the assistant's making, never the owner's: sent_mail() must
+                # not take the owner's own mail for the assistant's.
+                self.message_id_for(action),
+                to_text(action.due),
+                to_text(action.sent_at or action.due),
+            ),
+        )
+        return cursor.rowcount == 1
+
     def set_action_data(self, action_id: int, data: dict[str, str]) -> None:
         """Replace a pending action's data (the daily summary's counts grow during its day)."""
         self.db.execute("UPDATE actions SET data=? WHERE id=? AND status='pending'",

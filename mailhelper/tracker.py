@@ -19,8 +19,16 @@ from mailhelper.events import (
     OutOfOffice,
     OwnerCommand,
     OwnerFollowUp,
+    OwnerThanked,
 )
-from mailhelper.models import CLOSED_STATES, COUNTERPART_ACTIONS, Action, ActionKind, Thread
+from mailhelper.models import (
+    CLOSED_STATES,
+    COUNTERPART_ACTIONS,
+    Action,
+    ActionKind,
+    ActionStatus,
+    Thread,
+)
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 
@@ -56,11 +64,14 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
     history = store.actions_for(thread.id) if thread is not None else ()
     outcome = plan.apply(thread, event, settings, now, history)
     for action in outcome.actions:
-        store.add_action(action, now)
+        if action.status is ActionStatus.SENT:
+            store.record_sent_by_owner(action)  # the owner's own mail: nothing to send
+        else:
+            store.add_action(action, now)
     if outcome.thread is not None:
         if outcome.changed:
             store.save_thread(outcome.thread)
-        if isinstance(event, CounterpartReply | OwnerFollowUp):
+        if isinstance(event, CounterpartReply | OwnerFollowUp | OwnerThanked):
             store.add_thread_messages(outcome.thread.id, (event.message_id,))
         replan(store, outcome.thread, settings, now)
     kind = _event_kind(event)
@@ -96,6 +107,7 @@ def _event_kind(event: Event) -> str:
         OwnerFollowUp: "owner-follow-up",
         OutOfOffice: "out-of-office",
         OwnerCommand: "command",
+        OwnerThanked: "owner-thanked",
         Ignored: "ignored",
     }.get(type(event), type(event).__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import backlog, due, idle, nonews
+from bench import backlog, due, idle, nonews, watch
 from bench.results import Report
 
 pytestmark = pytest.mark.usefixtures("dovecot")  # skips (or fails in CI) without Dovecot
@@ -79,3 +79,14 @@ def test_idle_measures_append_to_commit_through_the_daemon(tmp_path: Path) -> No
     assert values["daemon exit code after SIGTERM"] == 0
     _positive(values, "APPEND -> committed (median)", "APPEND -> receipt at the SMTP sink (median)")
     _written(report, tmp_path / "idle.json")
+
+
+def test_watch_measures_a_no_news_cycle_and_the_first_look(tmp_path: Path) -> None:
+    report = watch.run(40, cycles=2, recent=20, results_dir=tmp_path, stem="watch")
+    values = report.values()
+    assert values["no news: the watch's commands"] == "STATUS STATUS"
+    assert values["no news: commands the watch adds (max)"] == 2
+    _positive(values, "first look: messages whose headers were read",
+              "first look: bytes received (login included)", "owner's mailbox size",
+              "no news: Watcher.look alone (median)")
+    _written(report, tmp_path / "watch.json")
