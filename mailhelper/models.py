@@ -33,14 +33,6 @@ class Address:
         except (ValueError, IndexError):
             return self.email
 
-    @property
-    def first_name(self) -> str:
-        """What a letter would open with: 'Jane' for 'Jane Doe', 'jane' for a bare address."""
-        if self.name:
-            name = self.name.split(",")[-1] if "," in self.name else self.name
-            return name.strip().split()[0] if name.strip() else self.email.split("@")[0]
-        return self.email.split("@")[0]
-
 
 @dataclass(frozen=True)
 class Forwarded:

@@ -59,7 +59,7 @@ _QUOTES = "\"'“”‘’„‚«»‹›`´"
 #: the name to use ("王小明", "山田太郎", "김민준").
 _UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
 _DROPPED = frozenset({"So", "Sk", "Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]|<[^>]*>|\{[^}]*\}")
+_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def read_name(display: str, email: str = "") -> Name:
     if len(words) == 1:
         # One word after a title is the family name ("Dr. Raman"); alone it is the first name.
         return Name(full=full, given="" if titles else words[0], formal=formal)
-    named = [w for w in words if not _is_initial(w)]
+    named = [w for w in words if not _is_initial(w) and any(c.isalnum() for c in w)]
     if not named:
         return Name(full=full, given="", formal=formal or plain)
     first = named[0]

@@ -52,6 +52,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
+from mailhelper.names import join_names, read_name
 from mailhelper.settings import Settings
 from mailhelper.window import next_sending_time
 
@@ -346,7 +347,9 @@ def _command(
 
 def _declined(thread: Thread, history: Sequence[Action], settings: Settings) -> str:
     """What ``decline`` answers: when the thank-you the decline makes due will go."""
-    who = thread.counterpart.first_name if thread.counterpart else "them"
+    names = [read_name(c.name, c.email) for c in thread.counterparts]
+    who = join_names([n.greeting or n.full or c.email
+                      for n, c in zip(names, thread.counterparts, strict=True)]) or "them"
     for action in desired_actions(thread, history, settings):
         if action.kind is ActionKind.THANK_YOU_DRAFT:
             return f"declined: I'll draft a thank-you to {who} for you on {action.due.isoformat()}"

@@ -184,6 +184,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
+from mailhelper.names import greeting, join_names, read_name
 from mailhelper.settings import Settings
 
 __all__ = [
@@ -346,19 +347,23 @@ def one_line(text: object, limit: int = MAX_TEXT_CHARS) -> str:
 
 @dataclass(frozen=True)
 class Person:
-    """Someone a template can name: ``name`` is the display name or, lacking one, the address;
-    ``first`` is what a letter opens with."""
+    """Someone a template can name (see :func:`mailhelper.names.read_name`): ``name`` is the
+    name as a sentence writes it ("Jane Okafor" for "Okafor, Jane"; the address when there is
+    none), ``first`` the short name a sentence uses ("Jane", "Dr. Raman"; else ``name``) and
+    ``greet`` the name a letter opens with ("" when none can be told: "Hello," then)."""
 
     name: str
     first: str
     email: str
+    greet: str = ""
 
     @classmethod
     def of(cls, address: Address) -> Person:
-        name = one_line(address.name, MAX_NAME_CHARS)
         email = one_line(address.email, MAX_NAME_CHARS)
-        first = one_line(Address(email, name).first_name, MAX_NAME_CHARS) if (name or email) else ""
-        return cls(name=name or email, first=first or "there", email=email)
+        read = read_name(one_line(address.name, MAX_NAME_CHARS), email)
+        name = one_line(read.full, MAX_NAME_CHARS) or email
+        greet = one_line(read.greeting, MAX_NAME_CHARS)
+        return cls(name=name, first=greet or name, email=email, greet=greet)
 
     def __str__(self) -> str:
         return self.name
@@ -369,9 +374,7 @@ def _names(people: Sequence[Person], attribute: str) -> str:
     names = [str(getattr(p, attribute)) for p in people]
     if len(names) > 4:
         names = [*names[:2], f"{len(names) - 2} others"]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return join_names(names)
 
 
 @dataclass(frozen=True)
@@ -393,6 +396,11 @@ class ThreadView:
     counterpart: Person
     who: str
     who_first: str
+    #: The opening line of a letter to them: "Hi José and Jane,", or "Hello," (see
+    #: :func:`mailhelper.names.greeting`).
+    greeting: str
+    #: More than one person: "José and Jane haven't replied", "Jane hasn't".
+    many: bool
     phrase: str
     created: datetime
     last_owner_activity: datetime
@@ -422,7 +430,9 @@ class ThreadView:
             counterparts=people,
             counterpart=people[0] if people else Person("the person you asked", "there", ""),
             who=who,
-            who_first=_names(people, "first") or "there",
+            who_first=_names(people, "first") or "them",
+            greeting=greeting([p.greet for p in people]),
+            many=len(people) > 1,
             phrase=phrase,
             created=_local(thread.created, zone),
             last_owner_activity=_local(thread.last_owner_activity, zone),
