@@ -380,7 +380,9 @@ def _names(people: Sequence[Person], attribute: str) -> str:
 @dataclass(frozen=True)
 class ThreadView:
     """A :class:`~mailhelper.models.Thread` as templates see it: text made one line, times in
-    the configured zone, and the counterparts named for a sentence.
+    the configured zone, and the counterparts named for a sentence. A mail about some of the
+    counterparts (a thank-you for those who answered, a reminder about those who did not)
+    names only them in ``who``; ``counterparts`` and ``everyone`` are all of them.
 
     ``phrase`` is the thread in a few words: "your ask to Jane Doe, “Intro to Acme”" or
     "Bob Lee's offer, “Moving house”" (subjects in curly quotes, so a subject holding a
@@ -401,6 +403,14 @@ class ThreadView:
     greeting: str
     #: More than one person: "José and Jane haven't replied", "Jane hasn't".
     many: bool
+    #: Every counterpart by name, whoever the mail is about.
+    everyone: str
+    #: The counterparts who answered, and those who have not (yet).
+    answered: tuple[Person, ...]
+    silent: tuple[Person, ...]
+    #: Their short names for a sentence: "José", "José and Jane" ("" for nobody).
+    who_answered: str
+    who_silent: str
     phrase: str
     created: datetime
     last_owner_activity: datetime
@@ -412,36 +422,53 @@ class ThreadView:
     reply_excerpt: str
 
     @classmethod
-    def of(cls, thread: Thread, zone: tzinfo) -> ThreadView:
-        people = tuple(Person.of(c) for c in thread.counterparts)
+    def of(cls, thread: Thread, zone: tzinfo,
+           focus: Sequence[Address] | None = None) -> ThreadView:
+        """The view of ``thread`` for a mail about ``focus`` (default: every counterpart):
+        ``who``, ``who_first``, ``greeting``, ``many`` and ``counterpart`` name them, and
+        ``answered_at`` and ``reply_excerpt`` are their latest answer's."""
+        everyone = tuple(Person.of(c) for c in thread.counterparts)
+        chosen = tuple(focus) if focus else thread.counterparts
+        people = tuple(Person.of(c) for c in chosen)
         subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
         who = _names(people, "name") or "the person you asked"
+        everyone_names = _names(everyone, "name") or "the person you asked"
         if thread.kind is Kind.OFFER:
-            phrase = (f"{who}'s offer, {quoted(subject)}" if people
+            phrase = (f"{everyone_names}'s offer, {quoted(subject)}" if everyone
                       else f"the offer {quoted(subject)}")
         else:
-            phrase = f"your ask to {who}, {quoted(subject)}"
+            phrase = f"your ask to {everyone_names}, {quoted(subject)}"
+        theirs = [a for a in thread.replies if any(a.email == c.email for c in chosen)]
+        latest = max(theirs, key=lambda a: a.at, default=None)
+        answered = tuple(Person.of(c) for c in thread.answered)
+        silent = tuple(Person.of(c) for c in thread.silent)
         return cls(
             id=thread.id,
             kind=thread.kind.value,
             state=thread.state.value,
             subject=subject,
             owner=Person.of(thread.owner),
-            counterparts=people,
-            counterpart=people[0] if people else Person("the person you asked", "there", ""),
+            counterparts=everyone,
+            counterpart=people[0] if people else Person("the person you asked", "them", ""),
             who=who,
             who_first=_names(people, "first") or "them",
             greeting=greeting([p.greet for p in people]),
             many=len(people) > 1,
+            everyone=everyone_names,
+            answered=answered,
+            silent=silent,
+            who_answered=_names(answered, "first"),
+            who_silent=_names(silent, "first"),
             phrase=phrase,
             created=_local(thread.created, zone),
             last_owner_activity=_local(thread.last_owner_activity, zone),
-            answered_at=_local_or_none(thread.answered_at, zone),
+            answered_at=_local_or_none(latest.at if latest else thread.answered_at, zone),
             closed_at=_local_or_none(thread.closed_at, zone),
             away_until=_local_or_none(thread.away_until, zone),
             follow_up_at=_local_or_none(thread.follow_up_at, zone),
             excerpt=one_line(thread.excerpt, MAX_TEXT_CHARS),
-            reply_excerpt=one_line(thread.reply_excerpt, MAX_TEXT_CHARS),
+            reply_excerpt=one_line(latest.excerpt if latest else thread.reply_excerpt,
+                                   MAX_TEXT_CHARS),
         )
 
 
@@ -1050,7 +1077,8 @@ class Renderer:
         action, settings, zone = job.action, self.settings, self.zone
         now = job.now.astimezone(zone)
         data = {str(k): one_line(v) for k, v in action.data.items()}
-        thread = ThreadView.of(job.thread, zone) if job.thread is not None else None
+        thread = (ThreadView.of(job.thread, zone, _focus(job.thread, action))
+                  if job.thread is not None else None)
         to_counterpart = action.kind in COUNTERPART_ACTIONS
         owner = Person.of(self._owner(job))
 
@@ -1165,6 +1193,7 @@ class Renderer:
             thanks = [
                 t for t in threads
                 if (t.kind is Kind.ASK and t.state is ThreadState.ANSWERED)
+                or (t.kind is Kind.ASK and t.state is ThreadState.OPEN and t.answers)
                 or (t.state is ThreadState.DECLINED and t.closed_at is not None
                     and now - t.closed_at <= RECENT_THANKS)
             ]
@@ -1178,13 +1207,36 @@ class Renderer:
                 key=lambda t: t.closed_at or t.created, reverse=True,
             )[:10]
 
-        def views(items: Iterable[Thread]) -> tuple[ThreadView, ...]:
-            return tuple(ThreadView.of(t, self.zone) for t in items)
+        def views(items: Iterable[Thread], about: str = "") -> tuple[ThreadView, ...]:
+            return tuple(ThreadView.of(t, self.zone, getattr(t, about) if about else None)
+                         for t in items)
 
-        return views(asks), views(offers), views(thanks), views(favours)
+        return (views(asks, "silent"), views(offers), views(thanks, "answered"),
+                views(favours, "answered"))
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+#: Mail about those who answered, and mail about those who did not.
+_ABOUT_ANSWERED = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT,
+                             ActionKind.RETURN_FAVOR})
+_ABOUT_SILENT = frozenset({ActionKind.FOLLOW_UP, ActionKind.NUDGE, ActionKind.CLOSING_NOTE})
+
+
+def _focus(thread: Thread, action: Action) -> tuple[Address, ...]:
+    """The counterparts a mail is about: those its ``people`` names; for a mail planned
+    before it named them, those who answered (thanks) or did not (reminders); else all."""
+    named = set(action.data.get("people", "").split(",")) - {""}
+    if named:
+        chosen = tuple(c for c in thread.counterparts if c.email in named)
+    elif thread.kind is Kind.ASK and action.kind in _ABOUT_ANSWERED:
+        chosen = thread.answered
+    elif thread.kind is Kind.ASK and action.kind in _ABOUT_SILENT:
+        chosen = thread.silent
+    else:
+        chosen = ()
+    return chosen or thread.counterparts
 
 
 def _filed(data: Mapping[str, str], zone: tzinfo) -> dict[str, Any] | None:
