@@ -49,7 +49,8 @@ What templates see (every key is always defined; unused ones hold their default)
 ``tag``             receipt: the tag that was read ("" for none)
 ``next_kind``       receipt: the kind of the first scheduled action ("" for none)
 ``next_due``        receipt: its due time (datetime) or None
-``counterparts``    receipt: ``data["counterparts"]``: the people found, as header text
+``counterparts``    receipt: the people found (``data["counterparts"]``), each by name and
+                    address, as a sentence lists them: "Jane Okafor <jane@x.org> and bob@y.org"
 ``command``         command_reply: the command line as the owner wrote it
 ``result``          command_reply: what it did, times written for people
 ``unknown_command`` help: the line that was not a command ("" when help was asked for)
@@ -1151,7 +1152,10 @@ class Renderer:
             "tag": data.get("tag", ""),
             "next_kind": data.get("next_kind", ""),
             "next_due": next_due,
-            "counterparts": data.get("counterparts", ""),
+            "counterparts": join_names([
+                p.name if p.name == p.email else f"{p.name} <{p.email}>"
+                for p in (Person.of(a) for a in _parse_people(data.get("counterparts", "")))
+            ]),
             "command": data.get("command", ""),
             "result": _humanize_times(data.get("result", ""), zone, now),
             "unknown_command": data.get("unknown_command", ""),
