@@ -1366,10 +1366,45 @@ def _and(items: Iterable[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+#: The longest line of a text part (RFC 5322 section 2.1.1: 78 characters).
+TEXT_WIDTH = 78
+#: The hanging indent of a wrapped line: its own indent, and a list mark ("- ") or a command
+#: name and the spaces after it ("  status         get a digest") when it starts with one.
+_HANGING = re.compile(r"\s*(?:- |\S+(?: \S+)*? {2,})?")
+
+
+def _wrap(line: str, width: int = TEXT_WIDTH) -> list[str]:
+    """One line of a text part as lines of at most ``width`` characters, cut between words
+    (a word longer than that, such as an address, stays whole), continued under its text.
+
+    >>> _wrap("  - an ask to Jane Okafor <jane@example.org>, about the plan", 40)
+    ['  - an ask to Jane Okafor', '    <jane@example.org>, about the plan']
+    >>> _wrap("  snooze 3 days  remind you again in 3 days (or: snooze monday)", 50)
+    ['  snooze 3 days  remind you again in 3 days (or:', '                 snooze monday)']
+    """
+    if len(line) <= width:
+        return [line]
+    hanging = _HANGING.match(line)
+    indent = " " * (hanging.end() if hanging and hanging.end() < width // 2 else 0)
+    words = line.split(" ")
+    lead = len(line) - len(line.lstrip(" "))
+    out: list[str] = []
+    current = line[:lead]
+    for word in words[lead:]:
+        if current.strip() and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = indent + word
+        else:
+            current = f"{current} {word}" if current.strip() else current + word
+    out.append(current)
+    return out
+
+
 def _tidy_text(text: str) -> str:
-    """No trailing blanks, at most one empty line in a row, one newline at the end: templates
-    can then be laid out for reading without counting newlines. The signature separator keeps
-    its space (``-- ``, RFC 3676 section 4.3), so clients can fold the signature away."""
+    """No trailing blanks, at most one empty line in a row, lines of at most
+    :data:`TEXT_WIDTH` characters, one newline at the end: templates can then be laid out for
+    reading without counting newlines or characters. The signature separator keeps its space
+    (``-- ``, RFC 3676 section 4.3), so clients can fold the signature away."""
     lines = [
         "-- " if line.rstrip() == "--" else line.rstrip()
         for line in text.strip("\n").splitlines()
@@ -1378,7 +1413,7 @@ def _tidy_text(text: str) -> str:
     for line in lines:
         if not line and out and not out[-1]:
             continue
-        out.append(line)
+        out.extend(_wrap(line) if line != "-- " else [line])
     return "\n".join(out).strip("\n") + "\n"
 
 
