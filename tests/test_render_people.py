@@ -109,8 +109,11 @@ def test_every_mail_about_people_reads_right(mode: str, subject: str,
         what = f"{job.action.kind.value} {job.action.data}"
         for part in (text, html, str(message["Subject"])):
             assert not LEFTOVER.search(part.replace(subject, "")), what
-        for line in text.splitlines():
+        lines = text.splitlines()
+        for before, line in zip(["", *lines], lines, strict=False):
             assert len(line) <= 78, f"{what}: {line!r}"
+            if line.startswith("— "):
+                assert before == "", f"{what}: the sign-off runs into {before!r}"
             prose = line.strip()
             if not line.startswith(" "):  # indented lines align columns on purpose
                 assert "  " not in prose, f"{what}: {line!r}"
