@@ -95,7 +95,10 @@ def test_draft_mode_greets_only_who_answered_and_send_reaches_only_them(
     assert str(draft["Subject"]) == f"Say thanks to José: “{SUBJECT}”"
     body = flat(text_of(draft))
     assert "José Núñez answered your ask" in body
-    assert "Hi José," in body and "Jane" not in body
+    letter = text_of(draft).split("-" * 63)[1]
+    assert "Hi José," in letter and "Jane" not in letter, "the draft greets only José"
+    assert "I'll keep reminding you about Jane." in body
+    assert 'reply "done"' not in body, "done would stop the reminders for Jane"
 
     walk.command(draft, "send", at("2026-12-08 13:00"))
     thanks, confirmation = walk.poll(at("2026-12-08 13:00"))
