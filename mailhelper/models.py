@@ -33,14 +33,6 @@ class Address:
         except (ValueError, IndexError):
             return self.email
 
-    @property
-    def first_name(self) -> str:
-        """What a letter would open with: 'Jane' for 'Jane Doe', 'jane' for a bare address."""
-        if self.name:
-            name = self.name.split(",")[-1] if "," in self.name else self.name
-            return name.strip().split()[0] if name.strip() else self.email.split("@")[0]
-        return self.email.split("@")[0]
-
 
 @dataclass(frozen=True)
 class Forwarded:
@@ -119,6 +111,18 @@ CLOSED_STATES = frozenset({ThreadState.EXPIRED, ThreadState.CANCELLED})
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One counterpart's answer to a thread: who, when the assistant saw it, and whether it
+    is really theirs (see :class:`~mailhelper.events.CounterpartReply` ``trusted``): only then
+    may ``thank_you.mode: send`` thank them directly."""
+
+    email: str
+    at: datetime
+    trusted: bool = False
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
 class Thread:
     """An ask or an offer the assistant tracks for one owner."""
 
@@ -131,6 +135,7 @@ class Thread:
     created: datetime
     root_message_id: str
     last_owner_activity: datetime
+    #: When the thread became answered: for an ask, when the last counterpart answered.
     answered_at: datetime | None = None
     closed_at: datetime | None = None
     excerpt: str = ""
@@ -138,15 +143,38 @@ class Thread:
     away_until: datetime | None = None
     follow_up_at: datetime | None = None  # the next reminder, when a tag or snooze set it
     snoozed_until: datetime | None = None  # no owner mail of this thread before then
-    #: The answer is really the counterpart's (see :class:`~mailhelper.events.CounterpartReply`
-    #: ``trusted``): only then may ``thank_you.mode: send`` thank them directly.
-    answer_trusted: bool = False
     #: The out-of-office's return date was later than the assistant waits and was cut short.
     away_capped: bool = False
+    #: Each counterpart's answer, in the order they came; a counterpart not here is silent.
+    answers: tuple[Answer, ...] = ()
 
     @property
     def counterpart(self) -> Address | None:
         return self.counterparts[0] if self.counterparts else None
+
+    @property
+    def replies(self) -> tuple[Answer, ...]:
+        """The answers, in order. A thread built with ``answered_at`` and no ``answers`` (by
+        hand, as a test does) counts as answered by every counterpart then, untrusted."""
+        if self.answers or self.answered_at is None or self.kind is not Kind.ASK:
+            return self.answers
+        return tuple(Answer(c.email, self.answered_at, False, self.reply_excerpt)
+                     for c in self.counterparts)
+
+    def answer_from(self, email: str) -> Answer | None:
+        return next((a for a in self.replies if a.email == email), None)
+
+    @property
+    def answered(self) -> tuple[Address, ...]:
+        """The counterparts who answered, in the order of the counterparts."""
+        who = {a.email for a in self.replies}
+        return tuple(c for c in self.counterparts if c.email in who)
+
+    @property
+    def silent(self) -> tuple[Address, ...]:
+        """The counterparts who have not answered (yet)."""
+        who = {a.email for a in self.replies}
+        return tuple(c for c in self.counterparts if c.email not in who)
 
 
 class ActionKind(StrEnum):
@@ -218,3 +246,15 @@ class PersonFigures:
 class Ledger:
     overall: PersonFigures
     people: tuple[PersonFigures, ...] = ()
+
+
+def thanked_people(thread: Thread, kind: ActionKind, data: Mapping[str, str],
+                   recipients: tuple[Address, ...]) -> set[str]:
+    """The counterparts a thank-you (sent) or thank-you draft (mailed to the owner) covers:
+    its ``people``; a thank-you from before per-person answers covers its recipients, a draft
+    from then every counterpart of the thread."""
+    if data.get("people"):
+        return set(data["people"].split(","))
+    if kind is ActionKind.THANK_YOU:
+        return {a.email for a in recipients}
+    return {c.email for c in thread.counterparts}

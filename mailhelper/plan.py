@@ -31,6 +31,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from urllib.parse import quote
 
 from mailhelper.duration import resolve_wall_time
 from mailhelper.events import (
@@ -49,10 +50,13 @@ from mailhelper.models import (
     ActionKind,
     ActionStatus,
     Address,
+    Answer,
     Kind,
     Thread,
     ThreadState,
+    thanked_people,
 )
+from mailhelper.names import join_names, read_name
 from mailhelper.settings import Settings
 from mailhelper.window import next_sending_time
 
@@ -155,11 +159,13 @@ def left_out_lines(left_out: Sequence[tuple[str, str]]) -> str:
 
 def apply(
     thread: Thread | None, event: Event, settings: Settings, now: datetime,
-    history: Sequence[Action] = (),
+    history: Sequence[Action] = (), replied: Action | None = None,
 ) -> Outcome:
     """The effect of one event (other than :class:`NewThread`, which the store starts with
     :func:`new_thread` and :func:`receipt`) on its thread. ``history`` is every action the
-    store holds for the thread (a ``send`` must not thank twice)."""
+    store holds for the thread (a ``send`` must not thank twice); ``replied`` the assistant's
+    mail a command answers, when the store knows it (``send`` sends to the people its draft
+    was written for)."""
     if isinstance(event, Ignored):
         if event.notify_owner is None:
             return Outcome(thread, log=event.reason)
@@ -172,30 +178,11 @@ def apply(
         )
         return Outcome(thread, (notice,), log=event.reason)
     if isinstance(event, OwnerCommand):
-        return _command(thread, event, settings, now, history)
+        return _command(thread, event, settings, now, history, replied)
     if thread is None:
         return Outcome(None, log="no such thread")
     if isinstance(event, CounterpartReply):
-        if all(c.email != event.sender.email for c in thread.counterparts):
-            # Classification sends only counterparts' answers; a stranger never answers.
-            return Outcome(thread, log=f"{event.sender.email} is not a counterpart of thread "
-                                       f"{thread.id}: not an answer")
-        # A late answer, after the closing note, is still an answer: thanks are due all the same.
-        if thread.state in (ThreadState.OPEN, ThreadState.EXPIRED) and thread.kind is Kind.ASK:
-            how = " (matched by subject and sender)" if event.by_fallback else ""
-            if not event.trusted:
-                how += " (not trusted: a thank-you only as a draft)"
-            updated = dataclasses.replace(
-                thread, state=ThreadState.ANSWERED, answered_at=now, reply_excerpt=event.excerpt,
-                closed_at=None, answer_trusted=event.trusted,
-            )
-            return Outcome(updated, log=f"answered by {event.sender.email}{how}", changed=True)
-        if event.trusted and not thread.answer_trusted and thread.answered_at is not None:
-            # A genuine answer after a subject-only one: the thank-you may now go to them.
-            updated = dataclasses.replace(thread, answer_trusted=True)
-            return Outcome(updated, log=f"{event.sender.email} wrote again in thread "
-                                        f"{thread.id}: the answer is theirs", changed=True)
-        return Outcome(thread, log=f"{event.sender.email} wrote again in thread {thread.id}")
+        return _answer(thread, event, now)
     if isinstance(event, OwnerFollowUp):
         if thread.state is not ThreadState.OPEN:
             return Outcome(thread, log="owner wrote in a thread that is not open")
@@ -219,9 +206,9 @@ def apply(
     return Outcome(thread, log=f"unhandled event {type(event).__name__}")
 
 
-def thanked_by_hand_key(thread_id: int) -> str:
-    """The key of the record of a thank-you the owner sent by hand (one per thread)."""
-    return f"t{thread_id}/thank_you/by_hand"
+def thanked_by_hand_key(thread_id: int, email: str) -> str:
+    """The key of the record of a thank-you the owner sent ``email`` by hand (one a person)."""
+    return f"t{thread_id}/thank_you/by_hand/{quote(email, safe='@')}"
 
 
 def _thanked_by_hand(
@@ -229,29 +216,68 @@ def _thanked_by_hand(
 ) -> Outcome:
     """The owner's own thank-you: recorded as a sent thank-you (status SENT, never sent by
     the assistant), so :meth:`_Planner.thank_you` plans none and the pending draft is
-    cancelled. Only after an answer from that person; a thank-you the assistant already
-    sent or drafted is left as it is."""
-    if all(c.email != event.person.email for c in thread.counterparts):
-        return Outcome(thread, log=f"{event.person.email} is not a counterpart of thread "
+    cancelled. Only after an answer from that person; a person a thank-you the assistant
+    already sent or drafted covers is left as they are."""
+    email = event.person.email
+    if all(c.email != email for c in thread.counterparts):
+        return Outcome(thread, log=f"{email} is not a counterpart of thread "
                                    f"{thread.id}: not a thank-you")
-    if thread.answered_at is None or thread.kind is not Kind.ASK:
-        return Outcome(thread, log="the owner wrote after no answer: not a thank-you")
-    key = thanked_by_hand_key(thread.id)
-    if any(a.key == key or (a.key.startswith(f"t{thread.id}/thank_you") and a.status in SPENT)
-           for a in history):
-        return Outcome(thread, log=f"the owner wrote to {event.person.email} again")
+    if thread.kind is not Kind.ASK or thread.answer_from(email) is None:
+        return Outcome(thread, log=f"the owner wrote to {email}, who has not answered: "
+                                   "not a thank-you")
+    covered = set().union(*(
+        thanked_people(thread, a.kind, a.data, a.recipients) for a in history
+        if a.kind in (ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT) and a.status in SPENT
+    ))
+    if email in covered:
+        return Outcome(thread, log=f"the owner wrote to {email} again")
     record = Action(
-        key=key, kind=ActionKind.THANK_YOU, due=now, thread_id=thread.id,
-        recipients=(event.person,), data={"by_hand": event.message_id},
+        key=thanked_by_hand_key(thread.id, email), kind=ActionKind.THANK_YOU, due=now,
+        thread_id=thread.id, recipients=(event.person,),
+        data={"by_hand": event.message_id, "people": email},
         status=ActionStatus.SENT, sent_at=now,
     )
     return Outcome(thread, (record,), log=f"the owner thanked {event.person.email} by hand: "
                                           "no thank-you draft", changed=True)
 
 
+def _answer(thread: Thread, event: CounterpartReply, now: datetime) -> Outcome:
+    """A counterpart's answer: recorded for them alone. The others stay open (reminders and
+    nudges go on for them); the ask is answered once every counterpart has answered."""
+    email = event.sender.email
+    if all(c.email != email for c in thread.counterparts):
+        # Classification sends only counterparts' answers; a stranger never answers.
+        return Outcome(thread, log=f"{email} is not a counterpart of thread "
+                                   f"{thread.id}: not an answer")
+    if thread.kind is not Kind.ASK:
+        return Outcome(thread, log=f"{email} wrote again in thread {thread.id}")
+    previous = thread.answer_from(email)
+    if previous is not None:
+        if event.trusted and not previous.trusted:
+            # A genuine answer after a subject-only one: the thank-you may now go to them.
+            answers = tuple(dataclasses.replace(a, trusted=True) if a.email == email else a
+                            for a in thread.replies)
+            return Outcome(dataclasses.replace(thread, answers=answers),
+                           log=f"{email} wrote again in thread {thread.id}: the answer is "
+                               f"theirs", changed=True)
+        return Outcome(thread, log=f"{email} wrote again in thread {thread.id}")
+    how = " (matched by subject and sender)" if event.by_fallback else ""
+    if not event.trusted:
+        how += " (not trusted: a thank-you only as a draft)"
+    # A late answer, after the closing note or "done", is still an answer: thanks are due.
+    answers = (*thread.replies, Answer(email, now, event.trusted, event.excerpt))
+    updated = dataclasses.replace(thread, answers=answers, reply_excerpt=event.excerpt)
+    silent = updated.silent
+    if not silent and thread.state in (ThreadState.OPEN, ThreadState.EXPIRED):
+        updated = dataclasses.replace(updated, state=ThreadState.ANSWERED, answered_at=now,
+                                      closed_at=None)
+    still = f"; still silent: {', '.join(c.email for c in silent)}" if silent else ""
+    return Outcome(updated, log=f"answered by {email}{how}{still}", changed=True)
+
+
 def _command(
     thread: Thread | None, event: OwnerCommand, settings: Settings, now: datetime,
-    history: Sequence[Action] = (),
+    history: Sequence[Action] = (), replied: Action | None = None,
 ) -> Outcome:
     owner = (event.owner,)
 
@@ -345,22 +371,34 @@ def _command(
         moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
-        if state in CLOSED_STATES:  # an expired ask: "snooze" brings it back first
-            return reply(f"nothing sent: it is {state.value}")
         if event.replied_kind is ActionKind.FOLLOW_UP:
             kind = ActionKind.NUDGE
         elif event.replied_kind is ActionKind.THANK_YOU_DRAFT:
             kind = ActionKind.THANK_YOU
         else:
             return help_reply("There is no draft in that mail to send.")
-        thanked = [a for a in history if a.kind is ActionKind.THANK_YOU and a.status in SPENT
-                   and a.status is not ActionStatus.SKIPPED]
-        if kind is ActionKind.THANK_YOU and thanked:
-            # One thank-you per thread (SPEC.md "Exactly once"): a second "send" repeats none.
-            when = thanked[-1].sent_at or thanked[-1].due
-            return reply(f"nothing sent: the thank-you went to "
-                         f"{', '.join(c.email for c in thread.counterparts)} on {when.isoformat()}")
-        data = {"requested": "send"}
+        # An expired ask: "snooze" brings it back first; a thank-you for a late answer to
+        # it may still go.
+        if state is ThreadState.CANCELLED or (state in CLOSED_STATES
+                                               and kind is ActionKind.NUDGE):
+            return reply(f"nothing sent: it is {state.value}")
+        people = _draft_people(thread, kind, replied)
+        if kind is ActionKind.THANK_YOU:
+            thanked = [a for a in history if a.kind is ActionKind.THANK_YOU
+                       and a.status in SPENT and a.status is not ActionStatus.SKIPPED]
+            done = set().union(*(thanked_people(thread, a.kind, a.data, a.recipients)
+                                 for a in thanked))
+            left = tuple(c for c in people if c.email not in done)
+            if not left:
+                # One thank-you per person (SPEC.md "Exactly once"): a second "send"
+                # repeats none.
+                when = thanked[-1].sent_at or thanked[-1].due
+                return reply(f"nothing sent: the thank-you went to "
+                             f"{', '.join(c.email for c in people)} on {when.isoformat()}")
+            people = left
+        if not people:
+            return reply("nothing sent: everyone has answered")
+        data = {"requested": "send", "people": ",".join(c.email for c in people)}
         if thread.kind is Kind.OFFER and state is ThreadState.DECLINED:
             data["flavour"] = "declined"
         action = Action(
@@ -369,17 +407,41 @@ def _command(
             kind=kind,
             due=now,
             thread_id=thread.id,
-            recipients=thread.counterparts,
+            recipients=people,
             data=data,
         )
-        confirm = reply(f"sent the draft to {', '.join(c.email for c in thread.counterparts)}")
+        confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}")
         return Outcome(thread, (action, *confirm.actions), log=confirm.log)
     return help_reply()
 
 
+def _draft_people(thread: Thread, kind: ActionKind, replied: Action | None) -> tuple[
+        Address, ...]:
+    """Whom ``send`` on a draft writes to: the people the draft was written for (its
+    ``people``), who are still counterparts; a draft without them (from an older version)
+    goes to the people it would be written for now: the silent ones for a follow-up, those
+    who answered for a thank-you (everyone, for an offer)."""
+    named = replied.data.get("people", "") if replied is not None else ""
+    if named:
+        wanted = set(named.split(","))
+        people = tuple(c for c in thread.counterparts if c.email in wanted)
+    elif kind is ActionKind.NUDGE:
+        people = thread.silent
+    elif thread.kind is Kind.ASK:
+        people = thread.answered
+    else:
+        people = thread.counterparts
+    if kind is ActionKind.NUDGE:
+        # Someone who answered since the reminder was written is not nudged.
+        people = tuple(c for c in people if thread.answer_from(c.email) is None)
+    return people
+
+
 def _declined(thread: Thread, history: Sequence[Action], settings: Settings) -> str:
     """What ``decline`` answers: when the thank-you the decline makes due will go."""
-    who = thread.counterpart.first_name if thread.counterpart else "them"
+    names = [read_name(c.name, c.email) for c in thread.counterparts]
+    who = join_names([n.greeting or n.full or c.email
+                      for n, c in zip(names, thread.counterparts, strict=True)]) or "them"
     for action in desired_actions(thread, history, settings):
         if action.kind is ActionKind.THANK_YOU_DRAFT:
             return f"declined: I'll draft a thank-you to {who} for you on {action.due.isoformat()}"
@@ -470,6 +532,13 @@ class _Planner:
             key=lambda a: a.key,
         )
 
+    def silent_people(self) -> dict[str, str]:
+        """An ask's reminder names who is still silent once someone answered."""
+        thread = self.thread
+        if thread.kind is not Kind.ASK or not thread.replies:
+            return {}
+        return {"people": ",".join(c.email for c in thread.silent)}
+
     def reminders(self) -> None:
         thread, zone = self.thread, self.zone
         ask = thread.kind is Kind.ASK
@@ -495,7 +564,8 @@ class _Planner:
                 gap = offsets[n].approximate - offsets[n - 1].approximate
                 due = max(due, last_sent + gap)
             moved = self.away_bound(due)
-            data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved)}
+            data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved),
+                    **self.silent_people()}
             self.add(kind, f"{prefix}{n + 1}", moved, (thread.owner,), data)
         elif ask:
             due = self.settings.schedules.ask.give_up_after.after(base, zone)
@@ -508,29 +578,30 @@ class _Planner:
                 f"t{thread.id}/closing_note/{stamp(base)}",
                 due,
                 (thread.owner,),
+                self.silent_people(),
             )
-        if ask:
+        if ask and thread.silent:
             for i, offset in enumerate(self.settings.schedules.ask.nudge_counterpart, start=1):
                 due = self.away_bound(offset.after(base, zone))
                 self.add(
                     ActionKind.NUDGE,
                     f"t{thread.id}/nudge/{stamp(base)}/{i}",
                     due,
-                    thread.counterparts,
-                    {"number": str(i)},
+                    thread.silent,  # who answered is not nudged
+                    {"number": str(i), **self.silent_people()},
                     owner_facing=False,
                 )
 
     def thank_you(self) -> None:
         thread = self.thread
-        after = self.settings.schedules.thank_you.after
+        if thread.kind is Kind.ASK:
+            self.thanks_for_answers()
+            return
         start: datetime | None = None
         flavour = "helped"
-        if thread.kind is Kind.ASK and thread.answered_at is not None:
-            start = thread.answered_at
-        elif thread.kind is Kind.OFFER and thread.state is ThreadState.DECLINED:
+        if thread.state is ThreadState.DECLINED:
             start, flavour = thread.closed_at, "declined"
-        elif thread.kind is Kind.OFFER and thread.state is ThreadState.DONE:
+        elif thread.state is ThreadState.DONE:
             start = thread.closed_at
         if start is None:
             return
@@ -538,21 +609,63 @@ class _Planner:
         # One thank-you per thread, whichever mode: a change of mode never thanks twice; and
         # none at all once the owner thanked them by hand.
         if (self.spent(key) or self.sent_with_prefix(f"t{thread.id}/thank_you/send/")
-                or self.spent(thanked_by_hand_key(thread.id))):
+                or self.sent_with_prefix(f"t{thread.id}/thank_you/by_hand/")):
             return
-        # Thanking the counterpart directly needs an answer known to be theirs (an offer's
-        # thanks follow the owner's own done or decline): else a draft to the owner.
-        really_theirs = thread.kind is Kind.OFFER or thread.answer_trusted
-        if self.settings.schedules.thank_you.mode == "send" and really_theirs:
+        # An offer's thanks follow the owner's own done or decline: they may go directly.
+        after = self.settings.schedules.thank_you.after
+        people = {"people": ",".join(c.email for c in thread.counterparts)}
+        if self.settings.schedules.thank_you.mode == "send":
             self.add(ActionKind.THANK_YOU, key, after.after(start, self.zone),
-                     thread.counterparts, {"flavour": flavour}, owner_facing=False)
+                     thread.counterparts, {"flavour": flavour, **people}, owner_facing=False)
         else:
             self.add(ActionKind.THANK_YOU_DRAFT, key, after.after(start, self.zone),
-                     (thread.owner,), {"flavour": flavour})
+                     (thread.owner,), {"flavour": flavour, **people})
+
+    def thanked(self) -> set[str]:
+        """Everyone a thank-you or a draft of one already covers (or ever will: a skipped
+        one of a backfill counts, as it did for the whole thread)."""
+        return set().union(*(
+            thanked_people(self.thread, a.kind, a.data, a.recipients)
+            for a in self.history
+            if a.kind in (ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT) and a.status in SPENT
+        ))
+
+    def thanks_for_answers(self) -> None:
+        """A thank-you for exactly the people who answered and were not thanked yet. Those
+        who answered before one went share it (it is due ``thank_you.after`` the first of
+        their answers); who answers after it gets their own."""
+        thread = self.thread
+        thanked = self.thanked()
+        due = [a for a in thread.replies if a.email not in thanked]
+        if not due:
+            return
+        after = self.settings.schedules.thank_you.after
+        send_mode = self.settings.schedules.thank_you.mode == "send"
+        # Thanking the counterpart directly needs an answer known to be theirs: else a draft.
+        direct = [a for a in due if send_mode and a.trusted]
+        drafts = [a for a in due if a not in direct]
+        for group, kind in ((direct, ActionKind.THANK_YOU), (drafts, ActionKind.THANK_YOU_DRAFT)):
+            if not group:
+                continue
+            emails = {a.email for a in group}
+            people = tuple(c for c in thread.counterparts if c.email in emails)
+            data = {"flavour": "helped", "people": ",".join(c.email for c in people)}
+            key = f"t{thread.id}/thank_you/to/{quote(group[0].email, safe='@')}"
+            start = min(a.at for a in group)
+            if kind is ActionKind.THANK_YOU:
+                self.add(kind, key, after.after(start, self.zone), people, data,
+                         owner_facing=False)
+            else:
+                self.add(kind, key, after.after(start, self.zone), (thread.owner,), data)
 
     def return_favor(self) -> None:
         thread = self.thread
         if thread.state is not ThreadState.DONE or thread.closed_at is None:
+            return
+        # Remember who helped: those who answered an ask (nobody, no reminder), the
+        # people who offered.
+        people = thread.answered if thread.kind is Kind.ASK else thread.counterparts
+        if not people:
             return
         after = self.settings.schedules.return_favor.after
         self.add(
@@ -560,6 +673,7 @@ class _Planner:
             f"t{thread.id}/return_favor",
             after.after(thread.closed_at, self.zone),
             (thread.owner,),
+            {"people": ",".join(c.email for c in people)},
         )
 
 
@@ -571,8 +685,10 @@ def desired_actions(
     planner = _Planner(thread, history, settings)
     if thread.state is ThreadState.OPEN:
         planner.reminders()
-    if thread.state not in (ThreadState.CANCELLED, ThreadState.EXPIRED):
+    if thread.state is not ThreadState.CANCELLED:
+        # An expired ask is thanked for the answers it had (a late one after the note).
         planner.thank_you()
+    if thread.state not in CLOSED_STATES:
         planner.return_favor()
     return planner.out
 

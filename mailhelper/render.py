@@ -49,7 +49,8 @@ What templates see (every key is always defined; unused ones hold their default)
 ``tag``             receipt: the tag that was read ("" for none)
 ``next_kind``       receipt: the kind of the first scheduled action ("" for none)
 ``next_due``        receipt: its due time (datetime) or None
-``counterparts``    receipt: ``data["counterparts"]``: the people found, as header text
+``counterparts``    receipt: the people found (``data["counterparts"]``), each by name and
+                    address, as a sentence lists them: "Jane Okafor <jane@x.org> and bob@y.org"
 ``command``         command_reply: the command line as the owner wrote it
 ``result``          command_reply: what it did, times written for people
 ``unknown_command`` help: the line that was not a command ("" when help was asked for)
@@ -184,6 +185,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
+from mailhelper.names import greeting, join_names, read_name
 from mailhelper.settings import Settings
 
 __all__ = [
@@ -346,19 +348,23 @@ def one_line(text: object, limit: int = MAX_TEXT_CHARS) -> str:
 
 @dataclass(frozen=True)
 class Person:
-    """Someone a template can name: ``name`` is the display name or, lacking one, the address;
-    ``first`` is what a letter opens with."""
+    """Someone a template can name (see :func:`mailhelper.names.read_name`): ``name`` is the
+    name as a sentence writes it ("Jane Okafor" for "Okafor, Jane"; the address when there is
+    none), ``first`` the short name a sentence uses ("Jane", "Dr. Raman"; else ``name``) and
+    ``greet`` the name a letter opens with ("" when none can be told: "Hello," then)."""
 
     name: str
     first: str
     email: str
+    greet: str = ""
 
     @classmethod
     def of(cls, address: Address) -> Person:
-        name = one_line(address.name, MAX_NAME_CHARS)
         email = one_line(address.email, MAX_NAME_CHARS)
-        first = one_line(Address(email, name).first_name, MAX_NAME_CHARS) if (name or email) else ""
-        return cls(name=name or email, first=first or "there", email=email)
+        read = read_name(one_line(address.name, MAX_NAME_CHARS), email)
+        name = one_line(read.full, MAX_NAME_CHARS) or email
+        greet = one_line(read.greeting, MAX_NAME_CHARS)
+        return cls(name=name, first=greet or name, email=email, greet=greet)
 
     def __str__(self) -> str:
         return self.name
@@ -369,15 +375,15 @@ def _names(people: Sequence[Person], attribute: str) -> str:
     names = [str(getattr(p, attribute)) for p in people]
     if len(names) > 4:
         names = [*names[:2], f"{len(names) - 2} others"]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return join_names(names)
 
 
 @dataclass(frozen=True)
 class ThreadView:
     """A :class:`~mailhelper.models.Thread` as templates see it: text made one line, times in
-    the configured zone, and the counterparts named for a sentence.
+    the configured zone, and the counterparts named for a sentence. A mail about some of the
+    counterparts (a thank-you for those who answered, a reminder about those who did not)
+    names only them in ``who``; ``counterparts`` and ``everyone`` are all of them.
 
     ``phrase`` is the thread in a few words: "your ask to Jane Doe, “Intro to Acme”" or
     "Bob Lee's offer, “Moving house”" (subjects in curly quotes, so a subject holding a
@@ -393,6 +399,19 @@ class ThreadView:
     counterpart: Person
     who: str
     who_first: str
+    #: The opening line of a letter to them: "Hi José and Jane,", or "Hello," (see
+    #: :func:`mailhelper.names.greeting`).
+    greeting: str
+    #: More than one person: "José and Jane haven't replied", "Jane hasn't".
+    many: bool
+    #: Every counterpart by name, whoever the mail is about.
+    everyone: str
+    #: The counterparts who answered, and those who have not (yet).
+    answered: tuple[Person, ...]
+    silent: tuple[Person, ...]
+    #: Their short names for a sentence: "José", "José and Jane" ("" for nobody).
+    who_answered: str
+    who_silent: str
     phrase: str
     created: datetime
     last_owner_activity: datetime
@@ -404,34 +423,53 @@ class ThreadView:
     reply_excerpt: str
 
     @classmethod
-    def of(cls, thread: Thread, zone: tzinfo) -> ThreadView:
-        people = tuple(Person.of(c) for c in thread.counterparts)
+    def of(cls, thread: Thread, zone: tzinfo,
+           focus: Sequence[Address] | None = None) -> ThreadView:
+        """The view of ``thread`` for a mail about ``focus`` (default: every counterpart):
+        ``who``, ``who_first``, ``greeting``, ``many`` and ``counterpart`` name them, and
+        ``answered_at`` and ``reply_excerpt`` are their latest answer's."""
+        everyone = tuple(Person.of(c) for c in thread.counterparts)
+        chosen = tuple(focus) if focus else thread.counterparts
+        people = tuple(Person.of(c) for c in chosen)
         subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
         who = _names(people, "name") or "the person you asked"
+        everyone_names = _names(everyone, "name") or "the person you asked"
         if thread.kind is Kind.OFFER:
-            phrase = (f"{who}'s offer, {quoted(subject)}" if people
+            phrase = (f"{everyone_names}'s offer, {quoted(subject)}" if everyone
                       else f"the offer {quoted(subject)}")
         else:
-            phrase = f"your ask to {who}, {quoted(subject)}"
+            phrase = f"your ask to {everyone_names}, {quoted(subject)}"
+        theirs = [a for a in thread.replies if any(a.email == c.email for c in chosen)]
+        latest = max(theirs, key=lambda a: a.at, default=None)
+        answered = tuple(Person.of(c) for c in thread.answered)
+        silent = tuple(Person.of(c) for c in thread.silent)
         return cls(
             id=thread.id,
             kind=thread.kind.value,
             state=thread.state.value,
             subject=subject,
             owner=Person.of(thread.owner),
-            counterparts=people,
-            counterpart=people[0] if people else Person("the person you asked", "there", ""),
+            counterparts=everyone,
+            counterpart=people[0] if people else Person("the person you asked", "them", ""),
             who=who,
-            who_first=_names(people, "first") or "there",
+            who_first=_names(people, "first") or "them",
+            greeting=greeting([p.greet for p in people]),
+            many=len(people) > 1,
+            everyone=everyone_names,
+            answered=answered,
+            silent=silent,
+            who_answered=_names(answered, "first"),
+            who_silent=_names(silent, "first"),
             phrase=phrase,
             created=_local(thread.created, zone),
             last_owner_activity=_local(thread.last_owner_activity, zone),
-            answered_at=_local_or_none(thread.answered_at, zone),
+            answered_at=_local_or_none(latest.at if latest else thread.answered_at, zone),
             closed_at=_local_or_none(thread.closed_at, zone),
             away_until=_local_or_none(thread.away_until, zone),
             follow_up_at=_local_or_none(thread.follow_up_at, zone),
             excerpt=one_line(thread.excerpt, MAX_TEXT_CHARS),
-            reply_excerpt=one_line(thread.reply_excerpt, MAX_TEXT_CHARS),
+            reply_excerpt=one_line(latest.excerpt if latest else thread.reply_excerpt,
+                                   MAX_TEXT_CHARS),
         )
 
 
@@ -1040,7 +1078,8 @@ class Renderer:
         action, settings, zone = job.action, self.settings, self.zone
         now = job.now.astimezone(zone)
         data = {str(k): one_line(v) for k, v in action.data.items()}
-        thread = ThreadView.of(job.thread, zone) if job.thread is not None else None
+        thread = (ThreadView.of(job.thread, zone, _focus(job.thread, action))
+                  if job.thread is not None else None)
         to_counterpart = action.kind in COUNTERPART_ACTIONS
         owner = Person.of(self._owner(job))
 
@@ -1113,7 +1152,10 @@ class Renderer:
             "tag": data.get("tag", ""),
             "next_kind": data.get("next_kind", ""),
             "next_due": next_due,
-            "counterparts": data.get("counterparts", ""),
+            "counterparts": join_names([
+                p.name if p.name == p.email else f"{p.name} <{p.email}>"
+                for p in (Person.of(a) for a in _parse_people(data.get("counterparts", "")))
+            ]),
             "command": data.get("command", ""),
             "result": _humanize_times(data.get("result", ""), zone, now),
             "unknown_command": data.get("unknown_command", ""),
@@ -1155,6 +1197,7 @@ class Renderer:
             thanks = [
                 t for t in threads
                 if (t.kind is Kind.ASK and t.state is ThreadState.ANSWERED)
+                or (t.kind is Kind.ASK and t.state is ThreadState.OPEN and t.answers)
                 or (t.state is ThreadState.DECLINED and t.closed_at is not None
                     and now - t.closed_at <= RECENT_THANKS)
             ]
@@ -1168,13 +1211,36 @@ class Renderer:
                 key=lambda t: t.closed_at or t.created, reverse=True,
             )[:10]
 
-        def views(items: Iterable[Thread]) -> tuple[ThreadView, ...]:
-            return tuple(ThreadView.of(t, self.zone) for t in items)
+        def views(items: Iterable[Thread], about: str = "") -> tuple[ThreadView, ...]:
+            return tuple(ThreadView.of(t, self.zone, getattr(t, about) if about else None)
+                         for t in items)
 
-        return views(asks), views(offers), views(thanks), views(favours)
+        return (views(asks, "silent"), views(offers), views(thanks, "answered"),
+                views(favours, "answered"))
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+#: Mail about those who answered, and mail about those who did not.
+_ABOUT_ANSWERED = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT,
+                             ActionKind.RETURN_FAVOR})
+_ABOUT_SILENT = frozenset({ActionKind.FOLLOW_UP, ActionKind.NUDGE, ActionKind.CLOSING_NOTE})
+
+
+def _focus(thread: Thread, action: Action) -> tuple[Address, ...]:
+    """The counterparts a mail is about: those its ``people`` names; for a mail planned
+    before it named them, those who answered (thanks) or did not (reminders); else all."""
+    named = set(action.data.get("people", "").split(",")) - {""}
+    if named:
+        chosen = tuple(c for c in thread.counterparts if c.email in named)
+    elif thread.kind is Kind.ASK and action.kind in _ABOUT_ANSWERED:
+        chosen = thread.answered
+    elif thread.kind is Kind.ASK and action.kind in _ABOUT_SILENT:
+        chosen = thread.silent
+    else:
+        chosen = ()
+    return chosen or thread.counterparts
 
 
 def _filed(data: Mapping[str, str], zone: tzinfo) -> dict[str, Any] | None:
@@ -1300,10 +1366,45 @@ def _and(items: Iterable[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+#: The longest line of a text part (RFC 5322 section 2.1.1: 78 characters).
+TEXT_WIDTH = 78
+#: The hanging indent of a wrapped line: its own indent, and a list mark ("- ") or a command
+#: name and the spaces after it ("  status         get a digest") when it starts with one.
+_HANGING = re.compile(r"\s*(?:- |\S+(?: \S+)*? {2,})?")
+
+
+def _wrap(line: str, width: int = TEXT_WIDTH) -> list[str]:
+    """One line of a text part as lines of at most ``width`` characters, cut between words
+    (a word longer than that, such as an address, stays whole), continued under its text.
+
+    >>> _wrap("  - an ask to Jane Okafor <jane@example.org>, about the plan", 40)
+    ['  - an ask to Jane Okafor', '    <jane@example.org>, about the plan']
+    >>> _wrap("  snooze 3 days  remind you again in 3 days (or: snooze monday)", 50)
+    ['  snooze 3 days  remind you again in 3 days (or:', '                 snooze monday)']
+    """
+    if len(line) <= width:
+        return [line]
+    hanging = _HANGING.match(line)
+    indent = " " * (hanging.end() if hanging and hanging.end() < width // 2 else 0)
+    words = line.split(" ")
+    lead = len(line) - len(line.lstrip(" "))
+    out: list[str] = []
+    current = line[:lead]
+    for word in words[lead:]:
+        if current.strip() and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = indent + word
+        else:
+            current = f"{current} {word}" if current.strip() else current + word
+    out.append(current)
+    return out
+
+
 def _tidy_text(text: str) -> str:
-    """No trailing blanks, at most one empty line in a row, one newline at the end: templates
-    can then be laid out for reading without counting newlines. The signature separator keeps
-    its space (``-- ``, RFC 3676 section 4.3), so clients can fold the signature away."""
+    """No trailing blanks, at most one empty line in a row, lines of at most
+    :data:`TEXT_WIDTH` characters, one newline at the end: templates can then be laid out for
+    reading without counting newlines or characters. The signature separator keeps its space
+    (``-- ``, RFC 3676 section 4.3), so clients can fold the signature away."""
     lines = [
         "-- " if line.rstrip() == "--" else line.rstrip()
         for line in text.strip("\n").splitlines()
@@ -1312,7 +1413,7 @@ def _tidy_text(text: str) -> str:
     for line in lines:
         if not line and out and not out[-1]:
             continue
-        out.append(line)
+        out.extend(_wrap(line) if line != "-- " else [line])
     return "\n".join(out).strip("\n") + "\n"
 
 

@@ -30,16 +30,18 @@ from mailhelper.models import (
     ActionKind,
     ActionStatus,
     Address,
+    Answer,
     Kind,
     Ledger,
     PersonFigures,
     Thread,
     ThreadState,
+    thanked_people,
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The meta key of the installation's Message-ID secret (hex): see mailhelper.message_id.
 MESSAGE_ID_SECRET = "message_id_secret"
 #: Columns added after version 1, with their definitions: a state file from an older version
@@ -79,6 +81,16 @@ CREATE TABLE IF NOT EXISTS thread_participants (
     thread_id INTEGER NOT NULL REFERENCES threads (id),
     email TEXT NOT NULL,
     PRIMARY KEY (email, thread_id)
+);
+-- Each counterpart's answer (schema 3): a thread with several counterparts tracks each one.
+CREATE TABLE IF NOT EXISTS thread_answers (
+    thread_id INTEGER NOT NULL REFERENCES threads (id),
+    email TEXT NOT NULL,
+    at TEXT NOT NULL,
+    trusted INTEGER NOT NULL DEFAULT 0,
+    excerpt TEXT NOT NULL DEFAULT '',
+    position INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (thread_id, email)
 );
 CREATE TABLE IF NOT EXISTS thread_messages (
     message_id TEXT PRIMARY KEY,
@@ -273,8 +285,28 @@ class Store:
                     "upgrade mailhelper"
                 )
             elif int(row["value"]) < SCHEMA_VERSION:
+                if int(row["value"]) < 3:
+                    self._answers_from_threads()
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
             self._secret()  # a state without one (new, or from before it) gets one now
+
+    def _answers_from_threads(self) -> None:
+        """Schema 3: a state file from before per-person answers kept one answer per thread
+        (``answered_at``, ``answer_trusted``, ``reply_excerpt``), and the thread counted as
+        answered by all its counterparts. Each counterpart of such a thread gets that answer,
+        so nothing reopens and nobody is thanked twice."""
+        rows = self.db.execute(
+            "SELECT id, counterparts, answered_at, answer_trusted, reply_excerpt FROM threads "
+            "WHERE answered_at IS NOT NULL AND kind='ask'"
+        ).fetchall()
+        for row in rows:
+            for position, person in enumerate(_addresses(row["counterparts"])):
+                self.db.execute(
+                    "INSERT OR IGNORE INTO thread_answers (thread_id, email, at, trusted, "
+                    "excerpt, position) VALUES (?, ?, ?, ?, ?, ?)",
+                    (row["id"], person.email, row["answered_at"], row["answer_trusted"],
+                     row["reply_excerpt"], position),
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -368,7 +400,19 @@ class Store:
         )
 
     # -- threads ----------------------------------------------------------------------------
-    def _thread(self, row: sqlite3.Row) -> Thread:
+    def _answers(self, thread_id: int | None = None) -> dict[int, tuple[Answer, ...]]:
+        """Every thread's answers (or one thread's), in the order they came."""
+        where, args = ("WHERE thread_id=?", (thread_id,)) if thread_id is not None else ("", ())
+        found: dict[int, list[Answer]] = {}
+        for row in self.db.execute(
+            f"SELECT * FROM thread_answers {where} ORDER BY thread_id, position", args
+        ):
+            found.setdefault(int(row["thread_id"]), []).append(
+                Answer(row["email"], _req(row["at"]), bool(row["trusted"]), row["excerpt"])
+            )
+        return {key: tuple(value) for key, value in found.items()}
+
+    def _thread(self, row: sqlite3.Row, answers: tuple[Answer, ...] = ()) -> Thread:
         return Thread(
             id=int(row["id"]),
             kind=Kind(row["kind"]),
@@ -386,18 +430,21 @@ class Store:
             away_until=from_text(row["away_until"]),
             follow_up_at=from_text(row["follow_up_at"]),
             snoozed_until=from_text(row["snoozed_until"]),
-            answer_trusted=bool(row["answer_trusted"]),
             away_capped=bool(row["away_capped"]),
+            answers=answers,
         )
 
     def thread(self, thread_id: int) -> Thread | None:
         row = self.db.execute("SELECT * FROM threads WHERE id=?", (thread_id,)).fetchone()
-        return None if row is None else self._thread(row)
+        if row is None:
+            return None
+        return self._thread(row, self._answers(thread_id).get(thread_id, ()))
 
     def threads(self) -> list[Thread]:
         """Every thread, finished ones included, newest first."""
         rows = self.db.execute("SELECT * FROM threads ORDER BY created DESC, id DESC").fetchall()
-        return [self._thread(r) for r in rows]
+        answers = self._answers()
+        return [self._thread(r, answers.get(int(r["id"]), ())) for r in rows]
 
     def next_thread_id(self) -> int:
         row = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM threads").fetchone()
@@ -424,7 +471,8 @@ class Store:
             "away_until": to_text(thread.away_until),
             "follow_up_at": to_text(thread.follow_up_at),
             "snoozed_until": to_text(thread.snoozed_until),
-            "answer_trusted": int(thread.answer_trusted),
+            # Kept for a state file opened by an older mailhelper: every answer trusted.
+            "answer_trusted": int(bool(thread.replies) and all(a.trusted for a in thread.replies)),
             "away_capped": int(thread.away_capped),
         }
         columns = ", ".join(values)
@@ -439,6 +487,15 @@ class Store:
             self.db.execute(
                 "INSERT OR IGNORE INTO thread_participants (thread_id, email) VALUES (?, ?)",
                 (thread.id, person.email),
+            )
+        for position, answer in enumerate(thread.replies):
+            self.db.execute(
+                "INSERT INTO thread_answers (thread_id, email, at, trusted, excerpt, position) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id, email) DO UPDATE SET "
+                "at=excluded.at, trusted=excluded.trusted, excerpt=excluded.excerpt, "
+                "position=excluded.position",
+                (thread.id, answer.email, to_text(answer.at), int(answer.trusted),
+                 answer.excerpt, position),
             )
 
     def add_thread_messages(self, thread_id: int, message_ids: Sequence[str]) -> None:
@@ -633,6 +690,13 @@ class Store:
 
     def action_by_key(self, key: str) -> Action | None:
         row = self.db.execute("SELECT * FROM actions WHERE key=?", (key,)).fetchone()
+        return None if row is None else self._action(row)
+
+    def action_by_message_id(self, message_id: str) -> Action | None:
+        """The assistant's mail with this Message-ID (with or without angle brackets)."""
+        bare = message_id.strip().strip("<>")
+        row = self.db.execute("SELECT * FROM actions WHERE message_id IN (?, ?)",
+                              (bare, f"<{bare}>")).fetchone()
         return None if row is None else self._action(row)
 
     def pending(self, kind: ActionKind | None = None) -> list[Action]:
@@ -830,50 +894,62 @@ class Store:
 
     # -- the help ledger --------------------------------------------------------------------
     def ledger(self, owner: str | None = None) -> Ledger:
-        """Asks made and answered, median time to answer, offers, thanks (sent to the
-        counterpart, or drafted for the owner only) and favours: overall and per counterpart
-        (the first counterpart of each thread)."""
+        """Asks made and answered, median time to answer, offers and thanks (sent to the
+        counterpart, or drafted for the owner only): overall, counting threads, and per
+        person, counting every counterpart of every thread on their own (an ask to José and
+        Jane is one ask to each; it is answered for the one who answered).
+
+        Favours returned are not counted: a return-the-favour reminder is the assistant's
+        nudge to the owner, not a favour, and nothing yet tells the assistant of one returned.
+        """
         threads = [t for t in self.threads() if owner is None or t.owner.email == owner]
-        thanked: set[int] = set()
-        drafted: set[int] = set()
-        favoured: set[int] = set()
+        by_id = {t.id: t for t in threads}
+        thanked: dict[int, set[str]] = {}
+        drafted: dict[int, set[str]] = {}
         for row in self.db.execute(
-            "SELECT thread_id, kind FROM actions WHERE status='sent' AND thread_id IS NOT NULL "
-            "AND kind IN ('thank_you', 'thank_you_draft', 'return_favor')"
+            "SELECT thread_id, kind, recipients, data FROM actions WHERE status='sent' "
+            "AND thread_id IS NOT NULL AND kind IN ('thank_you', 'thank_you_draft')"
         ):
-            if row["kind"] == ActionKind.RETURN_FAVOR.value:
-                favoured.add(int(row["thread_id"]))
-            elif row["kind"] == ActionKind.THANK_YOU.value:
-                thanked.add(int(row["thread_id"]))
-            else:
-                drafted.add(int(row["thread_id"]))
-        drafted -= thanked  # a draft the owner then had sent counts once, as sent
+            thread = by_id.get(int(row["thread_id"]))
+            if thread is None:
+                continue
+            covered = thanked_people(thread, ActionKind(row["kind"]), json.loads(row["data"]),
+                                     _addresses(row["recipients"]))
+            target = thanked if row["kind"] == ActionKind.THANK_YOU.value else drafted
+            target.setdefault(thread.id, set()).update(covered)
 
         def figures(person: Address | None, group: list[Thread]) -> PersonFigures:
+            def among(thread: Thread, found: dict[int, set[str]]) -> bool:
+                covered = found.get(thread.id, set())
+                return bool(covered) if person is None else person.email in covered
+
             asks = [t for t in group if t.kind is Kind.ASK]
-            answered = [t for t in asks if t.answered_at is not None]
-            hours = [
-                (t.answered_at - t.created).total_seconds() / 3600
-                for t in answered
-                if t.answered_at is not None
-            ]
+            hours = []
+            for thread in asks:
+                answer = (thread.replies[0] if person is None and thread.replies
+                          else thread.answer_from(person.email) if person is not None
+                          else None)
+                if answer is not None:
+                    hours.append((answer.at - thread.created).total_seconds() / 3600)
+            sent = [t for t in group if among(t, thanked)]
             return PersonFigures(
                 person=person,
                 asks_made=len(asks),
-                asks_answered=len(answered),
+                asks_answered=len(hours),
                 median_hours_to_answer=round(statistics.median(hours), 1) if hours else None,
                 offers_received=sum(1 for t in group if t.kind is Kind.OFFER),
-                thanks_sent=sum(1 for t in group if t.id in thanked),
-                thanks_drafted=sum(1 for t in group if t.id in drafted),
-                favours_returned=sum(1 for t in group if t.id in favoured),
+                thanks_sent=len(sent),
+                # a draft the owner then had sent counts once, as sent
+                thanks_drafted=sum(1 for t in group if among(t, drafted) and t not in sent),
+                favours_returned=0,
             )
 
         by_person: dict[str, list[Thread]] = {}
         names: dict[str, Address] = {}
         for thread in threads:
-            if thread.counterpart is not None:
-                by_person.setdefault(thread.counterpart.email, []).append(thread)
-                names.setdefault(thread.counterpart.email, thread.counterpart)
+            for person in thread.counterparts:
+                by_person.setdefault(person.email, []).append(thread)
+                names.setdefault(person.email, person)
         people = tuple(figures(names[email], group) for email, group in sorted(by_person.items()))
         return Ledger(figures(None, threads), people)
 

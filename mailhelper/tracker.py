@@ -62,7 +62,10 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
     thread_id = getattr(event, "thread_id", None)
     thread = store.thread(thread_id) if thread_id is not None else None
     history = store.actions_for(thread.id) if thread is not None else ()
-    outcome = plan.apply(thread, event, settings, now, history)
+    replied = None
+    if isinstance(event, OwnerCommand) and event.replied_to:
+        replied = store.action_by_message_id(event.replied_to)
+    outcome = plan.apply(thread, event, settings, now, history, replied)
     for action in outcome.actions:
         if action.status is ActionStatus.SENT:
             store.record_sent_by_owner(action)  # the owner's own mail: nothing to send

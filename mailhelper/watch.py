@@ -155,9 +155,13 @@ def learn(mail: Mail, owner: Address, settings: Settings, index: WatchIndex,
         to_counterparts = [c for c in thread.counterparts if c.email in written_to]
         if not to_counterparts:
             return None
-        if (thread.kind is Kind.ASK and thread.answered_at is not None
-                and when >= thread.answered_at):
-            return OwnerThanked(mail.message_id, thread.id, to_counterparts[0])
+        if thread.kind is Kind.ASK:
+            # Written to someone after their own answer: a thank-you to them (the first such
+            # person on the mail; one event a message).
+            for person in to_counterparts:
+                answer = thread.answer_from(person.email)
+                if answer is not None and when >= answer.at:
+                    return OwnerThanked(mail.message_id, thread.id, person)
         if thread.state is ThreadState.OPEN:
             return OwnerFollowUp(mail.message_id, thread.id)
         return None

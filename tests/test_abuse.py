@@ -251,6 +251,11 @@ def test_header_injection_in_names_and_subjects_adds_no_header(
                                        in_reply_to="<inject-1@example.com>"))
     rig_assistant.poll("2026-12-07T12:00:00+00:00")
     assert "answered by jane@example.org" in rig_assistant.last_output
+    # Bob answers too, before the thank-you goes: it thanks both (only who answered).
+    rig_assistant.deliver(make_message("Bob <bob@example.org>", SAM, "Re: Intro", "Yes!",
+                                       date=DATE, in_reply_to="<inject-1@example.com>"))
+    rig_assistant.poll("2026-12-07T12:30:00+00:00")
+    assert "answered by bob@example.org" in rig_assistant.last_output
     rig_assistant.poll("2026-12-07T13:00:00+00:00")
     sent = rig_assistant.sent()
     assert [m["X-Mailhelper-Action"] for m in sent] == ["receipt", "thank_you"]
@@ -263,7 +268,7 @@ def test_header_injection_in_names_and_subjects_adds_no_header(
     for raw in rig_assistant.sink.raw():
         head = raw.split(b"\r\n\r\n", 1)[0]
         assert not re.search(rb"^(?:bcc|x-evil|x-injected)\s*:", head, re.I | re.M), head
-    assert_consistent(rig_assistant, delivered=2)
+    assert_consistent(rig_assistant, delivered=3)
 
 
 def test_a_subject_of_template_syntax_comes_out_literally(rig_assistant: RigAssistant) -> None:

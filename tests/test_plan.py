@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 from mailhelper import plan
 from mailhelper.duration import Duration
 from mailhelper.events import CounterpartReply, OutOfOffice, OwnerCommand, OwnerFollowUp
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    Answer,
+    Kind,
+    Thread,
+    ThreadState,
+)
 from mailhelper.settings import (
     AskSchedule,
     Schedules,
@@ -106,7 +115,8 @@ def test_an_answer_stops_reminders_and_a_thank_you_draft_follows_two_hours_later
 
 def test_thank_you_mode_send_goes_to_the_counterpart() -> None:
     s = settings(schedules=Schedules(thank_you=ThankYouSchedule(mode="send")))
-    thread = ask(state=ThreadState.ANSWERED, answered_at=T0, answer_trusted=True)
+    thread = ask(state=ThreadState.ANSWERED, answered_at=T0,
+                 answers=(Answer(JANE.email, T0, trusted=True),))
     [action] = plan.desired_actions(thread, [], s)
     assert action.kind is ActionKind.THANK_YOU and action.recipients == (JANE,)
 
@@ -116,13 +126,13 @@ def test_an_untrusted_answer_in_send_mode_gives_the_owner_a_draft() -> None:
     reply = CounterpartReply("r@x", 7, JANE, "Sure!", by_fallback=True, trusted=False)
     outcome = plan.apply(ask(), reply, s, T0)
     assert outcome.thread is not None and outcome.thread.state is ThreadState.ANSWERED
-    assert not outcome.thread.answer_trusted
+    assert not outcome.thread.replies[0].trusted
     [action] = plan.desired_actions(outcome.thread, [], s)
     assert action.kind is ActionKind.THANK_YOU_DRAFT and action.recipients == (SAM,)
     # The genuine answer that follows makes it theirs: the same pending action, now a send.
     genuine = CounterpartReply("r2@x", 7, JANE, "Sure!", trusted=True)
     later = plan.apply(outcome.thread, genuine, s, T0 + timedelta(minutes=5))
-    assert later.thread is not None and later.thread.answer_trusted
+    assert later.thread is not None and later.thread.replies[0].trusted
     pending = dataclasses.replace(action, id=1)
     [moved] = plan.reconcile(plan.desired_actions(later.thread, [], s), [pending]).move
     assert moved.kind is ActionKind.THANK_YOU and moved.recipients == (JANE,)

@@ -12,7 +12,8 @@ def test_ask_gets_a_receipt_then_a_reminder(rig_assistant: RigAssistant) -> None
     [receipt] = rig_assistant.sent()
     assert receipt["To"] == "Sam Rivera <sam@example.com>"
     assert "Jane" in str(receipt["Subject"])
-    assert "Thu 10 Dec, 09:00" in receipt.get_body(("plain",)).get_content()
+    text = receipt.get_body(("plain",)).get_content()
+    assert "Thu 10 Dec, 09:00" in " ".join(text.split())  # text parts wrap at 78 characters
     assert receipt["Auto-Submitted"] == "auto-generated"
 
     rig_assistant.poll("2026-12-08T09:00:00+00:00")

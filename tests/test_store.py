@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from mailhelper.message_id import make_message_id
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
-from mailhelper.store import Store
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    Answer,
+    Kind,
+    Thread,
+    ThreadState,
+)
+from mailhelper.store import SCHEMA_VERSION, Store
 
 NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 
@@ -38,7 +47,8 @@ def thread(store: Store, **changes: object) -> Thread:
 
 
 def test_a_thread_round_trips(store: Store) -> None:
-    made = thread(store, answered_at=T0 + timedelta(hours=5), excerpt="Could you…")
+    made = thread(store, answered_at=T0 + timedelta(hours=5), excerpt="Could you…",
+                  answers=(Answer(JANE.email, T0 + timedelta(hours=5), True, "Sure"),))
     assert store.thread(made.id) == made
     assert store.threads() == [made]
 
@@ -165,7 +175,30 @@ def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     again = Store.open(path, "example.com")
     columns = {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")}
     assert {"answer_trusted", "away_capped"} <= columns
-    assert again.get_meta("schema_version") == "2"
+    assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
+
+
+def test_a_state_file_of_schema_2_gives_each_counterpart_the_threads_answer(
+    tmp_path: Path,
+) -> None:
+    """Before schema 3 an answered ask counted as answered by all its counterparts: after the
+    upgrade each has that answer (time, trust, excerpt), so nothing reopens or is lost."""
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    bob = Address("bob@example.net", "Bob Lee")
+    answered = thread(store, counterparts=(JANE, bob), state=ThreadState.ANSWERED,
+                      answered_at=T0 + timedelta(hours=5), reply_excerpt="Sure",
+                      answers=(Answer(JANE.email, T0 + timedelta(hours=5), True, "Sure"),
+                               Answer(bob.email, T0 + timedelta(hours=5), True, "Sure")))
+    still_open = thread(store, root_message_id="b@x")
+    store.db.execute("DROP TABLE thread_answers")  # as schema 2 had it
+    store.set_meta("schema_version", "2")
+    store.close()
+    again = Store.open(path, "example.com")
+    assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert again.thread(answered.id) == answered
+    assert again.thread(still_open.id) == still_open
+    assert again.thread(still_open.id).answers == ()  # type: ignore[union-attr]
 
 
 def test_message_ids_carry_the_installations_secret_and_survive_a_restart(

@@ -10,7 +10,15 @@ import pytest
 
 from mailhelper import plan
 from mailhelper.events import CounterpartReply, OwnerFollowUp, OwnerThanked
-from mailhelper.models import ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
+from mailhelper.models import (
+    ActionKind,
+    ActionStatus,
+    Address,
+    Answer,
+    Kind,
+    Thread,
+    ThreadState,
+)
 from mailhelper.parse import parse_mail
 from mailhelper.settings import SendingSettings, Settings
 from mailhelper.watch import first_look_since, learn, retry_after
@@ -109,7 +117,8 @@ def test_the_owner_writing_after_the_answer_is_a_thank_you_by_hand() -> None:
 
 
 def test_a_thank_you_by_hand_cancels_the_draft_and_counts_as_sent() -> None:
-    answered = thread(state=ThreadState.ANSWERED, answered_at=T0, answer_trusted=True)
+    answered = thread(state=ThreadState.ANSWERED, answered_at=T0,
+                      answers=(Answer(JANE.email, T0, True, ""),))
     [draft] = plan.desired_actions(answered, [], SETTINGS)
     assert draft.kind is ActionKind.THANK_YOU_DRAFT
     outcome = plan.apply(answered, OwnerThanked("m1@example.org", 3, JANE), SETTINGS,
