@@ -55,6 +55,7 @@ from email.policy import default as DEFAULT_POLICY
 from typing import Any
 
 from mailhelper import logfields, plan, status
+from mailhelper.addresses import fold
 from mailhelper.errors import ConnectError, MailhelperError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
@@ -134,13 +135,13 @@ def allowed_recipients(
     None when every one is allowed: owners, the counterparts of the owner's own thread
     (SPEC.md safety rule 1), and the assistant itself (in Cc with ``send_as: owner``)."""
     thread = store.thread(action.thread_id) if action.thread_id is not None else None
-    allowed = {o.email for o in settings.owners} | {settings.assistant.email.lower()}
+    allowed = {fold(o.email) for o in settings.owners} | {fold(settings.assistant.email)}
     if thread is not None:
-        allowed |= {c.email for c in thread.counterparts}
+        allowed |= {fold(c.email) for c in thread.counterparts}
     if not action.recipients:
         return "no recipients"
     for email_address in [p.email for p in action.recipients] + list(envelope):
-        if email_address.lower() not in allowed:
+        if fold(email_address) not in allowed:
             return f"{email_address} is not an owner nor on the owner's own thread"
     return None
 
@@ -637,7 +638,7 @@ def _addresses_in(message: EmailMessage, header: str) -> list[Address]:
     value = message.get(header)
     if value is None:
         return []
-    return [Address(a.addr_spec.lower(), a.display_name) for a in value.addresses]
+    return [Address(fold(a.addr_spec), a.display_name) for a in value.addresses]
 
 
 def _decode(value: bytes | str) -> str:

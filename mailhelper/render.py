@@ -171,6 +171,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
+from mailhelper.addresses import fold
 from mailhelper.errors import MailhelperError
 from mailhelper.message_id import bracketed, make_message_id
 from mailhelper.models import (
@@ -949,7 +950,7 @@ class Renderer:
         assistant = self.settings.assistant
         owner = self._owner(job)
         recipients = [_header_address(a) for a in _unique(action.recipients)]
-        to_emails = {a.email.lower() for a in action.recipients}
+        to_emails = {fold(a.email) for a in action.recipients}
         if to_counterpart and self.settings.send_as == "owner":
             message["From"] = _header_address(owner)
             copy = [assistant]
@@ -963,7 +964,7 @@ class Renderer:
             message["From"] = _header_address(assistant)
             copy, reply_to = [], []
         message["To"] = recipients
-        copy = [a for a in copy if a.email.lower() not in to_emails]
+        copy = [a for a in copy if fold(a.email) not in to_emails]
         if copy:
             message["Cc"] = [_header_address(a) for a in copy]
         if reply_to:
@@ -1215,7 +1216,7 @@ def _unique(addresses: Iterable[Address]) -> list[Address]:
     seen: set[str] = set()
     out = []
     for address in addresses:
-        key = address.email.strip().lower()
+        key = fold(address.email.strip())
         if key not in seen:
             seen.add(key)
             out.append(address)
@@ -1233,7 +1234,7 @@ def _unique_ids(ids: Iterable[str | None]) -> Iterable[str]:
 def _parse_people(text: str) -> list[Address]:
     """The people in a header-style list ("Jane Doe <jane@x.org>, bob@y.org")."""
     return [
-        Address(addr.lower(), name)
+        Address(fold(addr), name)
         for name, addr in email.utils.getaddresses([text])
         if addr and "@" in addr
     ]
