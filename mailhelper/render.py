@@ -327,7 +327,9 @@ def _name_words(name: str) -> list[str]:
         return [f"=?utf-8?b?{base64.b64encode(c.encode('utf-8')).decode('ascii')}?="
                 for c in chunks]
     words = name.split(" ")
-    if all(_ATEXT.fullmatch(w) for w in words):
+    # "=?" and "?" are atext, but a bare word like "=?utf-8?q?...?=" would be decoded as an
+    # encoded word (RFC 2047 section 5); inside quotes it is text.
+    if "=?" not in name and all(_ATEXT.fullmatch(w) for w in words):
         return words
     escaped = name.replace("\\", "\\\\").replace('"', '\\"').split(" ")
     escaped[0] = '"' + escaped[0]

@@ -16,6 +16,7 @@ from email.policy import default
 
 import pytest
 
+from mailhelper.render import _name_words
 from tests.rig.assistant import OWNER, RigAssistant
 
 T0 = datetime(2026, 12, 7, 9, tzinfo=UTC)
@@ -99,3 +100,9 @@ def test_a_hostile_display_name_stays_one_mailbox_in_every_header(
                 assert "evil.test" not in address and "victim.test" not in address
     envelopes = {r for envelope in rig.sink.envelopes() for r in envelope.rcpt_tos}
     assert envelopes <= {EVE, OWNER}
+
+
+def test_a_name_that_looks_like_an_encoded_word_is_quoted_not_left_bare() -> None:
+    """Its characters are all atext, but bare it would be decoded (RFC 2047 section 5)."""
+    assert _name_words("=?utf-8?q?Boss?= Sam") == ['"=?utf-8?q?Boss?=', 'Sam"']
+    assert _name_words("Sam Rivera") == ["Sam", "Rivera"]
