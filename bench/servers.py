@@ -19,11 +19,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.mailgen import Loaded, generate, load_maildir
+from bench.mailgen import FIRST_DATE, Loaded, generate, load_maildir
+from mailhelper.backlog import FirstStart
+from mailhelper.store import Store
 from tests.rig import SelfSignedCert
 from tests.rig.assistant import RigAssistant
 from tests.rig.dovecot import DovecotServer
 from tests.rig.smtpsink import SmtpSink
+
+
+def record_first_start(assistant: RigAssistant, uidvalidity: int) -> None:
+    """Record in the assistant's state a first start at :data:`~bench.mailgen.FIRST_DATE` on
+    its INBOX (``uidvalidity``) while it was empty: every message in it came later."""
+    store = Store.open(assistant.state, assistant.address.rpartition("@")[2])
+    try:
+        with store.transaction():
+            store.set_first_start("INBOX", FirstStart(FIRST_DATE, uidvalidity, boundary=1))
+    finally:
+        store.close()
 
 
 class BenchServers:
@@ -65,8 +78,15 @@ class BenchServers:
         return RigAssistant(self.dovecot, self.dovecot.account(credentials), self.sink, workdir,
                             overrides)
 
-    def load_backlog(self, assistant: RigAssistant, count: int, seed: int = 7) -> Loaded:
-        """Write ``count`` generated messages into the user's INBOX and let Dovecot index them."""
+    def load_backlog(self, assistant: RigAssistant, count: int, seed: int = 7,
+                     arrived_after_start: bool = True) -> Loaded:
+        """Write ``count`` generated messages into the user's INBOX and let Dovecot index them.
+
+        With ``arrived_after_start`` (the default) the assistant's state records a first start
+        at :data:`~bench.mailgen.FIRST_DATE` on the empty folder, as if it had been set up
+        before the mail came: a first poll then reads every message at its ``now``, which is
+        what the benchmarks measure. Without it, a first poll reads only mail less than a day
+        older than its ``now`` and leaves the rest alone (:mod:`mailhelper.backlog`)."""
         maildir = self.dovecot.maildir(assistant.address)
         if os.geteuid() == 0:
             entry = pwd.getpwnam("nobody")
@@ -74,7 +94,9 @@ class BenchServers:
         else:
             uid, gid = os.geteuid(), os.getegid()
         loaded = load_maildir(maildir, generate(count, assistant.address, seed), uid, gid)
-        self.index(assistant)
+        status = self.index(assistant)
+        if arrived_after_start:
+            record_first_start(assistant, status["uidvalidity"])
         return loaded
 
     def index(self, assistant: RigAssistant) -> dict[str, int]:

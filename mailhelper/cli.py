@@ -13,7 +13,9 @@ Exit codes:
 
 Logs go to stderr: ``--log-format text`` (default) or ``json`` (one object per line, with
 ``time``, ``level``, ``logger``, ``message`` and, for an error with a traceback,
-``exception``); ``--verbose`` adds debug lines, ``--quiet`` keeps only warnings and errors.
+``exception``; a line about a message, an action or a cycle adds ``message_id``, ``uid``,
+``folder``, ``action``, ``action_kind``, ``thread``, ``recipients`` or ``counts``, as they
+apply); ``--verbose`` adds debug lines, ``--quiet`` keeps only warnings and errors.
 Passwords and tokens never appear in them.
 
 ``run`` and signals: SIGTERM and SIGINT finish the message in hand, commit and exit 0 (a
@@ -37,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mailhelper import __version__
+from mailhelper import __version__, logfields
 from mailhelper.backlog import DEFAULT_BACKFILL_DAYS
 from mailhelper.errors import ConfigError, MailhelperError
 from mailhelper.terminal import for_terminal, json_for_terminal
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _JsonFormatter(logging.Formatter):
-    """One JSON object per line, whatever the message holds (newlines are escaped)."""
+    """One JSON object per line, whatever the message holds (newlines are escaped), with the
+    structured fields a line about a message, an action or a cycle carries
+    (:mod:`mailhelper.logfields`)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -126,6 +130,7 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **logfields.of(record),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -322,6 +327,7 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
         "retrying %d, failed %d",
         now.isoformat(), report.read, report.duplicates, report.errors, len(sent.sent),
         len(sent.held), len(sent.retried), len(sent.failed),
+        extra=logfields.cycle(report.counts()),
     )
     return 0
 

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
+from mailhelper.addresses import fold
 from mailhelper.digest_schedule import validate_rrule
 from mailhelper.duration import Duration, DurationError
 from mailhelper.errors import ConfigError
@@ -602,13 +603,13 @@ class _Reader:
         value = text if text is not None else self.text(item, "an e-mail address")
         if value is None:
             return None
-        bare = value.strip().lower()
+        bare = value.strip()
         if not _EMAIL.match(bare):
             hint = " (give the bare address; the name goes under name:)" if "<" in value else ""
             self.problems.add(item.line, item.path,
                               f'"{value}" does not look like an e-mail address{hint}')
             return None
-        return bare
+        return fold(bare)  # as mail's addresses are compared (a non-ASCII domain as IDNA)
 
     def timezone(self, item: _Item | None) -> ZoneInfo | None:
         name = self.text(item, 'an IANA time zone like "Europe/London"')

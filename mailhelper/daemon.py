@@ -23,7 +23,7 @@ from typing import IO
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from mailhelper import tracker
+from mailhelper import logfields, tracker
 from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
 from mailhelper.budget import OverBudget, TimeBudget
 from mailhelper.classify import Context, classify, owner_of
@@ -74,6 +74,12 @@ class CycleReport:
     errors: int = 0
     lines: list[str] = field(default_factory=list)
     sent: SendReport = field(default_factory=SendReport)
+
+    def counts(self) -> dict[str, int]:
+        """The figures of the cycle's log line, for its structured ``counts`` field."""
+        return {"read": self.read, "duplicates": self.duplicates, "errors": self.errors,
+                "sent": len(self.sent.sent), "held": len(self.sent.held),
+                "retried": len(self.sent.retried), "failed": len(self.sent.failed)}
 
 
 class StateLock:
@@ -275,6 +281,7 @@ def _log_cycle(report: CycleReport, began: datetime, wait: Wait | None) -> None:
         "cycle at %s: %d read, %d duplicate, %d not understood; sent %d, held %d, retrying %d, "
         "failed %d%s", began.isoformat(timespec="seconds"), report.read, report.duplicates,
         report.errors, len(sent.sent), len(sent.held), len(sent.retried), len(sent.failed), after,
+        extra=logfields.cycle(report.counts()),
     )
 
 
@@ -444,7 +451,8 @@ class Assistant:
                                   now, backfill, announce=first or position is None
                                   or position[0] != state.uidvalidity)
         if plan.when or plan.flagged:
-            log.info("%s: %d new message(s)", folder, len(plan.when) + len(plan.flagged))
+            log.info("%s: %d new message(s)", folder, len(plan.when) + len(plan.flagged),
+                     extra=logfields.message(folder=folder))
         report.duplicates += len(plan.flagged)
         handled: list[int] = []
         failed: list[tuple[int, str]] = []
@@ -499,7 +507,7 @@ class Assistant:
         if report.duplicates:
             log.info("%s: %d message(s) handled before (flagged as handled, or the same "
                      "Message-ID or content): skipped",
-                     folder, report.duplicates)
+                     folder, report.duplicates, extra=logfields.message(folder=folder))
         return report
 
     def _plan_reading(
@@ -532,10 +540,12 @@ class Assistant:
         left = sorted(old - set(backfilled))
         if left and (announce or backfill is not None):
             times = [own_date(dates[u].arrival, dates[u].written, now) for u in left]
-            log.info("%s", left_alone_line(folder, len(left), min(times), max(times)))
+            log.info("%s", left_alone_line(folder, len(left), min(times), max(times)),
+                     extra=logfields.message(folder=folder))
         if backfilled:
             log.info("%s: backfill: reading %d older message(s) from the last %s, each at its "
-                     "own date", folder, len(backfilled), backfill)
+                     "own date", folder, len(backfilled), backfill,
+                     extra=logfields.message(folder=folder))
         order = dict(sorted(backfilled.items(), key=lambda item: (item[1], item[0])))
         order.update((u, now) for u in uids if u not in old)
         return _Reading(order, bool(backfilled), flagged)
@@ -614,7 +624,7 @@ class Assistant:
             mailbox.move([uid for uid, _ in failed], self.settings.imap.error_folder)
             for uid, why in failed:
                 log.error("message UID %d moved to %s: %s", uid, self.settings.imap.error_folder,
-                          why)
+                          why, extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
         with self.store.transaction():
             self.store.set_sync_position(self.settings.imap.folder, uidvalidity, highest)
 
@@ -659,7 +669,8 @@ class Assistant:
         except OverBudget:
             reason = f"took longer than {self.budget.seconds:g} s to read"
             log.warning("message UID %s: %s; it goes to %s and is not read again", uid, reason,
-                        self.settings.imap.error_folder)
+                        self.settings.imap.error_folder,
+                        extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
             return self._not_understood(raw, uid, now, reason, None, None, key)
         except UnparseableMail as exc:
             return self._not_understood(raw, uid, now, f"cannot be parsed: {exc}", None)
@@ -670,7 +681,9 @@ class Assistant:
         except Exception as exc:
             if mail is None:
                 raise
-            log.exception("message <%s> could not be handled", mail.message_id)
+            log.exception("message <%s> could not be handled", mail.message_id,
+                          extra=logfields.message(message_id=mail.message_id, uid=uid,
+                                                  folder=self.settings.imap.folder))
             sender = mail.from_.email if mail.from_ else None
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,
                                         mail.message_id, key, mail.subject)
@@ -694,7 +707,12 @@ class Assistant:
             line = tracker.apply_event(self.store, self.settings, decided, now)
             self.store.mark_processed(message_id, key, self.settings.imap.folder, uid, now, line)
             crash_point("before_commit")
-        log.log(logging.DEBUG if self._dry_run else logging.INFO, "<%s> %s", message_id, line)
+        level = logging.DEBUG if self._dry_run else logging.INFO
+        if log.isEnabledFor(level):
+            thread = self.store.thread_for((message_id,))
+            log.log(level, "<%s> %s", message_id, line, extra=logfields.message(
+                message_id=message_id, uid=uid, folder=self.settings.imap.folder,
+                thread=thread.id if thread is not None else None))
         return "handled", f"<{message_id}> {line}"
 
     def _too_large(

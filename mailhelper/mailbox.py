@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailhelper import logfields
 from mailhelper.backlog import written_at
 
 log = logging.getLogger(__name__)
@@ -352,7 +353,7 @@ class Mailbox:
             self.client.create_folder(name)
             with contextlib.suppress(IMAPClientError):
                 self.client.subscribe_folder(name)
-            log.info("created folder %s", name)
+            log.info("created folder %s", name, extra=logfields.message(folder=name))
 
     def move(self, uids: Sequence[int], folder: str) -> None:
         """Move messages out of the selected folder; never deletes anything else.
@@ -373,7 +374,7 @@ class Mailbox:
             self.client.uid_expunge(list(uids))
         else:
             log.warning("server lacks UIDPLUS: moved messages left flagged \\Deleted in %s",
-                        self._selected)
+                        self._selected, extra=logfields.message(folder=self._selected))
 
     def sent_folder(self, configured: str | None) -> str:
         """The configured Sent folder, else the one flagged \\Sent, else ``Sent`` (created)."""

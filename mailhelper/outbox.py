@@ -52,8 +52,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.policy import default as DEFAULT_POLICY
+from typing import Any
 
-from mailhelper import plan, status
+from mailhelper import logfields, plan, status
+from mailhelper.addresses import fold
 from mailhelper.errors import ConnectError, MailhelperError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
@@ -133,13 +135,13 @@ def allowed_recipients(
     None when every one is allowed: owners, the counterparts of the owner's own thread
     (SPEC.md safety rule 1), and the assistant itself (in Cc with ``send_as: owner``)."""
     thread = store.thread(action.thread_id) if action.thread_id is not None else None
-    allowed = {o.email for o in settings.owners} | {settings.assistant.email.lower()}
+    allowed = {fold(o.email) for o in settings.owners} | {fold(settings.assistant.email)}
     if thread is not None:
-        allowed |= {c.email for c in thread.counterparts}
+        allowed |= {fold(c.email) for c in thread.counterparts}
     if not action.recipients:
         return "no recipients"
     for email_address in [p.email for p in action.recipients] + list(envelope):
-        if email_address.lower() not in allowed:
+        if fold(email_address) not in allowed:
             return f"{email_address} is not an owner nor on the owner's own thread"
     return None
 
@@ -319,6 +321,12 @@ class Outbox:
                 self._smtp.close()
             self._smtp = None
 
+    def _fields(self, action: Action, envelope: Sequence[str] | None = None) -> dict[str, Any]:
+        """The structured log fields of a line about ``action`` (:mod:`mailhelper.logfields`),
+        with the Message-ID its mail carries and, when known, the envelope recipients."""
+        return logfields.action(action, message_id=self.store.message_id_for(action),
+                                recipients=envelope)
+
     def sent_folder(self) -> str | None:
         if self.mailbox is None:
             return None
@@ -341,12 +349,14 @@ class Outbox:
             went = self._in_sent_folder(action)
             with self.store.transaction():
                 if went:
-                    log.info("action %s: its mail is in the Sent folder: it went", action.key)
+                    log.info("action %s: its mail is in the Sent folder: it went", action.key,
+                             extra=self._fields(action))
                     self._record_sent(action, now)
                     self.store.mark_appended(action)
                 else:
                     log.info("action %s: attempt without a result and not in the Sent folder: "
-                             "sending it again", action.key)
+                             "sending it again", action.key,
+                             extra=self._fields(action))
                     self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=None)
         for action in self.store.unappended():
             assert action.id is not None
@@ -403,7 +413,8 @@ class Outbox:
             raise  # the state file's fault, not this mail's: stop the cycle, change nothing
         except Exception as exc:
             if not isinstance(exc, MailhelperError):  # a template's or a library's surprise
-                log.exception("action %s: composing its mail failed", action.key)
+                log.exception("action %s: composing its mail failed", action.key,
+                              extra=self._fields(action))
             raise CannotCompose(
                 f"its mail could not be written: {str(exc) or type(exc).__name__}") from exc
         return message, envelope, raw, international
@@ -416,14 +427,16 @@ class Outbox:
             message, envelope, raw, international = self._prepare(
                 action, now, self.store.outgoing(action.id))
         except CannotCompose as exc:
-            log.error("action %s failed: %s", action.key, exc)
+            log.error("action %s failed: %s", action.key, exc,
+                      extra=self._fields(action))
             if not dry_run:
                 self._give_up(action, now, str(exc), "compose")
             report.failed.append(action)
             return
         refused = allowed_recipients(self.store, self.settings, action, envelope)
         if refused is not None:
-            log.warning("action %s refused: %s", action.key, refused)
+            log.warning("action %s refused: %s", action.key, refused,
+                        extra=self._fields(action, envelope))
             if not dry_run:
                 with self.store.transaction():
                     self.store.set_status(action.id, ActionStatus.FAILED, last_error=refused)
@@ -434,7 +447,8 @@ class Outbox:
             why, release = held
             release = max(release, now + HOLD_MIN)
             log.info("action %s held: %s; it goes at %s", action.key, why,
-                     release.isoformat(timespec="minutes"))
+                     release.isoformat(timespec="minutes"),
+                     extra=self._fields(action))
             if not dry_run:
                 with self.store.transaction():
                     self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=release)
@@ -460,7 +474,8 @@ class Outbox:
             self._outcome_unknown(action, now, str(exc), report)
             return
         except NeedsSmtpUtf8 as exc:
-            log.error("action %s failed: %s", action.key, exc)
+            log.error("action %s failed: %s", action.key, exc,
+                      extra=self._fields(action))
             self._give_up(action, now, str(exc), "server")
             report.failed.append(action)
             return
@@ -486,7 +501,8 @@ class Outbox:
             self._record_sent(action, now)
         crash_point("after_record")
         self._file(action, raw, now)
-        log.info("sent %s to %s: %s", action.kind.value, ", ".join(envelope), subject)
+        log.info("sent %s to %s: %s", action.kind.value, ", ".join(envelope), subject,
+                 extra=self._fields(action, envelope))
         report.sent.append(action)
 
     def _file(self, action: Action, raw: bytes, when: datetime) -> bool:
@@ -498,7 +514,8 @@ class Outbox:
             self.mailbox.append(folder, raw, when)
         except Exception as exc:
             log.warning("could not file %s in %s (%s); will try again next cycle",
-                        action.key, folder, exc)
+                        action.key, folder, exc,
+                        extra=self._fields(action))
             return False
         crash_point("after_append")
         with self.store.transaction():
@@ -526,7 +543,8 @@ class Outbox:
         retry_at = now + backoff(action.attempts)
         log.warning("action %s: %s; whether it went is unknown: the Sent folder decides at %s, "
                     "then it is sent again if it is not there", action.key, text,
-                    retry_at.isoformat())
+                    retry_at.isoformat(),
+                    extra=self._fields(action))
         with self.store.transaction():
             self.store.set_status(action.id, ActionStatus.SENDING, next_attempt=retry_at,
                                   last_error=text[:500])
@@ -540,14 +558,16 @@ class Outbox:
         if 400 <= code < 500:
             retry_at = now + backoff(action.attempts)
             log.warning("action %s: temporary failure %d %s; attempt %d, next try at %s",
-                        action.key, code, text, action.attempts, retry_at.isoformat())
+                        action.key, code, text, action.attempts, retry_at.isoformat(),
+                        extra=self._fields(action))
             with self.store.transaction():
                 self.store.set_status(action.id, ActionStatus.PENDING, next_attempt=retry_at,
                                       last_error=f"{code} {text}"[:500])
                 self.store.forget_outgoing(action.id)  # composed afresh on the retry
             report.retried.append(action)
             return
-        log.error("action %s: permanent failure %d %s", action.key, code, text)
+        log.error("action %s: permanent failure %d %s", action.key, code, text,
+                  extra=self._fields(action))
         self._give_up(action, now, f"The mail server refused it: {code} {text}", "server",
                       last_error=f"{code} {text}")
         report.failed.append(action)
@@ -618,7 +638,7 @@ def _addresses_in(message: EmailMessage, header: str) -> list[Address]:
     value = message.get(header)
     if value is None:
         return []
-    return [Address(a.addr_spec.lower(), a.display_name) for a in value.addresses]
+    return [Address(fold(a.addr_spec), a.display_name) for a in value.addresses]
 
 
 def _decode(value: bytes | str) -> str:

@@ -136,6 +136,7 @@ are RFC 2047 encoded.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import importlib.resources
@@ -146,7 +147,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.headerregistry import Address as HeaderAddress
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import AddressHeader, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP as _SMTP_POLICY
 from email.policy import EmailPolicy
@@ -172,6 +173,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
+from mailhelper.addresses import fold
 from mailhelper.errors import MailhelperError
 from mailhelper.message_id import bracketed, make_message_id
 from mailhelper.models import (
@@ -288,8 +290,93 @@ class _SubjectHeader(UnstructuredHeader, BaseHeader):
         return linesep.join(lines) + linesep
 
 
+#: RFC 5322 section 3.2.3: the characters of an atom; a display name of these words alone
+#: is written bare, any other is quoted.
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+#: RFC 2047 section 2: an encoded word is at most 75 characters; ``=?utf-8?b?`` and ``?=``
+#: take 12, leaving 63 for base64, which is 45 bytes (60 characters) of text.
+_ENCODED_BYTES = 45
+
+
+def _name_words(name: str) -> list[str]:
+    """A display name as the words of an RFC 5322 phrase, each a place the header may fold.
+
+    ASCII atoms stay bare; other ASCII is one quoted-string (quotes and backslashes escaped,
+    RFC 5322 section 3.2.4), split at its spaces, where folding white space inside the quotes
+    unfolds to the same space; non-ASCII is RFC 2047 ``B`` encoded words, which decoders join
+    without the space between them (RFC 2047 section 6.2), each ending at a space of the
+    name where it can (Python's own header parser keeps that space between encoded words, so
+    it reads such a space doubled, never one inside a word). The name never reaches the header
+    as text a parser could read as a separator, a group or an address.
+
+        >>> _name_words("Jane Doe"), _name_words('jane@x, "Prof"')
+        (['Jane', 'Doe'], ['"jane@x,', '\\\\"Prof\\\\""'])
+    """
+    if not name:
+        return []
+    if not name.isascii():
+        chunks, chunk = [], ""
+        for word in re.findall(r"[^ ]+ ?| ", name):  # each word with the space after it
+            if chunk and len((chunk + word).encode("utf-8")) > _ENCODED_BYTES:
+                chunks.append(chunk)
+                chunk = ""
+            for char in word:  # a word longer than one encoded word is cut where it must be
+                if chunk and len((chunk + char).encode("utf-8")) > _ENCODED_BYTES:
+                    chunks.append(chunk)
+                    chunk = ""
+                chunk += char
+        chunks.append(chunk)
+        return [f"=?utf-8?b?{base64.b64encode(c.encode('utf-8')).decode('ascii')}?="
+                for c in chunks]
+    words = name.split(" ")
+    # "=?" and "?" are atext, but a bare word like "=?utf-8?q?...?=" would be decoded as an
+    # encoded word (RFC 2047 section 5); inside quotes it is text.
+    if "=?" not in name and all(_ATEXT.fullmatch(w) for w in words):
+        return words
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').split(" ")
+    escaped[0] = '"' + escaped[0]
+    escaped[-1] += '"'
+    return escaped
+
+
+class _AddressListHeader(AddressHeader, BaseHeader):  # type: ignore[misc]  # as the registry composes it
+    """From, To, Cc, Reply-To: every display name quoted or encoded, folded only where the
+    unfolded header reads the same.
+
+    The stock folder, when a header needs folding, writes a display name that needs quotes
+    without them (``To: jane@x, Prof ... <eve@y>`` for the name ``jane@x, Prof ...``), so the
+    header names two mailboxes and a reply-all reaches the address in the name. Groups, and
+    an address only SMTPUTF8 can carry in a message that is not SMTPUTF8, are left to the
+    stock folder (the assistant writes neither).
+    """
+
+    def fold(self, *, policy: Any) -> str:
+        mailboxes = [a for g in self.groups for a in g.addresses]
+        utf8 = bool(getattr(policy, "utf8", False))
+        if (any(g.display_name is not None for g in self.groups)
+                or not all(utf8 or a.addr_spec.isascii() for a in mailboxes)):
+            return str(super().fold(policy=policy))
+        words: list[str] = []
+        for index, mailbox in enumerate(mailboxes):
+            name = _name_words(mailbox.display_name)
+            last = f"<{mailbox.addr_spec}>" if name else mailbox.addr_spec
+            if index < len(mailboxes) - 1:
+                last += ","
+            words += [*name, last]
+        limit = int(policy.max_line_length or 78)
+        linesep = str(policy.linesep)
+        lines = [f"{self.name}:"]
+        for word in words:
+            if len(lines[-1]) + 1 + len(word) > limit and lines[-1].strip():
+                lines.append("")
+            lines[-1] += " " + word
+        return linesep.join(lines) + linesep
+
+
 def _policy() -> EmailPolicy[EmailMessage]:
     registry = HeaderRegistry()
+    for name in ("from", "to", "cc", "reply-to"):
+        registry.map_to_type(name, _AddressListHeader)
     registry.map_to_type("subject", _SubjectHeader)
     for name in ("message-id", "in-reply-to", "references"):
         registry.map_to_type(name, _MessageIdsHeader)
@@ -987,7 +1074,7 @@ class Renderer:
         assistant = self.settings.assistant
         owner = self._owner(job)
         recipients = [_header_address(a) for a in _unique(action.recipients)]
-        to_emails = {a.email.lower() for a in action.recipients}
+        to_emails = {fold(a.email) for a in action.recipients}
         if to_counterpart and self.settings.send_as == "owner":
             message["From"] = _header_address(owner)
             copy = [assistant]
@@ -1001,7 +1088,7 @@ class Renderer:
             message["From"] = _header_address(assistant)
             copy, reply_to = [], []
         message["To"] = recipients
-        copy = [a for a in copy if a.email.lower() not in to_emails]
+        copy = [a for a in copy if fold(a.email) not in to_emails]
         if copy:
             message["Cc"] = [_header_address(a) for a in copy]
         if reply_to:
@@ -1281,7 +1368,7 @@ def _unique(addresses: Iterable[Address]) -> list[Address]:
     seen: set[str] = set()
     out = []
     for address in addresses:
-        key = address.email.strip().lower()
+        key = fold(address.email.strip())
         if key not in seen:
             seen.add(key)
             out.append(address)
@@ -1299,7 +1386,7 @@ def _unique_ids(ids: Iterable[str | None]) -> Iterable[str]:
 def _parse_people(text: str) -> list[Address]:
     """The people in a header-style list ("Jane Doe <jane@x.org>, bob@y.org")."""
     return [
-        Address(addr.lower(), name)
+        Address(fold(addr), name)
         for name, addr in email.utils.getaddresses([text])
         if addr and "@" in addr
     ]

@@ -5,12 +5,16 @@ are not asserted (they belong to the benchmark runs, not to tests)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bench import backlog, due, idle, nonews, watch
+from bench.child import measure
+from bench.mailgen import FIRST_DATE
 from bench.results import Report
+from bench.servers import BenchServers
 
 pytestmark = pytest.mark.usefixtures("dovecot")  # skips (or fails in CI) without Dovecot
 
@@ -48,6 +52,22 @@ def test_backlog_reads_every_message_and_compares_with_a_raw_fetch(tmp_path: Pat
     assert isinstance(measures, list)
     [ratio] = [m for m in measures if m["name"] == "poll / raw time"]
     assert ratio["goal"] == "<= 1.3" and isinstance(ratio["met"], bool)
+
+
+def test_a_loaded_backlog_is_read_whole_by_a_first_poll_days_later() -> None:
+    """The benchmarks' backlog arrived after the assistant's first start, so a first poll
+    reads all of it however old it is at ``--now``; loaded as mail already there, a first
+    poll leaves what is over a day old alone (and a benchmark would measure nothing)."""
+    later = (FIRST_DATE + timedelta(days=3)).isoformat()
+    with BenchServers() as servers:
+        arrived = servers.assistant({"confirm": False})
+        servers.load_backlog(arrived, 30)
+        already = servers.assistant({"confirm": False})
+        servers.load_backlog(already, 30, arrived_after_start=False)
+        assert measure("poll", "--config", str(arrived.config_path), "--now", later
+                       ).report["read"] == 30
+        assert measure("poll", "--config", str(already.config_path), "--now", later
+                       ).report["read"] == 0
 
 
 def test_nonews_counts_the_commands_of_a_cycle_with_nothing_new(tmp_path: Path) -> None:
