@@ -275,6 +275,21 @@ def parse_when(text: str, now: datetime, zone: tzinfo, *, default_time: time = t
     return read_when(text, now, zone, default_time=default_time, date_order=date_order).moment
 
 
+def mentions_time(text: str) -> bool:
+    """Whether ``text`` has a number or a word of time (a weekday, month, unit, ``noon``): the
+    sign that words which do not read as a time were still meant as one.
+
+        >>> mentions_time("in 1 mnth"), mentions_time("In progress")
+        (True, False)
+    """
+    plain = _plain(text[:_MAX_CHARS])
+    if re.search(r"\d", plain):
+        return True
+    words = _translate(_TOKEN.findall(plain))
+    return any(w in _WEEKDAYS or w in _MONTHS or w in _UNITS or w in _NAMED_TIMES
+               or w in ("tomorrow", "today", "week", "month") for w in words)
+
+
 def describe(dt: datetime, zone: tzinfo, now: datetime | None = None) -> str:
     """The moment as a receipt says it, in ``zone``: ``Thu 3 Dec, 09:00``.
 
