@@ -73,8 +73,9 @@ _INVISIBLE = str.maketrans({"\ufeff": None, "\u200b": None, "\u200e": None, "\u2
                             "\u00a0": " "})
 # A hyphen glues words ("done-ish"); a dash with or without spaces separates ("done—thanks").
 _FIRST_WORD = re.compile(r"^([a-z]+)(?=$|[\s.!?,:;)–—])[\s.!?,:;)\-–—]*(.*)$")
-#: The most words of a snooze time tried: "monday 9 am" is three, "3rd of december 2026" four.
-_MAX_WHEN_WORDS = 6
+#: The most words of a snooze time tried: "monday 9 am" is three, "el 3 de abril a las 10:30"
+#: seven.
+_MAX_WHEN_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,11 @@ def _snooze_until(rest: str, now: datetime, zone: tzinfo, default_time: time,
     """(moment, None) for the longest readable start of ``rest`` (``3 days please`` -> three
     days from now); (None, why) when the longest start naming a time cannot be taken."""
     words = rest.strip("*_~ \t").split()[:_MAX_WHEN_WORDS]
-    problem = None
     for end in range(len(words), 0, -1):
         reading = read_when(" ".join(words[:end]), now, zone, default_time=default_time,
                             date_order=date_order)
-        if reading.moment is not None:
-            return reading.moment, None
-        problem = problem or reading.problem
-    return None, problem
+        # The longest start that names a time decides: "1 march 2026" in June is refused,
+        # not read as "1 march" of next year.
+        if reading.moment is not None or reading.problem is not None:
+            return reading.moment, reading.problem
+    return None, None

@@ -233,6 +233,7 @@ _DOTTED_CLOCK = re.compile(r"(?<![\d§:./])(\d{1,2})\.(\d{2})(?:\s*uhr\b)?(?![\d
 _NUMERIC_DATE = re.compile(
     r"(?<![\d§])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])"
     r"|(?<![\d§])(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})?(?![\d.])"
+    r"|(?<![\d§.])(\d{1,2})\.(\d)(?![\d.])"
 )
 _TOKEN = re.compile(r"§\S+|[a-z]+|\d+")
 
@@ -364,7 +365,10 @@ def _plain(text: str) -> str:
     lowered = text.replace("\ufeff", "").replace("ß", "ss").lower()
     folded = "".join(c for c in unicodedata.normalize("NFKD", lowered)
                       if not unicodedata.combining(c))
-    return " ".join(folded.split()).strip(" .!?;,")
+    plain = " ".join(folded.split()).strip(" !?;,")
+    # A final dot ends a sentence ("in 3 days."), but not a dotted date ("15.4.").
+    return re.sub(r"(?<=[a-z])\.+$", "", plain).strip(" .") if not re.search(
+        r"\d\.\d{1,2}\.$", plain) else plain
 
 
 def _tokens(phrase: str, date_order: DateOrder | None) -> list[str]:
@@ -401,11 +405,12 @@ def _clock_token(hour: int, minute: int) -> str:
 
 
 def _numeric_date_token(match: re.Match[str], date_order: DateOrder | None) -> str:
-    first, second = int(match[1] or match[4]), int(match[2] or match[5])
+    first = int(match[1] or match[4] or match[7])
+    second = int(match[2] or match[5] or match[8])
     year = match[3] or match[6]
     year_part = "" if year is None else f"{int(year) + (2000 if len(year) == 2 else 0):04d}"
     written = match[0]
-    if match[4] is not None:
+    if match[4] is not None or match[7] is not None:
         order: DateOrder | None = "dmy"  # a dotted date is European
     elif date_order is not None:
         order = date_order
@@ -523,7 +528,8 @@ def _times_of_day(tokens: list[str]) -> list[str]:
             continue
         out.append(token)
         index += 1
-    return [t for t in out if t != "at"]
+    # "at" has done its work; a stray "uhr" ("9.30 Uhr" read as a clock already) says no more.
+    return [t for t in out if t not in ("at", "uhr")]
 
 
 def _bare_clock(digits: str) -> str:
