@@ -370,3 +370,12 @@ def test_two_tagged_addresses_each_give_a_time() -> None:
     reading = read_tag(mail, ASSISTANT, Tags(), NOW, LONDON)
     assert reading.whens == (d(3, 30, 14, 37), d(4, 3, 14, 37))
     assert reading.when == d(3, 30, 14, 37) and reading.problem is None
+
+
+@pytest.mark.parametrize("module", ["timewords", "tags", "commands"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"mailhelper.{module}"))
+    assert result.failed == 0 and result.attempted > 0
