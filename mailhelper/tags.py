@@ -301,12 +301,16 @@ def _read_first_line(text: str, words: dict[str, Kind], clock: _Clock) -> TagRea
     # reported, never dropped. Other prose is no tag and no error.
     lowered = " ".join(line.lower().split())
     filler = _FILLER.match(lowered)
-    if filler is None or not lowered[filler.end():].strip(" .!:"):
+    rest = lowered[filler.end():].strip(" .!:") if filler else ""
+    # "Follow up on the intro we discussed" opens many a mail: only words that speak of
+    # time ("remind me blursday at 9am", "erinnere mich nächsten Dienstag früh") were meant
+    # as a time instruction.
+    if not rest or not mentions_time(rest):
         return NO_TAG
     if meaning is not None and meaning.problem is not None:
         why = f'the time in your first line "{line}" cannot be used: {meaning.problem}'
     else:
-        why = _not_read(f'your first line "{line}"', lowered[filler.end():], words, clock)
+        why = _not_read(f'your first line "{line}"', rest, words, clock)
     return TagReading(None, line, None, "first_line", unknown=line, problem=why)
 
 

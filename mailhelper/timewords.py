@@ -288,7 +288,7 @@ def mentions_time(text: str) -> bool:
         return True
     words = _translate(_TOKEN.findall(plain))
     return any(w in _WEEKDAYS or w in _MONTHS or w in _UNITS or w in _NAMED_TIMES
-               or w in ("tomorrow", "today", "week", "month") for w in words)
+               or w in ("tomorrow", "today", "overmorrow", "midnight") for w in words)
 
 
 def describe(dt: datetime, zone: tzinfo, now: datetime | None = None) -> str:

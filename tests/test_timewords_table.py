@@ -351,6 +351,13 @@ def test_an_unreadable_time_instruction_is_reported_with_the_closest_reading(
         assert reading.problem.endswith(f"the closest I can make of it is {closest}")
 
 
+@pytest.mark.parametrize("line", ["Follow up on the intro we discussed", "Remind Jane about it",
+                                  "Rappelle-moi ce que tu en penses"])
+def test_a_first_line_that_speaks_of_no_time_is_prose(line: str) -> None:
+    reading = read_tag(Mail("m1", text=f"{line}\n\nHi"), ASSISTANT, Tags(), NOW, LONDON)
+    assert reading.tag is None and reading.problem is None
+
+
 @pytest.mark.parametrize("subject", ["[in 1 mnth] Intro", "[next tusday 9am] Intro"])
 def test_a_bracket_meant_as_a_time_is_reported(subject: str) -> None:
     reading = read_tag(Mail("m1", subject=subject), ASSISTANT, Tags(), NOW, LONDON)
