@@ -356,14 +356,15 @@ def envelope_recipients(message: Message, hints: tuple[str, ...] = ()) -> tuple[
         if name == "received":
             received += 1
             if received == 1:
-                clause = _RECEIVED_FOR.search(_unfold(str(value))[:MAX_HEADER_VALUE])
+                clause = _RECEIVED_FOR.search(_unfold(str(value)[:MAX_HEADER_VALUE]))
                 if clause:
                     received_for.append(clause[1])
             continue
         if received >= 2:
             break
         if name in found:
-            found[name].append(_unfold(str(value))[:MAX_ADDRESS_CHARS])
+            # Cut before unfolding: a field may be megabytes long.
+            found[name].append(_unfold(str(value)[:MAX_ADDRESS_CHARS]))
     addresses: dict[str, Address] = {}
     for name in ENVELOPE_HEADERS:
         for value in found[name]:
