@@ -90,7 +90,8 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
-def auto_generated(mail: Mail, raw_top_content_type: str | None = None) -> str | None:
+def auto_generated(mail: Mail, raw_top_content_type: str | None = None, *,
+                   by_subject: bool = True) -> str | None:
     """Why ``mail`` is machine-generated, or None for a mail a person wrote. The reasons:
     ``dsn``/``mdn``/``arf``/``report`` (a multipart/report, RFC 6522), ``out-of-office``,
     ``auto-submitted: <value>`` (RFC 3834 section 5, anything but ``no``), ``<header>`` for
@@ -98,7 +99,9 @@ def auto_generated(mail: Mail, raw_top_content_type: str | None = None) -> str |
     ``list-unsubscribe``, ``empty return-path`` (RFC 5321 section 4.5.5: bounces and other
     notifications), ``system sender`` (MAILER-DAEMON, also as Return-Path; a postmaster that
     names no person), ``no-reply sender`` and ``bounce subject``. ``raw_top_content_type``
-    overrides the Content-Type header.
+    overrides the Content-Type header. ``by_subject=False`` (for an owner's own mail) leaves
+    out the signs a person may well write in a subject ("Away from the office: can you water
+    my plants?"); the headers still count.
 
     >>> from mailhelper.models import Address
     >>> auto_generated(Mail("a@b", subject="Automatische Antwort: Intro"))
@@ -108,7 +111,7 @@ def auto_generated(mail: Mail, raw_top_content_type: str | None = None) -> str |
     report = _report_kind(raw_top_content_type or mail.header("content-type") or "")
     if report:
         return report
-    if is_out_of_office(mail):
+    if is_out_of_office(mail, by_subject=by_subject):
         return "out-of-office"
     submitted = _first_word(mail.header("auto-submitted"))
     if submitted and submitted != "no":
@@ -130,12 +133,12 @@ def auto_generated(mail: Mail, raw_top_content_type: str | None = None) -> str |
     sender = mail.from_.email.partition("@")[0] if mail.from_ else ""
     if NO_REPLY.match(sender):
         return "no-reply sender"
-    if _BOUNCE_SUBJECT.match(mail.subject):
+    if by_subject and _BOUNCE_SUBJECT.match(mail.subject):
         return "bounce subject"
     return None
 
 
-def is_out_of_office(mail: Mail) -> bool:
+def is_out_of_office(mail: Mail, *, by_subject: bool = True) -> bool:
     """Whether ``mail`` is an out-of-office reply: by its subject ("Automatic reply:",
     "Abwesenheitsnotiz", "Réponse automatique", "Fuori sede", ...), or an auto-reply by its
     headers whose text says its writer is away. A person's reply ("Re: ...") never is.
@@ -148,7 +151,7 @@ def is_out_of_office(mail: Mail) -> bool:
     subject = mail.subject[:1000]
     if subject_prefix(subject) == "reply" and not _auto_reply_headers(mail):
         return False
-    if _OOO_SUBJECT.search(subject) or _OOO_START.match(subject):
+    if by_subject and (_OOO_SUBJECT.search(subject) or _OOO_START.match(subject)):
         return True
     if _report_kind(mail.header("content-type") or "") or _system_sender(mail):
         return False

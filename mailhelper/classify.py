@@ -32,8 +32,8 @@ repeat, and an auto-responder that marks nothing would otherwise loop with the a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, time, tzinfo
+from typing import Protocol, TypedDict
 
 from mailhelper import authresults
 from mailhelper.addresses import check, fold
@@ -53,6 +53,7 @@ from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
 from mailhelper.parse import clean_subject
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
+from mailhelper.timewords import DateOrder
 
 #: How much of a mail's own words a thread keeps to quote back in reminders.
 EXCERPT_CHARS = 280
@@ -114,6 +115,22 @@ def owner_of(mail: Mail, settings: Settings) -> tuple[Address | None, str | None
     return owner, None
 
 
+class TimeWords(TypedDict):
+    """How an owner's time words are read (keyword arguments of read_tag and parse_command)."""
+
+    zone: tzinfo
+    default_time: time
+    date_order: DateOrder | None
+
+
+def time_words(settings: Settings, owner: Address | None) -> TimeWords:
+    """The owner's zone and default time (``owners[].timezone``/``default_time`` where set,
+    else the top-level ones) and the ``date_order``, for reading their tags and commands."""
+    email = owner.email if owner else None
+    return TimeWords(zone=settings.zone_for(email), default_time=settings.default_time_for(email),
+                     date_order=settings.date_order)
+
+
 def is_own_mail(mail: Mail, ctx: Context) -> bool:
     """Whether ``mail`` is one the assistant sent: From its address, or with its Message-ID."""
     assistant = ctx.settings.assistant
@@ -124,6 +141,18 @@ def is_own_mail(mail: Mail, ctx: Context) -> bool:
     return ctx.index.sent_mail((mail.message_id,)) is not None
 
 
+def subject_tells_auto(mail: Mail, ctx: Context) -> bool:
+    """Whether an out-of-office or bounce subject alone makes ``mail`` automatic.
+
+    Not for an owner's new mail: "Away from the office: can you water my plants?" is a
+    person's ask, and only headers can make it automatic. But an owner's mail answering the
+    assistant's own with such a subject is their auto-responder, and never a command.
+    """
+    if mail.from_ is None or ctx.settings.owner_for(mail.from_.email) is None:
+        return True
+    return _replied_mail(mail, ctx.index) is not None
+
+
 def classify(mail: Mail, ctx: Context) -> Event:
     """The one event this mail stands for."""
     settings = ctx.settings
@@ -131,7 +160,7 @@ def classify(mail: Mail, ctx: Context) -> Event:
     if is_own_mail(mail, ctx):
         return Ignored(mid, "the assistant's own mail (loop)")
 
-    auto = auto_generated(mail)
+    auto = auto_generated(mail, by_subject=subject_tells_auto(mail, ctx))
     if auto is not None:
         return _auto_event(mail, auto, ctx)
 
@@ -188,10 +217,11 @@ def _forward_counterparts(mail: Mail, owner: Address, settings: Settings) -> tup
 
 def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     settings, index, mid = ctx.settings, ctx.index, mail.message_id
+    words = time_words(settings, owner)
     replied = _replied_mail(mail, index)
     if replied is not None and not _counterparts(mail, owner, settings):
         replied_to, (thread_id, kind) = replied
-        command = parse_command(mail.reply_text or mail.text, ctx.now, settings.timezone)
+        command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
         if command.name == "unknown" and kind is ActionKind.HELP:
             return Ignored(mid, "an unknown command in answer to the list of commands: not "
                                 "answered again (no loop with an auto-responder)")
@@ -228,7 +258,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     if known is not None:
         return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text))
 
-    tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, settings.timezone)
+    tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, **words)
     if mail.forwarded is not None:
         counterparts = _forward_counterparts(mail, owner, settings)
         subject = clean_subject(mail.forwarded.subject) or mail.clean_subject
@@ -239,12 +269,14 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         body = mail.reply_text or mail.text
 
     if not counterparts:
-        command = parse_command(mail.reply_text or mail.text, ctx.now, settings.timezone)
+        command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
         if command.name in ("status", "help"):
             return OwnerCommand(mid, owner, command.name, None, None, None, command.line)
     counterparts, left_out = writable(counterparts)
     problem = None
-    if tag.unknown:
+    if tag.problem:
+        problem = tag.problem
+    elif tag.unknown:
         problem = f"I did not recognise the tag \"{tag.unknown}\""
     elif not counterparts and left_out:
         problem = "I could not find anyone on the mail whom I can write to"

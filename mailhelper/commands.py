@@ -21,10 +21,11 @@ Rules where a reply could mean more than one thing:
 * The word must stand alone: ``sending`` or ``done-ish`` are not ``send`` or ``done``.
   Trailing punctuation (``Done!``, ``done.``), a colon (``snooze: 3 days``), leading spaces,
   a byte-order mark, zero-width spaces and Markdown emphasis (``**done**``) are tolerated.
-* ``snooze`` needs a time ahead of ``now`` (:func:`mailhelper.timewords.parse_when`, counting
-  from ``now`` to the minute). The longest readable start of the rest counts, so
-  ``snooze 3 days please`` works. Without a time, or with one already past, it is ``unknown``,
-  which gets the list of commands in answer.
+* ``snooze`` needs a time ahead of ``now`` (:func:`mailhelper.timewords.read_when`, the same
+  grammar as the tags, counting from ``now`` to the minute, in the owner's zone). The longest
+  readable start of the rest counts, so ``snooze 3 days please`` works. Without a time, or with
+  one that cannot be taken, it is ``unknown``, which gets the list of commands in answer;
+  ``problem`` then says why (``snooze 2026-01-05``: that date has passed).
 * Lines quoted with ``>`` are skipped, so a bottom-posted reply (attribution, quote, command)
   is read. Reading stops at an Outlook-style boundary (``-----Original Message-----``, a
   ``From:`` header block, a line of underscores), at a signature (``-- ``), and at an
@@ -38,10 +39,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from typing import Literal
 
-from mailhelper.timewords import parse_when
+from mailhelper.timewords import DateOrder, read_when
 
 CommandName = Literal["done", "send", "snooze", "decline", "cancel", "status", "help", "unknown"]
 
@@ -72,27 +73,32 @@ _INVISIBLE = str.maketrans({"\ufeff": None, "\u200b": None, "\u200e": None, "\u2
                             "\u00a0": " "})
 # A hyphen glues words ("done-ish"); a dash with or without spaces separates ("done—thanks").
 _FIRST_WORD = re.compile(r"^([a-z]+)(?=$|[\s.!?,:;)–—])[\s.!?,:;)\-–—]*(.*)$")
-#: The most words of a snooze time tried: "monday 9 am" is three, "3rd of december 2026" four.
-_MAX_WHEN_WORDS = 6
+#: The most words of a snooze time tried: "monday 9 am" is three, "el 3 de abril a las 10:30"
+#: seven.
+_MAX_WHEN_WORDS = 8
 
 
 @dataclass(frozen=True)
 class Command:
     """An owner's command. ``line`` is the line it was read from, as written (stripped);
-    ``until`` is set for ``snooze`` only."""
+    ``until`` is set for ``snooze`` only; ``problem`` says why a ``snooze`` whose time cannot
+    be taken is ``unknown``."""
 
     name: CommandName
     until: datetime | None
     line: str
+    problem: str | None = None
 
 
-def parse_command(reply_text: str, now: datetime, zone: tzinfo) -> Command:
+def parse_command(reply_text: str, now: datetime, zone: tzinfo, *,
+                  default_time: time = time(9),
+                  date_order: DateOrder | None = None) -> Command:
     """The command in the owner's reply (see the module docstring for the rules). Never raises.
 
         >>> from datetime import UTC
         >>> now = datetime(2026, 12, 1, 9, tzinfo=UTC)
         >>> parse_command("Thanks, will do", now, UTC)
-        Command(name='unknown', until=None, line='Thanks, will do')
+        Command(name='unknown', until=None, line='Thanks, will do', problem=None)
     """
     line = _command_line(reply_text)
     if line is None:
@@ -104,10 +110,12 @@ def parse_command(reply_text: str, now: datetime, zone: tzinfo) -> Command:
     if word in _SIMPLE:
         return Command(word, None, line)  # type: ignore[arg-type]  # checked just above
     if word == "snooze":
-        until = _snooze_until(rest, now, zone)
+        until, problem = _snooze_until(rest, now, zone, default_time, date_order)
         # In UTC: same-zone datetimes compare by wall time, wrong in the autumn overlap.
         if until is not None and until.astimezone(UTC) > now.astimezone(UTC):
             return Command("snooze", until, line)
+        return Command("unknown", None, line,
+                       problem or f'I could not read a time in "{line}" (try "snooze 3 days")')
     return Command("unknown", None, line)
 
 
@@ -153,11 +161,16 @@ def _attribution_span(lines: list[str], index: int) -> int:
     return 0
 
 
-def _snooze_until(rest: str, now: datetime, zone: tzinfo) -> datetime | None:
-    """The longest readable start of ``rest``: ``3 days please`` -> three days from now."""
+def _snooze_until(rest: str, now: datetime, zone: tzinfo, default_time: time,
+                  date_order: DateOrder | None) -> tuple[datetime | None, str | None]:
+    """(moment, None) for the longest readable start of ``rest`` (``3 days please`` -> three
+    days from now); (None, why) when the longest start naming a time cannot be taken."""
     words = rest.strip("*_~ \t").split()[:_MAX_WHEN_WORDS]
     for end in range(len(words), 0, -1):
-        until = parse_when(" ".join(words[:end]), now, zone)
-        if until is not None:
-            return until
-    return None
+        reading = read_when(" ".join(words[:end]), now, zone, default_time=default_time,
+                            date_order=date_order)
+        # The longest start that names a time decides: "1 march 2026" in June is refused,
+        # not read as "1 march" of next year.
+        if reading.moment is not None or reading.problem is not None:
+            return reading.moment, reading.problem
+    return None, None

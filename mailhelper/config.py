@@ -54,6 +54,7 @@ from mailhelper.settings import (
     ImapSettings,
     LimitSettings,
     OfferSchedule,
+    OwnerTime,
     QuietHours,
     ReturnFavorSchedule,
     Schedules,
@@ -66,6 +67,9 @@ from mailhelper.settings import (
     ThankYouSchedule,
     WatchSettings,
 )
+
+#: The keys of one entry of ``owners``.
+_OWNER_KEYS: Final = ("name", "email", "timezone", "default_time")
 
 __all__ = ["EXAMPLE_NAME", "find_config", "load_settings", "parse_settings"]
 
@@ -574,13 +578,14 @@ class _Reader:
     def section(self, parent: _Section, key: str, known: Sequence[str]) -> _Section:
         return _Section(self, parent.raw(key), parent.child(key), parent.line_of(key), known)
 
-    def address(self, item: _Item, hint: str, line: int | None = None) -> Address | None:
+    def address(self, item: _Item, hint: str, line: int | None = None,
+                known: Sequence[str] = ("name", "email")) -> Address | None:
         """``{name: ..., email: ...}`` or a string ``Name <addr>`` / ``addr``; lower-cased.
 
         ``line`` is where the key holding it is written, cited when ``email`` is missing.
         """
         if isinstance(item.node, yaml.MappingNode):
-            part = _Section(self, item, item.path, line or item.line, ("name", "email"))
+            part = _Section(self, item, item.path, line or item.line, known)
             name = self.text(part.get("name"), "a name") or ""
             email_item = part.get("email")
             if email_item is None:
@@ -692,10 +697,10 @@ class _Reader:
         top = _Section(self, _Item(root, ""), "", 1, (
             "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval",
             "confirm", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
-            "trusted_authserv_id", "templates_dir",
+            "trusted_authserv_id", "templates_dir", "default_time", "date_order",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
-        owners, watches = self.owners(top)
+        owners, watches, owner_times = self.owners(top)
         assistant = self.assistant(top, owners)
         imap = self.imap(top)
         smtp = self.smtp(top)
@@ -731,32 +736,70 @@ class _Reader:
             trusted_authserv_id=trusted,
             templates_dir=self.path(top.get("templates_dir"), "folder"),
             source=source,
+            default_time=self.time_of_day(top.get("default_time")) or defaults.default_time,
+            date_order=self.date_order(top.get("date_order")),
+            owner_times=owner_times,
             watches=watches,
         )
 
-    def owners(self, top: _Section) -> tuple[tuple[Address, ...], tuple[WatchSettings, ...]]:
+    def date_order(self, item: _Item | None) -> Literal["dmy", "mdy"] | None:
+        """``dmy`` or ``mdy``; null or absent: numeric dates like 3/4 are refused."""
+        if item is None or item.is_null:
+            return None
+        order = self.choice(item, ("dmy", "mdy"))
+        return "dmy" if order == "dmy" else "mdy" if order == "mdy" else None
+
+    def time_of_day(self, item: _Item | None) -> time | None:
+        """``"09:00"`` -> time(9); None when absent or wrong (reported)."""
+        if item is None:
+            return None
+        value = self.scalar(item)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            # YAML 1.1 reads an unquoted 9:30 as the base-60 number 570: the meaning is plain.
+            return time(value // 60, value % 60)
+        text = self.text(item, 'a time of day like "09:00"')
+        if text is None:
+            return None
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            self.problems.add(item.line, item.path,
+                              f'"{text}" is not a time of day (write it like "09:00" or "17:30")')
+            return None
+        return time(int(match[1]), int(match[2]))
+
+    def owners(
+        self, top: _Section,
+    ) -> tuple[tuple[Address, ...], tuple[WatchSettings, ...], tuple[OwnerTime, ...]]:
         item = top.get("owners")
         if item is None:
             top.missing("owners", "a list like [{name: Sam Rivera, email: sam@example.com}]")
-            return (), ()
+            return (), (), ()
         entries = self.sequence(item)
         if not entries:
             self.problems.add(item.line, "owners", "needs at least one owner, e.g. "
                               "[{name: Sam Rivera, email: sam@example.com}]")
-            return (), ()
+            return (), (), ()
         owners: list[Address] = []
         watches: list[WatchSettings] = []
+        times: list[OwnerTime] = []
         seen: dict[str, int] = {}
         for entry in entries:
             watch_item: _Item | None = None
+            fields = entry
             if isinstance(entry.node, yaml.MappingNode):
                 watch_item = _value_of(entry, "watch")
-                owner = self.address(_Item(_without_key(entry.node, "watch"), entry.path),
-                                     "the owner's address")
-            else:
-                owner = self.address(entry, "the owner's address")
+                fields = _Item(_without_key(entry.node, "watch"), entry.path)
+            owner = self.address(fields, "the owner's address", known=_OWNER_KEYS)
             if owner is None:
                 continue
+            if isinstance(entry.node, yaml.MappingNode):
+                # The keys were checked by address(); only the values are read here.
+                values = {self.scalar(_Item(k, entry.path)): _Item(v, f"{entry.path}.{k.value}")
+                          for k, v in entry.node.value if isinstance(k, yaml.ScalarNode)}
+                zone = self.timezone(values.get("timezone"))
+                default = self.time_of_day(values.get("default_time"))
+                if zone is not None or default is not None:
+                    times.append(OwnerTime(owner.email, zone, default))
             if owner.email in seen:
                 self.problems.add(entry.line, entry.path, f"{owner.email} is listed twice "
                                   f"(first on line {seen[owner.email]})")
@@ -767,7 +810,7 @@ class _Reader:
                 watch = self.watch(watch_item, owner.email)
                 if watch is not None:
                     watches.append(watch)
-        return tuple(owners), tuple(watches)
+        return tuple(owners), tuple(watches), tuple(times)
 
     def watch(self, item: _Item, owner: str) -> WatchSettings | None:
         """``owners[i].watch``: the same connection keys and rules as ``imap:``, plus

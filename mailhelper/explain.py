@@ -9,11 +9,14 @@ reminder reads as a command even without state.
 ISO-8601 with their offset)::
 
     {"from": "sam@example.com", "is_owner": true, "auto_generated": false, "kind": "ask",
-     "tag": null, "when": null, "forwarded": null, "command": null}
+     "tag": null, "when": null, "forwarded": null, "command": null, "problem": null}
 
 ``forwarded`` is ``{"from", "to", "subject", "date"}`` when the mail forwards one, ``to`` a
 list. ``command`` is the owner's command when the mail is one (``unknown`` for a reply to
-the assistant that names none), else null.
+the assistant that names none), else null. ``when`` is the tag's time, or for a command the
+command's own (``snooze 3 days``: when it snoozes until). ``problem`` is null, or the sentence
+the owner would be told when the assistant cannot act on the mail as meant (a tag it cannot
+read, a past date, nobody to write to, a snooze without a time it can take).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from mailhelper.autoreply import auto_generated
-from mailhelper.classify import Context, classify, owner_of
+from mailhelper.classify import Context, classify, owner_of, subject_tells_auto, time_words
+from mailhelper.commands import parse_command
 from mailhelper.errors import MailhelperError
 from mailhelper.events import (
     CounterpartReply,
@@ -101,6 +105,7 @@ class Reading:
     when: datetime | None
     kind: str | None
     command: str | None
+    problem: str | None = None
     #: The zone and clock the summary writes times for (the JSON keeps ISO-8601).
     zone: tzinfo = UTC
     now: datetime | None = None
@@ -121,6 +126,7 @@ class Reading:
                 "date": forwarded.date.isoformat() if forwarded.date else None,
             },
             "command": self.command,
+            "problem": self.problem,
         }
 
     def summary(self) -> str:
@@ -140,6 +146,8 @@ class Reading:
             lines.append(f"Tag:       {self.tag}" + (f" (when: {self._when(self.when)})"
                                                      if self.when else ""))
         lines.append(f"Verdict:   {verdict(self.event, self._when)}")
+        if self.problem and not isinstance(self.event, NewThread):
+            lines.append(f"Problem:   {self.problem}")
         # Each line holds a mail's words (a subject, a name): one line each, as they read.
         return "\n".join(one_line(line) for line in lines)
 
@@ -206,25 +214,38 @@ def explain_file(path: Path, settings: Settings | None, now: datetime) -> Readin
 
 def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
     index = _Index(settings)
-    event = classify(mail, Context(settings, index, now))
+    context = Context(settings, index, now)
+    event = classify(mail, context)
     owner, _ = owner_of(mail, settings)
-    auto = auto_generated(mail)
-    tag = read_tag(mail, settings.assistant, settings.tags, now, settings.timezone)
+    auto = auto_generated(mail, by_subject=subject_tells_auto(mail, context))
+    words = time_words(settings, owner)
+    tag = read_tag(mail, settings.assistant, settings.tags, now, **words)
     kind = None
     if isinstance(event, NewThread):
         kind = event.kind.value
     elif tag.kind is not None:
         kind = tag.kind.value
     command = event.name if isinstance(event, OwnerCommand) else None
+    when, problem = tag.when, None
+    if isinstance(event, NewThread):
+        problem = event.problem
+    elif isinstance(event, OwnerCommand):
+        when = event.until
+        if event.name == "unknown":
+            read = parse_command(mail.reply_text or mail.text, now, **words)
+            problem = read.problem or (
+                f'"{one_line(read.line)}" is not a command I know' if read.line
+                else "the reply holds no command")
     return Reading(
         mail=mail,
         is_owner=owner is not None,
         auto_reason=auto,
         event=event,
         tag=tag.tag,
-        when=tag.when,
+        when=when,
         kind=kind,
         command=command,
+        problem=problem,
         zone=settings.timezone,
         now=now,
     )

@@ -83,7 +83,7 @@ class Mail:
 
     @property
     def recipients(self) -> tuple[Address, ...]:
-        """To, Cc, Bcc and Delivered-To, in that order."""
+        """To, Cc, Bcc and the envelope recipients (:attr:`delivered_to`), in that order."""
         return self.to + self.cc + self.bcc + self.delivered_to
 
     @property

@@ -89,8 +89,8 @@ def parse_mail(raw: bytes) -> Mail:
     - ids lose their angle brackets; with no Message-ID the id is ``sha256-<first 32 hex of
       the content hash>@mailhelper.invalid``, the same for the same bytes;
     - addresses are bare and lower case, names RFC 2047 decoded; entries without an ``@``
-      are skipped; ``from_``/``sender`` are the first mailbox; ``delivered_to`` is
-      Delivered-To plus X-Original-To (both name the mailbox this copy was delivered to);
+      are skipped; ``from_``/``sender`` are the first mailbox; ``delivered_to`` is the
+      envelope recipient (see :func:`envelope_recipients`);
     - ``date`` is aware, or None (no zone, or garbage);
     - ``text`` is the first inline text/plain part, else the first text/html as text, with
       LF line ends and RFC 3676 format=flowed joined; at most :data:`MAX_TEXT` characters;
@@ -153,7 +153,8 @@ def parse_mail(raw: bytes) -> Mail:
         cc=addresses("cc"),
         bcc=addresses("bcc"),
         reply_to=addresses("reply-to"),
-        delivered_to=addresses("delivered-to", "x-original-to"),
+        delivered_to=_guard("envelope", partial(envelope_recipients, message, hints), (),
+                            defects),
         subject=subject,
         clean_subject=_guard("subject", lambda: clean_subject(subject), subject, defects),
         date=parse_date(raw_first("date")),
@@ -323,6 +324,56 @@ def _addresses(
         for address in address_list(value, hints):
             found.setdefault(address.email, address)
     return tuple(found.values())
+
+
+#: The headers naming the mailbox a copy was delivered to, in order of trust.
+ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to",
+                    "x-delivered-to")
+_RECEIVED_FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+?)>?\s*(?:;|$)", re.IGNORECASE)
+
+
+def envelope_recipients(message: Message, hints: tuple[str, ...] = ()) -> tuple[Address, ...]:
+    """The envelope recipients of this copy: Delivered-To, X-Original-To, Envelope-To (Exim),
+    X-Envelope-To, X-Delivered-To, then the ``for <...>`` clause of the topmost Received, in
+    that order of trust. Only headers the receiving server added count: those above the
+    second Received field (a sender can write any header, but not below their own server's
+    Received). A Bcc copy carries its tagged address nowhere else.
+
+    >>> from email import message_from_bytes
+    >>> m = message_from_bytes(b"Envelope-To: helper+3d@example.com\\r\\n"
+    ...     b"Received: from a by mx for <helper+1w@example.com>; Mon, 7 Dec 2026\\r\\n"
+    ...     b"Received: from b by c\\r\\nX-Original-To: forged@example.com\\r\\n\\r\\n")
+    >>> [a.email for a in envelope_recipients(m)]
+    ['helper+3d@example.com', 'helper+1w@example.com']
+    """
+    found: dict[str, list[str]] = {name: [] for name in ENVELOPE_HEADERS}
+    received_for: list[str] = []
+    received = 0
+    for count, (key, value) in enumerate(message.raw_items()):
+        if count >= MAX_HEADER_FIELDS:
+            break
+        name = key.strip().lower()
+        if name == "received":
+            received += 1
+            if received == 1:
+                clause = _RECEIVED_FOR.search(_unfold(str(value)[:MAX_HEADER_VALUE]))
+                if clause:
+                    received_for.append(clause[1])
+            continue
+        if received >= 2:
+            break
+        if name in found:
+            # Cut before unfolding: a field may be megabytes long.
+            found[name].append(_unfold(str(value)[:MAX_ADDRESS_CHARS]))
+    addresses: dict[str, Address] = {}
+    for name in ENVELOPE_HEADERS:
+        for value in found[name]:
+            for address in address_list(value, hints):
+                addresses.setdefault(address.email, address)
+    for value in received_for:
+        for address in address_list(value, hints):
+            addresses.setdefault(address.email, address)
+    return tuple(addresses.values())
 
 
 # -- headers --------------------------------------------------------------------------------

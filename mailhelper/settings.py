@@ -155,6 +155,16 @@ class Tags:
 
 
 @dataclass(frozen=True)
+class OwnerTime:
+    """An owner's own time zone and default time of day, where they differ from the top-level
+    ``timezone`` and ``default_time`` (``owners[].timezone``, ``owners[].default_time``)."""
+
+    email: str
+    timezone: ZoneInfo | None = None
+    default_time: time | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     owners: tuple[Address, ...]
     assistant: Address
@@ -173,6 +183,11 @@ class Settings:
     trusted_authserv_id: str | None = None
     templates_dir: Path | None = None
     source: Path | None = None
+    #: The time of day for a day given without one ("monday", "dec 3", "next week").
+    default_time: time = time(9)
+    #: How to read a numeric date like 3/4: None refuses it as ambiguous.
+    date_order: Literal["dmy", "mdy"] | None = None
+    owner_times: tuple[OwnerTime, ...] = ()
     #: Each owner's watched mailbox, for the owners who configured one.
     watches: tuple[WatchSettings, ...] = ()
 
@@ -183,3 +198,19 @@ class Settings:
             if fold(owner.email) == email:  # the config keeps an IDN domain as written
                 return owner
         return None
+
+    def zone_for(self, email: str | None) -> ZoneInfo:
+        """The time zone an owner's words and threads are read in: theirs, else ``timezone``."""
+        found = self._owner_time(email)
+        return found.timezone if found and found.timezone else self.timezone
+
+    def default_time_for(self, email: str | None) -> time:
+        """The owner's ``default_time``, else the top-level one."""
+        found = self._owner_time(email)
+        return found.default_time if found and found.default_time else self.default_time
+
+    def _owner_time(self, email: str | None) -> OwnerTime | None:
+        if not email:
+            return None
+        folded = fold(email)
+        return next((o for o in self.owner_times if fold(o.email) == folded), None)

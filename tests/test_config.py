@@ -58,11 +58,39 @@ def test_example_config_names_every_top_level_key_in_spec_order() -> None:
     assert keys == [
         "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval", "confirm",
         "tags", "schedules", "sending", "limits", "send_as", "require_auth", "trusted_authserv_id",
-        "templates_dir",
+        "templates_dir", "default_time", "date_order",
     ]
     for extra in ("sent_folder", "processed_folder", "ca_file", "auth", "oauth2_token_cmd",
                   "max_per_hour", "timeout", "password_file", "password_cmd"):
         assert f"{extra}:" in text
+
+
+def test_default_time_date_order_and_per_owner_time_are_read() -> None:
+    s = parse(MINIMAL.replace(OWNERS, "owners: [{name: Sam, email: sam@example.com, "
+                              "timezone: America/New_York, default_time: 7:45}, kim@example.com]\n")
+              + 'default_time: "08:30"\ndate_order: mdy\n')
+    assert (s.default_time, s.date_order) == (time(8, 30), "mdy")
+    assert s.zone_for("Sam@Example.com").key == "America/New_York"
+    assert s.default_time_for("sam@example.com") == time(7, 45)  # unquoted 7:45 is base 60
+    assert (s.zone_for("kim@example.com").key, s.default_time_for("kim@example.com")) == (
+        "UTC", time(8, 30))
+    defaults = parse(MINIMAL)
+    assert (defaults.default_time, defaults.date_order) == (time(9), None)
+
+
+def test_bad_default_time_date_order_and_owner_zone_are_refused_with_key_and_line() -> None:
+    problems = problems_of(MINIMAL.replace(OWNERS, "owners: [{email: sam@example.com, "
+                                           "timezone: Europe/Lodnon, default_time: '25:00'}]\n")
+                           + 'default_time: "9am"\ndate_order: ymd\n')
+    assert problems == [
+        'config.yaml:1: owners[0].timezone: "Europe/Lodnon" is not a known time zone (did you '
+        'mean "Europe/London"?)',
+        'config.yaml:1: owners[0].default_time: "25:00" is not a time of day (write it like '
+        '"09:00" or "17:30")',
+        'config.yaml:5: default_time: "9am" is not a time of day (write it like "09:00" or '
+        '"17:30")',
+        'config.yaml:6: date_order: "ymd" is not one of dmy, mdy (did you mean "mdy"?)',
+    ]
 
 
 def test_minimal_config_gets_spec_defaults() -> None:

@@ -49,7 +49,8 @@ class TestPlusAddress:
     )
     def test_each_form(self, local: str, kind: Kind | None, when: datetime | None) -> None:
         reading = read(cc=to_helper(local))
-        assert reading == TagReading(kind, local.split("+", 1)[1], when, "plus")
+        assert reading == TagReading(kind, local.split("+", 1)[1], when, "plus",
+                                     whens=(when,) if when else ())
 
     def test_it_is_found_in_to_bcc_and_delivered_to_too(self) -> None:
         for mail in (Mail("m1", to=to_helper("helper+offer")),
@@ -118,7 +119,8 @@ class TestSubject:
     )
     def test_each_form(self, subject: str, tag: str, kind: Kind | None,
                        when: datetime | None) -> None:
-        assert read(subject=subject) == TagReading(kind, tag, when, "subject")
+        assert read(subject=subject) == TagReading(kind, tag, when, "subject",
+                                                   whens=(when,) if when else ())
 
     @pytest.mark.parametrize("subject", [
         "[EXTERNAL] Intro to Acme",
@@ -179,7 +181,7 @@ class TestFirstLine:
     def test_each_form(self, text: str, kind: Kind | None, when: datetime | None) -> None:
         reading = read(text=text)
         assert reading == TagReading(kind, text.strip().splitlines()[0].strip(), when,
-                                     "first_line")
+                                     "first_line", whens=(when,) if when else ())
 
     @pytest.mark.parametrize("text", [
         "Hi Jane, could you introduce me to someone at Acme?",
