@@ -159,3 +159,17 @@ def test_the_matrix_covers_the_names_the_issue_names() -> None:
     assert {p.name for p in NAMES.values()} >= {"José Núñez", "Okafor, Jane", "Dr. Priya Raman",
                                                 "王小明", "JANE DOE", ""}
     assert any(len(g) == 3 for g in GROUPS) and dataclasses.is_dataclass(RenderJob)
+
+
+def test_done_on_a_partly_answered_ask_says_it_ends_the_reminders_for_the_silent_too() -> None:
+    people = (NAMES["José"], NAMES["Okafor"], NAMES["Dr."])
+    [draft] = [j for j in jobs(people, SUBJECTS[0])
+               if j.action.kind is ActionKind.THANK_YOU_DRAFT and j.thread is not None
+               and j.thread.kind is Kind.ASK and j.thread.silent]
+    text, html = parts(RENDERERS["assistant"].render(draft))
+    assert "sorted for everyone: no more reminders, about Jane and Priya either" in flat(text)
+    assert "about Jane and Priya either" in html
+    [fresh] = [j for j in jobs(people, SUBJECTS[0]) if j.action.kind is ActionKind.RECEIPT
+               and j.thread is not None and j.thread.kind is Kind.ASK]
+    assert "it's sorted: no more reminders about this" in flat(parts(
+        RENDERERS["assistant"].render(fresh))[0])
