@@ -22,7 +22,9 @@ Owner mail is, in order: a **command** when it replies (In-Reply-To or Reference
 assistant sent and goes to nobody but owners and the assistant (a reply-all that also goes to
 the counterpart is the owner writing in the thread, not a command); a **counterpart reply**
 when it forwards a tracked counterpart's mail; the owner's **follow-up** when it belongs to a
-tracked thread; else a **new thread**. An unknown command in answer to the list of commands
+tracked thread (and, when it quotes a counterpart or names their unseen mail, that
+counterpart's untrusted answer too: an answer that reached only the owner); else a **new
+thread**. An unknown command in answer to the list of commands
 (the assistant's answer to an unknown command) is not answered again: the list would only
 repeat, and an auto-responder that marks nothing would otherwise loop with the assistant.
 
@@ -48,6 +50,7 @@ from mailhelper.events import (
     OwnerCommand,
     OwnerFollowUp,
 )
+from mailhelper.forwards import quoted_authors
 from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
 from mailhelper.parse import clean_subject
@@ -256,7 +259,8 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             if known is not None:
                 break
     if known is not None:
-        return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text))
+        return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text),
+                             answers=_answers_shown(mail, known, owner, ctx))
 
     tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, **words)
     if mail.forwarded is not None:
@@ -302,6 +306,53 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         problem=problem,
         left_out=left_out,
     )
+
+
+def _answers_shown(
+    mail: Mail, thread: Thread, owner: Address, ctx: Context
+) -> tuple[CounterpartReply, ...]:
+    """The counterparts' answers an owner's mail in ``thread`` shows second-hand (issue:
+    answers that reached only the owner's own mailbox), one a counterpart, untrusted:
+
+    - its text quotes a counterpart: an attribution line naming their address over quoted
+      text, or the first block of unquoted history (see
+      :func:`mailhelper.forwards.quoted_authors`). The answer is dated as the quote says,
+      never later than the owner's mail nor earlier than the thread (a backlog read late
+      starts the thread after the answers were written);
+    - else its References/In-Reply-To name a message the assistant has not seen whose
+      Message-ID domain is the mail domain of exactly one counterpart (not the owner's own
+      domain: the owner's own mail would look the same). Dated as the owner's mail.
+
+    Anyone else quoted or referenced (a stranger, the owner) answers nothing.
+    """
+    latest = min(mail.date, ctx.now) if mail.date is not None else ctx.now
+    found: dict[str, CounterpartReply] = {}
+    zone = mail.date.tzinfo if mail.date is not None else None
+    for person, written in quoted_authors(mail.text, zone):
+        counterpart = _counterpart(person.email, thread)
+        if counterpart is None or counterpart.email in found:
+            continue
+        at = max(min(written, latest), thread.created) if written is not None else latest
+        found[counterpart.email] = CounterpartReply(mail.message_id, thread.id, counterpart,
+                                                    at=at)
+    owner_domain = fold(owner.email).rpartition("@")[2]
+    for reference in dict.fromkeys((*mail.in_reply_to, *mail.references)):
+        domain = fold(reference).rpartition("@")[2]
+        if not domain or domain == owner_domain or ctx.index.thread_for((reference,)):
+            continue
+        if ctx.index.sent_mail((reference,)) is not None:
+            continue
+        same = [c for c in thread.counterparts if fold(c.email).rpartition("@")[2] == domain]
+        if len(same) == 1 and same[0].email not in found:
+            found[same[0].email] = CounterpartReply(mail.message_id, thread.id, same[0],
+                                                    at=latest)
+    return tuple(found.values())
+
+
+def _counterpart(email: str, thread: Thread) -> Address | None:
+    """The thread's counterpart with this address (case folded as addresses compare)."""
+    folded = fold(email)
+    return next((c for c in thread.counterparts if fold(c.email) == folded), None)
 
 
 def writable(

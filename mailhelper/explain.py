@@ -178,7 +178,8 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
     if isinstance(event, CounterpartReply):
         return f"would mark thread {event.thread_id} answered by {event.sender.email}"
     if isinstance(event, OwnerFollowUp):
-        return f"would count the owner's follow-up in thread {event.thread_id}"
+        shown = "".join(f", and {a.sender.email}'s answer it shows" for a in event.answers)
+        return f"would count the owner's follow-up in thread {event.thread_id}{shown}"
     if isinstance(event, OutOfOffice):
         return f"would note {event.sender.email} is away" + (
             f" until {when(event.until)}" if event.until else "")
