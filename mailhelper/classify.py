@@ -53,7 +53,8 @@ from mailhelper.events import (
 from mailhelper.forwards import quoted_authors
 from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
-from mailhelper.parse import clean_subject
+from mailhelper.names import read_name
+from mailhelper.parse import clean_subject, subject_prefix
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
 from mailhelper.timewords import DateOrder
@@ -76,6 +77,12 @@ class ThreadIndex(Protocol):
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         """An unfinished thread with this clean subject that has this counterpart."""
+
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        """The unfinished threads with this clean subject."""
+
+    def person_for(self, address: str) -> str | None:
+        """The counterpart address that ``address`` is a recorded other address of."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +241,8 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     if mail.forwarded is not None:
         forwarded = mail.forwarded
         known = index.thread_for(
-            ((forwarded.message_id,) if forwarded.message_id else ()) + mail.thread_ids[1:]
+            ((forwarded.message_id,) if forwarded.message_id else ()) + forwarded.references
+            + mail.thread_ids[1:]
         )
         if known is None and forwarded.from_ is not None and forwarded.from_.email:
             known = _by_subject(
@@ -248,6 +256,9 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
                 mid, known.id, forwarded.from_, excerpt(forwarded.body), forwarded_by_owner=True,
                 trusted=True,
             )
+        elsewhere = _answer_from_other_address(mail, known, ctx)
+        if elsewhere is not None:
+            return elsewhere
 
     known = index.thread_for(mail.thread_ids[1:])
     if known is None and _is_reply(mail):
@@ -347,6 +358,50 @@ def _answers_shown(
             found[same[0].email] = CounterpartReply(mail.message_id, thread.id, same[0],
                                                     at=latest)
     return tuple(found.values())
+
+
+def _answer_from_other_address(
+    mail: Mail, known: Thread | None, ctx: Context
+) -> CounterpartReply | None:
+    """A forward by the owner of a counterpart's answer that came from another of their
+    addresses (``jane.park@gmail.com`` for ``jane@acme.com``), or None.
+
+    The thread is the one the original's Message-ID or the forward's References name
+    (``known``), else an unfinished one with the original's subject when that subject says
+    reply ("Re: ..."). The person is the counterpart the sender's address was recorded for
+    earlier, else the one counterpart of that thread whose display name reads as the same
+    name. The answer is theirs, from their known address (the other one is recorded, for
+    matching only: it is never a recipient); untrusted, so a thank-you is only a draft.
+    """
+    forwarded = mail.forwarded
+    assert forwarded is not None
+    sender = forwarded.from_
+    settings = ctx.settings
+    if sender is None or not sender.email or settings.owner_for(sender.email) or (
+        is_assistant_address(sender.email, settings.assistant)
+    ):
+        return None
+    if known is not None:
+        candidates: tuple[Thread, ...] = (known,)
+    elif subject_prefix(forwarded.subject) == "reply":
+        stripped = subject_without_tag(clean_subject(forwarded.subject), settings.tags).strip()
+        candidates = ctx.index.threads_by_subject(stripped) if stripped else ()
+    else:
+        candidates = ()
+    recorded = ctx.index.person_for(sender.email)
+    name = read_name(sender.name).full.casefold() if sender.name else ""
+    for thread in candidates:
+        if mail.from_ is None or fold(thread.owner.email) != fold(mail.from_.email):
+            continue  # another owner's thread: not this owner's to answer
+        person = _counterpart(recorded, thread) if recorded else None
+        if person is None and name:
+            same = [c for c in thread.counterparts
+                    if c.name and read_name(c.name, c.email).full.casefold() == name]
+            person = same[0] if len(same) == 1 else None
+        if person is not None:
+            return CounterpartReply(mail.message_id, thread.id, person, excerpt(forwarded.body),
+                                    forwarded_by_owner=True, other_address=fold(sender.email))
+    return None
 
 
 def _counterpart(email: str, thread: Thread) -> Address | None:

@@ -63,6 +63,9 @@ class CounterpartReply:
     #: When the counterpart wrote it, when known and earlier than the moment it was seen
     #: (the date of the owner's quote of it); None: when it was seen.
     at: datetime | None = None
+    #: The other address the answer came from (a forward of the counterpart's mail from
+    #: their private address): recorded as theirs, for matching only, never written to.
+    other_address: str | None = None
 
 
 @dataclass(frozen=True)

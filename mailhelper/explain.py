@@ -94,6 +94,12 @@ class _Index:
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return self.store.thread_by_subject(subject, participant) if self.store else None
 
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        return self.store.threads_by_subject(subject) if self.store else ()
+
+    def person_for(self, address: str) -> str | None:
+        return self.store.person_for(address) if self.store else None
+
 
 @dataclass(frozen=True)
 class Reading:

@@ -56,6 +56,9 @@ from mailhelper.replytext import (
 MESSAGE_TYPES = ("message/rfc822", "message/news", "message/global")
 #: The header block is read from at most this many lines.
 _MAX_BLOCK_LINES = 24
+#: The most Message-IDs an attached original's In-Reply-To and References are kept to (the
+#: latest): enough to find its thread, bounded whatever the sender wrote.
+_MAX_REFERENCES = 50
 #: Inline detection looks at this many lines of the body at most.
 _MAX_LINES = 20_000
 
@@ -208,6 +211,7 @@ def _from_attached(inner: Message) -> Forwarded:
 
     senders = header_addresses(inner, "from") or header_addresses(inner, "sender")
     ids = message_ids(header_text(inner, "message-id"))
+    named = message_ids(f'{header_text(inner, "in-reply-to")} {header_text(inner, "references")}')
     return Forwarded(
         from_=senders[0] if len(senders) == 1 else None,  # as for an inline From line
         to=header_addresses(inner, "to"),
@@ -216,6 +220,7 @@ def _from_attached(inner: Message) -> Forwarded:
         date=header_date(inner),
         message_id=ids[0] if ids else None,
         body=message_text(inner).strip(),
+        references=tuple(dict.fromkeys(named))[-_MAX_REFERENCES:],
     )
 
 

@@ -752,3 +752,47 @@ def test_an_owners_follow_up_without_a_counterparts_quote_answers_nothing(
     event = read(store, mail(subject="Re: Intro to Acme?", body=body, in_reply_to=ASK_ID,
                              references=references))
     assert isinstance(event, OwnerFollowUp) and event.answers == ()
+
+
+# -- a forward of a counterpart's answer from another of their addresses ----------------------
+
+
+def forward_from(sender: str, subject: str = "Re: Intro to Acme?") -> bytes:
+    body = ("FYI\n\n---------- Forwarded message ---------\n"
+            f"From: {sender}\nDate: Mon, Nov 30, 2026 at 8:30 AM\n"
+            f"Subject: {subject}\nTo: {SAM_FROM}\n\nYes, gladly.\n")
+    return mail(to="helper@example.com", cc="", subject=f"Fwd: {subject}", body=body)
+
+
+def test_a_forward_from_a_counterparts_other_address_is_their_answer_by_name(
+    store: Store,
+) -> None:
+    tracked(store)
+    event = read(store, forward_from("Jane Doe <Jane.Home@gmail.test>"))
+    assert isinstance(event, CounterpartReply)
+    assert (event.sender, event.other_address, event.trusted) == (
+        JANE, "jane.home@gmail.test", False)
+
+
+def test_a_recorded_other_address_matches_whatever_name_it_carries(store: Store) -> None:
+    tracked(store)
+    store.add_other_address("jane.home@gmail.test", JANE.email)
+    event = read(store, forward_from("J. <jane.home@gmail.test>"))
+    assert isinstance(event, CounterpartReply) and event.sender == JANE
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject"),
+    [
+        ("Jane Doe <jane.home@gmail.test>", "Intro to Acme?"),  # not a reply: a new ask
+        ("Jane Roe <jane.home@gmail.test>", "Re: Intro to Acme?"),  # another name
+        ("Jane Doe <jane.home@gmail.test>", "Re: Something else"),  # another subject
+    ],
+    ids=["not-a-reply", "other-name", "other-subject"],
+)
+def test_a_forward_from_an_unknown_address_without_both_clues_is_a_new_ask(
+    store: Store, sender: str, subject: str,
+) -> None:
+    tracked(store)
+    event = read(store, forward_from(sender, subject))
+    assert isinstance(event, NewThread)
