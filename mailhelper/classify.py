@@ -22,7 +22,9 @@ Owner mail is, in order: a **command** when it replies (In-Reply-To or Reference
 assistant sent and goes to nobody but owners and the assistant (a reply-all that also goes to
 the counterpart is the owner writing in the thread, not a command); a **counterpart reply**
 when it forwards a tracked counterpart's mail; the owner's **follow-up** when it belongs to a
-tracked thread; else a **new thread**. An unknown command in answer to the list of commands
+tracked thread (and, when it quotes a counterpart or names their unseen mail, that
+counterpart's untrusted answer too: an answer that reached only the owner); else a **new
+thread**. An unknown command in answer to the list of commands
 (the assistant's answer to an unknown command) is not answered again: the list would only
 repeat, and an auto-responder that marks nothing would otherwise loop with the assistant.
 
@@ -48,9 +50,11 @@ from mailhelper.events import (
     OwnerCommand,
     OwnerFollowUp,
 )
+from mailhelper.forwards import quoted_authors
 from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
-from mailhelper.parse import clean_subject
+from mailhelper.names import read_name
+from mailhelper.parse import clean_subject, subject_prefix
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
 from mailhelper.timewords import DateOrder
@@ -73,6 +77,12 @@ class ThreadIndex(Protocol):
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         """An unfinished thread with this clean subject that has this counterpart."""
+
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        """The unfinished threads with this clean subject."""
+
+    def person_for(self, address: str) -> str | None:
+        """The counterpart address that ``address`` is a recorded other address of."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +241,8 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     if mail.forwarded is not None:
         forwarded = mail.forwarded
         known = index.thread_for(
-            ((forwarded.message_id,) if forwarded.message_id else ()) + mail.thread_ids[1:]
+            ((forwarded.message_id,) if forwarded.message_id else ()) + forwarded.references
+            + mail.thread_ids[1:]
         )
         if known is None and forwarded.from_ is not None and forwarded.from_.email:
             known = _by_subject(
@@ -245,6 +256,9 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
                 mid, known.id, forwarded.from_, excerpt(forwarded.body), forwarded_by_owner=True,
                 trusted=True,
             )
+        elsewhere = _answer_from_other_address(mail, known, ctx)
+        if elsewhere is not None:
+            return elsewhere
 
     known = index.thread_for(mail.thread_ids[1:])
     if known is None and _is_reply(mail):
@@ -256,7 +270,8 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             if known is not None:
                 break
     if known is not None:
-        return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text))
+        return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text),
+                             answers=_answers_shown(mail, known, owner, ctx))
 
     tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, **words)
     if mail.forwarded is not None:
@@ -302,6 +317,97 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         problem=problem,
         left_out=left_out,
     )
+
+
+def _answers_shown(
+    mail: Mail, thread: Thread, owner: Address, ctx: Context
+) -> tuple[CounterpartReply, ...]:
+    """The counterparts' answers an owner's mail in ``thread`` shows second-hand (issue:
+    answers that reached only the owner's own mailbox), one a counterpart, untrusted:
+
+    - its text quotes a counterpart: an attribution line naming their address over quoted
+      text, or the first block of unquoted history (see
+      :func:`mailhelper.forwards.quoted_authors`). The answer is dated as the quote says,
+      never later than the owner's mail nor earlier than the thread (a backlog read late
+      starts the thread after the answers were written);
+    - else its References/In-Reply-To name a message the assistant has not seen whose
+      Message-ID domain is the mail domain of exactly one counterpart (not the owner's own
+      domain: the owner's own mail would look the same). Dated as the owner's mail.
+
+    Anyone else quoted or referenced (a stranger, the owner) answers nothing.
+    """
+    latest = min(mail.date, ctx.now) if mail.date is not None else ctx.now
+    found: dict[str, CounterpartReply] = {}
+    zone = mail.date.tzinfo if mail.date is not None else None
+    for person, written in quoted_authors(mail.text, zone):
+        counterpart = _counterpart(person.email, thread)
+        if counterpart is None or counterpart.email in found:
+            continue
+        at = max(min(written, latest), thread.created) if written is not None else latest
+        found[counterpart.email] = CounterpartReply(mail.message_id, thread.id, counterpart,
+                                                    at=at)
+    owner_domain = fold(owner.email).rpartition("@")[2]
+    for reference in dict.fromkeys((*mail.in_reply_to, *mail.references)):
+        domain = fold(reference).rpartition("@")[2]
+        if not domain or domain == owner_domain or ctx.index.thread_for((reference,)):
+            continue
+        if ctx.index.sent_mail((reference,)) is not None:
+            continue
+        same = [c for c in thread.counterparts if fold(c.email).rpartition("@")[2] == domain]
+        if len(same) == 1 and same[0].email not in found:
+            found[same[0].email] = CounterpartReply(mail.message_id, thread.id, same[0],
+                                                    at=latest)
+    return tuple(found.values())
+
+
+def _answer_from_other_address(
+    mail: Mail, known: Thread | None, ctx: Context
+) -> CounterpartReply | None:
+    """A forward by the owner of a counterpart's answer that came from another of their
+    addresses (``jane.park@gmail.com`` for ``jane@acme.com``), or None.
+
+    The thread is the one the original's Message-ID or the forward's References name
+    (``known``), else an unfinished one with the original's subject when that subject says
+    reply ("Re: ..."). The person is the counterpart the sender's address was recorded for
+    earlier, else the one counterpart of that thread whose display name reads as the same
+    name. The answer is theirs, from their known address (the other one is recorded, for
+    matching only: it is never a recipient); untrusted, so a thank-you is only a draft.
+    """
+    forwarded = mail.forwarded
+    assert forwarded is not None
+    sender = forwarded.from_
+    settings = ctx.settings
+    if sender is None or not sender.email or settings.owner_for(sender.email) or (
+        is_assistant_address(sender.email, settings.assistant)
+    ):
+        return None
+    if known is not None:
+        candidates: tuple[Thread, ...] = (known,)
+    elif subject_prefix(forwarded.subject) == "reply":
+        stripped = subject_without_tag(clean_subject(forwarded.subject), settings.tags).strip()
+        candidates = ctx.index.threads_by_subject(stripped) if stripped else ()
+    else:
+        candidates = ()
+    recorded = ctx.index.person_for(sender.email)
+    name = read_name(sender.name).full.casefold() if sender.name else ""
+    for thread in candidates:
+        if mail.from_ is None or fold(thread.owner.email) != fold(mail.from_.email):
+            continue  # another owner's thread: not this owner's to answer
+        person = _counterpart(recorded, thread) if recorded else None
+        if person is None and name:
+            same = [c for c in thread.counterparts
+                    if c.name and read_name(c.name, c.email).full.casefold() == name]
+            person = same[0] if len(same) == 1 else None
+        if person is not None:
+            return CounterpartReply(mail.message_id, thread.id, person, excerpt(forwarded.body),
+                                    forwarded_by_owner=True, other_address=fold(sender.email))
+    return None
+
+
+def _counterpart(email: str, thread: Thread) -> Address | None:
+    """The thread's counterpart with this address (case folded as addresses compare)."""
+    folded = fold(email)
+    return next((c for c in thread.counterparts if fold(c.email) == folded), None)
 
 
 def writable(

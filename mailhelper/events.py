@@ -34,11 +34,15 @@ class NewThread:
 
 @dataclass(frozen=True)
 class OwnerFollowUp:
-    """The owner wrote again in a tracked thread (the assistant in copy)."""
+    """The owner wrote again in a tracked thread (the assistant in copy). ``answers`` are the
+    counterparts' answers the owner's mail shows second-hand (it quotes them, or its
+    References name their mail): each is an answer too, never a trusted one (the owner's
+    quote is not the counterpart's own mail), at the time it was written when known."""
 
     message_id: str
     thread_id: int
     excerpt: str = ""
+    answers: tuple[CounterpartReply, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,12 @@ class CounterpartReply:
     by_fallback: bool = False
     forwarded_by_owner: bool = False
     trusted: bool = False
+    #: When the counterpart wrote it, when known and earlier than the moment it was seen
+    #: (the date of the owner's quote of it); None: when it was seen.
+    at: datetime | None = None
+    #: The other address the answer came from (a forward of the counterpart's mail from
+    #: their private address): recorded as theirs, for matching only, never written to.
+    other_address: str | None = None
 
 
 @dataclass(frozen=True)

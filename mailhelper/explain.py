@@ -94,6 +94,12 @@ class _Index:
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return self.store.thread_by_subject(subject, participant) if self.store else None
 
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        return self.store.threads_by_subject(subject) if self.store else ()
+
+    def person_for(self, address: str) -> str | None:
+        return self.store.person_for(address) if self.store else None
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -178,7 +184,8 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
     if isinstance(event, CounterpartReply):
         return f"would mark thread {event.thread_id} answered by {event.sender.email}"
     if isinstance(event, OwnerFollowUp):
-        return f"would count the owner's follow-up in thread {event.thread_id}"
+        shown = "".join(f", and {a.sender.email}'s answer it shows" for a in event.answers)
+        return f"would count the owner's follow-up in thread {event.thread_id}{shown}"
     if isinstance(event, OutOfOffice):
         return f"would note {event.sender.email} is away" + (
             f" until {when(event.until)}" if event.until else "")

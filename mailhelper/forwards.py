@@ -47,13 +47,18 @@ from mailhelper.replytext import (
     attribution_at,
     header_block_at,
     header_field,
+    history_start,
     is_quoted,
+    quote_follows,
 )
 
 #: Content types that carry a whole message as an attachment.
 MESSAGE_TYPES = ("message/rfc822", "message/news", "message/global")
 #: The header block is read from at most this many lines.
 _MAX_BLOCK_LINES = 24
+#: The most Message-IDs an attached original's In-Reply-To and References are kept to (the
+#: latest): enough to find its thread, bounded whatever the sender wrote.
+_MAX_REFERENCES = 50
 #: Inline detection looks at this many lines of the body at most.
 _MAX_LINES = 20_000
 
@@ -122,6 +127,54 @@ def find_inline_forward(
     return None
 
 
+def quoted_authors(
+    text: str, zone: tzinfo | None = None
+) -> tuple[tuple[Address, datetime | None], ...]:
+    """Who a reply quotes, and when they wrote, as the reply's attribution lines say: each
+    unquoted attribution line ("On Tue, Jane Park <jane@x.org> wrote:", "Am ... schrieb
+    ...:", ...) followed by ``>``-quoted text, and the first block of unquoted history (an
+    attribution over the unquoted original, or a "-----Original Message-----"/"From: ..."
+    header block). Lines already quoted are the quoted mail's own history and are not read:
+    they say who *it* quoted. An attribution that names no single address gives nothing.
+    Only the first :data:`_MAX_LINES` lines are read; ``zone`` as for
+    :func:`find_inline_forward`.
+
+    >>> [(a.email, d.isoformat() if d else None) for a, d in quoted_authors(
+    ...     "Thanks!\\n\\nOn Tue, 8 Dec 2026 at 10:00, Jane Park <jane@acme.test> wrote:\\n> Yes")]
+    [('jane@acme.test', '2026-12-08T10:00:00+00:00')]
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "").split("\n")
+    lines = lines[:_MAX_LINES]
+    found: list[tuple[Address, datetime | None]] = []
+    end = history_start(lines)
+    for index in range(end):
+        if is_quoted(lines[index]):
+            continue
+        span = attribution_at(lines, index)
+        if span and quote_follows(lines, index + span):
+            _add_attribution(found, " ".join(lines[index : index + span]), zone)
+    if end < len(lines):
+        bare = _dequote(lines[end])
+        span = attribution_at(lines, end)
+        if span:
+            _add_attribution(found, " ".join(lines[end : end + span]), zone)
+        else:
+            skip = 1 if (FORWARD_MARKER.match(bare) or ORIGINAL_MARKER.match(bare)
+                         or UNDERSCORES.match(bare)) else 0
+            block = _from_block(lines[end + skip :], None, zone)
+            if block is not None and block.from_ is not None:
+                found.append((block.from_, block.date))
+    return tuple(found)
+
+
+def _add_attribution(
+    found: list[tuple[Address, datetime | None]], attribution: str, zone: tzinfo | None
+) -> None:
+    sender = _attribution_sender(attribution)
+    if sender is not None:
+        found.append((sender, parse_loose_date(_attribution_date(attribution), zone)))
+
+
 # -- attached messages ----------------------------------------------------------------------
 
 
@@ -158,6 +211,7 @@ def _from_attached(inner: Message) -> Forwarded:
 
     senders = header_addresses(inner, "from") or header_addresses(inner, "sender")
     ids = message_ids(header_text(inner, "message-id"))
+    named = message_ids(f'{header_text(inner, "in-reply-to")} {header_text(inner, "references")}')
     return Forwarded(
         from_=senders[0] if len(senders) == 1 else None,  # as for an inline From line
         to=header_addresses(inner, "to"),
@@ -166,6 +220,7 @@ def _from_attached(inner: Message) -> Forwarded:
         date=header_date(inner),
         message_id=ids[0] if ids else None,
         body=message_text(inner).strip(),
+        references=tuple(dict.fromkeys(named))[-_MAX_REFERENCES:],
     )
 
 

@@ -45,6 +45,8 @@ class Forwarded:
     date: datetime | None = None
     message_id: str | None = None
     body: str = ""
+    #: An attached original's In-Reply-To and References (an inline one has none).
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -184,13 +184,14 @@ def apply(
     if isinstance(event, CounterpartReply):
         return _answer(thread, event, now)
     if isinstance(event, OwnerFollowUp):
-        if thread.state is not ThreadState.OPEN:
-            return Outcome(thread, log="owner wrote in a thread that is not open")
-        if thread.kind is Kind.OFFER:
-            updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
-            return Outcome(updated, log="owner answered the offer", changed=True)
-        updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
-        return Outcome(updated, log="owner followed up: reminders count from now", changed=True)
+        outcome = _follow_up(thread, now)
+        for answer in event.answers:
+            assert outcome.thread is not None
+            more = _answer(outcome.thread, answer, now)
+            outcome = Outcome(more.thread, outcome.actions + more.actions,
+                              f"{outcome.log}; it quotes an answer: {more.log}",
+                              outcome.changed or more.changed)
+        return outcome
     if isinstance(event, OwnerThanked):
         return _thanked_by_hand(thread, event, now, history)
     if isinstance(event, OutOfOffice):
@@ -204,6 +205,17 @@ def apply(
             changed=True,
         )
     return Outcome(thread, log=f"unhandled event {type(event).__name__}")
+
+
+def _follow_up(thread: Thread, now: datetime) -> Outcome:
+    """The owner's own mail in the thread: the reminders count from now (an offer: answered)."""
+    if thread.state is not ThreadState.OPEN:
+        return Outcome(thread, log="owner wrote in a thread that is not open")
+    if thread.kind is Kind.OFFER:
+        updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
+        return Outcome(updated, log="owner answered the offer", changed=True)
+    updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
+    return Outcome(updated, log="owner followed up: reminders count from now", changed=True)
 
 
 def thanked_by_hand_key(thread_id: int, email: str) -> str:
@@ -264,13 +276,14 @@ def _answer(thread: Thread, event: CounterpartReply, now: datetime) -> Outcome:
     how = " (matched by subject and sender)" if event.by_fallback else ""
     if not event.trusted:
         how += " (not trusted: a thank-you only as a draft)"
+    at = min(event.at, now) if event.at is not None else now
     # A late answer, after the closing note or "done", is still an answer: thanks are due.
-    answers = (*thread.replies, Answer(email, now, event.trusted, event.excerpt))
+    answers = (*thread.replies, Answer(email, at, event.trusted, event.excerpt))
     updated = dataclasses.replace(thread, answers=answers, reply_excerpt=event.excerpt)
     silent = updated.silent
     if not silent and thread.state in (ThreadState.OPEN, ThreadState.EXPIRED):
-        updated = dataclasses.replace(updated, state=ThreadState.ANSWERED, answered_at=now,
-                                      closed_at=None)
+        updated = dataclasses.replace(updated, state=ThreadState.ANSWERED,
+                                      answered_at=max(a.at for a in answers), closed_at=None)
     still = f"; still silent: {', '.join(c.email for c in silent)}" if silent else ""
     return Outcome(updated, log=f"answered by {email}{how}{still}", changed=True)
 

@@ -301,12 +301,13 @@ def history_start(lines: list[str]) -> int:
         if header_block_at(lines, index):
             return index
         span = attribution_at(lines, index)
-        if span and not _quote_follows(lines, index + span):
+        if span and not quote_follows(lines, index + span):
             return index
     return len(lines)
 
 
-def _quote_follows(lines: list[str], index: int) -> bool:
+def quote_follows(lines: list[str], index: int) -> bool:
+    """The next non-blank line of the first five from ``lines[index]`` is quoted."""
     for line in lines[index : index + 5]:
         if line.strip():
             return is_quoted(line)

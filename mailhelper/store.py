@@ -92,6 +92,12 @@ CREATE TABLE IF NOT EXISTS thread_answers (
     position INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread_id, email)
 );
+-- A counterpart's other addresses (a forward of their answer came from one): for matching
+-- their mail to them only. Never a recipient: recipients come from threads.counterparts.
+CREATE TABLE IF NOT EXISTS other_addresses (
+    address TEXT PRIMARY KEY,
+    email TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS thread_messages (
     message_id TEXT PRIMARY KEY,
     thread_id INTEGER NOT NULL REFERENCES threads (id)
@@ -563,6 +569,31 @@ class Store:
             (match_subject(subject), fold(participant)),
         ).fetchone()
         return None if row is None else self.thread(int(row["id"]))
+
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        """The unfinished threads with this clean subject, newest first (at most 20)."""
+        rows = self.db.execute(
+            "SELECT id FROM threads WHERE match_subject=? AND state IN ('open', 'answered') "
+            "ORDER BY id DESC LIMIT 20",
+            (match_subject(subject),),
+        ).fetchall()
+        found = (self.thread(int(r["id"])) for r in rows)
+        return tuple(t for t in found if t is not None)
+
+    def person_for(self, address: str) -> str | None:
+        """The counterpart address ``address`` was recorded as another address of."""
+        row = self.db.execute(
+            "SELECT email FROM other_addresses WHERE address=?", (fold(address),)
+        ).fetchone()
+        return None if row is None else str(row["email"])
+
+    def add_other_address(self, address: str, email: str) -> None:
+        """Record ``address`` as another address of the counterpart ``email`` (the first
+        record stands: an address is one person's)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO other_addresses (address, email) VALUES (?, ?)",
+            (fold(address), fold(email)),
+        )
 
     # -- events -----------------------------------------------------------------------------
     def log_event(

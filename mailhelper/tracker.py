@@ -76,6 +76,8 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
             store.save_thread(outcome.thread)
         if isinstance(event, CounterpartReply | OwnerFollowUp | OwnerThanked):
             store.add_thread_messages(outcome.thread.id, (event.message_id,))
+        if isinstance(event, CounterpartReply) and event.other_address:
+            store.add_other_address(event.other_address, event.sender.email)
         replan(store, outcome.thread, settings, now)
     kind = _event_kind(event)
     store.log_event(thread_id, now, kind, event.message_id, outcome.log)

@@ -116,6 +116,12 @@ class _NoThreads:
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return None
 
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        return ()
+
+    def person_for(self, address: str) -> str | None:
+        return None
+
 
 SETTINGS = Settings(owners=(Address("sam@example.com"),), assistant=Address("helper@example.com"),
                     confirm=False)

@@ -75,6 +75,12 @@ class NoThreads:
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return None
 
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        return ()
+
+    def person_for(self, address: str) -> str | None:
+        return None
+
 
 def counterparts_of(raw: bytes) -> set[str]:
     event = classify(parse_mail(raw), Context(SETTINGS, NoThreads(), NOW))

@@ -688,3 +688,111 @@ def test_a_command_names_the_mail_it_answers(store: Store) -> None:
     event = read(store, mail(to="helper@example.com", cc="", subject="Re: Say thanks",
                              body="send", references=[ASK_ID, receipt, draft, "<x@y.org>"]))
     assert isinstance(event, OwnerCommand) and event.replied_to == draft.strip("<>")
+
+
+# -- answers seen second-hand in the owner's follow-up ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quote", "when"),
+    [
+        ("On Mon, 30 Nov 2026 at 08:00, Jane Doe <JANE@example.org> wrote:\n> Yes, of course.",
+         datetime(2026, 11, 30, 8, 0, tzinfo=ZoneInfo("UTC"))),
+        ("Am 30.11.2026 um 08:00 schrieb Jane Doe <jane@example.org>:\n> Ja, gern.",
+         datetime(2026, 11, 30, 8, 0, tzinfo=ZoneInfo("UTC"))),
+        # A date after the owner's own mail (a wrong clock) is cut to the mail's date.
+        ("On Tue, 1 Dec 2026 at 10:00, Jane Doe <jane@example.org> wrote:\n> Yes.",
+         datetime(2026, 11, 30, 8, 59, tzinfo=ZoneInfo("UTC"))),
+        # No date: the owner's mail's.
+        ("On Monday, Jane Doe <jane@example.org> wrote:\n> Yes.",
+         datetime(2026, 11, 30, 8, 59, tzinfo=ZoneInfo("UTC"))),
+    ],
+    ids=["english", "german", "later-than-the-mail", "undated"],
+)
+def test_an_owners_follow_up_quoting_a_counterpart_is_also_their_untrusted_answer(
+    store: Store, quote: str, when: datetime,
+) -> None:
+    tracked(store)
+    event = read(store, mail(subject="Re: Intro to Acme?", body=f"Thanks!\n\n{quote}\n",
+                             in_reply_to="<unseen@mail.gmail.com>", references=ASK_ID))
+    assert isinstance(event, OwnerFollowUp) and event.excerpt == "Thanks!"
+    [answer] = event.answers
+    assert (answer.sender, answer.trusted, answer.at) == (JANE, False, when)
+
+
+def test_an_owners_follow_up_naming_unseen_mail_of_a_counterparts_domain_is_an_answer(
+    store: Store,
+) -> None:
+    tracked(store)
+    event = read(store, mail(subject="Re: Intro to Acme?", body="Thanks!",
+                             in_reply_to="<r1@example.org>",
+                             references=[ASK_ID, "<r1@example.org>"]))
+    assert isinstance(event, OwnerFollowUp)
+    assert [(a.sender, a.trusted) for a in event.answers] == [(JANE, False)]
+
+
+@pytest.mark.parametrize(
+    ("body", "references"),
+    [
+        ("Any news?", [ASK_ID]),
+        ("See below.\n\nOn Mon, 30 Nov 2026, Mallory <mallory@evil.test> wrote:\n> hi", [ASK_ID]),
+        ("FYI\n\nOn Mon, 30 Nov 2026, Sam Rivera <sam@example.com> wrote:\n> hi", [ASK_ID]),
+        ("Any news?", [ASK_ID, "<m1@evil.test>", "<s1@example.com>"]),
+        # Jane's words only inside the quoted mail's own history: the quote is Mallory's.
+        ("See below.\n\nOn Mon, 30 Nov 2026, Mallory <mallory@evil.test> wrote:\n"
+         "> ok\n> On Sun, 29 Nov 2026, Jane Doe <jane@example.org> wrote:\n> > yes", [ASK_ID]),
+    ],
+    ids=["plain", "stranger-quoted", "owner-quoted", "stranger-and-owner-domains",
+         "counterpart-only-nested"],
+)
+def test_an_owners_follow_up_without_a_counterparts_quote_answers_nothing(
+    store: Store, body: str, references: list[str],
+) -> None:
+    tracked(store)
+    event = read(store, mail(subject="Re: Intro to Acme?", body=body, in_reply_to=ASK_ID,
+                             references=references))
+    assert isinstance(event, OwnerFollowUp) and event.answers == ()
+
+
+# -- a forward of a counterpart's answer from another of their addresses ----------------------
+
+
+def forward_from(sender: str, subject: str = "Re: Intro to Acme?") -> bytes:
+    body = ("FYI\n\n---------- Forwarded message ---------\n"
+            f"From: {sender}\nDate: Mon, Nov 30, 2026 at 8:30 AM\n"
+            f"Subject: {subject}\nTo: {SAM_FROM}\n\nYes, gladly.\n")
+    return mail(to="helper@example.com", cc="", subject=f"Fwd: {subject}", body=body)
+
+
+def test_a_forward_from_a_counterparts_other_address_is_their_answer_by_name(
+    store: Store,
+) -> None:
+    tracked(store)
+    event = read(store, forward_from("Jane Doe <Jane.Home@gmail.test>"))
+    assert isinstance(event, CounterpartReply)
+    assert (event.sender, event.other_address, event.trusted) == (
+        JANE, "jane.home@gmail.test", False)
+
+
+def test_a_recorded_other_address_matches_whatever_name_it_carries(store: Store) -> None:
+    tracked(store)
+    store.add_other_address("jane.home@gmail.test", JANE.email)
+    event = read(store, forward_from("J. <jane.home@gmail.test>"))
+    assert isinstance(event, CounterpartReply) and event.sender == JANE
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject"),
+    [
+        ("Jane Doe <jane.home@gmail.test>", "Intro to Acme?"),  # not a reply: a new ask
+        ("Jane Roe <jane.home@gmail.test>", "Re: Intro to Acme?"),  # another name
+        ("Jane Doe <jane.home@gmail.test>", "Re: Something else"),  # another subject
+    ],
+    ids=["not-a-reply", "other-name", "other-subject"],
+)
+def test_a_forward_from_an_unknown_address_without_both_clues_is_a_new_ask(
+    store: Store, sender: str, subject: str,
+) -> None:
+    tracked(store)
+    event = read(store, forward_from(sender, subject))
+    assert isinstance(event, NewThread)

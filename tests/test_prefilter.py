@@ -41,6 +41,12 @@ class Index:
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return None
 
+    def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
+        return ()
+
+    def person_for(self, address: str) -> str | None:
+        return None
+
     def is_participant(self, email: str) -> bool:
         return email in self.people
 
