@@ -151,6 +151,22 @@ def _login_words(username: str, auth: str) -> str:
     return f"as {username} ({'XOAUTH2 token' if auth == 'oauth2' else 'password'})"
 
 
+def _secure_and_log_in(client: IMAPClient, server: ImapSettings, where: str, secret: bool,
+                       report: _Report) -> bool:
+    """STARTTLS where set, then the login where a username is set, a verdict line for each;
+    False when the login was skipped because its password cannot be read."""
+    if server.security == "starttls":
+        imap_starttls(client, server)
+        report.ok(f"{where}: STARTTLS, certificate verified")
+    if server.username and not secret:
+        report.info(f"{where}: login skipped, as its password cannot be read (see above)")
+        return False
+    if server.username:
+        imap_login(client, server)
+        report.ok(f"{where}: logged in {_login_words(server.username, server.auth)}")
+    return True
+
+
 def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret: bool,
                 now: datetime) -> None:
     where = f"IMAP {imap.host}:{imap.port}"
@@ -162,16 +178,9 @@ def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret:
     try:
         verified = ", certificate verified" if imap.security == "ssl" else ""
         report.ok(f"{where}: connected ({_TRANSPORT[imap.security]}{verified})")
-        if imap.security == "starttls":
-            imap_starttls(client, imap)
-            report.ok(f"{where}: STARTTLS, certificate verified")
-        if imap.username and not secret:
-            report.info(f"{where}: login skipped, as its password cannot be read (see above)")
+        if not _secure_and_log_in(client, imap, where, secret, report):
             return
-        if imap.username:
-            imap_login(client, imap)
-            report.ok(f"{where}: logged in {_login_words(imap.username, imap.auth)}")
-        else:
+        if not imap.username:
             report.info(f"{where}: no imap.username, so no login")
         _check_folders(client, imap, report, settings.state, now)
         caps = {c.decode().upper() for c in client.capabilities()}
@@ -204,15 +213,8 @@ def _check_watch(watch: WatchSettings, report: _Report) -> None:
         return
     try:
         report.ok(f"{where}: connected ({_TRANSPORT[server.security]})")
-        if server.security == "starttls":
-            imap_starttls(client, server)
-            report.ok(f"{where}: STARTTLS, certificate verified")
-        if server.username and not secret:
-            report.info(f"{where}: login skipped, as its password cannot be read (see above)")
+        if not _secure_and_log_in(client, server, where, secret, report):
             return
-        if server.username:
-            imap_login(client, server)
-            report.ok(f"{where}: logged in {_login_words(server.username, server.auth)}")
         folders = list(watch.folders)
         if not folders:
             try:
