@@ -9,14 +9,16 @@ reminder reads as a command even without state.
 ISO-8601 with their offset)::
 
     {"from": "sam@example.com", "is_owner": true, "auto_generated": false, "kind": "ask",
-     "tag": null, "when": null, "forwarded": null, "command": null, "problem": null}
+     "tag": null, "when": null, "forwarded": null, "command": null, "problem": null,
+     "repeat": null}
 
 ``forwarded`` is ``{"from", "to", "subject", "date"}`` when the mail forwards one, ``to`` a
 list. ``command`` is the owner's command when the mail is one (``unknown`` for a reply to
 the assistant that names none), else null. ``when`` is the tag's time, or for a command the
 command's own (``snooze 3 days``: when it snoozes until). ``problem`` is null, or the sentence
 the owner would be told when the assistant cannot act on the mail as meant (a tag it cannot
-read, a past date, nobody to write to, a snooze without a time it can take).
+read, a past date, nobody to write to, a snooze without a time it can take). ``repeat`` is
+the RRULE a note or an ask repeats on, or null; nothing repeats yet, so it is always null.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ class Reading:
             },
             "command": self.command,
             "problem": self.problem,
+            "repeat": None,  # SPEC.md's key; repeating notes and asks are not built yet
         }
 
     def summary(self) -> str:

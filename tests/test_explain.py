@@ -21,7 +21,7 @@ from tests.rig.mailboxes import make_message
 
 #: The keys SPEC.md names, and no others.
 KEYS = {"from", "is_owner", "auto_generated", "kind", "tag", "when", "forwarded", "command",
-        "problem"}
+        "problem", "repeat"}
 FORWARDED_KEYS = {"from", "to", "subject", "date"}
 NOW = "2026-11-30T09:00:00+00:00"
 DATE = "Mon, 30 Nov 2026 08:59:00 +0000"
@@ -88,6 +88,7 @@ def test_an_owners_ask_with_a_config(workdir: Path, capsys: pytest.CaptureFixtur
     assert explain_json(capsys, path, "--config", str(config)) == {
         "from": "sam@example.com", "is_owner": True, "auto_generated": False, "kind": "ask",
         "tag": None, "when": None, "forwarded": None, "command": None, "problem": None,
+        "repeat": None,
     }
 
 
