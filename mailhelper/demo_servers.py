@@ -248,6 +248,38 @@ async def _close_server(
 # IMAP
 
 
+
+class _WholeWrites:
+    """A StreamWriter whose writes go out together at ``drain()``: pymap writes a response's
+    line and its CRLF apart, and a client reading without blocking (imapclient's IDLE) can
+    then see half a line ("unterminated line"). Real servers send whole lines."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(bytes(data))
+
+    def writelines(self, data: Any) -> None:
+        self._pending.extend(bytes(d) for d in data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write(b"".join(self._pending))
+            self._pending.clear()
+
+    async def drain(self) -> None:
+        self._flush()
+        await self._writer.drain()
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
 class EmbeddedImap(_ServerThread):
     """pymap's in-memory IMAP server on ``host:port`` (port 0: a free one), plain, in a thread.
 
@@ -364,7 +396,7 @@ class EmbeddedImap(_ServerThread):
                 return
             connections.add(task)
             try:
-                await imap_server(reader, writer, sock_info)
+                await imap_server(reader, _WholeWrites(writer), sock_info)  # type: ignore[arg-type]
             finally:
                 connections.discard(task)
 
