@@ -109,12 +109,17 @@ def is_assistant_address(email: str, assistant: Address) -> bool:
 
 
 def owner_of(mail: Mail, settings: Settings) -> tuple[Address | None, str | None]:
-    """The owner who sent this mail, or (None, why not) when it is not an owner's."""
+    """The owner who sent this mail, or (None, why not) when it is not an owner's.
+
+    The owner's name is ``owners[].name``; a config that gives none takes the display name
+    the owner's own mail carries, so that letters written for them can name them."""
     if mail.from_ is None:
         return None, None
     owner = settings.owner_for(mail.from_.email)
     if owner is None:
         return None, None
+    if not owner.name and mail.from_.name:
+        owner = Address(owner.email, mail.from_.name)
     if settings.require_auth:
         verdicts = mail.headers.get("authentication-results", ())
         if not authresults.passes(verdicts, settings.trusted_authserv_id or "", owner.email):
