@@ -1107,8 +1107,12 @@ class Renderer:
         thread_id = job.thread.id if job.thread is not None else action.thread_id
         if thread_id is not None:
             message["X-Mailhelper-Thread"] = str(thread_id)
-        message.set_content(parts.text, subtype="plain", charset="utf-8")
-        message.add_alternative(parts.html, subtype="html", charset="utf-8")
+        # Non-ASCII text always goes quoted-printable: the stock choice sends a part whose
+        # lines all fit in 78 bytes as raw 8bit, which a server without 8BITMIME may mangle.
+        message.set_content(parts.text, subtype="plain", charset="utf-8",
+                            cte=None if parts.text.isascii() else "quoted-printable")
+        message.add_alternative(parts.html, subtype="html", charset="utf-8",
+                                cte=None if parts.html.isascii() else "quoted-printable")
         # A boundary from the action key instead of a random one: the same job gives the same
         # bytes, so a re-composed mail (recovery, dry run, tests) is byte-for-byte the same.
         message.set_boundary("mh-" + hashlib.sha256(action.key.encode("utf-8")).hexdigest()[:32])
