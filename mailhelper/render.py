@@ -175,6 +175,7 @@ from markupsafe import Markup, escape
 
 from mailhelper.addresses import fold
 from mailhelper.errors import MailhelperError
+from mailhelper.language import guess_language
 from mailhelper.message_id import bracketed, make_message_id
 from mailhelper.models import (
     COUNTERPART_ACTIONS,
@@ -508,6 +509,10 @@ class ThreadView:
     follow_up_at: datetime | None
     excerpt: str
     reply_excerpt: str
+    #: The language the thread is written in, guessed from its subject, the owner's ask and
+    #: the answers (:func:`mailhelper.language.guess_language`): "en", "de", "zh", ...; ""
+    #: when its words say too little. Letters to a counterpart quote a recap only in "en".
+    language: str = ""
 
     @classmethod
     def of(cls, thread: Thread, zone: tzinfo,
@@ -557,6 +562,8 @@ class ThreadView:
             excerpt=one_line(thread.excerpt, MAX_TEXT_CHARS),
             reply_excerpt=one_line(latest.excerpt if latest else thread.reply_excerpt,
                                    MAX_TEXT_CHARS),
+            language=guess_language([thread.subject, thread.excerpt, thread.reply_excerpt,
+                                     *(a.excerpt for a in thread.replies)]),
         )
 
 
