@@ -140,6 +140,7 @@ import base64
 import email.utils
 import hashlib
 import importlib.resources
+import itertools
 import json
 import re
 import unicodedata
@@ -1471,14 +1472,44 @@ TEXT_WIDTH = 78
 _HANGING = re.compile(r"\s*(?:- |\S+(?: \S+)*? {2,})?")
 
 
+#: Characters no line starts with, and characters no line ends with (UAX #14 classes CL, EX,
+#: IS, NS, QU and OP, the ones Chinese and Japanese text use).
+_NO_BREAK_BEFORE = frozenset("，。、．？！：；」』）》〉】〕”’…‥・ー々"
+                             "ぁぃぅぇぉっゃゅょァィゥェォッャュョ,.?!:;)]}%")
+_NO_BREAK_AFTER = frozenset("「『（《〈【〔“‘([{")
+
+
+def _pieces(word: str) -> list[str]:
+    """``word`` cut where a line may break inside it: next to a character of a script written
+    without spaces (Chinese, Japanese; UAX #14 class ID), never before closing punctuation
+    or after opening punctuation.
+
+    >>> _pieces("计划？好的"), _pieces("Q4计划"), _pieces("plan")
+    (['计', '划？', '好', '的'], ['Q4', '计', '划'], ['plan'])
+    """
+    if word.isascii():
+        return [word]
+    pieces = [word[:1]]
+    for before, char in itertools.pairwise(word):
+        wide = any(unicodedata.east_asian_width(c) in ("W", "F") for c in (before, char))
+        if wide and char not in _NO_BREAK_BEFORE and before not in _NO_BREAK_AFTER:
+            pieces.append(char)
+        else:
+            pieces[-1] += char
+    return pieces
+
+
 def _wrap(line: str, width: int = TEXT_WIDTH) -> list[str]:
     """One line of a text part as lines of at most ``width`` characters, cut between words
-    (a word longer than that, such as an address, stays whole), continued under its text.
+    (a word longer than that, such as an address, stays whole) and, in text written without
+    spaces, between characters (see :func:`_pieces`), continued under its text.
 
     >>> _wrap("  - an ask to Jane Okafor <jane@example.org>, about the plan", 40)
     ['  - an ask to Jane Okafor', '    <jane@example.org>, about the plan']
     >>> _wrap("  snooze 3 days  remind you again in 3 days (or: snooze monday)", 50)
     ['  snooze 3 days  remind you again in 3 days (or:', '                 snooze monday)']
+    >>> _wrap("  “你好，能不能在周四之前帮我看一下计划？”", 16)
+    ['  “你好，能不能在周四之前帮我', '  看一下计划？”']
     """
     if len(line) <= width:
         return [line]
@@ -1489,11 +1520,13 @@ def _wrap(line: str, width: int = TEXT_WIDTH) -> list[str]:
     out: list[str] = []
     current = line[:lead]
     for word in words[lead:]:
-        if current.strip() and len(current) + 1 + len(word) > width:
-            out.append(current)
-            current = indent + word
-        else:
-            current = f"{current} {word}" if current.strip() else current + word
+        for index, piece in enumerate(_pieces(word)):
+            glue = " " if index == 0 else ""  # the pieces of one word join without a space
+            if current.strip() and len(current) + len(glue) + len(piece) > width:
+                out.append(current)
+                current = indent + piece
+            else:
+                current = f"{current}{glue}{piece}" if current.strip() else current + piece
     out.append(current)
     return out
 

@@ -53,6 +53,11 @@ THREADS = {
            "Hi all, could you look over the Q4 plan before Thursday? Thanks!"),
     "de": ("Könntest du dir den Q4-Plan bis Donnerstag ansehen?",
            "Hallo, könntest du dir bitte den Plan bis Donnerstag ansehen? Danke!"),
+    # Chinese is written without spaces: a sentence longer than a line must still be cut.
+    "zh": ("周四之前能帮我看一下第四季度的计划吗？",
+           "你好，能不能在周四之前帮我看一下第四季度的计划？如果有什么遗漏的地方，请告诉我。"
+           "我们下周一要把它交给管理层，所以时间有点紧。如果你这周太忙，也没关系，"
+           "告诉我一声就好，我再找别人看看。非常感谢你的帮助！"),
 }
 MODES = ("draft", "send")
 VOICES = ("assistant", "owner")
@@ -82,7 +87,8 @@ RENDERERS = {(mode, voice): renderer_for(mode, voice) for mode in MODES for voic
 def thread(people: tuple[Address, ...], language: str, kind: Kind = Kind.ASK,
            state: ThreadState = ThreadState.OPEN, answered: int = 0) -> Thread:
     subject, excerpt = THREADS[language]
-    reply = "Gern, ich schaue es mir morgen an." if language == "de" else "Happy to, tomorrow."
+    reply = {"de": "Gern, ich schaue es mir morgen an.", "zh": "没问题，我明天看。"}.get(
+        language, "Happy to, tomorrow.")
     answers = tuple(Answer(p.email, T0 + timedelta(hours=5 + i), True, reply)
                     for i, p in enumerate(people[:answered]))
     return Thread(
