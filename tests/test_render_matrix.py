@@ -1,6 +1,7 @@
 """Every template, read as its recipient would: each kind found in the templates folder,
 rendered (text and HTML) across names as people write them, one and three counterparts, both
-``thank_you.mode`` settings, both ``send_as`` voices, and an English and a non-English thread.
+``thank_you.mode`` settings, both ``send_as`` voices, and an English, a German and a Chinese
+thread (subject and ask).
 
 A rendered mail fails on: template syntax left in it; two spaces in a row inside a text line
 (the command table's one column gap excepted); a title read as a name ("Hi Dr.,", "Dr.?") or
