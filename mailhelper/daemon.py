@@ -347,11 +347,8 @@ class Assistant:
 
     def _dry_cycle(self, mailbox: Mailbox, now: datetime,
                    backfill: timedelta | None = None) -> CycleReport:
-        copy = sqlite3.connect(":memory:", isolation_level=None)
-        copy.row_factory = sqlite3.Row
-        self.store.db.backup(copy)
         real = self.store
-        self.store = Store(copy, real.domain)
+        self.store = real.snapshot()
         self._dry_run = True
         try:
             report = self.read_inbox(mailbox, now, readonly=True, backfill=backfill)

@@ -229,6 +229,22 @@ class Store:
         self._message_id_secret: bytes | None = None
 
     @classmethod
+    def open_readonly(cls, path: Path, assistant_domain: str) -> Store:
+        """The state file at ``path`` for reading only: nothing is created or migrated, and
+        any write fails (``explain`` looks threads up while ``run`` may be using the file)."""
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        connection.row_factory = sqlite3.Row
+        return cls(connection, assistant_domain)
+
+    def snapshot(self) -> Store:
+        """An in-memory copy of the whole state, to work on without touching the file (a
+        dry run): what is written to the copy is gone when it is closed."""
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        copy.row_factory = sqlite3.Row
+        self.db.backup(copy)
+        return type(self)(copy, self.domain)
+
+    @classmethod
     def open(cls, path: Path, assistant_domain: str) -> Store:
         """Open (creating it and its folder if needed, see :func:`private_state_path`) and
         migrate the state file."""
