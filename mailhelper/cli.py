@@ -31,7 +31,6 @@ import logging
 import os
 import select
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -187,12 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python from reporting the same broken pipe again when it flushes at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a command killed by SIGPIPE (128 + 13) would
-    except sqlite3.Error as exc:
-        if args.debug:
-            raise
-        _report(args, f"the state file cannot be used ({exc}); what was not committed is read "
-                      "again next time, so fix the cause (disk space, permissions) and run again")
-        return 1
     except Exception as exc:
         if args.debug:
             raise

@@ -24,6 +24,7 @@ from typing import Any
 
 from mailhelper.addresses import fold
 from mailhelper.backlog import FirstStart
+from mailhelper.errors import StateError
 from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.models import (
     Action,
@@ -219,11 +220,91 @@ def private_state_path(path: Path, create_file: bool = False) -> None:
                         "holds excerpts of mail; make it private: chmod 600 %s", path, mode, path)
 
 
+def state_error(error: sqlite3.Error) -> StateError:
+    """The :class:`StateError` for an error of SQLite (raise it ``from`` that error)."""
+    return StateError(f"the state file cannot be used ({error}); what was not committed is "
+                      "read again next time, so fix the cause (disk space, permissions) and "
+                      "run again")
+
+
+class _Cursor:
+    """A cursor of :class:`_Connection`: fetching raises :class:`StateError` too (SQLite
+    reads the rows after the first only when they are fetched)."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = iter(self._cursor)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except sqlite3.Error as exc:
+                raise state_error(exc) from exc
+            yield row
+
+
+class _Connection:
+    """The store's SQLite connection, raising :class:`StateError` for every error of the
+    driver, whatever the statement: callers learn that the state failed, never how SQLite
+    says so. ``raw`` is the connection itself."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
+        try:
+            return _Cursor(self.raw.execute(sql, parameters))
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def backup(self, target: sqlite3.Connection) -> None:
+        try:
+            self.raw.backup(target)
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+
 class Store:
-    """One SQLite state file. Not thread-safe: one process, one connection."""
+    """One SQLite state file. Not thread-safe: one process, one connection.
+
+    Every error of SQLite comes out of it as :class:`~mailhelper.errors.StateError`.
+    """
 
     def __init__(self, connection: sqlite3.Connection, assistant_domain: str) -> None:
-        self.db = connection
+        self.db = _Connection(connection)
         self.domain = assistant_domain
         self._depth = 0
         self._message_id_secret: bytes | None = None
@@ -232,7 +313,10 @@ class Store:
     def open_readonly(cls, path: Path, assistant_domain: str) -> Store:
         """The state file at ``path`` for reading only: nothing is created or migrated, and
         any write fails (``explain`` looks threads up while ``run`` may be using the file)."""
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
         connection.row_factory = sqlite3.Row
         return cls(connection, assistant_domain)
 
@@ -241,22 +325,37 @@ class Store:
         dry run): what is written to the copy is gone when it is closed."""
         copy = sqlite3.connect(":memory:", isolation_level=None)
         copy.row_factory = sqlite3.Row
-        self.db.backup(copy)
+        try:
+            self.db.backup(copy)
+        except BaseException:
+            copy.close()
+            raise
         return type(self)(copy, self.domain)
 
     @classmethod
     def open(cls, path: Path, assistant_domain: str) -> Store:
         """Open (creating it and its folder if needed, see :func:`private_state_path`) and
         migrate the state file."""
-        if str(path) != ":memory:":
-            private_state_path(path, create_file=True)
-        connection = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        try:
+            if str(path) != ":memory:":
+                private_state_path(path, create_file=True)
+            connection = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        except OSError as exc:
+            raise StateError(f"the state file {path} cannot be created ({exc}); fix the "
+                             "cause (permissions, disk space) or set `state` to another "
+                             "file") from exc
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
         connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA foreign_keys=ON")
         store = cls(connection, assistant_domain)
-        store._migrate()
+        try:
+            store.db.execute("PRAGMA journal_mode=WAL")
+            store.db.execute("PRAGMA synchronous=FULL")
+            store.db.execute("PRAGMA foreign_keys=ON")
+            store._migrate()
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -345,7 +444,10 @@ class Store:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite has rolled back already after some errors (a full disk, an I/O error):
+            # a second ROLLBACK would fail and hide the error that caused it.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         else:
             self.db.execute("COMMIT")
