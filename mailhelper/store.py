@@ -51,7 +51,12 @@ MESSAGE_ID_SECRET = "message_id_secret"
 
 
 def to_text(moment: datetime | None) -> str | None:
-    """A stored time: UTC, ISO-8601, seconds precision."""
+    """A stored time: UTC, ISO-8601, seconds precision.
+
+        >>> from zoneinfo import ZoneInfo
+        >>> to_text(datetime(2026, 12, 3, 10, 0, 30, 999, tzinfo=ZoneInfo("Europe/Berlin")))
+        '2026-12-03T09:00:30+00:00'
+    """
     if moment is None:
         return None
     if moment.tzinfo is None:
@@ -72,7 +77,11 @@ def _addresses(text: str) -> tuple[Address, ...]:
 
 
 def match_subject(subject: str) -> str:
-    """The subject as the reply fallback compares it: case and spacing folded."""
+    """The subject as the reply fallback compares it: case and spacing folded.
+
+        >>> match_subject("  Intro to\tACME? ")
+        'intro to acme?'
+    """
     return " ".join(subject.lower().split())
 
 
