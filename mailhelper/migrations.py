@@ -10,11 +10,12 @@ this version cannot know what the newer one stored.
 The version is the ``schema_version`` row of the ``meta`` table: every release has read it
 there, so an older release still refuses a file a newer one has upgraded.
 
-To change the schema: append one function to :data:`MIGRATIONS` (SQL that works inside a
-transaction: no ``VACUUM``, no ``executescript``), and a test that makes a file of the version
-before (``migrate(db, 0, upto=N - 1)``), fills it as that version would and opens it with the
-store. Never edit a step once released: files out there have run it. A step must not use the
-store's code (it changes; the step must not), so it reads and writes with SQL alone.
+To change the schema: append one function ``_vN_what_it_adds`` to :data:`MIGRATIONS` (SQL
+that works inside a transaction: no ``VACUUM``, no ``executescript``), and a test that makes a
+file of the version before (``migrate(db, 0, upto=N - 1)``), fills it as that version would
+and opens it with the store. Never edit a step once released: files out there have run it.
+A step must not use the store's code (it changes; the step must not), so it reads and writes
+with SQL alone.
 
     >>> import sqlite3
     >>> db = sqlite3.connect(":memory:")
