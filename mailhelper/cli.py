@@ -1,7 +1,9 @@
 """The command line: the only place that talks to humans about errors.
 
 Verbs: ``run`` (the daemon), ``poll --once [--now ISO] [--dry-run]``, ``status [--json]``,
-``explain FILE.eml [--json]``, ``check``, ``demo``; each has ``--help``.
+``explain FILE.eml [--json]``, ``check``, ``demo``; each has ``--help``. The global options
+``--config``, ``-v``/``--verbose``, ``-q``/``--quiet``, ``--debug`` and ``--log-format`` go
+before or after the verb, with the same meaning (``mailhelper --config F check``).
 
 Exit codes:
     0  success (``run``: stopped by SIGTERM or SIGINT)
@@ -31,7 +33,6 @@ import logging
 import os
 import select
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -56,18 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         "login refused, 4 state file in use by another mailhelper.",
     )
     parser.add_argument("--version", action="version", version=f"mailhelper {__version__}")
+    _add_global_options(parser.add_argument_group(
+        "global options (before or after the command, same meaning)"), prefix=_BEFORE)
     logging_options = argparse.ArgumentParser(add_help=False)
-    noise = logging_options.add_mutually_exclusive_group()
-    noise.add_argument("-v", "--verbose", action="store_true", help="log more")
-    noise.add_argument("-q", "--quiet", action="store_true", help="log only problems")
-    logging_options.add_argument("--debug", action="store_true",
-                                 help="show tracebacks on errors")
-    logging_options.add_argument("--log-format", choices=("text", "json"), default="text",
-                                 help="log lines for people (text) or collectors (json)")
-    common = argparse.ArgumentParser(add_help=False, parents=[logging_options])
-    common.add_argument("--config", metavar="PATH", help="config file (default: "
-                        "$MAILHELPER_CONFIG, ./mailhelper.yaml, "
-                        "$XDG_CONFIG_HOME/mailhelper/config.yaml)")
+    _add_global_options(logging_options, config=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common)
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
     verbs.required = True
 
@@ -119,6 +114,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The global options' names (``args.NAME``), how each is written, and its value when given
+#: nowhere. SPEC.md: they work before or after the verb.
+GLOBAL_OPTIONS: tuple[tuple[str, str, object], ...] = (
+    ("config", "--config", None),
+    ("verbose", "-v/--verbose", False),
+    ("quiet", "-q/--quiet", False),
+    ("debug", "--debug", False),
+    ("log_format", "--log-format", "text"),
+)
+#: Where a global option given before the verb is parsed to (``args.<_BEFORE>NAME``) until
+#: :func:`parse_args` merges it with the one given after.
+_BEFORE = "before_verb_"
+
+
+def _add_global_options(
+    target: argparse.ArgumentParser | argparse._ArgumentGroup, prefix: str = "",
+    config: bool = True,
+) -> None:
+    """Add the global options to the top-level parser (``prefix`` set) or a verb's. Each
+    defaults to None, "not given here", so :func:`parse_args` can tell where it was given."""
+    noise = target.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", dest=f"{prefix}verbose", action="store_true",
+                       default=None, help="log more")
+    noise.add_argument("-q", "--quiet", dest=f"{prefix}quiet", action="store_true",
+                       default=None, help="log only problems")
+    target.add_argument("--debug", dest=f"{prefix}debug", action="store_true", default=None,
+                        help="show tracebacks on errors")
+    target.add_argument("--log-format", dest=f"{prefix}log_format", choices=("text", "json"),
+                        default=None,
+                        help="log lines for people (text, the default) or collectors (json)")
+    if config:
+        target.add_argument("--config", dest=f"{prefix}config", metavar="PATH",
+                            help="config file (default: $MAILHELPER_CONFIG, ./mailhelper.yaml, "
+                            "$XDG_CONFIG_HOME/mailhelper/config.yaml)")
+
+
+def parse_args(parser: argparse.ArgumentParser,
+               argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` with each global option taken from before or after the
+    verb (``mailhelper --config F check`` is ``mailhelper check --config F``). The same option
+    given on both sides with different values is a usage error naming both, and so are
+    ``-v`` on one side with ``-q`` on the other.
+
+        >>> args = parse_args(build_parser(), ["-v", "--config", "a.yaml", "status", "--json"])
+        >>> (args.verb, args.config, args.verbose, args.quiet, args.log_format)
+        ('status', 'a.yaml', True, False, 'text')
+    """
+    args = parser.parse_args(argv)
+    for name, written, default in GLOBAL_OPTIONS:
+        before = getattr(args, _BEFORE + name)
+        delattr(args, _BEFORE + name)
+        after = getattr(args, name, None)
+        if before is not None and after is not None and before != after:
+            parser.error(f"{written} is given twice, before the command ({before}) and after "
+                         f"it ({after}); give it once")
+        chosen = after if after is not None else before
+        setattr(args, name, default if chosen is None else chosen)
+    if args.verbose and args.quiet:
+        parser.error("argument -q/--quiet: not allowed with argument -v/--verbose (one "
+                     "before the command, one after it)")
+    return args
+
+
 class _JsonFormatter(logging.Formatter):
     """One JSON object per line, whatever the message holds (newlines are escaped), with the
     structured fields a line about a message, an action or a cycle carries
@@ -165,7 +223,7 @@ def setup_logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (see the module docstring)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # a usage error exits 2 here, with argparse's message
+    args = parse_args(parser, argv)  # a usage error exits 2 here, with argparse's message
     setup_logging(args)
     try:
         code = _dispatch(args)
@@ -187,12 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python from reporting the same broken pipe again when it flushes at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a command killed by SIGPIPE (128 + 13) would
-    except sqlite3.Error as exc:
-        if args.debug:
-            raise
-        _report(args, f"the state file cannot be used ({exc}); what was not committed is read "
-                      "again next time, so fix the cause (disk space, permissions) and run again")
-        return 1
     except Exception as exc:
         if args.debug:
             raise

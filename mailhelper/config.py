@@ -12,10 +12,10 @@ Every problem names the file, the line, the key path and, where one is close, th
     ... ''', "config.yaml")
     Traceback (most recent call last):
     ...
-    mailhelper.errors.ConfigError: config.yaml: config.yaml:4: imap.hots: unknown key (did you \
-mean "host"?)
-    config.yaml:4: imap.host: required (the server's host name, e.g. imap.example.com)
-    config.yaml:5: smtp.port: 0 is out of range (must be from 1 to 65535)
+    mailhelper.errors.ConfigError: 3 problems in the config:
+      config.yaml:4: imap.hots: unknown key (did you mean "host"?)
+      config.yaml:4: imap.host: required (the server's host name, e.g. imap.example.com)
+      config.yaml:5: smtp.port: 0 is out of range (must be from 1 to 65535)
 
 The YAML is composed into a node tree (``yaml.compose`` with the safe loader) rather than loaded
 into plain dicts, because only the nodes remember the line each key and value came from.
@@ -106,8 +106,11 @@ def find_config(cli_path: str | None, environ: Mapping[str, str], cwd: Path) -> 
     ``~`` expands with ``environ["HOME"]``; relative paths count from ``cwd``; the result is
     always absolute, so it does not depend on the process's working folder.
 
-        >>> find_config("/etc/mailhelper.yaml", {}, Path("/"))  # doctest: +SKIP
-        PosixPath('/etc/mailhelper.yaml')
+        >>> find_config("~/nowhere/mailhelper.yaml", {"HOME": "/home/sam"}, Path("/"))
+        Traceback (most recent call last):
+        ...
+        mailhelper.errors.ConfigError: --config names /home/sam/nowhere/mailhelper.yaml, \
+which does not exist; copy config.example.yaml there and edit it
     """
     explicit = [("--config", cli_path), ("$MAILHELPER_CONFIG", environ.get("MAILHELPER_CONFIG"))]
     for origin, given in explicit:
@@ -169,7 +172,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     and ``~`` paths. Passwords are *not* read here, only where they come from is checked:
     ``mailhelper status`` must work without them; ``mailhelper check`` logs in and will tell.
 
-        >>> load_settings(Path("config.example.yaml")).imap.host  # doctest: +SKIP
+        >>> example = Path(__file__).parents[1] / "config.example.yaml"  # in a checkout
+        >>> load_settings(example).imap.host
         'imap.example.com'
     """
     try:

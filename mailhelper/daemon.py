@@ -10,7 +10,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +27,7 @@ from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
 from mailhelper.budget import OverBudget, TimeBudget
 from mailhelper.classify import Context, classify, owner_of
 from mailhelper.connect import LoginRefused, TlsFailed
-from mailhelper.errors import ConnectError, MailhelperError, StateLockedError
+from mailhelper.errors import ConnectError, MailhelperError, StateError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Mail, ThreadState
@@ -347,11 +346,8 @@ class Assistant:
 
     def _dry_cycle(self, mailbox: Mailbox, now: datetime,
                    backfill: timedelta | None = None) -> CycleReport:
-        copy = sqlite3.connect(":memory:", isolation_level=None)
-        copy.row_factory = sqlite3.Row
-        self.store.db.backup(copy)
         real = self.store
-        self.store = Store(copy, real.domain)
+        self.store = real.snapshot()
         self._dry_run = True
         try:
             report = self.read_inbox(mailbox, now, readonly=True, backfill=backfill)
@@ -376,7 +372,7 @@ class Assistant:
             return
         try:
             self.watcher.look(self.store, now)
-        except sqlite3.Error:
+        except StateError:
             raise
         except Exception:
             log.exception("watching the owners' mailboxes failed; the assistant's own work "
@@ -674,7 +670,7 @@ class Assistant:
             return self._not_understood(raw, uid, now, reason, None, None, key)
         except UnparseableMail as exc:
             return self._not_understood(raw, uid, now, f"cannot be parsed: {exc}", None)
-        except sqlite3.Error:
+        except StateError:
             # The state file's fault (disk full, locked), not the message's: stop the cycle
             # with nothing committed, so the message is read again next time.
             raise

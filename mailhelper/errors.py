@@ -36,6 +36,14 @@ class ConnectError(MailhelperError):
     exit_code = 3
 
 
+class StateError(MailhelperError):
+    """The state cannot be read or written: a full disk, a folder without permission, a file
+    locked, damaged or of a schema this version does not know. The store raises it for any
+    error of its database driver (the driver's error is its ``__cause__``), so the rest of the
+    program stops a cycle on it without knowing which database holds the state. Nothing of the
+    work in hand was committed: it is done again next time."""
+
+
 class StateLockedError(MailhelperError):
     """Another mailhelper process holds the state file."""
 

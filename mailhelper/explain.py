@@ -68,14 +68,10 @@ class _Index:
         self.settings = settings
         self.store: Any = None
         if settings.source is not None and Path(settings.state).exists():
-            import sqlite3
-
             from mailhelper.store import Store
 
-            uri = f"file:{settings.state}?mode=ro"
-            connection = sqlite3.connect(uri, uri=True)
-            connection.row_factory = sqlite3.Row
-            self.store = Store(connection, settings.assistant.email.rpartition("@")[2])
+            self.store = Store.open_readonly(Path(settings.state),
+                                             settings.assistant.email.rpartition("@")[2])
 
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
         return self.store.thread_for(message_ids) if self.store else None

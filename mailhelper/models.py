@@ -24,7 +24,11 @@ class Address:
     name: str = ""
 
     def formatted(self) -> str:
-        """The address as a header would show it, quoting the name where RFC 5322 needs it."""
+        """The address as a header would show it, quoting the name where RFC 5322 needs it.
+
+            >>> Address("jane@example.org", "Doe, Jane").formatted()
+            '"Doe, Jane" <jane@example.org>'
+        """
         if not self.name:
             return self.email
         local, _, domain = self.email.rpartition("@")

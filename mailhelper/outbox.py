@@ -45,7 +45,6 @@ import logging
 import os
 import signal
 import smtplib
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,7 +55,7 @@ from typing import Any
 
 from mailhelper import logfields, plan, status
 from mailhelper.addresses import fold
-from mailhelper.errors import ConnectError, MailhelperError
+from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
 from mailhelper.render import Renderer, RenderJob
@@ -409,7 +408,7 @@ class Outbox:
             else:
                 international = not all(
                     a.isascii() for a in [self.settings.assistant.email, *envelope])
-        except sqlite3.Error:
+        except StateError:
             raise  # the state file's fault, not this mail's: stop the cycle, change nothing
         except Exception as exc:
             if not isinstance(exc, MailhelperError):  # a template's or a library's surprise

@@ -192,7 +192,13 @@ class Settings:
     watches: tuple[WatchSettings, ...] = ()
 
     def owner_for(self, email: str) -> Address | None:
-        """The owner with this bare address (ASCII case-insensitive), or None."""
+        """The owner with this bare address (ASCII case-insensitive), or None.
+
+            >>> s = Settings(owners=(Address("sam@example.com", "Sam"),),
+            ...              assistant=Address("helper@example.com"))
+            >>> s.owner_for("SAM@Example.COM"), s.owner_for("jane@example.org")
+            (Address(email='sam@example.com', name='Sam'), None)
+        """
         email = fold(email)
         for owner in self.owners:
             if fold(owner.email) == email:  # the config keeps an IDN domain as written

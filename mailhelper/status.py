@@ -162,8 +162,11 @@ def _threads_table(store: Store, settings: Settings) -> str:
 
 
 def ledger_line(figures: PersonFigures) -> str:
-    """One line of ledger figures, as the status table and the demo print them::
+    """One line of ledger figures, as the status table and the demo print them:
 
+        >>> print(ledger_line(PersonFigures(None, asks_made=2, asks_answered=1,
+        ...     median_hours_to_answer=50.4, offers_received=1, thanks_sent=1,
+        ...     thanks_drafted=1, favours_returned=0)))  # doctest: +NORMALIZE_WHITESPACE
         2 asks, 1 answered (median 2.1 days); 1 offer; thank-yous: 1 sent, 1 drafted;
         0 favours returned
     """

@@ -24,7 +24,10 @@ from typing import Any
 
 from mailhelper.addresses import fold
 from mailhelper.backlog import FirstStart
+from mailhelper.errors import StateError
 from mailhelper.message_id import make_message_id, new_secret
+from mailhelper.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # the store's, re-exported
+from mailhelper.migrations import NewerSchema, migrate, pending, version_of
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -41,132 +44,19 @@ from mailhelper.models import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
 #: The meta key of the installation's Message-ID secret (hex): see mailhelper.message_id.
 MESSAGE_ID_SECRET = "message_id_secret"
-#: Columns added after version 1, with their definitions: a state file from an older version
-#: gets them on first start. Answers recorded before then count as untrusted: whether they
-#: were really the counterpart's can no longer be told, so their thank-you is a draft.
-_ADDED_COLUMNS = (
-    ("threads", "answer_trusted", "INTEGER NOT NULL DEFAULT 0"),
-    ("threads", "away_capped", "INTEGER NOT NULL DEFAULT 0"),
-)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS threads (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    state TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    match_subject TEXT NOT NULL,
-    owner_email TEXT NOT NULL,
-    owner_name TEXT NOT NULL,
-    counterparts TEXT NOT NULL,
-    created TEXT NOT NULL,
-    root_message_id TEXT NOT NULL,
-    last_owner_activity TEXT NOT NULL,
-    answered_at TEXT,
-    closed_at TEXT,
-    excerpt TEXT NOT NULL DEFAULT '',
-    reply_excerpt TEXT NOT NULL DEFAULT '',
-    away_until TEXT,
-    follow_up_at TEXT,
-    snoozed_until TEXT,
-    answer_trusted INTEGER NOT NULL DEFAULT 0,
-    away_capped INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (match_subject);
-CREATE TABLE IF NOT EXISTS thread_participants (
-    thread_id INTEGER NOT NULL REFERENCES threads (id),
-    email TEXT NOT NULL,
-    PRIMARY KEY (email, thread_id)
-);
--- Each counterpart's answer (schema 3): a thread with several counterparts tracks each one.
-CREATE TABLE IF NOT EXISTS thread_answers (
-    thread_id INTEGER NOT NULL REFERENCES threads (id),
-    email TEXT NOT NULL,
-    at TEXT NOT NULL,
-    trusted INTEGER NOT NULL DEFAULT 0,
-    excerpt TEXT NOT NULL DEFAULT '',
-    position INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (thread_id, email)
-);
--- A counterpart's other addresses (a forward of their answer came from one): for matching
--- their mail to them only. Never a recipient: recipients come from threads.counterparts.
-CREATE TABLE IF NOT EXISTS other_addresses (
-    address TEXT PRIMARY KEY,
-    email TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS thread_messages (
-    message_id TEXT PRIMARY KEY,
-    thread_id INTEGER NOT NULL REFERENCES threads (id)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    thread_id INTEGER,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    message_id TEXT,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS events_by_thread ON events (thread_id);
-CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    thread_id INTEGER,
-    due TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    data TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    message_id TEXT NOT NULL UNIQUE,
-    next_attempt TEXT,
-    last_error TEXT,
-    created TEXT NOT NULL,
-    sent_at TEXT,
-    appended INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS actions_by_due ON actions (status, due);
-CREATE INDEX IF NOT EXISTS actions_by_thread ON actions (thread_id);
--- Every cycle asks for sent mail not yet filed in Sent: without this partial index that
--- scans every action ever sent (200 ms a cycle at 100,000 threads).
-CREATE INDEX IF NOT EXISTS actions_unappended ON actions (status, appended) WHERE appended=0;
--- next_due() reads next_attempt of every pending action: from this index, not the table.
-CREATE INDEX IF NOT EXISTS actions_pending_times ON actions (status, due, next_attempt);
-CREATE TABLE IF NOT EXISTS deliveries (
-    action_id INTEGER NOT NULL,
-    recipient TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries (recipient, at);
--- The hourly cap counts every delivery since a time: without it, a scan per mail sent.
-CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (at);
-CREATE TABLE IF NOT EXISTS outgoing (
-    action_id INTEGER PRIMARY KEY,
-    raw BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS processed (
-    message_id TEXT PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    folder TEXT,
-    uid INTEGER,
-    at TEXT NOT NULL,
-    outcome TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS processed_by_hash ON processed (content_hash);
-CREATE TABLE IF NOT EXISTS sync (
-    folder TEXT PRIMARY KEY,
-    uidvalidity INTEGER NOT NULL,
-    last_uid INTEGER NOT NULL,
-    highestmodseq INTEGER
-);
-"""
+# The schema: numbered steps in mailhelper.migrations, run by Store.open. A new column or
+# table is a new step there (no list of added columns here any more).
 
 
 def to_text(moment: datetime | None) -> str | None:
-    """A stored time: UTC, ISO-8601, seconds precision."""
+    """A stored time: UTC, ISO-8601, seconds precision.
+
+        >>> from zoneinfo import ZoneInfo
+        >>> to_text(datetime(2026, 12, 3, 10, 0, 30, 999, tzinfo=ZoneInfo("Europe/Berlin")))
+        '2026-12-03T09:00:30+00:00'
+    """
     if moment is None:
         return None
     if moment.tzinfo is None:
@@ -187,7 +77,11 @@ def _addresses(text: str) -> tuple[Address, ...]:
 
 
 def match_subject(subject: str) -> str:
-    """The subject as the reply fallback compares it: case and spacing folded."""
+    """The subject as the reply fallback compares it: case and spacing folded.
+
+        >>> match_subject("  Intro to\tACME? ")
+        'intro to acme?'
+    """
     return " ".join(subject.lower().split())
 
 
@@ -219,28 +113,142 @@ def private_state_path(path: Path, create_file: bool = False) -> None:
                         "holds excerpts of mail; make it private: chmod 600 %s", path, mode, path)
 
 
+def state_error(error: sqlite3.Error) -> StateError:
+    """The :class:`StateError` for an error of SQLite (raise it ``from`` that error)."""
+    return StateError(f"the state file cannot be used ({error}); what was not committed is "
+                      "read again next time, so fix the cause (disk space, permissions) and "
+                      "run again")
+
+
+class _Cursor:
+    """A cursor of :class:`_Connection`: fetching raises :class:`StateError` too (SQLite
+    reads the rows after the first only when they are fetched)."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = iter(self._cursor)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except sqlite3.Error as exc:
+                raise state_error(exc) from exc
+            yield row
+
+
+class _Connection:
+    """The store's SQLite connection, raising :class:`StateError` for every error of the
+    driver, whatever the statement: callers learn that the state failed, never how SQLite
+    says so. ``raw`` is the connection itself."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
+        try:
+            return _Cursor(self.raw.execute(sql, parameters))
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def backup(self, target: sqlite3.Connection) -> None:
+        try:
+            self.raw.backup(target)
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+
+
 class Store:
-    """One SQLite state file. Not thread-safe: one process, one connection."""
+    """One SQLite state file. Not thread-safe: one process, one connection.
+
+    Every error of SQLite comes out of it as :class:`~mailhelper.errors.StateError`.
+    """
 
     def __init__(self, connection: sqlite3.Connection, assistant_domain: str) -> None:
-        self.db = connection
+        self.db = _Connection(connection)
         self.domain = assistant_domain
         self._depth = 0
         self._message_id_secret: bytes | None = None
 
     @classmethod
+    def open_readonly(cls, path: Path, assistant_domain: str) -> Store:
+        """The state file at ``path`` for reading only: nothing is created or migrated, and
+        any write fails (``explain`` looks threads up while ``run`` may be using the file)."""
+        try:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
+        connection.row_factory = sqlite3.Row
+        return cls(connection, assistant_domain)
+
+    def snapshot(self) -> Store:
+        """An in-memory copy of the whole state, to work on without touching the file (a
+        dry run): what is written to the copy is gone when it is closed."""
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        copy.row_factory = sqlite3.Row
+        try:
+            self.db.backup(copy)
+        except BaseException:
+            copy.close()
+            raise
+        return type(self)(copy, self.domain)
+
+    @classmethod
     def open(cls, path: Path, assistant_domain: str) -> Store:
         """Open (creating it and its folder if needed, see :func:`private_state_path`) and
         migrate the state file."""
-        if str(path) != ":memory:":
-            private_state_path(path, create_file=True)
-        connection = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        try:
+            if str(path) != ":memory:":
+                private_state_path(path, create_file=True)
+            connection = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        except OSError as exc:
+            raise StateError(f"the state file {path} cannot be created ({exc}); fix the "
+                             "cause (permissions, disk space) or set `state` to another "
+                             "file") from exc
+        except sqlite3.Error as exc:
+            raise state_error(exc) from exc
         connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA foreign_keys=ON")
         store = cls(connection, assistant_domain)
-        store._migrate()
+        try:
+            store.db.execute("PRAGMA journal_mode=WAL")
+            store.db.execute("PRAGMA synchronous=FULL")
+            store.db.execute("PRAGMA foreign_keys=ON")
+            store._migrate(str(path))
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -270,49 +278,21 @@ class Store:
         finally:
             self.db.execute("PRAGMA synchronous=NORMAL")
 
-    def _migrate(self) -> None:
+    def _migrate(self, where: str) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION` in one transaction (see
+        :mod:`mailhelper.migrations`), or refuse a newer one with a :class:`StateError`
+        that names ``where``."""
         with self.transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
-            for table, column, definition in _ADDED_COLUMNS:
-                have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self.db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row["value"]) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"the state file is from a newer mailhelper (schema {row['value']}); "
-                    "upgrade mailhelper"
-                )
-            elif int(row["value"]) < SCHEMA_VERSION:
-                if int(row["value"]) < 3:
-                    self._answers_from_threads()
-                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            try:
+                version = version_of(self.db)
+                pending(version, where)
+            except NewerSchema as exc:
+                raise StateError(str(exc)) from None
+            except ValueError as exc:
+                raise StateError(f"{where}: its schema_version is not a number ({exc}); "
+                                 "is it a mailhelper state file?") from None
+            migrate(self.db, version)
             self._secret()  # a state without one (new, or from before it) gets one now
-
-    def _answers_from_threads(self) -> None:
-        """Schema 3: a state file from before per-person answers kept one answer per thread
-        (``answered_at``, ``answer_trusted``, ``reply_excerpt``), and the thread counted as
-        answered by all its counterparts. Each counterpart of such a thread gets that answer,
-        so nothing reopens and nobody is thanked twice."""
-        rows = self.db.execute(
-            "SELECT id, counterparts, answered_at, answer_trusted, reply_excerpt FROM threads "
-            "WHERE answered_at IS NOT NULL AND kind='ask'"
-        ).fetchall()
-        for row in rows:
-            for position, person in enumerate(_addresses(row["counterparts"])):
-                self.db.execute(
-                    "INSERT OR IGNORE INTO thread_answers (thread_id, email, at, trusted, "
-                    "excerpt, position) VALUES (?, ?, ?, ?, ?, ?)",
-                    (row["id"], person.email, row["answered_at"], row["answer_trusted"],
-                     row["reply_excerpt"], position),
-                )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -329,7 +309,10 @@ class Store:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite has rolled back already after some errors (a full disk, an I/O error):
+            # a second ROLLBACK would fail and hide the error that caused it.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         else:
             self.db.execute("COMMIT")

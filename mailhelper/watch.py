@@ -36,7 +36,6 @@ import contextlib
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -49,7 +48,7 @@ from mailhelper import tracker
 from mailhelper.autoreply import auto_generated
 from mailhelper.classify import excerpt, is_assistant_address, is_counterpart
 from mailhelper.connect import LoginRefused, TlsFailed, open_imap
-from mailhelper.errors import ConnectError, MailhelperError
+from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.events import CounterpartReply, OwnerFollowUp, OwnerThanked
 from mailhelper.models import CLOSED_STATES, Address, Kind, Mail, Thread, ThreadState
 from mailhelper.parse import UnparseableMail, parse_mail
@@ -297,7 +296,7 @@ class Watcher:
                     continue
                 seen += got
                 learned += applied
-        except sqlite3.Error:
+        except StateError:
             raise  # the state file's fault: the cycle stops, as for the inbox
         except (MailhelperError, IMAPClientError, OSError) as exc:
             self._drop(owner)

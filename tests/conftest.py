@@ -38,6 +38,10 @@ from tests.rig.corpus import NO_CORPUS, in_ci, require_corpus  # noqa: E402
 from tests.rig.dovecot import DovecotServer, ImapAccount, find_dovecot  # noqa: E402
 from tests.rig.smtpsink import SmtpSink  # noqa: E402
 
+#: The rig holds no tests; collected as files (``--doctest-modules`` looks at every module) it
+#: would be imported a second time as ``rig``, beside the ``tests.rig`` the tests use.
+collect_ignore = ["rig"]
+
 #: Fixtures that need the rig: tests using any of them get the ``integration`` marker.
 RIG_FIXTURES = frozenset({"dovecot", "imap_account", "smtp_sink", "smtp_sink_factory"})
 

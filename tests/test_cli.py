@@ -95,6 +95,101 @@ def test_verbose_and_quiet_exclude_each_other() -> None:
     assert code == 2 and "not allowed with argument" in err
 
 
+# -- global options: before or after the verb (SPEC "Command line") --------------------------------
+GLOBAL_FLAGS = [["-v"], ["--verbose"], ["-q"], ["--quiet"], ["--debug"], ["--log-format", "json"],
+                ["--log-format", "text"], ["--config", "some.yaml"]]
+
+
+@pytest.mark.parametrize("option", GLOBAL_FLAGS, ids=" ".join)
+@pytest.mark.parametrize("verb", [["status"], ["poll", "--once"], ["check"], ["run"],
+                                  ["explain", "x.eml"]], ids=" ".join)
+def test_a_global_option_means_the_same_before_or_after_the_verb(option: list[str],
+                                                                 verb: list[str]) -> None:
+    before = cli.parse_args(cli.build_parser(), [*option, *verb])
+    after = cli.parse_args(cli.build_parser(), [*verb, *option])
+    assert vars(before) == vars(after)
+    neither = cli.parse_args(cli.build_parser(), verb)
+    assert vars(before) != vars(neither) or option == ["--log-format", "text"]
+
+
+def test_config_before_the_verb_is_read(rig_assistant: RigAssistant) -> None:
+    rig_assistant.ask()
+    rig_assistant.poll(NOW)
+    path = str(rig_assistant.config_path)
+    before = run_main("--config", path, "status", "--json")
+    assert before[0] == 0 and len(json.loads(before[1])["threads"]) == 1
+    assert before == run_main("status", "--json", "--config", path)
+    missing = str(rig_assistant.workdir / "missing.yaml")
+    gone = run_main("--config", missing, "status")
+    assert gone == run_main("status", "--config", missing)
+    assert gone[0] == 2 and "missing.yaml" in gone[2]
+
+
+def test_quiet_and_verbose_before_the_verb(rig_assistant: RigAssistant) -> None:
+    rig_assistant.ask()
+    path = str(rig_assistant.config_path)
+    assert run_main("-q", "--config", path, "poll", "--once", "--now", NOW) == (0, "", "")
+    code, _, err = run_main("--verbose", "poll", "--once", "--now", "2026-12-07T09:05:00+00:00",
+                            "--config", path)
+    assert code == 0 and "DEBUG" in err
+
+
+def test_log_format_and_debug_before_the_verb(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = str(tmp_path / "missing.yaml")
+    code, out, err = run_main("--log-format", "json", "--config", missing, "status")
+    assert code == 2 and out == ""
+    [entry] = [json.loads(line) for line in err.splitlines()]
+    assert entry["level"] == "error" and "missing.yaml" in entry["message"]
+
+    def broken(_args: object) -> int:
+        raise RuntimeError("something odd")
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    with pytest.raises(RuntimeError):
+        run_main("--debug", "status")
+    assert run_main("status")[0] == 1
+
+
+@pytest.mark.parametrize(("first", "second", "named"), [
+    (["--config", "a.yaml"], ["--config", "b.yaml"],
+     "--config is given twice, before the command (a.yaml) and after it (b.yaml)"),
+    (["--log-format", "json"], ["--log-format", "text"],
+     "--log-format is given twice, before the command (json) and after it (text)"),
+    (["-v"], ["-q"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
+    (["--quiet"], ["--verbose"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
+])
+def test_a_global_option_given_on_both_sides_differently_is_a_usage_error(
+        first: list[str], second: list[str], named: str) -> None:
+    code, out, err = run_main(*first, "status", *second)
+    assert code == 2 and out == ""
+    assert named in err
+
+
+def test_a_global_option_given_on_both_sides_alike_is_taken_once() -> None:
+    args = cli.parse_args(cli.build_parser(), ["--config", "a.yaml", "-v", "--debug", "status",
+                                               "--config", "a.yaml", "-v", "--debug"])
+    assert (args.config, args.verbose, args.debug) == ("a.yaml", True, True)
+
+
+def test_top_level_help_lists_the_global_options_once_and_each_verb_shows_them() -> None:
+    code, top, _ = run_main("--help")
+    assert code == 0
+    for option in ["-v, --verbose", "-q, --quiet", "--debug", "--log-format {text,json}",
+                   "--config PATH"]:
+        assert len(re.findall(rf"^  {re.escape(option)}", top, re.MULTILINE)) == 1, option
+        for verb in ["run", "poll", "status", "explain", "check"]:
+            assert re.search(rf"^  {re.escape(option)}", run_main(verb, "--help")[1],
+                             re.MULTILINE), (verb, option)
+    assert "before or after the command" in top
+
+
+def test_a_usage_error_before_the_verb_exits_2_like_after_it() -> None:
+    assert run_main("--log-format", "xml", "status")[0] == 2
+    assert run_main("status", "--log-format", "xml")[0] == 2
+    assert run_main("--config")[0] == 2
+
+
 # -- --now ----------------------------------------------------------------------------------------
 def test_now_without_an_offset_is_read_in_the_given_zone() -> None:
     zone = ZoneInfo("America/New_York")

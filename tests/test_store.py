@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from mailhelper.errors import StateError
 from mailhelper.message_id import make_message_id
 from mailhelper.models import (
     Action,
@@ -161,8 +163,16 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with store.transaction():
         store.set_meta("schema_version", "999")
     store.close()
-    with pytest.raises(RuntimeError, match="newer mailhelper"):
+    with pytest.raises(StateError, match="newer mailhelper") as refused:
         Store.open(path, "example.com")
+    # the file, its version, this code's and what to do
+    assert str(refused.value) == (
+        f"{path} is of schema 999, newer than this mailhelper knows (schema "
+        f"{SCHEMA_VERSION} at most): a newer mailhelper has used it; upgrade mailhelper")
+    with sqlite3.connect(path) as db:  # left as it was
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+            "999",)
+    db.close()
 
 
 def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:

@@ -1,0 +1,221 @@
+"""State files of every earlier schema open with today's code, upgraded in one transaction and
+with nothing lost; a file of a newer schema is refused (tests/test_store.py). The file of
+schema 3 in tests/data was written by the release of the day, through Dovecot and the SMTP
+sink (scripts/make_state_fixture.py regenerates it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailhelper.errors import StateError
+from mailhelper.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, version_of
+from mailhelper.models import ActionKind, ActionStatus, Answer, Kind, ThreadState
+from mailhelper.store import Store
+
+FIXTURE = Path(__file__).parent / "data" / "state-v3.sqlite"
+DOMAIN = "example.com"
+
+
+def tables(path: Path) -> dict[str, list[str]]:
+    """Each table's column names, in order."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        names = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {n: [c[1] for c in db.execute(f"PRAGMA table_info({n})")] for n in names}
+
+
+def rows(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the given tables, only the given columns, in rowid order."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return {table: db.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY rowid")
+                .fetchall() for table, names in columns.items()}
+
+
+def shape(path: Path) -> dict[str, Any]:
+    """What the schema is: each table's columns (name, type, not null, default, key) and
+    each index's definition."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        found: dict[str, Any] = {}
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+            found[name] = [tuple(c[1:]) for c in db.execute(f"PRAGMA table_info({name})")]
+        for name, sql in db.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"):
+            found[f"index {name}"] = " ".join(sql.split())
+        return found
+
+
+def old_file(path: Path, version: int) -> sqlite3.Connection:
+    """A state file of schema ``version``, made by the steps up to it (as that release made
+    it); the caller fills it as that release would and closes it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    migrate(db, 0, upto=version)
+    db.execute("COMMIT")
+    return db
+
+
+def test_a_state_file_of_todays_release_upgrades_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    shutil.copy(FIXTURE, path)
+    columns = tables(path)
+    before = rows(path, columns)
+    meta = dict(before["meta"])
+    assert meta["schema_version"] == "3"
+
+    Store.open(path, DOMAIN).close()
+
+    after = rows(path, columns)  # the columns it had: a later step may add more
+    assert dict(after.pop("meta")) == {**meta, "schema_version": str(SCHEMA_VERSION)}
+    for table, old in before.items():
+        if table != "meta":
+            assert after[table] == old, table
+    assert before["threads"] and before["thread_answers"] and before["processed"]
+
+    # Read back through the store: the story the file holds goes on from where it was.
+    store = Store.open(path, DOMAIN)
+    try:
+        threads = {t.subject: t for t in store.threads()}
+        assert {(s, t.kind, t.state) for s, t in threads.items()} == {
+            ("Intro to Acme?", Kind.ASK, ThreadState.OPEN),
+            ("Review my draft?", Kind.ASK, ThreadState.ANSWERED),
+            ("Help with the move", Kind.OFFER, ThreadState.OPEN),
+        }
+        answered = threads["Review my draft?"]
+        assert answered.answers == (Answer("bob@example.net",
+                                           datetime(2026, 12, 8, 10, 15, tzinfo=UTC), True,
+                                           "Sure, send it over, I'll read it tonight."),)
+        pending = {(a.kind, a.thread_id, a.due) for a in store.pending()}
+        assert (ActionKind.THANK_YOU_DRAFT, answered.id,
+                datetime(2026, 12, 8, 12, 15, tzinfo=UTC)) in pending
+        assert ActionKind.FOLLOW_UP in {kind for kind, _, _ in pending}
+        recorded = dict((r[0], r[1]) for r in rows(path, {"actions": ["key", "message_id"]})
+                        ["actions"])
+        for action in [*store.pending(), *store.actions_for(answered.id)]:
+            assert store.message_id_for(action) == recorded[action.key]
+        assert store.get_meta("message_id_secret") == meta["message_id_secret"]
+        assert sum(a.status is ActionStatus.SENT for t in threads.values()
+                   for a in store.actions_for(t.id)) == 4
+    finally:
+        store.close()
+
+
+def test_a_new_file_has_the_shape_todays_release_made(tmp_path: Path) -> None:
+    """A new file runs every step from the first; it ends as today's release made a new
+    file (tests/data), and as an upgraded file of schema 1 ends."""
+    Store.open(tmp_path / "new.db", DOMAIN).close()
+    shutil.copy(FIXTURE, tmp_path / "today.db")
+    Store.open(tmp_path / "today.db", DOMAIN).close()
+    old_file(tmp_path / "v1.db", 1).close()
+    Store.open(tmp_path / "v1.db", DOMAIN).close()
+    new = shape(tmp_path / "new.db")
+    assert shape(tmp_path / "today.db") == new
+    assert shape(tmp_path / "v1.db") == new
+
+
+def test_a_state_file_of_schema_1_keeps_its_threads_and_actions(tmp_path: Path) -> None:
+    """Schema 1 had no per-person answers and no trust: an answered ask's answer goes to each
+    counterpart, untrusted (its thank-you is a draft); nothing else changes."""
+    path = tmp_path / "state.db"
+    db = old_file(path, 1)
+    people = [["jane@example.org", "Jane Doe"], ["bob@example.net", "Bob Lee"]]
+    db.execute(
+        "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name, "
+        "counterparts, created, root_message_id, last_owner_activity, answered_at, "
+        "reply_excerpt) VALUES (7, 'ask', 'answered', 'Intro?', 'intro?', 'sam@example.com', "
+        "'Sam', ?, '2026-11-30T09:00:00+00:00', 'a@x', '2026-11-30T09:00:00+00:00', "
+        "'2026-11-30T14:00:00+00:00', 'Happy to')", (json.dumps(people),))
+    db.execute(
+        "INSERT INTO actions (key, kind, thread_id, due, recipients, data, status, message_id, "
+        "created) VALUES ('t7/thank_you_draft/1', 'thank_you_draft', 7, "
+        "'2026-11-30T16:00:00+00:00', '[]', '{}', 'pending', 'mh.old@example.com', "
+        "'2026-11-30T14:00:00+00:00')")
+    db.execute("INSERT INTO processed VALUES ('a@x', 'hash', 'INBOX', 1, "
+               "'2026-11-30T09:00:00+00:00', 'thread 7')")
+    db.close()
+
+    store = Store.open(path, DOMAIN)
+    try:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        thread = store.thread(7)
+        assert thread is not None and thread.state is ThreadState.ANSWERED
+        at = datetime(2026, 11, 30, 14, tzinfo=UTC)
+        assert thread.answers == (Answer("jane@example.org", at, False, "Happy to"),
+                                  Answer("bob@example.net", at, False, "Happy to"))
+        [action] = store.pending()
+        assert (action.key, store.message_id_for(action)) == ("t7/thank_you_draft/1",
+                                                               "mh.old@example.com")
+        assert store.is_processed("a@x", "other")
+        assert store.get_meta("message_id_secret") is not None  # made now
+    finally:
+        store.close()
+
+
+def test_a_state_file_of_schema_2_gives_each_counterpart_the_trusted_answer(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = old_file(path, 2)
+    db.execute(
+        "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name, "
+        "counterparts, created, root_message_id, last_owner_activity, answered_at, "
+        "reply_excerpt, answer_trusted) VALUES (3, 'ask', 'answered', 'Intro?', 'intro?', "
+        "'sam@example.com', 'Sam', '[[\"jane@example.org\", \"Jane\"]]', "
+        "'2026-11-30T09:00:00+00:00', 'a@x', '2026-11-30T09:00:00+00:00', "
+        "'2026-11-30T14:00:00+00:00', 'Sure', 1)")
+    db.close()
+    store = Store.open(path, DOMAIN)
+    try:
+        thread = store.thread(3)
+        assert thread is not None
+        assert thread.answers == (Answer("jane@example.org",
+                                         datetime(2026, 11, 30, 14, tzinfo=UTC), True, "Sure"),)
+    finally:
+        store.close()
+
+
+def test_an_upgrade_that_fails_part_way_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """All the steps commit together or not at all: here step 3 fails after step 2 changed
+    the threads table, and the file is still of schema 1, without step 2's columns."""
+    path = tmp_path / "state.db"
+    db = old_file(path, 1)
+    db.execute(
+        "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name, "
+        "counterparts, created, root_message_id, last_owner_activity, answered_at) VALUES "
+        "(1, 'ask', 'answered', 'S', 's', 'sam@example.com', 'Sam', '[[\"j@x.org\", \"J\"]]', "
+        "'2026-11-30T09:00:00+00:00', 'a@x', '2026-11-30T09:00:00+00:00', "
+        "'2026-11-30T10:00:00+00:00')")
+    # A table in the way of step 3, whose copy of the answers then fails inside SQLite
+    db.execute("CREATE TABLE thread_answers (thread_id, email, at, trusted, excerpt, position)")
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON thread_answers "
+               "BEGIN SELECT RAISE(ABORT, 'injected'); END")
+    db.close()
+    before = tables(path)
+
+    with pytest.raises(StateError, match="injected"):
+        Store.open(path, DOMAIN)
+
+    assert tables(path) == before
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert version_of(db) == 1
+
+
+def test_a_schema_version_that_is_not_a_number_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = old_file(path, 1)
+    db.execute("UPDATE meta SET value='x' WHERE key='schema_version'")
+    db.close()
+    with pytest.raises(StateError, match="schema_version is not a number"):
+        Store.open(path, DOMAIN)
+
+
+def test_the_steps_are_numbered_from_one_without_gaps() -> None:
+    """MIGRATIONS[N - 1] makes schema N: each step's name says which (``_vN_...``)."""
+    assert [int(step.__name__.split("_")[1][1:]) for step in MIGRATIONS] == list(
+        range(1, SCHEMA_VERSION + 1))
