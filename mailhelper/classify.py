@@ -189,7 +189,8 @@ def _auto_event(mail: Mail, reason: str, ctx: Context) -> Event:
             mail.clean_subject, mail.from_.email, ctx
         )
         if thread is not None and is_counterpart(mail.from_.email, thread):
-            until, capped = bounded_return_date(mail, ctx.now, ctx.settings.timezone)
+            until, capped = bounded_return_date(mail, ctx.now,
+                                                ctx.settings.zone_for(thread.owner.email))
             return OutOfOffice(mid, thread.id, mail.from_, until, capped)
     return Ignored(mid, f"auto-generated ({reason})")
 

@@ -810,7 +810,7 @@ class Assistant:
         deterministic key ``errors/<day>/summary`` (SPEC.md safety rule 3), due at
         :data:`SUMMARY_AT` the next morning, so it counts the whole day and at most one goes
         out a day. Its data holds only counts, the day and the folder."""
-        zone = self.settings.timezone
+        zone = self.settings.zone_for(self.settings.owners[0].email)
         day = now.astimezone(zone).date()
         key = f"errors/{day.isoformat()}/summary"
         field = f"filed_{category}"

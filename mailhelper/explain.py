@@ -256,7 +256,7 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
         kind=kind,
         command=command,
         problem=problem,
-        zone=settings.timezone,
+        zone=settings.zone_for(owner.email if owner else None),
         now=now,
     )
 

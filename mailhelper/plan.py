@@ -380,7 +380,7 @@ def _command(
             updated = dataclasses.replace(thread, snoozed_until=until)
         # Say when the reminder will really come: quiet hours and weekends move it as they
         # move every due time (plan's Planner.add), and a confirmation must not promise more.
-        goes = next_sending_time(until, settings.sending, settings.timezone)
+        goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
         moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
@@ -479,7 +479,9 @@ class _Planner:
 
     @property
     def zone(self) -> tzinfo:
-        return self.settings.timezone
+        """The thread owner's zone (``owners[].timezone``, else ``timezone``): their quiet
+        hours, business days and calendar days."""
+        return self.settings.zone_for(self.thread.owner.email)
 
     def spent(self, key: str) -> bool:
         return any(a.key == key and a.status in SPENT for a in self.history)

@@ -151,6 +151,7 @@ def _threads_table(store: Store, settings: Settings) -> str:
             who = ", ".join(c.email for c in thread.counterparts) or "-"
             upcoming = "-"
             if action is not None:
+                zone = settings.zone_for(thread.owner.email)  # each owner reads their own
                 upcoming = f"{ACTION_WORDS[action.kind]} {format_when(action.due.astimezone(zone))}"
             lines.append(
                 f"  {thread.id:>4}  {thread.kind.value:5}  {thread.state.value:9}  "

@@ -133,7 +133,8 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
     pending = [a for a in store.pending(ActionKind.DIGEST) if a.data.get("reason") == "schedule"]
     for owner in settings.owners:
         mine = [a for a in pending if a.recipients and a.recipients[0].email == owner.email]
-        due = next_digest(rule, now, settings.timezone, anchor) if rule else None
+        # The rule's BYHOUR and BYDAY are the owner's own (owners[].timezone).
+        due = next_digest(rule, now, settings.zone_for(owner.email), anchor) if rule else None
         keep = [a for a in mine if a.due <= now or (due is not None and a.due == due)]
         drop = [a for a in mine if a not in keep]
         if drop:
@@ -144,7 +145,10 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
 
 def schedule_fingerprint(settings: Settings) -> str:
     """A digest of every setting that decides due times; a change means re-planning."""
+    zones = tuple((o.email, o.timezone.key if o.timezone else None) for o in settings.owner_times)
     text = repr((settings.schedules, settings.sending, settings.timezone.key, settings.confirm))
+    if zones:  # only then: an unchanged config must keep the fingerprint it had
+        text += repr(zones)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
