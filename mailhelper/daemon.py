@@ -336,6 +336,7 @@ class Assistant:
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
+            tracker.release_pauses(self.store, self.settings, now)
             report.sent = outbox.send_due(now)
             with self.store.transaction():
                 # The digest just sent makes room for the next one: plan it now, so a poll
@@ -358,6 +359,7 @@ class Assistant:
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
+            tracker.release_pauses(self.store, self.settings, now)
             outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
                             None)
             report.sent = outbox.send_due(now, dry_run=True)

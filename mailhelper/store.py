@@ -33,6 +33,7 @@ from mailhelper.models import (
     Answer,
     Kind,
     Ledger,
+    Pause,
     PersonFigures,
     Thread,
     ThreadState,
@@ -156,6 +157,14 @@ CREATE TABLE IF NOT EXISTS processed (
     outcome TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS processed_by_hash ON processed (content_hash);
+-- An owner's pause (mailhelper.pause): one row while it holds mail back or has not yet
+-- released what it held, deleted at the release.
+CREATE TABLE IF NOT EXISTS pauses (
+    owner TEXT PRIMARY KEY,
+    since TEXT NOT NULL,
+    until TEXT NOT NULL,
+    release TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sync (
     folder TEXT PRIMARY KEY,
     uidvalidity INTEGER NOT NULL,
@@ -922,6 +931,29 @@ class Store:
             )
             if cursor.rowcount:  # bytes composed before the change are stale now
                 self.forget_outgoing(action.id)
+
+    # -- pauses -----------------------------------------------------------------------------
+    def pauses(self) -> list[Pause]:
+        """Every owner's pause not yet released, by owner."""
+        rows = self.db.execute("SELECT * FROM pauses ORDER BY owner").fetchall()
+        return [Pause(r["owner"], _req(r["since"]), _req(r["until"]), _req(r["release"]))
+                for r in rows]
+
+    def pause_for(self, owner: str) -> Pause | None:
+        """The owner's pause (``owner`` folded), or None."""
+        return next((p for p in self.pauses() if p.owner == fold(owner)), None)
+
+    def set_pause(self, pause: Pause) -> None:
+        self.db.execute(
+            "INSERT INTO pauses (owner, since, until, release) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (owner) DO UPDATE SET since=excluded.since, until=excluded.until, "
+            "release=excluded.release",
+            (fold(pause.owner), to_text(pause.since), to_text(pause.until),
+             to_text(pause.release)),
+        )
+
+    def end_pause(self, owner: str) -> None:
+        self.db.execute("DELETE FROM pauses WHERE owner=?", (fold(owner),))
 
     # -- the help ledger --------------------------------------------------------------------
     def ledger(self, owner: str | None = None) -> Ledger:
