@@ -424,7 +424,7 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 
 
 def cmd_status(settings: Any, as_json: bool) -> int:
-    from mailhelper.status import status_json, status_table, watch_json
+    from mailhelper.status import pause_json, status_json, status_table, watch_json
     from mailhelper.store import Store
 
     if not Path(settings.state).exists():
@@ -437,6 +437,9 @@ def cmd_status(settings: Any, as_json: bool) -> int:
             shown = status_json(store)
             if settings.watches:
                 shown["watch"] = watch_json(store, settings)
+            pauses = pause_json(store)
+            if pauses:
+                shown["pauses"] = pauses
             print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
         else:
             print(for_terminal(status_table(store, settings)))

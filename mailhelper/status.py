@@ -91,6 +91,25 @@ def status_json(store: Store) -> dict[str, Any]:
     return {"threads": threads}
 
 
+def pause_json(store: Store) -> list[dict[str, Any]]:
+    """The owners' pauses for ``status --json`` (key ``pauses``): each owner's ``since``,
+    ``until`` (the end), ``release`` (when what it held goes out)."""
+    return [{"owner": p.owner, "since": _iso(p.since), "until": _iso(p.until),
+             "release": _iso(p.release)} for p in store.pauses()]
+
+
+def pause_lines(store: Store, settings: Settings) -> list[str]:
+    """One line per paused owner, in their zone."""
+    lines = []
+    for pause in store.pauses():
+        zone = settings.zone_for(pause.owner)
+        lines.append(f"Paused: {pause.owner} until {format_when(pause.until.astimezone(zone))}"
+                     f"; what falls due meanwhile goes on "
+                     f"{format_when(pause.release.astimezone(zone))}, at most one mail per "
+                     "thread")
+    return lines
+
+
 def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     """What the owner should do, most pressing first; a thread goes in the first that fits."""
     thanks = {t.id for t in thanks_due(store)}
@@ -126,14 +145,17 @@ def watch_json(store: Store, settings: Settings) -> list[dict[str, Any]]:
 
 def status_table(store: Store, settings: Settings) -> str:
     """A readable table, grouped by what the owner should do, newest first within a group,
-    then the ledger's figures (the same the digest gives), then the watched mailboxes."""
+    then the ledger's figures (the same the digest gives), then the watched mailboxes; the
+    owners' pauses first."""
     watching = watch_lines(store, settings)
     table = _threads_table(store, settings)
+    paused = pause_lines(store, settings)
+    if paused:
+        table = "\n".join([*paused, "", table])
     return "\n".join([table, "", *watching]) if watching else table
 
 
 def _threads_table(store: Store, settings: Settings) -> str:
-    zone = settings.timezone
     threads = store.threads()  # newest first
     if not threads:
         return "No threads yet: nothing is being tracked."
