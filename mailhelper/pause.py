@@ -61,7 +61,8 @@ _MAX_STEPS = 50
 def release_time(end: datetime, zone: tzinfo, default_time: time,
                  sending: SendingSettings) -> datetime:
     """When a pause ending at ``end`` releases what it held: the first ``default_time`` in
-    ``zone`` at or after ``end``, moved into the sending window.
+    ``zone`` at or after ``end``, moved into the sending window (a Saturday's release is on
+    Monday at the default time, or when the window opens if that is later).
 
         >>> from zoneinfo import ZoneInfo
         >>> ny = ZoneInfo("America/New_York")
@@ -69,12 +70,18 @@ def release_time(end: datetime, zone: tzinfo, default_time: time,
         >>> release_time(friday_noon, ny, time(9), SendingSettings()).isoformat()
         '2026-12-07T09:00:00-05:00'
     """
-    local = end.astimezone(zone)
-    morning = resolve_wall_time(datetime.combine(local.date(), default_time), zone)
+    day = end.astimezone(zone).date()
+    morning = resolve_wall_time(datetime.combine(day, default_time), zone)
     if _utc(morning) < _utc(end):
-        morning = resolve_wall_time(
-            datetime.combine(local.date() + timedelta(days=1), default_time), zone)
-    return next_sending_time(morning, sending, zone)
+        day += timedelta(days=1)
+        morning = resolve_wall_time(datetime.combine(day, default_time), zone)
+    moved = next_sending_time(morning, sending, zone)
+    later = moved.astimezone(zone).date()
+    if later != day:
+        # A weekend moved it to Monday: Monday's default time, unless the window opens later.
+        morning = resolve_wall_time(datetime.combine(later, default_time), zone)
+        moved = next_sending_time(max(morning, moved, key=_utc), sending, zone)
+    return moved
 
 
 def pause_problem(until: datetime, now: datetime) -> str | None:
@@ -148,7 +155,7 @@ def superseded(thread: Thread, history: Sequence[Action], settings: Settings,
                                           settings), release)
             if not [a for a in later if a.key != victim.key]:
                 break
-        skipped.append(victim)
+        skipped.append(_skip(victim))
         walked.append(_skip(victim))
         thread = after_sent(thread, victim, victim.due)
     return skipped, thread
