@@ -17,15 +17,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from mailhelper.addresses import fold
+from mailhelper.ics import Entry, calendar
 from mailhelper.models import (
     Action,
     ActionKind,
     ActionStatus,
     Kind,
+    Pause,
     PersonFigures,
     Thread,
     ThreadState,
 )
+from mailhelper.names import join_names
 from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural, thanks_words
 from mailhelper.settings import Settings
 from mailhelper.store import Store
@@ -108,6 +112,56 @@ def pause_lines(store: Store, settings: Settings) -> list[str]:
                      f"{format_when(pause.release.astimezone(zone))}, at most one mail per "
                      "thread")
     return lines
+
+
+def goes_at(action: Action, pause: Pause | None) -> datetime:
+    """When ``action`` will really go: its due time, or later when a retry, a sending limit
+    or the owner's pause holds it."""
+    at = max(action.due, action.next_attempt or action.due)
+    if pause is not None and at < pause.release:
+        at = pause.release
+    return at
+
+
+#: The kinds the calendar shows: reminders to the owner and thanks, not answers to mail.
+CALENDAR_KINDS = frozenset({
+    ActionKind.FOLLOW_UP, ActionKind.OFFER_FOLLOW_UP, ActionKind.CLOSING_NOTE,
+    ActionKind.NUDGE, ActionKind.THANK_YOU_DRAFT, ActionKind.THANK_YOU,
+    ActionKind.RETURN_FAVOR,
+})
+
+
+def calendar_entries(store: Store) -> list[Entry]:
+    """Every pending reminder and due thank-you of every thread, at the time it will go
+    (:func:`goes_at`), for :func:`mailhelper.ics.calendar`."""
+    pauses = {p.owner: p for p in store.pauses()}
+    entries = []
+    for thread in store.threads():
+        names = join_names([c.name or c.email for c in thread.counterparts]) or "them"
+        pause = pauses.get(fold(thread.owner.email))
+        for action in _pending(store, thread):
+            if action.kind not in CALENDAR_KINDS:
+                continue
+            words = ACTION_WORDS[action.kind]
+            summary = f"{words[:1].upper()}{words[1:]}: {one_line(thread.subject)} ({names})"
+            entries.append(Entry(action.key, goes_at(action, pause), summary,
+                                 _calendar_description(action, thread, names)))
+    return entries
+
+
+def _calendar_description(action: Action, thread: Thread, names: str) -> str:
+    subject = one_line(thread.subject)
+    if action.kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+        return (f"The assistant writes to {names} in the thread \"{subject}\", with you in "
+                "Cc.")
+    kind = "ask to" if thread.kind is Kind.ASK else "offer from"
+    return (f"The assistant mails you a {ACTION_WORDS[action.kind]} about your {kind} "
+            f"{names}, \"{subject}\". Reply to that mail with done, snooze or cancel.")
+
+
+def status_ics(store: Store, settings: Settings, stamp: datetime) -> str:
+    """``status --ics``: the iCalendar of :func:`calendar_entries`, written at ``stamp``."""
+    return calendar(calendar_entries(store), stamp, settings.assistant.email)
 
 
 def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
