@@ -435,10 +435,12 @@ class Outbox:
         else can fail while the pause holds it)."""
         if not is_scheduled(action) or action.key.startswith("failed/"):
             return None
+        pauses = {p.owner: p for p in self.store.pauses() if p.holds(now)}
+        if not pauses:
+            return None  # the usual case: no thread to look up
         thread = self.store.thread(action.thread_id) if action.thread_id is not None else None
         owner = owner_of_action(action, thread, self.settings)
-        pause = self.store.pause_for(owner) if owner is not None else None
-        return pause if pause is not None and pause.holds(now) else None
+        return pauses.get(owner) if owner is not None else None
 
     def _send_if_allowed(
         self, action: Action, now: datetime, dry_run: bool, report: SendReport
