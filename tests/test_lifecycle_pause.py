@@ -101,6 +101,7 @@ def test_a_pause_in_the_past_or_longer_than_a_year_is_refused_with_the_reason(
     [help_mail] = walk.poll(at("2026-12-08 10:00"))
     assert kinds([help_mail]) == ["help"]
     assert "a pause lasts at most a year" in " ".join(text_of(help_mail).split())
+    assert '"resume" ends it sooner' in " ".join(text_of(help_mail).split())
     walk.deliver(f"{OWNER_NAME} <{OWNER}>", walk.assistant, "pause", "pause until 1 December 2026",
                  at("2026-12-08 11:00"))
     [refusal] = walk.poll(at("2026-12-08 11:00"))
