@@ -151,7 +151,7 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
 
 def schedule_fingerprint(settings: Settings) -> str:
     """A digest of every setting that decides due times; a change means re-planning."""
-    zones = tuple((o.email, o.timezone.key if o.timezone else None) for o in settings.owner_times)
+    zones = tuple((o.email, o.timezone.key) for o in settings.owner_times if o.timezone)
     text = repr((settings.schedules, settings.sending, settings.timezone.key, settings.confirm))
     if zones:  # only then: an unchanged config must keep the fingerprint it had
         text += repr(zones)
