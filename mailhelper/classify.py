@@ -33,6 +33,7 @@ repeat, and an auto-responder that marks nothing would otherwise loop with the a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
 from typing import Protocol, TypedDict
@@ -194,7 +195,8 @@ def _auto_event(mail: Mail, reason: str, ctx: Context) -> Event:
             mail.clean_subject, mail.from_.email, ctx
         )
         if thread is not None and is_counterpart(mail.from_.email, thread):
-            until, capped = bounded_return_date(mail, ctx.now, ctx.settings.timezone)
+            until, capped = bounded_return_date(mail, ctx.now,
+                                                ctx.settings.zone_for(thread.owner.email))
             return OutOfOffice(mid, thread.id, mail.from_, until, capped)
     return Ignored(mid, f"auto-generated ({reason})")
 
@@ -241,7 +243,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             return Ignored(mid, "an unknown command in answer to the list of commands: not "
                                 "answered again (no loop with an auto-responder)")
         return OwnerCommand(mid, owner, command.name, thread_id, kind, command.until, command.line,
-                            replied_to)
+                            replied_to, command.problem)
 
     if mail.forwarded is not None:
         forwarded = mail.forwarded
@@ -290,8 +292,14 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
 
     if not counterparts:
         command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
-        if command.name in ("status", "help"):
-            return OwnerCommand(mid, owner, command.name, None, None, None, command.line)
+        if command.name in ("status", "help", "pause", "resume"):
+            return OwnerCommand(mid, owner, command.name, None, None, command.until,
+                                command.line)
+        if command.name == "unknown" and command.problem and re.match(
+                r"\W*pause\b", command.line, re.IGNORECASE):
+            # "pause 2 years" as a new mail: the owner learns why, as by reply.
+            return OwnerCommand(mid, owner, "unknown", None, None, None, command.line,
+                                problem=command.problem)
     counterparts, left_out = writable(counterparts)
     problem = None
     if tag.problem:

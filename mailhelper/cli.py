@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = verbs.add_parser("status", parents=[common], help="every thread and what is next",
                               description="Every thread, finished ones included.")
     status.add_argument("--json", action="store_true", help='print {"threads": [...]}')
+    status.add_argument("--ics", action="store_true",
+                        help="print the pending reminders and thanks as an iCalendar")
     explain = verbs.add_parser(
         "explain", parents=[common],
         help="how the assistant reads one message (touches no mailbox)",
@@ -288,7 +290,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_check(lambda: load(args), sys.stdout)
     settings = load(args)
     if verb == "status":
-        return cmd_status(settings, args.json)
+        return cmd_status(settings, args.json, getattr(args, "ics", False))
     if verb == "poll":
         return cmd_poll(settings, args)
     if verb == "run":
@@ -475,20 +477,30 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
     log.info("SIGHUP: config %s reloaded; reconnecting with it", new.source)
 
 
-def cmd_status(settings: Any, as_json: bool) -> int:
-    from mailhelper.status import status_json, status_table, watch_json
+def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
+    from mailhelper.ics import calendar
+    from mailhelper.status import pause_json, status_ics, status_json, status_table, watch_json
     from mailhelper.store import Store
 
+    stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
     if not Path(settings.state).exists():
+        if as_ics:
+            sys.stdout.write(calendar([], stamp, settings.assistant.email))
+            return 0
         rows: dict[str, Any] = {"threads": []}
         print(json.dumps(rows) if as_json else "No threads yet: nothing is being tracked.")
         return 0
     store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
     try:
-        if as_json:
+        if as_ics:
+            sys.stdout.write(status_ics(store, settings, stamp))
+        elif as_json:
             shown = status_json(store)
             if settings.watches:
                 shown["watch"] = watch_json(store, settings)
+            pauses = pause_json(store)
+            if pauses:
+                shown["pauses"] = pauses
             print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
         else:
             print(for_terminal(status_table(store, settings)))

@@ -42,9 +42,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
 from typing import Literal
 
+from mailhelper.pause import pause_problem
 from mailhelper.timewords import DateOrder, read_when
 
-CommandName = Literal["done", "send", "snooze", "decline", "cancel", "status", "help", "unknown"]
+CommandName = Literal["done", "send", "snooze", "decline", "cancel", "status", "help", "pause",
+                      "resume", "unknown"]
 
 #: One line per command, for the templates (receipts, reminders, the answer to ``help``).
 COMMANDS_HELP = """\
@@ -54,9 +56,16 @@ snooze <when>   remind me later: snooze 3 days, snooze monday, snooze 2026-12-01
 decline         you did not take the offer up: I will still help you thank them
 cancel          stop tracking this thread and send nothing more about it
 status          reply with the digest: open asks, offers, thanks due, favours to return
+pause <when>    nothing goes out for you until then: pause until 6 April, pause 2 weeks
+resume          end a pause: what it held comes the next morning
 help            this list"""
 
-_SIMPLE: frozenset[str] = frozenset({"done", "send", "decline", "cancel", "status", "help"})
+_SIMPLE: frozenset[str] = frozenset({"done", "send", "decline", "cancel", "status", "help",
+                                     "resume"})
+#: The word before a pause's end, in the languages the time grammar reads: "pause until
+#: monday", "Pause bis 6. April", "pause jusqu'au 6 avril", "pause hasta el 6 de abril".
+_UNTIL = re.compile(r"^(?:until|till|til|up\s+to|bis(?:\s+(?:zum|zur|am))?|jusqu['’]?\s*(?:au|à|a)"
+                    r"|jusqu['’]?|hasta(?:\s+el)?)\b[\s:]*", re.IGNORECASE)
 
 # Where the owner's own words end and the quoted original begins.
 _ATTRIBUTION = re.compile(
@@ -81,8 +90,8 @@ _MAX_WHEN_WORDS = 8
 @dataclass(frozen=True)
 class Command:
     """An owner's command. ``line`` is the line it was read from, as written (stripped);
-    ``until`` is set for ``snooze`` only; ``problem`` says why a ``snooze`` whose time cannot
-    be taken is ``unknown``."""
+    ``until`` is set for ``snooze`` and ``pause`` only; ``problem`` says why a ``snooze`` or
+    ``pause`` whose time cannot be taken is ``unknown``."""
 
     name: CommandName
     until: datetime | None
@@ -109,6 +118,8 @@ def parse_command(reply_text: str, now: datetime, zone: tzinfo, *,
     word, rest = match[1], match[2]
     if word in _SIMPLE:
         return Command(word, None, line)  # type: ignore[arg-type]  # checked just above
+    if word == "pause":
+        return _pause(rest, line, now, zone, default_time, date_order)
     if word == "snooze":
         until, problem = _snooze_until(rest, now, zone, default_time, date_order)
         # In UTC: same-zone datetimes compare by wall time, wrong in the autumn overlap.
@@ -117,6 +128,22 @@ def parse_command(reply_text: str, now: datetime, zone: tzinfo, *,
         return Command("unknown", None, line,
                        problem or f'I could not read a time in "{line}" (try "snooze 3 days")')
     return Command("unknown", None, line)
+
+
+def _pause(rest: str, line: str, now: datetime, zone: tzinfo, default_time: time,
+           date_order: DateOrder | None) -> Command:
+    """``pause <when>``: ``until`` is the pause's end; an end that cannot be taken (none, in
+    the past, more than a year ahead: :func:`mailhelper.pause.pause_problem`) is ``unknown``
+    with the reason."""
+    when = _UNTIL.sub("", rest.strip("*_~ \t"))
+    until, problem = _snooze_until(when, now, zone, default_time, date_order)
+    if until is not None:
+        problem = pause_problem(until, now)
+        if problem is None:
+            return Command("pause", until, line)
+    return Command("unknown", None, line,
+                   problem or f'I could not read when the pause ends in "{line}" '
+                              '(try "pause until monday" or "pause 2 weeks")')
 
 
 def _command_line(reply_text: str) -> str | None:

@@ -702,6 +702,7 @@ class _Reader:
             "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval",
             "confirm", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
             "trusted_authserv_id", "templates_dir", "default_time", "date_order",
+            "calendar_file",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
         owners, watches, owner_times = self.owners(top)
@@ -744,6 +745,7 @@ class _Reader:
             date_order=self.date_order(top.get("date_order")),
             owner_times=owner_times,
             watches=watches,
+            calendar_file=self.calendar_file(top),
         )
 
     def date_order(self, item: _Item | None) -> Literal["dmy", "mdy"] | None:
@@ -993,6 +995,22 @@ class _Reader:
         if path.is_dir():
             self.problems.add(item.line, "state", f"{path} is a folder; give the SQLite file's "
                               f"path, e.g. {path / 'state.db'}")
+        return path
+
+    def calendar_file(self, top: _Section) -> Path | None:
+        """``calendar_file``: where the daemon keeps the iCalendar; null (the default) is off.
+        Its folder must exist (the file is made there); the file itself need not."""
+        item = top.get("calendar_file")
+        text = self.text(item, "a file path") if item is not None else None
+        if text is None or item is None:
+            return None
+        path = _absolute(_expand_user(text, self.environ), self.base_dir)
+        if path.is_dir():
+            self.problems.add(item.line, "calendar_file", f"{path} is a folder; give the "
+                              f"file's path, e.g. {path / 'mailhelper.ics'}")
+        elif not path.parent.is_dir():
+            self.problems.add(item.line, "calendar_file", f"the folder {path.parent} does not "
+                              "exist; create it or give another path")
         return path
 
     def tags(self, top: _Section) -> Tags:

@@ -6,6 +6,7 @@ outbox -> store. The loop gets a ``clock`` and a ``sleep`` so tests can drive it
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -37,6 +38,7 @@ from mailhelper.plan import after_sent as plan_after_sent
 from mailhelper.prefilter import header_of, ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
+from mailhelper.status import status_ics
 from mailhelper.store import Store, private_state_path
 from mailhelper.watch import Watcher
 
@@ -267,6 +269,30 @@ def _content_id(key: str) -> str:
     return f"sha256-{key[:32]}@mailhelper.invalid"
 
 
+def _undated(calendar_text: str) -> str:
+    """An iCalendar without its DTSTAMP lines: two that differ only there show the same."""
+    return "\r\n".join(line for line in calendar_text.split("\r\n")
+                       if not line.startswith("DTSTAMP:"))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace the file at ``path`` with ``data`` atomically (a temporary file beside it,
+    synced, then renamed over it), readable by its owner only (0600)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def _text(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__).splitlines()[0]
 
@@ -335,6 +361,7 @@ class Assistant:
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
+            tracker.release_pauses(self.store, self.settings, now)
             report.sent = outbox.send_due(now)
             with self.store.transaction():
                 # The digest just sent makes room for the next one: plan it now, so a poll
@@ -342,7 +369,34 @@ class Assistant:
                 tracker.plan_digests(self.store, self.settings, now)
         finally:
             outbox.close()
+        self._keep_calendar(now)
         return report
+
+    def _keep_calendar(self, now: datetime) -> None:
+        """Rewrite ``calendar_file`` when what it shows changed (its DTSTAMPs aside), by an
+        atomic replace, so a calendar app never reads half a file; 0600, as it names people
+        and subjects. A failure to write is logged and the cycle goes on."""
+        path = self.settings.calendar_file
+        if path is None:
+            return
+        text = status_ics(self.store, self.settings, now)
+        try:
+            old = path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            old = None
+        except OSError as exc:
+            log.warning("calendar_file %s: cannot read it (%s); writing it anew", path,
+                        _text(exc))
+            old = None
+        if old is not None and _undated(old) == _undated(text):
+            return
+        try:
+            write_private(path, text.encode("utf-8"))
+        except OSError as exc:
+            log.error("calendar_file %s: cannot write it (%s); the assistant's work goes on",
+                      path, _text(exc))
+        else:
+            log.debug("calendar_file %s rewritten", path)
 
     def _dry_cycle(self, mailbox: Mailbox, now: datetime,
                    backfill: timedelta | None = None) -> CycleReport:
@@ -354,6 +408,7 @@ class Assistant:
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
+            tracker.release_pauses(self.store, self.settings, now)
             outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
                             None)
             report.sent = outbox.send_due(now, dry_run=True)
@@ -806,7 +861,7 @@ class Assistant:
         deterministic key ``errors/<day>/summary`` (SPEC.md safety rule 3), due at
         :data:`SUMMARY_AT` the next morning, so it counts the whole day and at most one goes
         out a day. Its data holds only counts, the day and the folder."""
-        zone = self.settings.timezone
+        zone = self.settings.zone_for(self.settings.owners[0].email)
         day = now.astimezone(zone).date()
         key = f"errors/{day.isoformat()}/summary"
         field = f"filed_{category}"

@@ -105,6 +105,9 @@ class OwnerCommand:
     until: datetime | None = None
     line: str = ""
     replied_to: str | None = None
+    #: Why a command that names a time could not be taken (``pause 2 years``): the answer
+    #: says so.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,8 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
     if isinstance(event, OwnerCommand):
         if event.name == "snooze" and event.until is not None:
             return f"would run the owner's command: snooze until {when(event.until)}"
+        if event.name == "pause" and event.until is not None:
+            return f"would run the owner's command: pause until {when(event.until)}"
         return f"would run the owner's command: {event.name}"
     if isinstance(event, CounterpartReply):
         return f"would mark thread {event.thread_id} answered by {event.sender.email}"
@@ -252,7 +254,7 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
         kind=kind,
         command=command,
         problem=problem,
-        zone=settings.timezone,
+        zone=settings.zone_for(owner.email if owner else None),
         now=now,
     )
 

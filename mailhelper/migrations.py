@@ -209,12 +209,25 @@ CREATE TABLE IF NOT EXISTS other_addresses (
 """)
 
 
+def _v5_pauses(db: Database) -> None:
+    """Schema 5: each owner's pause (``pause until …``) not yet released."""
+    _run(db, """
+CREATE TABLE IF NOT EXISTS pauses (
+    owner TEXT PRIMARY KEY,
+    since TEXT NOT NULL,
+    until TEXT NOT NULL,
+    release TEXT NOT NULL
+)
+""")
+
+
 #: The steps, in order: ``MIGRATIONS[N - 1]`` takes a file from schema ``N - 1`` to ``N``.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_first_release,
     _v2_answer_trust,
     _v3_answers_per_person,
     _v4_other_addresses,
+    _v5_pauses,
 )
 
 #: The schema this code reads and writes: the number of steps.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.headerregistry import Address as _HeaderAddress
 from enum import StrEnum
 
@@ -264,3 +264,18 @@ def thanked_people(thread: Thread, kind: ActionKind, data: Mapping[str, str],
     if kind is ActionKind.THANK_YOU:
         return {a.email for a in recipients}
     return {c.email for c in thread.counterparts}
+
+
+@dataclass(frozen=True)
+class Pause:
+    """One owner's pause: asked for at ``since``, ending at ``until``; what it held goes out
+    at ``release`` (:func:`mailhelper.pause.release_time`)."""
+
+    owner: str
+    since: datetime
+    until: datetime
+    release: datetime
+
+    def holds(self, now: datetime) -> bool:
+        """Whether the pause still holds mail back at ``now`` (until its release)."""
+        return now.astimezone(UTC) < self.release.astimezone(UTC)

@@ -57,11 +57,20 @@ from mailhelper import logfields, plan, status
 from mailhelper.addresses import fold
 from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.mailbox import Mailbox
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, Thread, ThreadState
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    Pause,
+    Thread,
+    ThreadState,
+)
+from mailhelper.pause import HELD, owner_of_action
 from mailhelper.render import Renderer, RenderJob
 from mailhelper.settings import Settings
 from mailhelper.store import Store
-from mailhelper.tracker import replan
+from mailhelper.tracker import is_scheduled, replan
 
 log = logging.getLogger(__name__)
 
@@ -418,10 +427,35 @@ class Outbox:
                 f"its mail could not be written: {str(exc) or type(exc).__name__}") from exc
         return message, envelope, raw, international
 
+    def _paused(self, action: Action, now: datetime) -> Pause | None:
+        """The owner's pause that holds ``action`` back at ``now``, or None. Only what the
+        assistant sends on its own is held; answers to the owner's own mail go
+        (:mod:`mailhelper.pause`), and so does the notice that one of those failed (nothing
+        else can fail while the pause holds it)."""
+        if not is_scheduled(action) or action.key.startswith("failed/"):
+            return None
+        pauses = {p.owner: p for p in self.store.pauses() if p.holds(now)}
+        if not pauses:
+            return None  # the usual case: no thread to look up
+        thread = self.store.thread(action.thread_id) if action.thread_id is not None else None
+        owner = owner_of_action(action, thread, self.settings)
+        return pauses.get(owner) if owner is not None else None
+
     def _send_if_allowed(
         self, action: Action, now: datetime, dry_run: bool, report: SendReport
     ) -> None:
         assert action.id is not None
+        pause = self._paused(action, now)
+        if pause is not None:
+            log.info("action %s held: %s is paused; it goes at %s at the latest", action.key,
+                     pause.owner, pause.release.isoformat(timespec="minutes"),
+                     extra=self._fields(action))
+            if not dry_run:
+                with self.store.transaction():
+                    self.store.set_status(action.id, ActionStatus.PENDING,
+                                          next_attempt=pause.release, last_error=HELD)
+            report.held.append(action)
+            return
         try:
             message, envelope, raw, international = self._prepare(
                 action, now, self.store.outgoing(action.id))

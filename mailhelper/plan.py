@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from urllib.parse import quote
 
+from mailhelper.addresses import fold
 from mailhelper.duration import resolve_wall_time
 from mailhelper.events import (
     CounterpartReply,
@@ -57,6 +58,7 @@ from mailhelper.models import (
     thanked_people,
 )
 from mailhelper.names import join_names, read_name
+from mailhelper.pause import Pause, new_pause, resumed
 from mailhelper.settings import Settings
 from mailhelper.window import next_sending_time
 
@@ -76,6 +78,8 @@ class Outcome:
     actions: tuple[Action, ...] = ()
     log: str = ""
     changed: bool = False
+    #: The owner's pause as the event leaves it (``pause``, ``resume``); None: unchanged.
+    pause: Pause | None = None
 
 
 def stamp(moment: datetime) -> str:
@@ -160,12 +164,14 @@ def left_out_lines(left_out: Sequence[tuple[str, str]]) -> str:
 def apply(
     thread: Thread | None, event: Event, settings: Settings, now: datetime,
     history: Sequence[Action] = (), replied: Action | None = None,
+    paused: Pause | None = None,
 ) -> Outcome:
     """The effect of one event (other than :class:`NewThread`, which the store starts with
     :func:`new_thread` and :func:`receipt`) on its thread. ``history`` is every action the
     store holds for the thread (a ``send`` must not thank twice); ``replied`` the assistant's
     mail a command answers, when the store knows it (``send`` sends to the people its draft
-    was written for)."""
+    was written for); ``paused`` the owner's pause, if any (``pause`` and ``resume`` change
+    it)."""
     if isinstance(event, Ignored):
         if event.notify_owner is None:
             return Outcome(thread, log=event.reason)
@@ -178,6 +184,8 @@ def apply(
         )
         return Outcome(thread, (notice,), log=event.reason)
     if isinstance(event, OwnerCommand):
+        if event.name in ("pause", "resume"):
+            return _pause_command(thread, event, settings, now, paused)
         return _command(thread, event, settings, now, history, replied)
     if thread is None:
         return Outcome(None, log="no such thread")
@@ -308,6 +316,7 @@ def _command(
 
     def help_reply(note: str = "") -> Outcome:
         data = {"answering": event.message_id}
+        note = note or event.problem or ""
         if note:
             data["note"] = note
         if event.name == "unknown":
@@ -380,7 +389,7 @@ def _command(
             updated = dataclasses.replace(thread, snoozed_until=until)
         # Say when the reminder will really come: quiet hours and weekends move it as they
         # move every due time (plan's Planner.add), and a confirmation must not promise more.
-        goes = next_sending_time(until, settings.sending, settings.timezone)
+        goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
         moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
@@ -426,6 +435,36 @@ def _command(
         confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}")
         return Outcome(thread, (action, *confirm.actions), log=confirm.log)
     return help_reply()
+
+
+def _pause_command(thread: Thread | None, event: OwnerCommand, settings: Settings,
+                   now: datetime, paused: Pause | None) -> Outcome:
+    """``pause <until>`` and ``resume`` (:mod:`mailhelper.pause`): the owner's pause, whatever
+    mail the command answers, and one short confirmation with the end and the release."""
+    owner = fold(event.owner.email)
+    running = paused if paused is not None and paused.holds(now) else None
+    change: Pause | None = None
+    if event.name == "pause":
+        assert event.until is not None  # parse_command makes a pause without one "unknown"
+        change = new_pause(owner, event.until, now, settings, running)
+        result = (f"paused until {event.until.isoformat()}: nothing goes out for you until "
+                  f"then. What falls due meanwhile comes on {change.release.isoformat()}, "
+                  "at most one mail per thread; reply resume to end the pause sooner")
+    elif running is None:
+        result = "nothing changed: nothing was paused"
+    else:
+        change = resumed(running, now, settings)
+        result = (f"resumed: what the pause held comes on {change.release.isoformat()}, at "
+                  "most one mail per thread")
+    action = Action(
+        key=_msg_key(event.message_id, "command_reply"),
+        kind=ActionKind.COMMAND_REPLY,
+        due=now,
+        recipients=(event.owner,),
+        data={"command": event.line or event.name, "result": result,
+              "answering": event.message_id},
+    )
+    return Outcome(thread, (action,), log=f"command {event.name}: {result}", pause=change)
 
 
 def _draft_people(thread: Thread, kind: ActionKind, replied: Action | None) -> tuple[
@@ -479,7 +518,9 @@ class _Planner:
 
     @property
     def zone(self) -> tzinfo:
-        return self.settings.timezone
+        """The thread owner's zone (``owners[].timezone``, else ``timezone``): their quiet
+        hours, business days and calendar days."""
+        return self.settings.zone_for(self.thread.owner.email)
 
     def spent(self, key: str) -> bool:
         return any(a.key == key and a.status in SPENT for a in self.history)

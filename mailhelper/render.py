@@ -25,7 +25,8 @@ What templates see (every key is always defined; unused ones hold their default)
 
 ==================  ===========================================================================
 ``kind``            the action kind, e.g. ``"follow_up"``
-``now``             the job's time, in ``settings.timezone``
+``now``             the job's time, in the owner's zone (``owners[].timezone``, else ``timezone``)
+``zone``            that zone: the time filters (``when``, ``day``, ...) write times in it
 ``owner``           :class:`Person`: the owner the mail is for (or, to a counterpart, from)
 ``assistant``       :class:`Person`: the assistant
 ``thread``          :class:`ThreadView` or None (digest, help, some notices)
@@ -899,29 +900,38 @@ def _humanize_times(text: str, zone: tzinfo, now: datetime) -> str:
 
 
 def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
-    """The template filters that write times, in ``zone``, relative to the context's ``now``."""
+    """The template filters that write times, in the context's ``zone`` (the owner's the mail
+    is for), else ``zone``, relative to the context's ``now``."""
 
     def now_of(context: Context) -> datetime | None:
         now = context.get("now")
         return now if isinstance(now, datetime) else None
 
+    def zone_of(context: Context) -> tzinfo:
+        found = context.get("zone")
+        return found if isinstance(found, tzinfo) else zone
+
     @pass_context
     def when(context: Context, moment: datetime | None) -> str:
-        return "" if moment is None else format_when(_local(moment, zone), now_of(context))
+        return "" if moment is None else format_when(_local(moment, zone_of(context)),
+                                                     now_of(context))
 
     @pass_context
     def day(context: Context, moment: datetime | None) -> str:
-        return "" if moment is None else format_day(_local(moment, zone), now_of(context))
+        return "" if moment is None else format_day(_local(moment, zone_of(context)),
+                                                    now_of(context))
 
     @pass_context
     def ago(context: Context, moment: datetime | None) -> str:
         now = now_of(context)
-        return "" if moment is None or now is None else format_ago(_local(moment, zone), now)
+        return "" if moment is None or now is None else format_ago(
+            _local(moment, zone_of(context)), now)
 
     @pass_context
     def since(context: Context, moment: datetime | None) -> str:
         now = now_of(context)
-        return "" if moment is None or now is None else format_since(_local(moment, zone), now)
+        return "" if moment is None or now is None else format_since(
+            _local(moment, zone_of(context)), now)
 
     def between(start: datetime | None, end: datetime | None) -> str:
         if start is None or end is None:
@@ -1102,7 +1112,7 @@ class Renderer:
         if reply_to:
             message["Reply-To"] = [_header_address(a) for a in reply_to]
         message["Subject"] = parts.subject
-        message["Date"] = email.utils.format_datetime(job.now.astimezone(self.zone))
+        message["Date"] = email.utils.format_datetime(job.now.astimezone(self._zone(job)))
         recorded = bracketed(job.message_id) if job.message_id else None
         message["Message-ID"] = recorded or make_message_id(action.key, self.domain, b"")
         references = self._references(job, to_counterpart)
@@ -1149,6 +1159,11 @@ class Renderer:
                 f"{type(exc).__name__}: {exc}", filename or name, line
             ) from exc
 
+    def _zone(self, job: RenderJob) -> tzinfo:
+        """The zone the mail's times are written in: its owner's (``owners[].timezone``),
+        else ``timezone``."""
+        return self.settings.zone_for(self._owner(job).email)
+
     def _owner(self, job: RenderJob) -> Address:
         if job.thread is not None:
             return job.thread.owner
@@ -1174,7 +1189,7 @@ class Renderer:
         return clean
 
     def _context(self, job: RenderJob) -> dict[str, Any]:
-        action, settings, zone = job.action, self.settings, self.zone
+        action, settings, zone = job.action, self.settings, self._zone(job)
         now = job.now.astimezone(zone)
         data = {str(k): one_line(v) for k, v in action.data.items()}
         thread = (ThreadView.of(job.thread, zone, _focus(job.thread, action))
@@ -1227,6 +1242,7 @@ class Renderer:
         return {
             "kind": action.kind.value,
             "now": now,
+            "zone": zone,
             "owner": owner,
             "assistant": Person.of(settings.assistant),
             "thread": thread,
@@ -1286,6 +1302,7 @@ class Renderer:
         self, job: RenderJob
     ) -> tuple[tuple[ThreadView, ...], tuple[ThreadView, ...], tuple[ThreadView, ...],
                tuple[ThreadView, ...]]:
+        zone = self._zone(job)
         threads = sorted(job.open_threads, key=lambda t: (t.created, t.id))
         asks = [t for t in threads if t.kind is Kind.ASK and t.state is ThreadState.OPEN]
         offers = [t for t in threads if t.kind is Kind.OFFER and t.state is ThreadState.OPEN]
@@ -1311,7 +1328,7 @@ class Renderer:
             )[:10]
 
         def views(items: Iterable[Thread], about: str = "") -> tuple[ThreadView, ...]:
-            return tuple(ThreadView.of(t, self.zone, getattr(t, about) if about else None)
+            return tuple(ThreadView.of(t, zone, getattr(t, about) if about else None)
                          for t in items)
 
         return (views(asks, "silent"), views(offers), views(thanks, "answered"),

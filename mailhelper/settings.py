@@ -190,6 +190,8 @@ class Settings:
     owner_times: tuple[OwnerTime, ...] = ()
     #: Each owner's watched mailbox, for the owners who configured one.
     watches: tuple[WatchSettings, ...] = ()
+    #: Where the daemon keeps the iCalendar of what is planned (``status --ics``); None: off.
+    calendar_file: Path | None = None
 
     def owner_for(self, email: str) -> Address | None:
         """The owner with this bare address (ASCII case-insensitive), or None.

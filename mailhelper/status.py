@@ -17,15 +17,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from mailhelper.addresses import fold
+from mailhelper.ics import Entry, calendar
 from mailhelper.models import (
     Action,
     ActionKind,
     ActionStatus,
     Kind,
+    Pause,
     PersonFigures,
     Thread,
     ThreadState,
 )
+from mailhelper.names import join_names
 from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural, thanks_words
 from mailhelper.settings import Settings
 from mailhelper.store import Store
@@ -91,6 +95,75 @@ def status_json(store: Store) -> dict[str, Any]:
     return {"threads": threads}
 
 
+def pause_json(store: Store) -> list[dict[str, Any]]:
+    """The owners' pauses for ``status --json`` (key ``pauses``): each owner's ``since``,
+    ``until`` (the end), ``release`` (when what it held goes out)."""
+    return [{"owner": p.owner, "since": _iso(p.since), "until": _iso(p.until),
+             "release": _iso(p.release)} for p in store.pauses()]
+
+
+def pause_lines(store: Store, settings: Settings) -> list[str]:
+    """One line per paused owner, in their zone."""
+    lines = []
+    for pause in store.pauses():
+        zone = settings.zone_for(pause.owner)
+        lines.append(f"Paused: {pause.owner} until {format_when(pause.until.astimezone(zone))}"
+                     f"; what falls due meanwhile goes on "
+                     f"{format_when(pause.release.astimezone(zone))}, at most one mail per "
+                     "thread")
+    return lines
+
+
+def goes_at(action: Action, pause: Pause | None) -> datetime:
+    """When ``action`` will really go: its due time, or later when a retry, a sending limit
+    or the owner's pause holds it."""
+    at = max(action.due, action.next_attempt or action.due)
+    if pause is not None and at < pause.release:
+        at = pause.release
+    return at
+
+
+#: The kinds the calendar shows: reminders to the owner and thanks, not answers to mail.
+CALENDAR_KINDS = frozenset({
+    ActionKind.FOLLOW_UP, ActionKind.OFFER_FOLLOW_UP, ActionKind.CLOSING_NOTE,
+    ActionKind.NUDGE, ActionKind.THANK_YOU_DRAFT, ActionKind.THANK_YOU,
+    ActionKind.RETURN_FAVOR,
+})
+
+
+def calendar_entries(store: Store) -> list[Entry]:
+    """Every pending reminder and due thank-you of every thread, at the time it will go
+    (:func:`goes_at`), for :func:`mailhelper.ics.calendar`."""
+    pauses = {p.owner: p for p in store.pauses()}
+    entries = []
+    for thread in store.threads():
+        names = join_names([c.name or c.email for c in thread.counterparts]) or "them"
+        pause = pauses.get(fold(thread.owner.email))
+        for action in _pending(store, thread):
+            if action.kind not in CALENDAR_KINDS:
+                continue
+            words = ACTION_WORDS[action.kind]
+            summary = f"{words[:1].upper()}{words[1:]}: {one_line(thread.subject)} ({names})"
+            entries.append(Entry(action.key, goes_at(action, pause), summary,
+                                 _calendar_description(action, thread, names)))
+    return entries
+
+
+def _calendar_description(action: Action, thread: Thread, names: str) -> str:
+    subject = one_line(thread.subject)
+    if action.kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+        return (f"The assistant writes to {names} in the thread \"{subject}\", with you in "
+                "Cc.")
+    kind = "ask to" if thread.kind is Kind.ASK else "offer from"
+    return (f"The assistant mails you a {ACTION_WORDS[action.kind]} about your {kind} "
+            f"{names}, \"{subject}\". Reply to that mail with done, snooze or cancel.")
+
+
+def status_ics(store: Store, settings: Settings, stamp: datetime) -> str:
+    """``status --ics``: the iCalendar of :func:`calendar_entries`, written at ``stamp``."""
+    return calendar(calendar_entries(store), stamp, settings.assistant.email)
+
+
 def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     """What the owner should do, most pressing first; a thread goes in the first that fits."""
     thanks = {t.id for t in thanks_due(store)}
@@ -126,14 +199,17 @@ def watch_json(store: Store, settings: Settings) -> list[dict[str, Any]]:
 
 def status_table(store: Store, settings: Settings) -> str:
     """A readable table, grouped by what the owner should do, newest first within a group,
-    then the ledger's figures (the same the digest gives), then the watched mailboxes."""
+    then the ledger's figures (the same the digest gives), then the watched mailboxes; the
+    owners' pauses first."""
     watching = watch_lines(store, settings)
     table = _threads_table(store, settings)
+    paused = pause_lines(store, settings)
+    if paused:
+        table = "\n".join([*paused, "", table])
     return "\n".join([table, "", *watching]) if watching else table
 
 
 def _threads_table(store: Store, settings: Settings) -> str:
-    zone = settings.timezone
     threads = store.threads()  # newest first
     if not threads:
         return "No threads yet: nothing is being tracked."
@@ -151,6 +227,7 @@ def _threads_table(store: Store, settings: Settings) -> str:
             who = ", ".join(c.email for c in thread.counterparts) or "-"
             upcoming = "-"
             if action is not None:
+                zone = settings.zone_for(thread.owner.email)  # each owner reads their own
                 upcoming = f"{ACTION_WORDS[action.kind]} {format_when(action.due.astimezone(zone))}"
             lines.append(
                 f"  {thread.id:>4}  {thread.kind.value:5}  {thread.state.value:9}  "

@@ -36,6 +36,7 @@ from mailhelper.models import (
     Answer,
     Kind,
     Ledger,
+    Pause,
     PersonFigures,
     Thread,
     ThreadState,
@@ -905,6 +906,29 @@ class Store:
             )
             if cursor.rowcount:  # bytes composed before the change are stale now
                 self.forget_outgoing(action.id)
+
+    # -- pauses -----------------------------------------------------------------------------
+    def pauses(self) -> list[Pause]:
+        """Every owner's pause not yet released, by owner."""
+        rows = self.db.execute("SELECT * FROM pauses ORDER BY owner").fetchall()
+        return [Pause(r["owner"], _req(r["since"]), _req(r["until"]), _req(r["release"]))
+                for r in rows]
+
+    def pause_for(self, owner: str) -> Pause | None:
+        """The owner's pause (``owner`` folded), or None."""
+        return next((p for p in self.pauses() if p.owner == fold(owner)), None)
+
+    def set_pause(self, pause: Pause) -> None:
+        self.db.execute(
+            "INSERT INTO pauses (owner, since, until, release) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (owner) DO UPDATE SET since=excluded.since, until=excluded.until, "
+            "release=excluded.release",
+            (fold(pause.owner), to_text(pause.since), to_text(pause.until),
+             to_text(pause.release)),
+        )
+
+    def end_pause(self, owner: str) -> None:
+        self.db.execute("DELETE FROM pauses WHERE owner=?", (fold(owner),))
 
     # -- the help ledger --------------------------------------------------------------------
     def ledger(self, owner: str | None = None) -> Ledger:

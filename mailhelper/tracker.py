@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 
 from mailhelper import plan
+from mailhelper.addresses import fold
 from mailhelper.digest_schedule import next_digest
 from mailhelper.events import (
     CounterpartReply,
@@ -27,8 +28,10 @@ from mailhelper.models import (
     Action,
     ActionKind,
     ActionStatus,
+    Pause,
     Thread,
 )
+from mailhelper.pause import HELD, SUPERSEDED, owner_of_action, superseded
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 
@@ -65,7 +68,10 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
     replied = None
     if isinstance(event, OwnerCommand) and event.replied_to:
         replied = store.action_by_message_id(event.replied_to)
-    outcome = plan.apply(thread, event, settings, now, history, replied)
+    paused = store.pause_for(event.owner.email) if isinstance(event, OwnerCommand) else None
+    outcome = plan.apply(thread, event, settings, now, history, replied, paused)
+    if outcome.pause is not None:
+        set_pause(store, settings, outcome.pause, now)
     for action in outcome.actions:
         if action.status is ActionStatus.SENT:
             store.record_sent_by_owner(action)  # the owner's own mail: nothing to send
@@ -133,7 +139,8 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
     pending = [a for a in store.pending(ActionKind.DIGEST) if a.data.get("reason") == "schedule"]
     for owner in settings.owners:
         mine = [a for a in pending if a.recipients and a.recipients[0].email == owner.email]
-        due = next_digest(rule, now, settings.timezone, anchor) if rule else None
+        # The rule's BYHOUR and BYDAY are the owner's own (owners[].timezone).
+        due = next_digest(rule, now, settings.zone_for(owner.email), anchor) if rule else None
         keep = [a for a in mine if a.due <= now or (due is not None and a.due == due)]
         drop = [a for a in mine if a not in keep]
         if drop:
@@ -144,7 +151,10 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
 
 def schedule_fingerprint(settings: Settings) -> str:
     """A digest of every setting that decides due times; a change means re-planning."""
+    zones = tuple((o.email, o.timezone.key) for o in settings.owner_times if o.timezone)
     text = repr((settings.schedules, settings.sending, settings.timezone.key, settings.confirm))
+    if zones:  # only then: an unchanged config must keep the fingerprint it had
+        text += repr(zones)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -163,3 +173,61 @@ def replan_if_config_changed(store: Store, settings: Settings, now: datetime) ->
     if previous is not None:
         log.info("schedules changed since the last run: re-planned %d pending actions", changes)
     return changes
+
+
+def set_pause(store: Store, settings: Settings, pause: Pause, now: datetime) -> None:
+    """Record an owner's new or changed pause. Mail an earlier pause held is let go, to be held
+    again by this one (:meth:`mailhelper.outbox.Outbox.send_due`) until its release."""
+    store.set_pause(pause)
+    for action in store.pending():
+        if action.id is None or action.last_error != HELD:
+            continue
+        thread = store.thread(action.thread_id) if action.thread_id is not None else None
+        if owner_of_action(action, thread, settings) == fold(pause.owner):
+            store.set_status(action.id, ActionStatus.PENDING, next_attempt=None,
+                             last_error=None)
+
+
+def release_pauses(store: Store, settings: Settings, now: datetime) -> list[str]:
+    """End every pause whose release has come (:mod:`mailhelper.pause`): in each of the
+    owner's threads the mails the pause held but a later one supersedes are skipped, with the
+    reason, so at most one per thread goes now; then the pause is forgotten. One transaction
+    per owner; returns a log line per pause ended."""
+    lines = []
+    for pause in store.pauses():
+        if pause.holds(now):
+            continue
+        skipped = 0
+        with store.transaction():
+            for thread in store.threads():
+                if fold(thread.owner.email) != pause.owner:
+                    continue
+                skipped += _skip_superseded(store, thread, settings, pause.release, now)
+            store.end_pause(pause.owner)
+            line = (f"the pause of {pause.owner} ended ({pause.until.isoformat()}): what it "
+                    f"held goes now; {skipped} earlier mail(s) superseded, not sent")
+            store.log_event(None, now, "pause-ended", None, line)
+        log.info("%s", line)
+        lines.append(line)
+    return lines
+
+
+def _skip_superseded(store: Store, thread: Thread, settings: Settings, release: datetime,
+                     now: datetime) -> int:
+    """Skip the thread's held mails a later one supersedes; count them."""
+    replan(store, thread, settings, now)
+    victims, after = superseded(thread, store.actions_for(thread.id), settings, release)
+    for victim in victims:
+        stored = store.action_by_key(victim.key)
+        if stored is None:
+            store.add_action(victim, now)
+            stored = store.action_by_key(victim.key)
+        assert stored is not None and stored.id is not None
+        if stored.status is ActionStatus.PENDING:
+            store.set_status(stored.id, ActionStatus.SKIPPED, last_error=SUPERSEDED,
+                             next_attempt=None)
+    if after != thread:
+        store.save_thread(after)
+    if victims:
+        replan(store, after, settings, now)
+    return len(victims)

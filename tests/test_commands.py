@@ -125,11 +125,13 @@ class TestQuotedText:
 def test_the_help_text_has_a_line_per_command() -> None:
     lines = COMMANDS_HELP.splitlines()
     assert [line.split()[0] for line in lines] == [
-        "done", "send", "snooze", "decline", "cancel", "status", "help"]
+        "done", "send", "snooze", "decline", "cancel", "status", "pause", "resume", "help"]
     # Every example in the help text is itself understood.
-    for example in ("snooze 3 days", "snooze monday", "snooze 2026-12-01"):
+    for example in ("snooze 3 days", "snooze monday", "snooze 2026-12-01", "pause until 6 April",
+                    "pause 2 weeks"):
         assert example in COMMANDS_HELP
-        assert parse_command(example, datetime(2026, 11, 1, tzinfo=UTC), UTC).name == "snooze"
+        name = example.split()[0]
+        assert parse_command(example, datetime(2026, 11, 1, tzinfo=UTC), UTC).name == name
 
 
 @settings(max_examples=300, deadline=None)

@@ -58,7 +58,7 @@ def test_example_config_names_every_top_level_key_in_spec_order() -> None:
     assert keys == [
         "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval", "confirm",
         "tags", "schedules", "sending", "limits", "send_as", "require_auth", "trusted_authserv_id",
-        "templates_dir", "default_time", "date_order",
+        "templates_dir", "default_time", "date_order", "calendar_file",
     ]
     for extra in ("sent_folder", "processed_folder", "ca_file", "auth", "oauth2_token_cmd",
                   "max_per_hour", "timeout", "password_file", "password_cmd"):
@@ -91,6 +91,23 @@ def test_bad_default_time_date_order_and_owner_zone_are_refused_with_key_and_lin
         '"17:30")',
         'config.yaml:6: date_order: "ymd" is not one of dmy, mdy (did you mean "mdy"?)',
     ]
+
+
+def test_calendar_file_is_off_by_default_and_relative_to_the_config(tmp_path: Path) -> None:
+    assert parse(MINIMAL).calendar_file is None
+    assert parse(MINIMAL + "calendar_file: null\n").calendar_file is None
+    (tmp_path / "cal").mkdir()
+    got = parse(MINIMAL + "calendar_file: cal/mailhelper.ics\n", base_dir=tmp_path)
+    assert got.calendar_file == tmp_path / "cal" / "mailhelper.ics"
+
+
+def test_a_calendar_file_in_a_missing_folder_or_on_a_folder_is_refused(tmp_path: Path) -> None:
+    problems = problems_of(MINIMAL + f"calendar_file: {tmp_path}/nowhere/x.ics\n")
+    assert problems == [f"config.yaml:5: calendar_file: the folder {tmp_path}/nowhere does not "
+                        "exist; create it or give another path"]
+    problems = problems_of(MINIMAL + f"calendar_file: {tmp_path}\n")
+    assert problems == [f"config.yaml:5: calendar_file: {tmp_path} is a folder; give the "
+                        f"file's path, e.g. {tmp_path}/mailhelper.ics"]
 
 
 def test_minimal_config_gets_spec_defaults() -> None:

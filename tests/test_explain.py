@@ -155,6 +155,26 @@ def test_status_in_a_fresh_mail_is_a_command(workdir: Path,
     assert explain_json(capsys, path, "--config", str(config))["command"] == "status"
 
 
+def test_a_pause_reads_as_a_command_whose_when_is_its_end(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(workdir)
+    ours = make_message_id("t1/follow_up/20261203T090000Z/1", "example.com", b"")
+    path = eml(workdir, "pause.eml", make_message(
+        "sam@example.com", "helper@example.com", "Away", "pause until 6 April", date=DATE))
+    reading = explain_json(capsys, path, "--config", str(config), "--now",
+                           "2026-12-01T10:00:00+00:00")
+    assert (reading["command"], reading["when"], reading["problem"]) == (
+        "pause", "2027-04-06T09:00:00+01:00", None)
+    path = eml(workdir, "pause.eml", make_message(
+        "sam@example.com", "helper@example.com", "Re: Reminder", "Pause 2 years", date=DATE,
+        in_reply_to=ours))
+    reading = explain_json(capsys, path, "--config", str(config), "--now",
+                           "2026-12-01T10:00:00+00:00")
+    assert (reading["command"], reading["when"]) == ("unknown", None)
+    assert reading["problem"].startswith("a pause lasts at most a year")
+
+
 def test_the_state_file_is_read_and_never_written(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -219,3 +219,26 @@ def test_the_steps_are_numbered_from_one_without_gaps() -> None:
     """MIGRATIONS[N - 1] makes schema N: each step's name says which (``_vN_...``)."""
     assert [int(step.__name__.split("_")[1][1:]) for step in MIGRATIONS] == list(
         range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_state_file_of_schema_4_gains_the_pauses_and_keeps_its_threads(
+        tmp_path: Path) -> None:
+    """Schema 5 adds each owner's pause: a file of 4 opens with no pause and its threads as
+    they were, and a pause can then be recorded and read back."""
+    shutil.copy(FIXTURE, tmp_path / "v4.db")
+    Store.open(tmp_path / "v4.db", DOMAIN).close()  # 3 -> current
+    with contextlib.closing(sqlite3.connect(tmp_path / "v4.db")) as db:
+        db.execute("DROP TABLE pauses")
+        db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+        db.commit()
+        assert version_of(db) == 4
+    before = rows(tmp_path / "v4.db", {"threads": ["id", "kind", "state", "subject"]})
+    store = Store.open(tmp_path / "v4.db", DOMAIN)
+    try:
+        assert store.pauses() == []
+        assert rows(tmp_path / "v4.db", {"threads": ["id", "kind", "state", "subject"]}) \
+            == before
+    finally:
+        store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "v4.db")) as db:
+        assert version_of(db) == SCHEMA_VERSION

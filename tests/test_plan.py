@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from mailhelper import plan
@@ -277,3 +277,26 @@ def test_a_snooze_confirmation_states_the_time_quiet_hours_and_weekends_move_it_
     assert reminder.due == datetime(2026, 12, 7, 9, 0, tzinfo=LONDON)
     plain = plan.apply(ask(), command, settings(), at)
     assert plain.actions[0].data["result"] == "snoozed until 2026-12-05T22:30:00+00:00"
+
+
+def test_the_owners_zone_decides_quiet_hours_and_calendar_days() -> None:
+    """A New York owner on a London assistant: an ask at 19:30 New York time on Friday is
+    due Monday 19:30 New York (three calendar days there), before their 20:00 quiet hours;
+    counted in London it would be Tuesday 00:30, quiet there, and land at 08:00 London."""
+    from mailhelper.settings import OwnerTime, QuietHours
+    from mailhelper.tracker import schedule_fingerprint
+
+    new_york = ZoneInfo("America/New_York")
+    window = SendingSettings(business_days=False, quiet_hours=QuietHours(time(20), time(8)))
+    friday = datetime(2026, 12, 4, 19, 30, tzinfo=new_york)
+    thread = ask(created=friday, last_owner_activity=friday)
+    london_only = settings(sending=window)
+    per_owner = settings(sending=window, owner_times=(OwnerTime(SAM.email, new_york),))
+    [theirs] = plan.desired_actions(thread, [], per_owner)
+    assert theirs.due == datetime(2026, 12, 7, 19, 30, tzinfo=new_york)
+    [london] = plan.desired_actions(thread, [], london_only)
+    assert london.due == datetime(2026, 12, 8, 8, 0, tzinfo=LONDON)
+    # A change of an owner's zone re-plans (the fingerprint moves); no owner zone keeps it.
+    assert schedule_fingerprint(per_owner) != schedule_fingerprint(london_only)
+    assert schedule_fingerprint(london_only) == schedule_fingerprint(
+        settings(sending=window, owner_times=(OwnerTime(SAM.email, None),)))
