@@ -31,9 +31,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import assert_never
 from urllib.parse import quote
 
-from mailhelper.duration import resolve_wall_time
+from mailhelper.duration import Duration, resolve_wall_time
 from mailhelper.events import (
     CounterpartReply,
     Event,
@@ -553,14 +554,20 @@ class _Planner:
         return {"people": ",".join(c.email for c in thread.silent)}
 
     def reminders(self) -> None:
+        """The open thread's reminders, on its kind's own schedule section. Each kind is
+        named here: a new kind fails the type check instead of taking another's schedule."""
+        match self.thread.kind:
+            case Kind.ASK:
+                self.follow_ups(self.settings.schedules.ask.follow_up, ActionKind.FOLLOW_UP,
+                                ask=True)
+            case Kind.OFFER:
+                self.follow_ups(self.settings.schedules.offer.follow_up,
+                                ActionKind.OFFER_FOLLOW_UP, ask=False)
+            case _:
+                assert_never(self.thread.kind)
+
+    def follow_ups(self, offsets: tuple[Duration, ...], kind: ActionKind, *, ask: bool) -> None:
         thread, zone = self.thread, self.zone
-        ask = thread.kind is Kind.ASK
-        offsets = (
-            self.settings.schedules.ask.follow_up
-            if ask
-            else self.settings.schedules.offer.follow_up
-        )
-        kind = ActionKind.FOLLOW_UP if ask else ActionKind.OFFER_FOLLOW_UP
         base = thread.last_owner_activity
         prefix = f"t{thread.id}/{kind.value}/{stamp(base)}/"
         done = self.sent_with_prefix(prefix)
@@ -606,10 +613,16 @@ class _Planner:
                 )
 
     def thank_you(self) -> None:
+        match self.thread.kind:
+            case Kind.ASK:
+                self.thanks_for_answers()
+            case Kind.OFFER:
+                self.thanks_for_offer()
+            case _:
+                assert_never(self.thread.kind)
+
+    def thanks_for_offer(self) -> None:
         thread = self.thread
-        if thread.kind is Kind.ASK:
-            self.thanks_for_answers()
-            return
         start: datetime | None = None
         flavour = "helped"
         if thread.state is ThreadState.DECLINED:
@@ -677,7 +690,13 @@ class _Planner:
             return
         # Remember who helped: those who answered an ask (nobody, no reminder), the
         # people who offered.
-        people = thread.answered if thread.kind is Kind.ASK else thread.counterparts
+        match thread.kind:
+            case Kind.ASK:
+                people = thread.answered
+            case Kind.OFFER:
+                people = thread.counterparts
+            case _:
+                assert_never(thread.kind)
         if not people:
             return
         after = self.settings.schedules.return_favor.after
