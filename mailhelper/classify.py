@@ -288,11 +288,17 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         if command.name in ("status", "help"):
             return OwnerCommand(mid, owner, command.name, None, None, None, command.line)
     counterparts, left_out = writable(counterparts)
+    # A note to self: nobody but the assistant on it (the owner may copy themselves), and
+    # no tag saying it is an ask or an offer, which would need someone to ask.
+    note = (mail.forwarded is None and not counterparts and not left_out and tag.kind is None
+            and addressed_to_self(mail, owner, settings))
     problem = None
     if tag.problem:
         problem = tag.problem
     elif tag.unknown:
         problem = f"I did not recognise the tag \"{tag.unknown}\""
+    elif note:
+        pass
     elif not counterparts and left_out:
         problem = "I could not find anyone on the mail whom I can write to"
     elif not counterparts:
@@ -306,7 +312,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         ids = (*ids, mail.forwarded.message_id)
     return NewThread(
         message_id=mid,
-        kind=tag.kind or Kind.ASK,
+        kind=Kind.NOTE if note else tag.kind or Kind.ASK,
         owner=owner,
         counterparts=counterparts,
         subject=display_subject(subject, settings.tags),
@@ -316,7 +322,16 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         tag=tag.tag,
         problem=problem,
         left_out=left_out,
+        repeat=tag.repeat if problem is None else None,
     )
+
+
+def addressed_to_self(mail: Mail, owner: Address, settings: Settings) -> bool:
+    """Whether the owner's ``mail`` goes to nobody but the assistant (any plus-form of it)
+    and the owner themselves, in To, Cc, Bcc and the envelope: a note to self (SPEC.md 7)."""
+    mine = fold(owner.email)
+    return all(is_assistant_address(a.email, settings.assistant) or fold(a.email) == mine
+               for a in mail.recipients)
 
 
 def _answers_shown(
