@@ -10,7 +10,9 @@ summer or winter; a rule on the day it is said (``every week`` on a Friday) star
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -211,3 +213,15 @@ def test_a_repeat_and_another_time_on_one_mail_is_not_understood() -> None:
 ])
 def test_a_repeat_reads_back_in_words(rule: str, words: str) -> None:
     assert describe_repeat(rule) == words
+
+
+def test_every_repeat_phrase_on_the_readme_card_reads_as_a_repeat() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines()
+            if line.startswith(("| `every", "| `daily", "| repeats in"))]
+    phrases = [p for row in rows for p in re.findall(r"`([^`]+)`", row.split(" | ")[0]
+                                                     if "repeats in" not in row else row)]
+    assert len(phrases) >= 30
+    for phrase in phrases:
+        reading = read_repeat(phrase.replace("-", " "), NOW, LONDON)
+        assert reading.rule is not None, phrase
