@@ -24,9 +24,13 @@ the counterpart is the owner writing in the thread, not a command); a **counterp
 when it forwards a tracked counterpart's mail; the owner's **follow-up** when it belongs to a
 tracked thread (and, when it quotes a counterpart or names their unseen mail, that
 counterpart's untrusted answer too: an answer that reached only the owner); else a **new
-thread**. An unknown command in answer to the list of commands
-(the assistant's answer to an unknown command) is not answered again: the list would only
-repeat, and an auto-responder that marks nothing would otherwise loop with the assistant.
+thread**: an ask or an offer as tagged, or a **note** to self when it goes to nobody but the
+assistant (and the owner themselves) and no tag names an ask or an offer (SPEC.md 7: it comes
+back to the owner alone; tagged ``ask`` with nobody to ask, the owner is told instead).
+
+An unknown command in answer to the list of commands (the assistant's answer to an unknown
+command) is not answered again: the list would only repeat, and an auto-responder that marks
+nothing would otherwise loop with the assistant.
 
     >>> # see tests/test_classify.py for worked examples of every branch
 """

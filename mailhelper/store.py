@@ -441,7 +441,9 @@ class Store:
             snoozed_until=from_text(row["snoozed_until"]),
             away_capped=bool(row["away_capped"]),
             answers=answers,
-            repeat=row["repeat"],
+            # A state file not yet migrated (explain reads it read-only) has no repeat column;
+            # "in row" would look among a Row's values, not its column names.
+            repeat=row["repeat"] if "repeat" in row.keys() else None,  # noqa: SIM118
         )
 
     def thread(self, thread_id: int) -> Thread | None:

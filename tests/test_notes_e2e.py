@@ -108,6 +108,9 @@ def test_a_weekly_note_reminds_at_each_occurrence_and_stops_on_cancel(
     [thread] = rig_assistant.status()
     assert thread["next_action"] == {"kind": "note_reminder",
                                      "due": "2026-12-14T09:00:00+00:00"}
+    code, table, _ = rig_assistant.cli("status")
+    assert code == 0 and "Notes to self (1)" in table
+    assert "Mon 14 Dec, 09:00 (repeats every Monday at 09:00)" in table
 
     rig_assistant.poll(at("2026-12-14 09:05"))
     assert kinds(rig_assistant.sent()) == ["receipt", "note_reminder"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -232,3 +233,18 @@ def test_a_state_from_before_the_secret_gets_one_and_keeps_its_recorded_ids(
     again = Store.open(path, "example.com")
     assert again.get_meta("message_id_secret") is not None
     assert again.message_id_for(action) == "mh.0123456789abcdef01234567@example.com"
+
+
+def test_a_repeat_round_trips_and_an_older_state_file_gains_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    made = thread(store, kind=Kind.NOTE, counterparts=(),
+                  repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    assert store.thread(made.id) == made
+    store.db.execute("ALTER TABLE threads DROP COLUMN repeat")
+    # Read before any migration (explain opens the state read-only): no repeat, no error.
+    assert store.thread(made.id) == dataclasses.replace(made, repeat=None)
+    store.close()
+    again = Store.open(path, "example.com")
+    assert {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")} >= {"repeat"}
+    assert again.thread(made.id) == dataclasses.replace(made, repeat=None)
