@@ -287,15 +287,22 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         subject = mail.clean_subject
         body = mail.reply_text or mail.text
 
+    commanding = False  # an answer to the assistant's own mail, not a note
     if not counterparts:
         command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
         if command.name in ("status", "help"):
             return OwnerCommand(mid, owner, command.name, None, None, None, command.line)
+        # "cancel" in answer to assistant mail the state does not know (or a forged one):
+        # a command gone astray, never a note that would bring "cancel" back tomorrow. A
+        # fresh mail "Cancel the gym membership" is a note.
+        domain = settings.assistant.email.rpartition("@")[2]
+        commanding = (command.name != "unknown" and bool(mail.in_reply_to or mail.references)
+                      ) or any(looks_like_ours(m, domain) for m in mail.in_reply_to)
     counterparts, left_out = writable(counterparts)
     # A note to self: nobody but the assistant on it (the owner may copy themselves), and
     # no tag saying it is an ask or an offer, which would need someone to ask.
     note = (mail.forwarded is None and not counterparts and not left_out and tag.kind is None
-            and addressed_to_self(mail, owner, settings))
+            and not commanding and addressed_to_self(mail, owner, settings))
     problem = None
     if tag.problem:
         problem = tag.problem

@@ -239,6 +239,23 @@ def test_mail_with_anyone_else_on_it_is_no_note(store: Store, to: str, cc: str) 
     assert event.kind is not Kind.NOTE
 
 
+@pytest.mark.parametrize("body", ["cancel", "Done, thanks", "snooze 3 days", "Thanks!"])
+def test_a_command_to_nobody_about_no_known_mail_is_no_note(store: Store, body: str) -> None:
+    """A command whose mail the state does not know (or a forged reply) is reported, never
+    kept as a note that would bring "cancel" back the next day."""
+    event = read(store, mail(to="helper@example.com", cc="", body=body,
+                             in_reply_to="<mh.0123456789abcdef01234567@example.com>"))
+    assert isinstance(event, NewThread)
+    assert event.kind is not Kind.NOTE and event.problem is not None
+
+
+@pytest.mark.parametrize("body", ["Cancel the gym membership", "Send Bob the invoice"])
+def test_a_fresh_note_that_opens_like_a_command_is_still_a_note(store: Store, body: str) -> None:
+    event = read(store, mail(to="helper+2days@example.com", cc="", body=body))
+    assert isinstance(event, NewThread)
+    assert (event.kind, event.problem) == (Kind.NOTE, None)
+
+
 def test_a_repeating_note_carries_its_rule(store: Store) -> None:
     event = read(store, mail(to="helper+everymonday9am@example.com", cc=""))
     assert isinstance(event, NewThread)
