@@ -8,6 +8,8 @@ import email
 import json
 from email.message import EmailMessage
 
+import pytest
+
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.mailboxes import make_message
 from tests.test_lifecycle import addresses, at, header_date, kinds, text_of
@@ -196,3 +198,30 @@ def test_explain_shows_the_rrule_of_a_repeat_and_null_otherwise(
     code, out, _ = rig_assistant.cli("explain", "--json", "--now", at("2026-12-07 09:00"),
                                      str(path))
     assert json.loads(out)["repeat"] is None
+
+
+@pytest.mark.parametrize("point", ["before_send", "after_record", "after_append"])
+def test_a_kill_while_sending_an_occurrence_neither_repeats_it_nor_skips_the_next(
+        rig_assistant: RigAssistant, point: str) -> None:
+    """SPEC.md safety rule 3 for repeats: each occurrence is its own action (its UTC time in
+    the key), so a poll SIGKILLed while sending one is followed by exactly that one, once,
+    and then the next week's."""
+    rig_assistant.deliver(make_message(SAM, tagged(rig_assistant, "every-monday"), "Plants",
+                                       "Water them", date=MONDAY))
+    rig_assistant.poll(at("2026-12-07 09:00"))
+    killed = rig_assistant.poll_process(at("2026-12-14 09:00"),
+                                        env={"MAILHELPER_CRASH_AT": f"{point}:1"})
+    assert killed.returncode == -9, killed.stderr
+    rig_assistant.poll(at("2026-12-14 09:10"))
+    rig_assistant.poll(at("2026-12-14 09:20"))
+    rig_assistant.poll(at("2026-12-21 09:00"))
+    reminders = [m for m in rig_assistant.sent() if kinds([m]) == ["note_reminder"]]
+    assert len(reminders) == 2, [m["Date"] for m in reminders]
+    assert len({str(m["Message-ID"]) for m in reminders}) == 2
+    filed = [m for m in rig_assistant.folder("Sent")
+             if str(m["X-Mailhelper-Action"]) == "note_reminder"]
+    assert sorted(str(m["Message-ID"]) for m in filed) == sorted(
+        str(m["Message-ID"]) for m in reminders)
+    [thread] = rig_assistant.status()
+    assert thread["next_action"]["due"] == "2026-12-28T09:00:00+00:00"
+    only_to_the_owner(rig_assistant)
