@@ -24,9 +24,13 @@ the counterpart is the owner writing in the thread, not a command); a **counterp
 when it forwards a tracked counterpart's mail; the owner's **follow-up** when it belongs to a
 tracked thread (and, when it quotes a counterpart or names their unseen mail, that
 counterpart's untrusted answer too: an answer that reached only the owner); else a **new
-thread**. An unknown command in answer to the list of commands
-(the assistant's answer to an unknown command) is not answered again: the list would only
-repeat, and an auto-responder that marks nothing would otherwise loop with the assistant.
+thread**: an ask or an offer as tagged, or a **note** to self when it goes to nobody but the
+assistant (and the owner themselves) and no tag names an ask or an offer (SPEC.md 7: it comes
+back to the owner alone; tagged ``ask`` with nobody to ask, the owner is told instead).
+
+An unknown command in answer to the list of commands (the assistant's answer to an unknown
+command) is not answered again: the list would only repeat, and an auto-responder that marks
+nothing would otherwise loop with the assistant.
 
     >>> # see tests/test_classify.py for worked examples of every branch
 """
@@ -290,6 +294,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         subject = mail.clean_subject
         body = mail.reply_text or mail.text
 
+    commanding = False  # an answer to the assistant's own mail, not a note
     if not counterparts:
         command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
         if command.name in ("status", "help", "pause", "resume"):
@@ -300,12 +305,24 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             # "pause 2 years" as a new mail: the owner learns why, as by reply.
             return OwnerCommand(mid, owner, "unknown", None, None, None, command.line,
                                 problem=command.problem)
+        # "cancel" in answer to assistant mail the state does not know (or a forged one):
+        # a command gone astray, never a note that would bring "cancel" back tomorrow. A
+        # fresh mail "Cancel the gym membership" is a note.
+        domain = settings.assistant.email.rpartition("@")[2]
+        commanding = (command.name != "unknown" and bool(mail.in_reply_to or mail.references)
+                      ) or any(looks_like_ours(m, domain) for m in mail.in_reply_to)
     counterparts, left_out = writable(counterparts)
+    # A note to self: nobody but the assistant on it (the owner may copy themselves), and
+    # no tag saying it is an ask or an offer, which would need someone to ask.
+    note = (mail.forwarded is None and not counterparts and not left_out and tag.kind is None
+            and not commanding and addressed_to_self(mail, owner, settings))
     problem = None
     if tag.problem:
         problem = tag.problem
     elif tag.unknown:
         problem = f"I did not recognise the tag \"{tag.unknown}\""
+    elif note:
+        pass
     elif not counterparts and left_out:
         problem = "I could not find anyone on the mail whom I can write to"
     elif not counterparts:
@@ -319,7 +336,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         ids = (*ids, mail.forwarded.message_id)
     return NewThread(
         message_id=mid,
-        kind=tag.kind or Kind.ASK,
+        kind=Kind.NOTE if note else tag.kind or Kind.ASK,
         owner=owner,
         counterparts=counterparts,
         subject=display_subject(subject, settings.tags),
@@ -329,7 +346,16 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         tag=tag.tag,
         problem=problem,
         left_out=left_out,
+        repeat=tag.repeat if problem is None else None,
     )
+
+
+def addressed_to_self(mail: Mail, owner: Address, settings: Settings) -> bool:
+    """Whether the owner's ``mail`` goes to nobody but the assistant (any plus-form of it)
+    and the owner themselves, in To, Cc, Bcc and the envelope: a note to self (SPEC.md 7)."""
+    mine = fold(owner.email)
+    return all(is_assistant_address(a.email, settings.assistant) or fold(a.email) == mine
+               for a in mail.recipients)
 
 
 def _answers_shown(

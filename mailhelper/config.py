@@ -53,6 +53,7 @@ from mailhelper.settings import (
     DigestSchedule,
     ImapSettings,
     LimitSettings,
+    NoteSchedule,
     OfferSchedule,
     OwnerTime,
     QuietHours,
@@ -1054,9 +1055,10 @@ class _Reader:
 
     def schedules(self, top: _Section) -> Schedules:
         part = self.section(top, "schedules",
-                            ("ask", "offer", "thank_you", "return_favor", "digest"))
+                            ("ask", "offer", "note", "thank_you", "return_favor", "digest"))
         ask_part = self.section(part, "ask", ("follow_up", "give_up_after", "nudge_counterpart"))
         offer_part = self.section(part, "offer", ("follow_up",))
+        note_part = self.section(part, "note", ("after",))
         thanks_part = self.section(part, "thank_you", ("after", "mode"))
         favor_part = self.section(part, "return_favor", ("after",))
         digest_part = self.section(part, "digest", ("rrule",))
@@ -1083,6 +1085,9 @@ class _Reader:
             offer=OfferSchedule(
                 follow_up=_pick(self.durations(offer_part.get("follow_up")),
                                 offer_default.follow_up),
+            ),
+            note=NoteSchedule(
+                after=_pick(self.duration(note_part.get("after")), NoteSchedule().after),
             ),
             thank_you=ThankYouSchedule(
                 after=_pick(self.duration(thanks_part.get("after")), thanks_default.after),

@@ -14,10 +14,10 @@ from mailhelper.models import ActionKind, Address, Kind
 
 @dataclass(frozen=True)
 class NewThread:
-    """The owner started an ask or an offer. ``problem`` set means it could not be understood:
-    no thread is made, and the owner is told why. ``left_out`` names the people on the mail
-    who cannot be written to, as (address, why), and are not counterparts: the owner is
-    told about them either way."""
+    """The owner started an ask, an offer or a note to self. ``problem`` set means it could
+    not be understood: no thread is made, and the owner is told why. ``left_out`` names the
+    people on the mail who cannot be written to, as (address, why), and are not
+    counterparts: the owner is told about them either way."""
 
     message_id: str
     kind: Kind
@@ -30,6 +30,8 @@ class NewThread:
     tag: str | None = None
     problem: str | None = None
     left_out: tuple[tuple[str, str], ...] = ()
+    #: The RRULE the thread repeats on (``when`` is then its first occurrence), or None.
+    repeat: str | None = None
 
 
 @dataclass(frozen=True)

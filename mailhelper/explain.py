@@ -18,7 +18,8 @@ the assistant that names none), else null. ``when`` is the tag's time, or for a 
 command's own (``snooze 3 days``: when it snoozes until). ``problem`` is null, or the sentence
 the owner would be told when the assistant cannot act on the mail as meant (a tag it cannot
 read, a past date, nobody to write to, a snooze without a time it can take). ``repeat`` is
-the RRULE a note or an ask repeats on, or null; nothing repeats yet, so it is always null.
+the RRULE a new note or ask would repeat on (``every monday``: ``FREQ=WEEKLY;BYDAY=MO;
+BYHOUR=9;BYMINUTE=0``; ``when`` is then its first time), or null.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from mailhelper.autoreply import auto_generated
 from mailhelper.classify import Context, classify, owner_of, subject_tells_auto, time_words
@@ -49,6 +50,7 @@ from mailhelper.render import format_when
 from mailhelper.settings import Settings
 from mailhelper.tags import read_tag
 from mailhelper.terminal import one_line
+from mailhelper.timewords import describe_repeat
 
 
 class InputFileError(MailhelperError):
@@ -110,6 +112,7 @@ class Reading:
     kind: str | None
     command: str | None
     problem: str | None = None
+    repeat: str | None = None
     #: The zone and clock the summary writes times for (the JSON keeps ISO-8601).
     zone: tzinfo = UTC
     now: datetime | None = None
@@ -131,7 +134,7 @@ class Reading:
             },
             "command": self.command,
             "problem": self.problem,
-            "repeat": None,  # SPEC.md's key; repeating notes and asks are not built yet
+            "repeat": self.repeat,
         }
 
     def summary(self) -> str:
@@ -150,6 +153,8 @@ class Reading:
         if self.tag:
             lines.append(f"Tag:       {self.tag}" + (f" (when: {self._when(self.when)})"
                                                      if self.when else ""))
+        if self.repeat:
+            lines.append(f"Repeats:   {describe_repeat(self.repeat)} ({self.repeat})")
         lines.append(f"Verdict:   {verdict(self.event, self._when)}")
         if self.problem and not isinstance(self.event, NewThread):
             lines.append(f"Problem:   {self.problem}")
@@ -173,9 +178,16 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
         if event.problem:
             return f"would tell the owner it could not understand the mail ({event.problem})"
         who = ", ".join(c.email for c in event.counterparts)
-        if event.kind is Kind.OFFER:
-            return f"would start tracking an offer from {who}, “{event.subject}”"
-        return f"would start tracking an ask to {who}, “{event.subject}”"
+        match event.kind:
+            case Kind.OFFER:
+                return f"would start tracking an offer from {who}, “{event.subject}”"
+            case Kind.ASK:
+                return f"would start tracking an ask to {who}, “{event.subject}”"
+            case Kind.NOTE:
+                return (f"would keep the owner's note to self, “{event.subject}”, and send "
+                        f"it back to them alone")
+            case _:
+                assert_never(event.kind)
     if isinstance(event, OwnerCommand):
         if event.name == "snooze" and event.until is not None:
             return f"would run the owner's command: snooze until {when(event.until)}"
@@ -254,6 +266,7 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
         kind=kind,
         command=command,
         problem=problem,
+        repeat=event.repeat if isinstance(event, NewThread) else None,
         zone=settings.zone_for(owner.email if owner else None),
         now=now,
     )

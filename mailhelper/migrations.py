@@ -221,6 +221,11 @@ CREATE TABLE IF NOT EXISTS pauses (
 """)
 
 
+def _v6_repeats(db: Database) -> None:
+    """Schema 6: a note's or an ask's repeat (an RFC 5545 RRULE); NULL: it does not repeat."""
+    db.execute("ALTER TABLE threads ADD COLUMN repeat TEXT")
+
+
 #: The steps, in order: ``MIGRATIONS[N - 1]`` takes a file from schema ``N - 1`` to ``N``.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_first_release,
@@ -228,6 +233,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v3_answers_per_person,
     _v4_other_addresses,
     _v5_pauses,
+    _v6_repeats,
 )
 
 #: The schema this code reads and writes: the number of steps.

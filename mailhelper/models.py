@@ -99,8 +99,12 @@ class Mail:
 
 
 class Kind(StrEnum):
+    """What a thread is: the owner's ask, someone's offer, or a note to self (owner mail with
+    no recipient but the assistant: it comes back to the owner, and nobody else hears of it)."""
+
     ASK = "ask"
     OFFER = "offer"
+    NOTE = "note"
 
 
 class ThreadState(StrEnum):
@@ -153,6 +157,9 @@ class Thread:
     away_capped: bool = False
     #: Each counterpart's answer, in the order they came; a counterpart not here is silent.
     answers: tuple[Answer, ...] = ()
+    #: The RFC 5545 RRULE a note or an ask repeats on (``FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;
+    #: BYMINUTE=0;BYSECOND=0``), counted from ``created`` in the owner's zone; None: no repeat.
+    repeat: str | None = None
 
     @property
     def counterpart(self) -> Address | None:
@@ -194,6 +201,8 @@ class ActionKind(StrEnum):
     THANK_YOU_DRAFT = "thank_you_draft"  # to the owner: a thank-you ready to send
     THANK_YOU = "thank_you"  # to the counterpart: the thank-you itself
     RETURN_FAVOR = "return_favor"  # to the owner: remember who helped you
+    NOTE_REMINDER = "note_reminder"  # to the owner: their note to self, back at its time
+    CHECK_IN = "check_in"  # to the owner: a repeating ask's time to check in, with a draft
     DIGEST = "digest"  # to the owner: open items and the ledger
     HELP = "help"  # to the owner: the commands (also the answer to an unknown command)
     COMMAND_REPLY = "command_reply"  # to the owner: what a command did

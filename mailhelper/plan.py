@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import assert_never
 from urllib.parse import quote
 
 from mailhelper.addresses import fold
-from mailhelper.duration import resolve_wall_time
+from mailhelper.duration import Duration, resolve_wall_time
 from mailhelper.events import (
     CounterpartReply,
     Event,
@@ -60,6 +61,7 @@ from mailhelper.models import (
 from mailhelper.names import join_names, read_name
 from mailhelper.pause import Pause, new_pause, resumed
 from mailhelper.settings import Settings
+from mailhelper.timewords import first_occurrence, next_occurrence
 from mailhelper.window import next_sending_time
 
 #: Statuses that mean "this key is spent": never plan it again.
@@ -100,7 +102,10 @@ def new_thread(event: NewThread, thread_id: int, now: datetime) -> Thread:
         root_message_id=event.message_id,
         last_owner_activity=now,
         excerpt=event.excerpt,
-        follow_up_at=event.when,
+        # A repeat's first time is its first occurrence, planned from the rule: not a
+        # snooze-like override, which would remind twice.
+        follow_up_at=None if event.repeat else event.when,
+        repeat=event.repeat,
     )
 
 
@@ -131,6 +136,8 @@ def receipt(
         data["left_out"] = left_out_lines(event.left_out)
     if event.tag:
         data["tag"] = event.tag
+    if event.repeat and event.problem is None:
+        data["repeat"] = event.repeat
     if first is not None:
         data["next_kind"] = first.kind.value
         data["next_due"] = first.due.isoformat()
@@ -219,11 +226,22 @@ def _follow_up(thread: Thread, now: datetime) -> Outcome:
     """The owner's own mail in the thread: the reminders count from now (an offer: answered)."""
     if thread.state is not ThreadState.OPEN:
         return Outcome(thread, log="owner wrote in a thread that is not open")
-    if thread.kind is Kind.OFFER:
-        updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
-        return Outcome(updated, log="owner answered the offer", changed=True)
-    updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
-    return Outcome(updated, log="owner followed up: reminders count from now", changed=True)
+    if thread.repeat is not None:
+        # A repeat keeps its own calendar, whoever writes in between.
+        return Outcome(thread, log="owner wrote in a repeating thread: the repeat goes on")
+    match thread.kind:
+        case Kind.OFFER:
+            updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
+            return Outcome(updated, log="owner answered the offer", changed=True)
+        case Kind.ASK:
+            updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
+            return Outcome(updated, log="owner followed up: reminders count from now",
+                           changed=True)
+        case Kind.NOTE:
+            return Outcome(thread, log="owner wrote again about their note: it comes back "
+                                       "as planned")
+        case _:
+            assert_never(thread.kind)
 
 
 def thanked_by_hand_key(thread_id: int, email: str) -> str:
@@ -352,6 +370,9 @@ def _command(
         return help_reply("That ask or offer belongs to another owner.")
 
     state = thread.state
+    if event.name == "done" and thread.repeat is not None and state in (ThreadState.OPEN,
+                                                                        ThreadState.ANSWERED):
+        return _repeat_done(thread, history, settings, reply)
     if event.name == "done":
         if state in (ThreadState.OPEN, ThreadState.ANSWERED):
             updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
@@ -373,8 +394,15 @@ def _command(
         until = event.until
         if until is None:
             return help_reply("snooze needs a time, e.g. snooze 3 days.")
-        if state is ThreadState.OPEN:
+        if state is ThreadState.OPEN or (thread.repeat is not None
+                                         and state is ThreadState.ANSWERED):
+            # A repeat's snooze brings this time's reminder back; the next ones keep their
+            # days.
             updated = dataclasses.replace(thread, follow_up_at=until)
+        elif state is ThreadState.DONE and thread.kind is Kind.NOTE:
+            # A note said done comes back when snoozed: there is no one else to wait on.
+            updated = dataclasses.replace(thread, state=ThreadState.OPEN, follow_up_at=until,
+                                          closed_at=None)
         elif state is ThreadState.EXPIRED:
             updated = dataclasses.replace(
                 thread,
@@ -393,7 +421,7 @@ def _command(
         moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
-        if event.replied_kind is ActionKind.FOLLOW_UP:
+        if event.replied_kind in (ActionKind.FOLLOW_UP, ActionKind.CHECK_IN):
             kind = ActionKind.NUDGE
         elif event.replied_kind is ActionKind.THANK_YOU_DRAFT:
             kind = ActionKind.THANK_YOU
@@ -421,6 +449,8 @@ def _command(
         if not people:
             return reply("nothing sent: everyone has answered")
         data = {"requested": "send", "people": ",".join(c.email for c in people)}
+        if event.replied_kind is ActionKind.CHECK_IN:
+            data["flavour"] = "check_in"  # the check-in draft, not a follow-up
         if thread.kind is Kind.OFFER and state is ThreadState.DECLINED:
             data["flavour"] = "declined"
         action = Action(
@@ -465,6 +495,27 @@ def _pause_command(thread: Thread | None, event: OwnerCommand, settings: Setting
               "answering": event.message_id},
     )
     return Outcome(thread, (action,), log=f"command {event.name}: {result}", pause=change)
+
+
+def _repeat_done(thread: Thread, history: Sequence[Action], settings: Settings,
+                 reply: Callable[[str, Thread | None, bool], Outcome]) -> Outcome:
+    """``done`` on a repeating note or ask: this time is done (a snoozed reminder of it is
+    dropped); the repeat goes on, and the answer says when it comes next."""
+    updated = dataclasses.replace(thread, follow_up_at=None, snoozed_until=None)
+    upcoming = [a for a in desired_actions(updated, history, settings)
+                if a.key.startswith(repeat_prefix(thread.id))]
+    if not upcoming:
+        return reply("done for this time; it does not repeat any more", updated, True)
+    due = min(a.due for a in upcoming)
+    return reply(f"done for this time: the next reminder is on {due.isoformat()} "
+                 f"(reply cancel to stop them all)", updated, True)
+
+
+def repeat_prefix(thread_id: int) -> str:
+    """The key prefix of a repeating thread's reminders: ``t7/repeat/20261207T090000Z`` is
+    the occurrence of 7 Dec 09:00 UTC (each occurrence its own exactly-once key), and
+    ``t7/repeat/snooze/<until>`` a snoozed one."""
+    return f"t{thread_id}/repeat/"
 
 
 def _draft_people(thread: Thread, kind: ActionKind, replied: Action | None) -> tuple[
@@ -594,14 +645,72 @@ class _Planner:
         return {"people": ",".join(c.email for c in thread.silent)}
 
     def reminders(self) -> None:
+        """The open thread's reminders, on its kind's own schedule section. Each kind is
+        named here: a new kind fails the type check instead of taking another's schedule."""
+        match self.thread.kind:
+            case Kind.ASK:
+                self.follow_ups(self.settings.schedules.ask.follow_up, ActionKind.FOLLOW_UP,
+                                ask=True)
+            case Kind.OFFER:
+                self.follow_ups(self.settings.schedules.offer.follow_up,
+                                ActionKind.OFFER_FOLLOW_UP, ask=False)
+            case Kind.NOTE:
+                self.note_reminder()
+            case _:
+                assert_never(self.thread.kind)
+
+    def note_reminder(self) -> None:
+        """A note to self comes back once: at its tag's time, else ``schedules.note.after``
+        after it came; a snooze brings it back again (a new key: the time is in it)."""
+        thread = self.thread
+        due = thread.follow_up_at or self.settings.schedules.note.after.after(
+            thread.created, self.zone)
+        self.add(ActionKind.NOTE_REMINDER, f"t{thread.id}/note_reminder/{stamp(due)}", due,
+                 (thread.owner,), {"answering": thread.root_message_id})
+
+    def repeats(self) -> None:
+        """A repeating note or ask: one reminder per occurrence of its RRULE, each its own
+        key (the occurrence's UTC time in it), so none goes twice and none is skipped over
+        on a crash. The next occurrence counts from the last one reminded, or from when
+        that reminder went, if later: a time missed while the assistant was down comes
+        once, late, not in a burst. A snooze adds a reminder of this time at ``follow_up_at``.
+        """
+        thread = self.thread
+        rule = thread.repeat
+        assert rule is not None
+        match thread.kind:
+            case Kind.NOTE:
+                kind = ActionKind.NOTE_REMINDER
+            case Kind.ASK | Kind.OFFER:
+                kind = ActionKind.CHECK_IN
+            case _:
+                assert_never(thread.kind)
+        zone = self.settings.zone_for(thread.owner.email)
+        prefix = repeat_prefix(thread.id)
+        snoozes = f"{prefix}snooze/"
+        reminded = [a for a in self.history if a.key.startswith(prefix)
+                    and not a.key.startswith(snoozes) and a.status in SPENT]
+        data = {"answering": thread.root_message_id, "repeat": rule}
+        if thread.counterparts:
+            data["people"] = ",".join(c.email for c in thread.counterparts)
+        try:
+            if not reminded:
+                occurrence = first_occurrence(rule, thread.created, zone)
+            else:
+                last = max(reminded, key=_occurrence)
+                after = max(_occurrence(last), last.sent_at or last.due)
+                occurrence = next_occurrence(rule, after, zone, thread.created)
+        except (ValueError, OverflowError):
+            occurrence = None  # a rule the parser never makes: nothing to plan
+        if occurrence is not None:
+            self.add(kind, f"{prefix}{stamp(occurrence)}", occurrence, (thread.owner,),
+                     {**data, "occurrence": occurrence.isoformat()})
+        if thread.follow_up_at is not None:
+            self.add(kind, f"{snoozes}{stamp(thread.follow_up_at)}", thread.follow_up_at,
+                     (thread.owner,), {**data, "snoozed": "yes"})
+
+    def follow_ups(self, offsets: tuple[Duration, ...], kind: ActionKind, *, ask: bool) -> None:
         thread, zone = self.thread, self.zone
-        ask = thread.kind is Kind.ASK
-        offsets = (
-            self.settings.schedules.ask.follow_up
-            if ask
-            else self.settings.schedules.offer.follow_up
-        )
-        kind = ActionKind.FOLLOW_UP if ask else ActionKind.OFFER_FOLLOW_UP
         base = thread.last_owner_activity
         prefix = f"t{thread.id}/{kind.value}/{stamp(base)}/"
         done = self.sent_with_prefix(prefix)
@@ -647,10 +756,18 @@ class _Planner:
                 )
 
     def thank_you(self) -> None:
+        match self.thread.kind:
+            case Kind.ASK:
+                self.thanks_for_answers()
+            case Kind.OFFER:
+                self.thanks_for_offer()
+            case Kind.NOTE:
+                pass  # nobody else is on a note: nobody to thank
+            case _:
+                assert_never(self.thread.kind)
+
+    def thanks_for_offer(self) -> None:
         thread = self.thread
-        if thread.kind is Kind.ASK:
-            self.thanks_for_answers()
-            return
         start: datetime | None = None
         flavour = "helped"
         if thread.state is ThreadState.DECLINED:
@@ -718,7 +835,15 @@ class _Planner:
             return
         # Remember who helped: those who answered an ask (nobody, no reminder), the
         # people who offered.
-        people = thread.answered if thread.kind is Kind.ASK else thread.counterparts
+        match thread.kind:
+            case Kind.ASK:
+                people = thread.answered
+            case Kind.OFFER:
+                people = thread.counterparts
+            case Kind.NOTE:
+                return  # nobody helped with a note to self
+            case _:
+                assert_never(thread.kind)
         if not people:
             return
         after = self.settings.schedules.return_favor.after
@@ -737,7 +862,11 @@ def desired_actions(
     """The scheduled actions ``thread`` should have pending now. ``history`` is every action the
     store holds for the thread, in any status."""
     planner = _Planner(thread, history, settings)
-    if thread.state is ThreadState.OPEN:
+    if thread.repeat is not None:
+        # A repeat goes on through answers, until the owner cancels it.
+        if thread.state in (ThreadState.OPEN, ThreadState.ANSWERED):
+            planner.repeats()
+    elif thread.state is ThreadState.OPEN:
         planner.reminders()
     if thread.state is not ThreadState.CANCELLED:
         # An expired ask is thanked for the answers it had (a late one after the note).
@@ -745,6 +874,14 @@ def desired_actions(
     if thread.state not in CLOSED_STATES:
         planner.return_favor()
     return planner.out
+
+
+def _occurrence(action: Action) -> datetime:
+    """The occurrence a repeat's reminder is for: its ``occurrence``, else its key's stamp."""
+    if action.data.get("occurrence"):
+        return datetime.fromisoformat(action.data["occurrence"])
+    return datetime.strptime(action.key.rsplit("/", 1)[1], "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=UTC)
 
 
 @dataclass(frozen=True)

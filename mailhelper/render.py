@@ -138,6 +138,7 @@ are RFC 2047 encoded.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.utils
 import hashlib
 import importlib.resources
@@ -155,7 +156,7 @@ from email.policy import SMTP as _SMTP_POLICY
 from email.policy import EmailPolicy
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, assert_never
 
 from jinja2 import (
     BaseLoader,
@@ -192,6 +193,7 @@ from mailhelper.models import (
 )
 from mailhelper.names import greeting, join_names, read_name
 from mailhelper.settings import Settings
+from mailhelper.timewords import describe_repeat
 
 __all__ = [
     "ACTION_WORDS",
@@ -515,6 +517,8 @@ class ThreadView:
     #: the answers (:func:`mailhelper.language.guess_language`): "en", "de", "zh", ...; ""
     #: when its words say too little. Letters to a counterpart quote a recap only in "en".
     language: str = ""
+    #: The repeat in words ("every Monday at 09:00"), "" when the thread does not repeat.
+    repeat: str = ""
 
     @classmethod
     def of(cls, thread: Thread, zone: tzinfo,
@@ -528,11 +532,16 @@ class ThreadView:
         subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
         who = _names(people, "name") or "the person you asked"
         everyone_names = _names(everyone, "name") or "the person you asked"
-        if thread.kind is Kind.OFFER:
-            phrase = (f"{everyone_names}'s offer, {quoted(subject)}" if everyone
-                      else f"the offer {quoted(subject)}")
-        else:
-            phrase = f"your ask to {everyone_names}, {quoted(subject)}"
+        match thread.kind:
+            case Kind.OFFER:
+                phrase = (f"{everyone_names}'s offer, {quoted(subject)}" if everyone
+                          else f"the offer {quoted(subject)}")
+            case Kind.ASK:
+                phrase = f"your ask to {everyone_names}, {quoted(subject)}"
+            case Kind.NOTE:
+                phrase = f"your note {quoted(subject)}"
+            case _:
+                assert_never(thread.kind)
         theirs = [a for a in thread.replies if any(a.email == c.email for c in chosen)]
         latest = max(theirs, key=lambda a: a.at, default=None)
         answered = tuple(Person.of(c) for c in thread.answered)
@@ -566,6 +575,7 @@ class ThreadView:
                                    MAX_TEXT_CHARS),
             language=guess_language([thread.subject, thread.excerpt, thread.reply_excerpt,
                                      *(a.excerpt for a in thread.replies)]),
+            repeat=describe_repeat(thread.repeat) if thread.repeat else "",
         )
 
 
@@ -859,6 +869,8 @@ ACTION_WORDS = {
     ActionKind.THANK_YOU_DRAFT: "thank-you draft",
     ActionKind.THANK_YOU: "thank-you to them",
     ActionKind.RETURN_FAVOR: "return-the-favour reminder",
+    ActionKind.NOTE_REMINDER: "note back to you",
+    ActionKind.CHECK_IN: "check-in reminder",
     ActionKind.DIGEST: "digest",
     ActionKind.HELP: "help",
     ActionKind.COMMAND_REPLY: "answer to a command",
@@ -953,12 +965,15 @@ _MAIL_NAMES = {
     ActionKind.THANK_YOU_DRAFT: "a thank-you draft",
     ActionKind.THANK_YOU: "the thank-you",
     ActionKind.RETURN_FAVOR: "a return-the-favour reminder",
+    ActionKind.NOTE_REMINDER: "your note back to you",
+    ActionKind.CHECK_IN: "a check-in reminder",
     ActionKind.DIGEST: "your digest",
     ActionKind.HELP: "the help mail",
     ActionKind.COMMAND_REPLY: "the answer to your command",
     ActionKind.ERROR_NOTICE: "a notice",
 }
-_SENDABLE_DRAFT = frozenset({ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT})
+_SENDABLE_DRAFT = frozenset({ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT,
+                             ActionKind.CHECK_IN})
 #: Local part and domain of an address a header may carry: dot-atom text, with the non-ASCII
 #: characters RFC 6532 section 3.2 allows in it (such mail needs SMTPUTF8, see
 #: :func:`mailhelper.outbox.flatten`), and a host name (an IDN domain is turned into its ASCII
@@ -1260,7 +1275,9 @@ class Renderer:
             "last_reminder": of > 0 and number >= of,
             "flavour": flavour,
             "requested": data.get("requested") == "send",
-            "ask_kind": ask_kind if ask_kind in ("ask", "offer") else "ask",
+            "ask_kind": ask_kind if ask_kind in ("ask", "offer", "note") else "ask",
+            "repeat": describe_repeat(data["repeat"]) if data.get("repeat") else "",
+            "occurrence": _local_or_none(_iso_or_none(data.get("occurrence")), zone),
             "problem": data.get("problem", ""),
             "left_out": _lines(data.get("left_out", "")),
             "understood": data.get("understood", ""),
@@ -1295,6 +1312,7 @@ class Renderer:
                 "thank_you_after": schedules.thank_you.after.text,
                 "thank_you_mode": schedules.thank_you.mode,
                 "return_favor_after": schedules.return_favor.after.text,
+                "note_after": schedules.note.after.text,
             },
         }
 
@@ -1391,6 +1409,14 @@ def _header_address(address: Address) -> HeaderAddress:
         raise CompositionError(f"{raw!r} is not an address mailhelper can send to")
     name = one_line(address.name, MAX_NAME_CHARS)
     return HeaderAddress(display_name=name, username=local, domain=domain)
+
+
+def _iso_or_none(text: str | None) -> datetime | None:
+    """An ISO-8601 time from action data, None when absent or unreadable."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _unique(addresses: Iterable[Address]) -> list[Address]:
@@ -1613,6 +1639,14 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         last_owner_activity=created - timedelta(days=40), answered_at=created - timedelta(days=39),
         closed_at=created - timedelta(days=30), excerpt="Could you view the flat for me?",
     )
+    note = Thread(
+        id=5, kind=Kind.NOTE, state=ThreadState.OPEN, subject="Renew passport", owner=owner,
+        counterparts=(), created=created, root_message_id="note@example.com",
+        last_owner_activity=created, excerpt="Forms at the post office.",
+    )
+    weekly = dataclasses.replace(note, id=6, repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    keep_in_touch = dataclasses.replace(ask, id=7, repeat="FREQ=MONTHLY;INTERVAL=3;"
+                                                          "BYMONTHDAY=7;BYHOUR=9;BYMINUTE=0")
     ledger = Ledger(
         PersonFigures(None, asks_made=4, asks_answered=3, median_hours_to_answer=5.0,
                       offers_received=1, thanks_sent=2, favours_returned=1, thanks_drafted=1),
@@ -1648,6 +1682,16 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.THANK_YOU, answered, {"flavour": "helped", "requested": "send"}),
         job(K.THANK_YOU, offer, {"flavour": "declined"}),
         job(K.RETURN_FAVOR, done),
+        job(K.RECEIPT, note, {"kind": "note", "subject": "Renew passport",
+                              "next_kind": "note_reminder", "next_due": due}),
+        job(K.RECEIPT, weekly, {"kind": "note", "repeat": weekly.repeat or "",
+                                "next_kind": "note_reminder", "next_due": due}),
+        job(K.RECEIPT, keep_in_touch, {"kind": "ask", "repeat": keep_in_touch.repeat or "",
+                                       "next_kind": "check_in", "next_due": due}),
+        job(K.NOTE_REMINDER, note, {"answering": "note@example.com"}),
+        job(K.NOTE_REMINDER, weekly, {"occurrence": due, "snoozed": "yes"}),
+        job(K.CHECK_IN, keep_in_touch, {"occurrence": due, "people": "jane@example.org"}),
+        job(K.NUDGE, keep_in_touch, {"flavour": "check_in", "requested": "send"}),
         job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
             ledger=ledger),
         job(K.DIGEST, None, {"reason": "status"}),

@@ -96,6 +96,13 @@ class OfferSchedule:
 
 
 @dataclass(frozen=True)
+class NoteSchedule:
+    """``schedules.note``: when a note to self with no time of its own comes back."""
+
+    after: Duration = _d("1 day")
+
+
+@dataclass(frozen=True)
 class ThankYouSchedule:
     after: Duration = _d("2 hours")
     mode: Literal["draft", "send"] = "draft"
@@ -115,6 +122,7 @@ class DigestSchedule:
 class Schedules:
     ask: AskSchedule = field(default_factory=AskSchedule)
     offer: OfferSchedule = field(default_factory=OfferSchedule)
+    note: NoteSchedule = field(default_factory=NoteSchedule)
     thank_you: ThankYouSchedule = field(default_factory=ThankYouSchedule)
     return_favor: ReturnFavorSchedule = field(default_factory=ReturnFavorSchedule)
     digest: DigestSchedule = field(default_factory=DigestSchedule)

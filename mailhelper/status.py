@@ -34,6 +34,7 @@ from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural,
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 from mailhelper.terminal import one_line
+from mailhelper.timewords import describe_repeat
 from mailhelper.watch import describe, watch_states
 
 THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
@@ -71,8 +72,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def status_json(store: Store) -> dict[str, Any]:
-    """``{"threads": [...]}`` with exactly SPEC.md's keys, newest first; times ISO-8601 with
-    their UTC offset::
+    """``{"threads": [...]}`` with exactly SPEC.md's keys, newest first (a repeating note or
+    ask shows its next time as ``next_action``; the table shows the repeat); times ISO-8601
+    with their UTC offset::
 
         {"id": 1, "kind": "ask", "state": "open", "subject": "Intro to Acme",
          "counterparts": ["jane@example.org"], "created": "2026-12-07T09:00:00+00:00",
@@ -176,6 +178,7 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
         ("Offers waiting on you: tell them exactly what would help", open_of(Kind.OFFER)),
         ("Thanks to say", lambda t: t.id in thanks),
         ("Waiting for an answer", open_of(Kind.ASK)),
+        ("Notes to self", open_of(Kind.NOTE)),
         ("Answered: reply done when it's settled", lambda t: t.state is ThreadState.ANSWERED),
         ("Favours to return", lambda t: t.id in favours),
         ("Nothing to do", lambda t: True),
@@ -229,6 +232,8 @@ def _threads_table(store: Store, settings: Settings) -> str:
             if action is not None:
                 zone = settings.zone_for(thread.owner.email)  # each owner reads their own
                 upcoming = f"{ACTION_WORDS[action.kind]} {format_when(action.due.astimezone(zone))}"
+            if thread.repeat:
+                upcoming += f" (repeats {describe_repeat(thread.repeat)})"
             lines.append(
                 f"  {thread.id:>4}  {thread.kind.value:5}  {thread.state.value:9}  "
                 f"{_cut(who, 28):28}  {_cut(thread.subject, 32):32}  {upcoming}"

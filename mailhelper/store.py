@@ -422,6 +422,9 @@ class Store:
             snoozed_until=from_text(row["snoozed_until"]),
             away_capped=bool(row["away_capped"]),
             answers=answers,
+            # A state file not yet migrated (explain reads it read-only) has no repeat column;
+            # "in row" would look among a Row's values, not its column names.
+            repeat=row["repeat"] if "repeat" in row.keys() else None,  # noqa: SIM118
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -464,6 +467,7 @@ class Store:
             # Kept for a state file opened by an older mailhelper: every answer trusted.
             "answer_trusted": int(bool(thread.replies) and all(a.trusted for a in thread.replies)),
             "away_capped": int(thread.away_capped),
+            "repeat": thread.repeat,
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)

@@ -45,7 +45,7 @@ from typing import Literal
 
 from mailhelper.models import Address, Kind, Mail
 from mailhelper.settings import Tags
-from mailhelper.timewords import DateOrder, describe, mentions_time, read_when
+from mailhelper.timewords import DateOrder, describe, mentions_time, read_repeat, read_when
 
 Source = Literal["plus", "subject", "first_line"]
 
@@ -59,7 +59,8 @@ class TagReading:
     (``helper+blah@``, ``[ofer]``), ``problem`` to the sentence they are told, and
     ``kind``/``when`` hold whatever part was understood. ``whens`` holds every time of several
     tagged addresses (``helper+3days@`` and ``helper+1week@``), earliest first; ``when`` is the
-    first of them.
+    first of them. ``repeat`` is the RRULE of a repeat (``every monday``,
+    :func:`mailhelper.timewords.read_repeat`); ``when`` is then its first occurrence.
     """
 
     kind: Kind | None = None
@@ -69,6 +70,7 @@ class TagReading:
     unknown: str | None = None
     problem: str | None = None
     whens: tuple[datetime, ...] = ()
+    repeat: str | None = None
 
 
 NO_TAG = TagReading()
@@ -78,7 +80,9 @@ _PARTS = re.compile(r"\s*(?:[,;+|&]|\s[-–—]\s|:(?=\s|$)|\band\b)\s*")
 _FILLER = re.compile(
     r"^(?:please\s+|bitte\s+|merci\s+de\s+)?(?:follow[\s-]?up|remind(?:\s+me)?|reminder"
     r"|nudge(?:\s+me)?|erinnere?(?:\s+mich)?|erinnerung|wiedervorlage|rappelle(?:[\s-]moi)?"
-    r"|rappel|relance(?:[\s-]moi)?|recu[ée]rdame|recordatorio|recordar(?:me)?)(?:\s+|$)"
+    r"|rappel|relance(?:[\s-]moi)?|recu[ée]rdame|recordatorio|recordar(?:me)?"
+    # A repeating ask: "check in every 3 months", "keep in touch every month".
+    r"|check[\s-]?in|keep\s+in\s+touch)(?:\s+|$)"
 )
 # A bracket that opens like a time and speaks of time ("[in 1 mnth]", "[next tusday 9am]") was
 # meant as one; "[In progress]" or "[Next steps]" are not.
@@ -96,6 +100,7 @@ class _Meaning:
     kind: Kind | None
     when: datetime | None
     problem: str | None = None
+    repeat: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,8 @@ def read_tag(mail: Mail, assistant: Address, tags: Tags, now: datetime, zone: tz
         # first place, a time the first place does not give from the next one that does.
         later = next((r for r in readings[1:] if r.when is not None and not r.unknown), None)
         if later is not None:
-            return replace(first, when=later.when, whens=later.whens or _one(later.when))
+            return replace(first, when=later.when, whens=later.whens or _one(later.when),
+                           repeat=later.repeat)
         unread = next((r for r in readings[1:] if r.unknown), None)
         if unread is not None and not first.unknown:
             # helper+offer@ with "remind me blursday": the kind is clear, the time is not.
@@ -224,6 +230,10 @@ def _merge_plus(readings: Sequence[TagReading]) -> TagReading:
     if len(kinds) > 1:
         return TagReading(None, tag, None, "plus", unknown=tag,
                           problem=f"the tagged addresses ({tag}) name both an ask and an offer")
+    if any(r.repeat for r in readings):
+        return TagReading(None, tag, None, "plus", unknown=tag,
+                          problem=f"the tagged addresses ({tag}) name a repeat and another "
+                                  f"time: a repeat goes alone")
     whens = tuple(sorted({r.when for r in readings if r.when is not None}))
     return TagReading(next(iter(kinds), None), tag, whens[0] if whens else None, "plus",
                       whens=whens)
@@ -238,7 +248,7 @@ def _read_plus(tag: str, shown: str, words: dict[str, Kind], clock: _Clock) -> T
                if meaning is not None and meaning.problem else None)
         return TagReading(partial.kind, tag, partial.when, "plus", unknown=f"{shown}@",
                           problem=why)
-    return TagReading(meaning.kind, tag, meaning.when, "plus")
+    return TagReading(meaning.kind, tag, meaning.when, "plus", repeat=meaning.repeat)
 
 
 def _partial(parts: Sequence[str], words: dict[str, Kind], clock: _Clock) -> _Meaning:
@@ -279,7 +289,7 @@ def _read_subject(subject: str, words: dict[str, Kind], clock: _Clock) -> TagRea
         merged = _merge([meaning for _, _, meaning in found])
         if merged is None:
             return TagReading(None, text, None, "subject", unknown=text)
-        return TagReading(merged.kind, text, merged.when, "subject")
+        return TagReading(merged.kind, text, merged.when, "subject", repeat=merged.repeat)
     if attempts:
         attempts.sort()
         raw = attempts[0][1]
@@ -296,7 +306,8 @@ def _read_first_line(text: str, words: dict[str, Kind], clock: _Clock) -> TagRea
         return NO_TAG
     meaning = _interpret([line], words, clock, bare_time=False)
     if meaning is not None and meaning.problem is None:
-        return TagReading(meaning.kind, line, meaning.when, "first_line")
+        return TagReading(meaning.kind, line, meaning.when, "first_line",
+                          repeat=meaning.repeat)
     # "remind me blursday", "erinnere mich am 3/4": meant as a time instruction, so it is
     # reported, never dropped. Other prose is no tag and no error.
     lowered = " ".join(line.lower().split())
@@ -387,16 +398,27 @@ def _interpret_part(part: str, words: dict[str, Kind],
                         date_order=clock.date_order)
     if reading.problem is not None:
         return _Meaning(kind, None, reading.problem), introduced
-    return (_Meaning(kind, reading.moment), introduced) if reading.moment is not None else None
+    if reading.moment is not None:
+        return _Meaning(kind, reading.moment), introduced
+    repeat = read_repeat(rest, clock.now, clock.zone, default_time=clock.default_time,
+                         date_order=clock.date_order)
+    if repeat.problem is not None:
+        return _Meaning(kind, None, repeat.problem), introduced
+    if repeat.rule is not None:
+        return _Meaning(kind, repeat.first, repeat=repeat.rule), introduced
+    return None
 
 
 def _merge(meanings: Sequence[_Meaning]) -> _Meaning | None:
-    """One kind and one time at most; ``ask`` with ``offer``, or two times, is not a tag."""
+    """One kind and one time (or repeat) at most; ``ask`` with ``offer``, or two times, is
+    not a tag."""
     kinds = {m.kind for m in meanings if m.kind is not None}
     whens = [m.when for m in meanings if m.when is not None]
-    if len(kinds) > 1 or len(whens) > 1:
+    repeats = [m.repeat for m in meanings if m.repeat is not None]
+    if len(kinds) > 1 or len(whens) > 1 or len(repeats) > 1:
         return None
-    return _Meaning(next(iter(kinds), None), whens[0] if whens else None)
+    return _Meaning(next(iter(kinds), None), whens[0] if whens else None,
+                    repeat=repeats[0] if repeats else None)
 
 
 def _looks_like_a_tag(text: str, words: dict[str, Kind], *, times: bool = True) -> bool:

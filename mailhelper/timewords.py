@@ -62,6 +62,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Literal
 
+from mailhelper.digest_schedule import next_digest
 from mailhelper.duration import Duration, DurationError, resolve_wall_time
 
 #: The furthest ahead a phrase may name; further is a typo, not a plan (and would overflow).
@@ -432,7 +433,7 @@ def _vocabulary() -> frozenset[str]:
         *_WEEKDAYS, *_MONTHS, *_NAMED_TIMES, *_UNITS, *_NUMBER_WORDS, *_ORDINAL_WORDS,
         *_WORDS, *_NOISE, *_ORDINAL_SUFFIXES, *(w for p in _PHRASES for w in p),
         "today", "tomorrow", "overmorrow", "next", "this", "end", "at", "business", "after",
-        "month", "week", "year", "midnight",
+        "month", "week", "year", "midnight", "every", "weekday", "weekdays", "other",
     })
 
 
@@ -788,3 +789,289 @@ def _utc(moment: datetime) -> datetime:
     """For comparing: Python compares two datetimes with the same tzinfo by wall time alone,
     which gets the two 01:30s of an autumn night wrong."""
     return moment.astimezone(UTC)
+
+
+# -- repeats ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepeatReading:
+    """What a repeat phrase says: ``rule`` (an RFC 5545 RRULE, one line, without DTSTART) and
+    its ``first`` occurrence still ahead; ``problem`` when it clearly means a repeat that
+    cannot be taken (``every 0 days``); all None when the text is no repeat phrase."""
+
+    rule: str | None = None
+    first: datetime | None = None
+    problem: str | None = None
+
+
+NOT_A_REPEAT = RepeatReading()
+
+#: RRULE weekday codes, Monday first (RFC 5545 section 3.3.10).
+_DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WORKING_DAYS = "MO,TU,WE,TH,FR"
+# "every", "jeden", "alle 2 Wochen", "chaque", "tous les", "cada", "todos los"; English
+# "every" may be glued to what follows (FollowUpThen's "everymonday9am", "every2weeks").
+_EVERY = re.compile(
+    r"^(?:every(?=[\s\d-]|[a-z])|(?:each|jeden|jede|jedes|jeder|alle|chaque|cada)(?=[\s\d])"
+    r"|(?:tous|toutes)(?:\s+les)?(?=[\s\d])|(?:todos|todas)(?:\s+(?:los|las))?(?=[\s\d]))[\s-]*"
+)
+# One word for "every <unit>": "daily", "wöchentlich", "mensuel", "semanal".
+_EVERY_UNIT: dict[str, str] = {
+    "daily": "day", "taglich": "day", "quotidien": "day", "quotidienne": "day",
+    "diario": "day", "diaria": "day", "weekly": "week", "wochentlich": "week",
+    "hebdomadaire": "week", "semanal": "week", "monthly": "month", "monatlich": "month",
+    "mensuel": "month", "mensuelle": "month", "mensual": "month", "yearly": "year",
+    "annually": "year", "jahrlich": "year", "annuel": "year", "annuelle": "year",
+    "anual": "year",
+}
+_PERIODS = {"days": "DAILY", "weeks": "WEEKLY", "months": "MONTHLY", "years": "YEARLY"}
+
+
+def read_repeat(text: str, now: datetime, zone: tzinfo, *, default_time: time = time(9),
+                date_order: DateOrder | None = None) -> RepeatReading:
+    """The repeat ``text`` names (``every monday``, ``everymonday9am``, ``every 2 weeks``,
+    ``every first monday``, ``jeden Montag``, ``alle 2 Wochen``, ``chaque lundi``, ``tous les
+    mois``), as an RRULE with its time of day pinned (``BYHOUR``, ``BYMINUTE``: the time
+    given, else ``default_time``) and, where the phrase names no day, the day it is said on
+    (``every 2 weeks`` said on a Thursday: ``BYDAY=TH``). Never raises.
+
+    A month day past the 28th is kept as the month's last day where a month is shorter
+    (``BYMONTHDAY=28,29,30,31;BYSETPOS=-1`` for the 31st). The first occurrence is strictly
+    after ``now``, and never on the day it is said for a rule on that very weekday or month
+    day (``every monday`` said on a Monday starts next week, as a weekday alone does), see
+    :func:`first_occurrence`. Repeats come at most once a day.
+
+        >>> from zoneinfo import ZoneInfo
+        >>> london = ZoneInfo("Europe/London")
+        >>> now = datetime(2026, 11, 30, 14, 37, tzinfo=london)  # a Monday afternoon
+        >>> reading = read_repeat("everymonday9am", now, london)
+        >>> reading.rule, describe(reading.first, london)
+        ('FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0', 'Mon 7 Dec, 09:00')
+        >>> read_repeat("every 0 days", now, london).problem
+        '"every 0 days" never comes: write a number from 1'
+    """
+    if now.tzinfo is None or not isinstance(text, str) or len(text) > _MAX_CHARS:
+        return NOT_A_REPEAT
+    try:
+        rule = _repeat_rule(text, now, zone, default_time, date_order)
+    except _Refused as refusal:
+        return RepeatReading(None, None, str(refusal))
+    except (ValueError, OverflowError):
+        return NOT_A_REPEAT
+    if rule is None:
+        return NOT_A_REPEAT
+    first = first_occurrence(rule, now, zone)
+    if first is None or _utc(first) - _utc(now) > HORIZON:
+        return RepeatReading(None, None, "its first time is more than ten years ahead")
+    return RepeatReading(rule, first)
+
+
+def first_occurrence(rule: str, start: datetime, zone: tzinfo) -> datetime | None:
+    """The first occurrence of a repeat started at ``start`` (its phase counts from that
+    day): strictly after ``start``, and after that whole day when the rule is on that day's
+    own weekday or month day alone (``BYDAY=MO`` started on a Monday, ``BYMONTHDAY=3`` on
+    the 3rd): "every monday" said on a Monday means from next week, like "monday".
+
+        >>> from zoneinfo import ZoneInfo
+        >>> utc = ZoneInfo("UTC")
+        >>> first_occurrence("FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+        ...                  datetime(2026, 11, 30, 8, tzinfo=utc), utc).isoformat()
+        '2026-12-07T09:00:00+00:00'
+    """
+    local = start.astimezone(zone)
+    parts = _rule_parts(rule)
+    after = start
+    day = local.date()
+    if (parts.get("BYDAY") == _DAY_CODES[day.weekday()]
+            or parts.get("BYMONTHDAY") == str(day.day)
+            or (parts.get("BYMONTHDAY", "").startswith("28,") and parts.get("BYSETPOS") == "-1"
+                and day.day >= 28)):
+        after = max(start, resolve_wall_time(
+            datetime.combine(day + timedelta(days=1), time(0)), zone) - timedelta(seconds=1))
+    return next_occurrence(rule, after, zone, start)
+
+
+def next_occurrence(rule: str, after: datetime, zone: tzinfo, start: datetime) -> datetime | None:
+    """The first occurrence of ``rule`` strictly after ``after``, for a repeat started at
+    ``start`` (the rule's phase: ``INTERVAL=2`` counts from that day), in ``zone``,
+    DST-correct: the wall time stays (09:00 in winter and in summer). None: no more."""
+    # The digest's rule engine is the one for every RRULE: naive wall times, then zoned.
+    return next_digest(rule, after, zone, start)
+
+
+def describe_repeat(rule: str) -> str:
+    """A repeat in words, as a receipt and the status say it.
+
+        >>> describe_repeat("FREQ=WEEKLY;INTERVAL=2;BYDAY=TH;BYHOUR=9;BYMINUTE=0")
+        'every 2 weeks on Thursday at 09:00'
+        >>> describe_repeat("FREQ=MONTHLY;BYDAY=1MO;BYHOUR=9;BYMINUTE=30")
+        'the first Monday of every month at 09:30'
+    """
+    parts = _rule_parts(rule)
+    interval = int(parts.get("INTERVAL", "1"))
+    freq = parts.get("FREQ", "")
+    days = parts.get("BYDAY", "")
+    clock = f" at {int(parts.get('BYHOUR', '0')):02d}:{int(parts.get('BYMINUTE', '0')):02d}"
+    every = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}.get(
+        freq, freq.lower())
+    period = f"every {interval} {every}s" if interval > 1 else f"every {every}"
+    month_day = parts.get("BYMONTHDAY", "")
+    if month_day.startswith("28,") and parts.get("BYSETPOS") == "-1":
+        month_day = f"{month_day.rsplit(',', 1)[1]} (or the month's last day)"
+    if month_day:
+        number = month_day.split(" ", 1)[0]
+        month_day = _nth(int(number)) + month_day[len(number):]
+    if freq == "DAILY":
+        return period + clock
+    if freq == "WEEKLY" and days == _WORKING_DAYS and interval == 1:
+        return "every weekday" + clock
+    if freq == "WEEKLY":
+        names = " and ".join(_LONG_DAYS[_DAY_CODES.index(d)] for d in days.split(",") if d)
+        return (f"every {names}" if interval == 1 else f"{period} on {names}") + clock
+    if freq == "MONTHLY" and days == _WORKING_DAYS and parts.get("BYSETPOS"):
+        which = int(parts["BYSETPOS"])
+        nth = "last" if which == -1 else _nth(which)
+        return f"the {nth} business day of {period}" + clock
+    if freq == "MONTHLY" and days:
+        match = re.fullmatch(r"([+-]?\d)([A-Z]{2})", days)
+        if match:
+            which = int(match[1])
+            nth = "last" if which == -1 else ("first", "second", "third", "fourth",
+                                                "fifth")[which - 1]
+            return f"the {nth} {_LONG_DAYS[_DAY_CODES.index(match[2])]} of {period}" + clock
+    if freq == "MONTHLY" and month_day:
+        return f"{period} on the {month_day}" + clock
+    if freq == "YEARLY" and parts.get("BYMONTH") and month_day:
+        month = calendar.month_name[int(parts["BYMONTH"])]
+        return f"{period} on {month} {month_day}" + clock
+    return period + clock
+
+
+def _nth(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(
+        number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _rule_parts(rule: str) -> dict[str, str]:
+    return {key.upper(): value for key, _, value in
+            (part.partition("=") for part in rule.strip().split(";")) if key}
+
+
+def _repeat_rule(text: str, now: datetime, zone: tzinfo, default_time: time,
+                 date_order: DateOrder | None) -> str | None:
+    plain = _plain(text)
+    plain = re.sub(r"\b(" + "|".join(_EVERY_UNIT) + r")\b",
+                   lambda m: f"every {_EVERY_UNIT[m[1]]}", plain)
+    match = _EVERY.match(plain)
+    if match is None:
+        return None
+    said = f'"{" ".join(text.split())}"'
+    # "lundis", "mondays", "premiers": a plural the vocabulary knows as a singular.
+    words = [w[:-1] if w.isalpha() and not _known(w) and _known(w[:-1]) else w
+             for w in plain[match.end():].split()]
+    tokens = _times_of_day(_tokens(" ".join(words), date_order))
+    clock, rest = _take_clock(tokens)
+    local = now.astimezone(zone)
+    today = local.date()
+    interval = 1
+    if rest[:1] == ["other"]:
+        interval, rest = 2, rest[1:]
+    elif rest[:1] and rest[0].isdigit():
+        interval, rest = int(rest[0]), rest[1:]
+        if interval == 0:
+            raise _Refused(f"{said} never comes: write a number from 1")
+        if not rest:
+            return None
+    elif rest[:1] == ["fortnight"]:
+        interval, rest = 2, ["weeks", *rest[1:]]
+    if rest[:1] and rest[0] in _UNITS and rest[0] not in _WEEKDAYS:  # "mon" is Monday
+        unit = _UNITS[rest[0]]
+        if unit in ("seconds", "minutes", "hours"):
+            raise _Refused(f"{said} is too often: a repeat comes at most once a day")
+        if unit == "fortnights":
+            interval, unit = interval * 2, "weeks"
+        parts = _period_parts(unit, rest[1:], today)
+        if parts is None:
+            return None
+        freq = _PERIODS[unit]
+    elif not rest:
+        if clock is None:
+            return None
+        freq, parts = "DAILY", ""  # "every morning", "every evening at 6"
+    else:
+        found = _day_parts(rest)
+        if found is None:
+            return None
+        freq, parts = found
+        if freq == "MONTHLY" and interval > 1:
+            raise _Refused(f"{said}: write it as \"every {interval} months on ...\"")
+    if interval > 1 and freq == "WEEKLY" and parts == f"BYDAY={_WORKING_DAYS}":
+        raise _Refused(f"{said}: weekdays repeat every week")
+    the_time = clock or default_time
+    head = f"FREQ={freq}" + (f";INTERVAL={interval}" if interval > 1 else "")
+    return f"{head}{';' if parts else ''}{parts};BYHOUR={the_time.hour};BYMINUTE={the_time.minute}"
+
+
+def _month_day(day: int) -> str:
+    """``BYMONTHDAY`` for a day of the month; past the 28th, clamped to a shorter month's
+    last day (RFC 5545 would skip the months without it)."""
+    if day <= 28:
+        return f"BYMONTHDAY={day}"
+    return f"BYMONTHDAY={','.join(str(d) for d in range(28, day + 1))};BYSETPOS=-1"
+
+
+def _period_parts(unit: str, tail: list[str], today: date) -> str | None:
+    """The BY parts of ``every N <unit>`` with what follows it: nothing (the day it is said
+    on), weekdays (``every 2 weeks on monday``) or a day of the month."""
+    days = [w for w in tail if w in _WEEKDAYS]
+    if unit == "days":
+        return "" if not tail else None
+    if unit == "weeks":
+        if len(days) != len(tail):
+            return None
+        codes = [_DAY_CODES[_WEEKDAYS[d]] for d in days] or [_DAY_CODES[today.weekday()]]
+        return "BYDAY=" + ",".join(dict.fromkeys(codes))
+    if unit == "months":
+        if not tail:
+            return _month_day(today.day)
+        if len(tail) == 1 and tail[0].endswith("th") and tail[0][:-2].isdigit() and (
+                1 <= int(tail[0][:-2]) <= 31):
+            return _month_day(int(tail[0][:-2]))
+        return None
+    if unit == "years" and not tail:
+        clamp = _month_day(today.day) if today.month == 2 else f"BYMONTHDAY={today.day}"
+        return f"BYMONTH={today.month};{clamp}"
+    return None
+
+
+def _day_parts(rest: list[str]) -> tuple[str, str] | None:
+    """(FREQ, BY parts) of a repeat named by its days: ``monday``, ``monday friday``,
+    ``weekday``, ``business day``, ``first monday (month)``, ``15th``, ``1st business
+    day``."""
+    words = [w for w in rest if w != "month"] if rest[-1:] == ["month"] else list(rest)
+    if words in (["weekday"], ["weekdays"], ["business", "day"], ["business", "days"]):
+        return "WEEKLY", f"BYDAY={_WORKING_DAYS}"
+    if words and all(w in _WEEKDAYS for w in words):
+        codes = dict.fromkeys(_DAY_CODES[_WEEKDAYS[w]] for w in words)
+        return "WEEKLY", "BYDAY=" + ",".join(codes)
+    if not words or not words[0].endswith("th"):
+        return None
+    which_text = words[0][:-2]
+    if which_text == "last":
+        which = -1
+    elif which_text.isdigit():
+        which = int(which_text)
+    else:
+        return None
+    tail = words[1:]
+    if len(tail) == 1 and tail[0] in _WEEKDAYS and (which == -1 or 1 <= which <= 5):
+        return "MONTHLY", f"BYDAY={which}{_DAY_CODES[_WEEKDAYS[tail[0]]]}"
+    if tail in (["business", "day"], ["business", "days"]) and (which == -1
+                                                                  or 1 <= which <= 20):
+        return "MONTHLY", f"BYDAY={_WORKING_DAYS};BYSETPOS={which}"
+    if not tail and 1 <= which <= 31:
+        return "MONTHLY", _month_day(which)
+    return None

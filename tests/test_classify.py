@@ -207,11 +207,60 @@ def test_an_unknown_tag_is_a_problem_the_owner_is_told_about(store: Store) -> No
 
 
 def test_an_ask_to_nobody_is_a_problem_not_a_thread(store: Store) -> None:
-    event = read(store, mail(to="helper@example.com", cc="sam@example.com",
+    """Tagged an ask, but nobody to ask: the owner is told (a note is untagged mail)."""
+    event = read(store, mail(to="helper+ask@example.com", cc="sam@example.com",
                              body="Please track this"))
     assert isinstance(event, NewThread)
     assert event.counterparts == ()
     assert event.problem is not None and "could not find who you asked" in event.problem
+
+
+@pytest.mark.parametrize("to, cc", [
+    ("helper@example.com", ""),
+    ("helper+3days@example.com", ""),
+    ("helper@example.com", "sam@example.com"),  # the owner copying themselves
+    ("Sam <sam@example.com>", "helper+tomorrow@example.com"),
+])
+def test_mail_to_nobody_but_the_assistant_is_a_note(store: Store, to: str, cc: str) -> None:
+    """Issue 12, item 4: FollowUpThen's most used form, ``To: helper+3days@`` alone, was
+    answered "nobody but you and me is on the mail"; it is a note to self."""
+    event = read(store, mail(to=to, cc=cc, body="Renew the passport"))
+    assert isinstance(event, NewThread)
+    assert (event.kind, event.counterparts, event.problem) == (Kind.NOTE, (), None)
+
+
+@pytest.mark.parametrize("to, cc", [
+    ("helper@example.com", "bob@example.net"),  # someone else on it: an ask to them
+    ("helper@example.com", "alex@example.com"),  # another owner is someone else too
+])
+def test_mail_with_anyone_else_on_it_is_no_note(store: Store, to: str, cc: str) -> None:
+    event = read(store, mail(to=to, cc=cc))
+    assert isinstance(event, NewThread)
+    assert event.kind is not Kind.NOTE
+
+
+@pytest.mark.parametrize("body", ["cancel", "Done, thanks", "snooze 3 days", "Thanks!"])
+def test_a_command_to_nobody_about_no_known_mail_is_no_note(store: Store, body: str) -> None:
+    """A command whose mail the state does not know (or a forged reply) is reported, never
+    kept as a note that would bring "cancel" back the next day."""
+    event = read(store, mail(to="helper@example.com", cc="", body=body,
+                             in_reply_to="<mh.0123456789abcdef01234567@example.com>"))
+    assert isinstance(event, NewThread)
+    assert event.kind is not Kind.NOTE and event.problem is not None
+
+
+@pytest.mark.parametrize("body", ["Cancel the gym membership", "Send Bob the invoice"])
+def test_a_fresh_note_that_opens_like_a_command_is_still_a_note(store: Store, body: str) -> None:
+    event = read(store, mail(to="helper+2days@example.com", cc="", body=body))
+    assert isinstance(event, NewThread)
+    assert (event.kind, event.problem) == (Kind.NOTE, None)
+
+
+def test_a_repeating_note_carries_its_rule(store: Store) -> None:
+    event = read(store, mail(to="helper+everymonday9am@example.com", cc=""))
+    assert isinstance(event, NewThread)
+    assert (event.kind, event.repeat) == (Kind.NOTE, "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    assert event.when is not None and event.when.weekday() == 0
 
 
 FORWARD = """Can you keep an eye on this?

@@ -128,6 +128,7 @@ def test_minimal_config_gets_spec_defaults() -> None:
     assert s.schedules.thank_you.after == Duration.parse("2 hours")
     assert s.schedules.thank_you.mode == "draft"
     assert s.schedules.return_favor.after == Duration.parse("30 days")
+    assert s.schedules.note.after == Duration.parse("1 day")
     assert s.schedules.digest.rrule == "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8"
     assert s.sending.business_days is True
     assert s.sending.quiet_hours is not None
@@ -395,6 +396,10 @@ BAD_CONFIGS: list[tuple[str, str, str, int]] = [
      + SMTP, "imap.timeout: expected a positive number of seconds", 3),
     ("duration-too-long", MINIMAL + "schedules:\n  return_favor: {after: 99999 days}\n",
      'schedules.return_favor.after: "99999 days" is longer than ten years', 6),
+    ("note-after-not-a-duration", MINIMAL + "schedules:\n  note: {after: soonish}\n",
+     "schedules.note.after:", 6),
+    ("note-unknown-key", MINIMAL + "schedules:\n  note: {every: 1 day}\n",
+     "schedules.note.every: unknown key (known keys: after)", 6),
     ("processed-folder-is-the-folder", OWNERS + ASSISTANT + "imap:\n  host: imap.example.com\n"
      "  processed_folder: INBOX\n" + SMTP,
      "imap.processed_folder: 'INBOX' is the folder being read (imap.folder: 'INBOX'): every "

@@ -64,9 +64,14 @@ def test_explain_problem_is_the_sentence_the_owner_is_told() -> None:
     reading = explain_mail(mail, SETTINGS, NOW).as_json()
     assert reading["problem"] == ('the time in "helper+2026-01-15@" cannot be used: '
                                   "Thu 15 Jan, 09:00 has already passed")
-    nobody = parse_mail(raw(body="remind me monday").replace(b"To: jane@example.org\r\n", b""))
+    nobody = parse_mail(raw(body="ask, remind me monday").replace(
+        b"To: jane@example.org\r\n", b""))
     assert explain_mail(nobody, SETTINGS, NOW).as_json()["problem"] == (
         "I could not find who you asked: nobody but you and me is on the mail")
+    # Untagged, the same mail to nobody but the assistant is a note to self (issue 12, 4).
+    note = parse_mail(raw(body="remind me monday").replace(b"To: jane@example.org\r\n", b""))
+    reading = explain_mail(note, SETTINGS, NOW).as_json()
+    assert (reading["kind"], reading["problem"]) == ("note", None)
 
 
 def test_explain_when_is_a_commands_own_time() -> None:

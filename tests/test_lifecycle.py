@@ -247,9 +247,10 @@ def test_confirm_false_turns_the_receipt_off(rig_assistant: RigAssistant) -> Non
     state = walk.status()
     assert (state["state"], state["next_action"]["kind"]) == ("open", "follow_up")
     assert kinds(walk.poll(at("2026-12-10 09:00"))) == ["follow_up"]
-    # Mail it could not understand is answered all the same.
-    walk.deliver(f"{OWNER_NAME} <{OWNER}>", walk.assistant, "Note to self", "Just me here.",
-                 at("2026-12-10 10:00"))
+    # Mail it could not understand is answered all the same (an ask with nobody to ask; to
+    # the assistant alone and untagged, it would be a note to self).
+    walk.deliver(f"{OWNER_NAME} <{OWNER}>", walk.assistant.replace("@", "+ask@"),
+                 "Ask who?", "Just me here.", at("2026-12-10 10:00"))
     [notice] = walk.poll(at("2026-12-10 10:00"))
     assert kinds([notice]) == ["receipt"] and "Not tracked yet" in str(notice["Subject"])
     walk.check_sent_folder()

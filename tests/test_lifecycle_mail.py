@@ -146,7 +146,7 @@ def test_dry_run_prints_what_would_be_sent_and_changes_nothing(
 def test_every_template_round_trips_through_sink_and_sent_folder(
     rig_assistant: RigAssistant,
 ) -> None:
-    """Non-ASCII names and subjects, all twelve kinds of mail, read back from both ends."""
+    """Non-ASCII names and subjects, every kind of mail, read back from both ends."""
     rig_assistant.configure({
         "assistant": {"name": "Ассистент Sam"},
         "schedules": {"ask": {"follow_up": ["1 day"], "give_up_after": "2 days",
@@ -168,6 +168,12 @@ def test_every_template_round_trips_through_sink_and_sent_folder(
     walk.command(draft, "done", at("2026-12-07 13:00"))
     walk.deliver(SAM, walk.assistant, "help", "help", at("2026-12-07 13:00"))
     walk.deliver(SAM, walk.assistant, "status", "status", at("2026-12-07 13:00"))
+    # A note to self, back the next day; an ask that repeats: a check-in every morning.
+    walk.deliver(SAM, plus(walk, "1day"), "Заметка — passport", "Не забыть фото",
+                 at("2026-12-07 13:00"))
+    walk.deliver(SAM, "Åsa Öberg <asa@example.se>", "Håll kontakten",
+                 "Keep in touch every day\n\nHej Åsa!", at("2026-12-07 13:00"),
+                 cc=walk.assistant)
     walk.poll(at("2026-12-07 13:00"))
     reminders = walk.poll(at("2026-12-08 09:00"))  # the reminders: ask and offer
     rig_assistant.sink.fail_next(1, 550)  # the nudge to Zoë bounces: the owner is told

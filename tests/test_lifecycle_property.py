@@ -86,6 +86,12 @@ MOVES: dict[Kind, dict[ThreadState, set[ThreadState]]] = {
         S.DECLINED: {S.CANCELLED},
         S.CANCELLED: set(),
     },
+    # A note to self: "done" ends it, "snooze" brings a done one back.
+    Kind.NOTE: {
+        S.OPEN: {S.DONE, S.CANCELLED},
+        S.DONE: {S.OPEN, S.CANCELLED},
+        S.CANCELLED: set(),
+    },
 }
 COMMANDS = ("done", "send", "snooze 2 days", "snooze monday", "decline", "cancel", "status",
             "help", "what is this?")
@@ -177,7 +183,7 @@ class Lifecycle(RuleBasedStateMachine):
         return f"m{next(self.numbers)}@{who}"
 
     @rule(target=threads, kind=st.sampled_from(("ask", "offer")),
-          people=st.sampled_from((PEOPLE[:1], PEOPLE[1:], PEOPLE)),
+          people=st.sampled_from((PEOPLE[:1], PEOPLE[1:], PEOPLE, ())),
           tag=st.sampled_from(("", "+2d", "+monday")))
     def owner_starts_a_thread(self, kind: str, people: tuple[Address, ...], tag: str) -> int:
         plus = f"+{kind}" if kind == "offer" or tag else ""
@@ -360,8 +366,10 @@ def test_the_machine_reaches_every_state() -> None:
     machine.configure(STARTS[0], False, False, "draft", False, True)
     ask = machine.owner_starts_a_thread("ask", PEOPLE[:1], "")
     offer = machine.owner_starts_a_thread("offer", PEOPLE[:1], "")
-    ignored = machine.owner_starts_a_thread("ask", (), "")
+    ignored = machine.owner_starts_a_thread("ask", (), "+2d")  # an ask with nobody to ask
     assert ignored == -1
+    note = machine.owner_starts_a_thread("ask", (), "")  # to the assistant alone: a note
+    assert machine.store.thread(note).kind is Kind.NOTE  # type: ignore[union-attr]
     machine.time_passes(1)
     machine.someone_replies(ask, PEOPLE[0])
     machine.owner_replies_with_a_command(offer, "decline", 0)

@@ -229,6 +229,7 @@ def test_a_state_file_of_schema_4_gains_the_pauses_and_keeps_its_threads(
     Store.open(tmp_path / "v4.db", DOMAIN).close()  # 3 -> current
     with contextlib.closing(sqlite3.connect(tmp_path / "v4.db")) as db:
         db.execute("DROP TABLE pauses")
+        db.execute("ALTER TABLE threads DROP COLUMN repeat")
         db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
         db.commit()
         assert version_of(db) == 4
@@ -242,3 +243,25 @@ def test_a_state_file_of_schema_4_gains_the_pauses_and_keeps_its_threads(
         store.close()
     with contextlib.closing(sqlite3.connect(tmp_path / "v4.db")) as db:
         assert version_of(db) == SCHEMA_VERSION
+
+
+def test_a_state_file_of_schema_5_gains_repeats_and_its_threads_do_not_repeat(
+        tmp_path: Path) -> None:
+    """Schema 6 adds a thread's repeat: every thread of a file of 5 reads as not repeating,
+    with nothing else changed."""
+    db = old_file(tmp_path / "v5.db", 5)
+    db.execute(
+        "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name,"
+        " counterparts, created, root_message_id, last_owner_activity) VALUES (1, 'ask', 'open',"
+        " 'Intro', 'intro', 'sam@example.com', 'Sam', '[[\"Jane\", \"jane@example.org\"]]',"
+        " '2026-12-01T09:00:00+00:00', '<a@example.com>', '2026-12-01T09:00:00+00:00')")
+    db.commit()
+    db.close()
+    store = Store.open(tmp_path / "v5.db", DOMAIN)
+    try:
+        [thread] = store.threads()
+        assert (thread.subject, thread.repeat) == ("Intro", None)
+    finally:
+        store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "v5.db")) as db2:
+        assert version_of(db2) == SCHEMA_VERSION

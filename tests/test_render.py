@@ -78,6 +78,13 @@ ANSWERED = ask(state=ThreadState.ANSWERED, answered_at=T0 + timedelta(hours=5),
 DECLINED = offer(state=ThreadState.DECLINED, closed_at=NOW - timedelta(hours=2))
 DONE = ask(state=ThreadState.DONE, answered_at=T0 + timedelta(hours=5),
            closed_at=T0 + timedelta(days=1), reply_excerpt="Happy to!")
+NOTE = Thread(
+    id=10, kind=Kind.NOTE, state=ThreadState.OPEN, subject="Renew passport", owner=SAM,
+    counterparts=(), created=T0, root_message_id="note-1@mail.example.com",
+    last_owner_activity=T0, excerpt="The forms are at the post office.",
+)
+WEEKLY_NOTE = dataclasses.replace(NOTE, repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+KEEP_IN_TOUCH = ask(repeat="FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=3;BYHOUR=9;BYMINUTE=0")
 LEDGER = Ledger(
     PersonFigures(None, asks_made=5, asks_answered=4, median_hours_to_answer=6.5,
                   offers_received=2, thanks_sent=3, favours_returned=1, thanks_drafted=1),
@@ -134,6 +141,16 @@ JOBS = {
     "thank_you": job(ActionKind.THANK_YOU, ANSWERED, {"flavour": "helped", "requested": "send"}),
     "thank_you-declined": job(ActionKind.THANK_YOU, DECLINED, {"flavour": "declined"}),
     "return_favor": job(ActionKind.RETURN_FAVOR, DONE),
+    "note_reminder": job(ActionKind.NOTE_REMINDER, NOTE, {"answering": NOTE.root_message_id}),
+    "note_reminder-repeat": job(ActionKind.NOTE_REMINDER, WEEKLY_NOTE, {
+        "answering": NOTE.root_message_id, "occurrence": NOW.isoformat()}),
+    "receipt-note": job(ActionKind.RECEIPT, WEEKLY_NOTE, {
+        "kind": "note", "subject": "Renew passport", "repeat": WEEKLY_NOTE.repeat or "",
+        "next_kind": "note_reminder", "next_due": (T0 + timedelta(days=7)).isoformat()}),
+    "check_in": job(ActionKind.CHECK_IN, KEEP_IN_TOUCH, {
+        "people": "jane@example.org", "occurrence": NOW.isoformat()}),
+    "nudge-check_in": job(ActionKind.NUDGE, KEEP_IN_TOUCH, {"flavour": "check_in",
+                                                           "requested": "send"}),
     "digest": job(ActionKind.DIGEST, None, {"reason": "schedule"},
                   open_threads=(ask(), offer(id=9), ANSWERED, DECLINED, DONE), ledger=LEDGER),
     "help": job(ActionKind.HELP, None),
@@ -169,6 +186,26 @@ def reparse(message: EmailMessage) -> EmailMessage:
 
 def test_every_kind_has_a_realistic_job() -> None:
     assert {j.action.kind for j in JOBS.values()} == set(ActionKind)
+
+
+def test_a_note_comes_back_in_its_own_thread_to_the_owner_alone(renderer: Renderer) -> None:
+    message = reparse(renderer.render(JOBS["note_reminder"]))
+    assert [a.addr_spec for a in message["To"].addresses] == ["sam@example.com"]
+    assert message["Cc"] is None
+    assert message["In-Reply-To"] == "<note-1@mail.example.com>"
+    text, _ = parts(message)
+    assert "The forms are at the post office." in flat(text)
+    for command in ("done", "snooze 3 days", "cancel"):
+        assert f"  {command} " in text
+
+
+def test_a_check_in_carries_a_draft_and_send_sends_that_draft(renderer: Renderer) -> None:
+    reminder, _ = parts(renderer.render(JOBS["check_in"]))
+    letter, _ = parts(renderer.render(JOBS["nudge-check_in"]))
+    assert "every 3 months on the 3rd at 09:00" in flat(reminder)
+    draft = "wanted to check in: how are things with you?"
+    assert draft in flat(reminder) and draft in flat(letter)
+    assert "follow up" not in flat(letter)
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
@@ -227,7 +264,7 @@ def commands_for(job_: RenderJob) -> set[str]:
     words = {"status", "help"}
     if live:
         words.add("done")
-    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT):
+    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT, ActionKind.CHECK_IN):
         words.add("send")
     if thread.state is ThreadState.OPEN:
         words.add("snooze")

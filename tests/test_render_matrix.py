@@ -126,6 +126,10 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
                             offers_received=1, thanks_sent=1) for p in people),
     )
     threads = (open_ask, partly, answered, done, offer, declined)
+    note = dataclasses.replace(thread((), language, Kind.NOTE), counterparts=())
+    weekly = dataclasses.replace(note, repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    keep_in_touch = dataclasses.replace(open_ask, repeat="FREQ=MONTHLY;INTERVAL=3;BYHOUR=9;"
+                                                         "BYMINUTE=0")
 
     def job(thread: Thread | None, data: dict[str, str], **extra: object) -> RenderJob:
         named = data.get("people", every).split(",")
@@ -142,6 +146,9 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
                                    "next_kind": "follow_up", "next_due": due})),
             ("offer", job(offer, {"kind": "offer", "subject": subject, "counterparts": header,
                                   "next_kind": "offer_follow_up", "next_due": due})),
+            ("note", job(weekly, {"kind": "note", "subject": subject,
+                                  "repeat": weekly.repeat or "", "next_kind": "note_reminder",
+                                  "next_due": due})),
             ("problem", job(None, {"kind": "ask", "subject": subject,
                                    "problem": "I could not find who you asked",
                                    "left_out": '["info@acme.example, because it is a role"]'})),
@@ -155,6 +162,7 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
         "closing_note": [("partly", job(partly, {"people": rest})),
                          ("none", job(open_ask, {"people": every}))],
         "nudge": [("first", job(open_ask, {"number": "1", "people": every})),
+                  ("check-in", job(keep_in_touch, {"flavour": "check_in", "people": every})),
                   ("second-partly", job(partly, {"number": "2", "people": rest}))],
         "thank_you_draft": [
             ("partly", job(partly, {"flavour": "helped", "people": first})),
@@ -170,6 +178,12 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
             ("offer-helped", job(helped, {"flavour": "helped", "people": every})),
         ],
         "return_favor": [("done", job(done, {"people": every}))],
+        "note_reminder": [
+            ("once", job(note, {"answering": note.root_message_id})),
+            ("weekly", job(weekly, {"answering": note.root_message_id,
+                                    "occurrence": NOW.isoformat()})),
+        ],
+        "check_in": [("every-3-months", job(keep_in_touch, {"occurrence": NOW.isoformat()}))],
         "digest": [
             ("schedule", job(None, {"reason": "schedule"}, open_threads=threads,
                              ledger=ledger)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,6 +181,8 @@ def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     store = Store.open(path, "example.com")
     store.db.execute("ALTER TABLE threads DROP COLUMN answer_trusted")
     store.db.execute("ALTER TABLE threads DROP COLUMN away_capped")
+    store.db.execute("ALTER TABLE threads DROP COLUMN repeat")  # schema 6
+    store.db.execute("DROP TABLE pauses")  # schema 5
     store.set_meta("schema_version", "1")
     store.close()
     again = Store.open(path, "example.com")
@@ -202,6 +205,8 @@ def test_a_state_file_of_schema_2_gives_each_counterpart_the_threads_answer(
                                Answer(bob.email, T0 + timedelta(hours=5), True, "Sure")))
     still_open = thread(store, root_message_id="b@x")
     store.db.execute("DROP TABLE thread_answers")  # as schema 2 had it
+    store.db.execute("ALTER TABLE threads DROP COLUMN repeat")  # schema 6
+    store.db.execute("DROP TABLE pauses")  # schema 5
     store.set_meta("schema_version", "2")
     store.close()
     again = Store.open(path, "example.com")
@@ -242,3 +247,19 @@ def test_a_state_from_before_the_secret_gets_one_and_keeps_its_recorded_ids(
     again = Store.open(path, "example.com")
     assert again.get_meta("message_id_secret") is not None
     assert again.message_id_for(action) == "mh.0123456789abcdef01234567@example.com"
+
+
+def test_a_repeat_round_trips_and_an_older_state_file_gains_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path, "example.com")
+    made = thread(store, kind=Kind.NOTE, counterparts=(),
+                  repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    assert store.thread(made.id) == made
+    store.db.execute("ALTER TABLE threads DROP COLUMN repeat")
+    store.set_meta("schema_version", "5")  # as schema 5 had it
+    # Read before any migration (explain opens the state read-only): no repeat, no error.
+    assert store.thread(made.id) == dataclasses.replace(made, repeat=None)
+    store.close()
+    again = Store.open(path, "example.com")
+    assert {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")} >= {"repeat"}
+    assert again.thread(made.id) == dataclasses.replace(made, repeat=None)
