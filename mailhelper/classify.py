@@ -315,7 +315,21 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         tag=tag.tag,
         problem=problem,
         left_out=left_out,
+        written=_written(mail, ctx.now),
     )
+
+
+def _written(mail: Mail, now: datetime) -> datetime | None:
+    """When a forwarded original was written, by its own Date (an attached message's header,
+    an inline block's date line, read in the forwarder's zone); None when the mail is no
+    forward, the date is unreadable or naive, or it is not earlier than ``now`` (a date in
+    the future is a wrong clock, not a fact)."""
+    if mail.forwarded is None:
+        return None
+    date = mail.forwarded.date
+    if date is None or date.tzinfo is None or date >= now:
+        return None
+    return date
 
 
 def _answers_shown(

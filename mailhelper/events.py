@@ -30,6 +30,9 @@ class NewThread:
     tag: str | None = None
     problem: str | None = None
     left_out: tuple[tuple[str, str], ...] = ()
+    #: When the person wrote what the thread is about, when a forwarded original's own Date
+    #: says so and it is earlier than the forward was seen; None: when it was seen.
+    written: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,13 @@ class Thread:
     away_capped: bool = False
     #: Each counterpart's answer, in the order they came; a counterpart not here is silent.
     answers: tuple[Answer, ...] = ()
+    #: When the ask or offer was written, as the forwarded original's Date says (None: at
+    #: ``created``). Only words about when the person wrote use it; schedules count from
+    #: ``created`` (SPEC.md: times count from when the assistant first saw the message).
+    written_at: datetime | None = None
+    #: When the owner last followed up in the thread (their own mail with the assistant in
+    #: copy), or None: what reminders tell them happened since the ask.
+    followed_up_at: datetime | None = None
 
     @property
     def counterpart(self) -> Address | None:

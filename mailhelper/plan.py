@@ -97,6 +97,7 @@ def new_thread(event: NewThread, thread_id: int, now: datetime) -> Thread:
         last_owner_activity=now,
         excerpt=event.excerpt,
         follow_up_at=event.when,
+        written_at=event.written,
     )
 
 
@@ -214,7 +215,8 @@ def _follow_up(thread: Thread, now: datetime) -> Outcome:
     if thread.kind is Kind.OFFER:
         updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
         return Outcome(updated, log="owner answered the offer", changed=True)
-    updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
+    updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None,
+                                  followed_up_at=now)
     return Outcome(updated, log="owner followed up: reminders count from now", changed=True)
 
 
@@ -552,6 +554,15 @@ class _Planner:
             return {}
         return {"people": ",".join(c.email for c in thread.silent)}
 
+    def nudged(self) -> dict[str, str]:
+        """What happened since the series began that an owner reminder tells: when the
+        latest follow-up went to the counterparts (scheduled, or the owner's ``send``)."""
+        base = self.thread.last_owner_activity
+        sent = [a.sent_at for a in self.history
+                if a.kind is ActionKind.NUDGE and a.status is ActionStatus.SENT
+                and a.sent_at is not None and a.sent_at >= base]
+        return {"nudged": max(sent).isoformat()} if sent else {}
+
     def reminders(self) -> None:
         thread, zone = self.thread, self.zone
         ask = thread.kind is Kind.ASK
@@ -578,7 +589,7 @@ class _Planner:
                 due = max(due, last_sent + gap)
             moved = self.away_bound(due)
             data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved),
-                    **self.silent_people()}
+                    **self.silent_people(), **(self.nudged() if ask else {})}
             self.add(kind, f"{prefix}{n + 1}", moved, (thread.owner,), data)
         elif ask:
             due = self.settings.schedules.ask.give_up_after.after(base, zone)
@@ -591,7 +602,7 @@ class _Planner:
                 f"t{thread.id}/closing_note/{stamp(base)}",
                 due,
                 (thread.owner,),
-                self.silent_people(),
+                {**self.silent_people(), **self.nudged()},
             )
         if ask and thread.silent:
             for i, offset in enumerate(self.settings.schedules.ask.nudge_counterpart, start=1):

@@ -50,6 +50,8 @@ MESSAGE_ID_SECRET = "message_id_secret"
 _ADDED_COLUMNS = (
     ("threads", "answer_trusted", "INTEGER NOT NULL DEFAULT 0"),
     ("threads", "away_capped", "INTEGER NOT NULL DEFAULT 0"),
+    ("threads", "written_at", "TEXT"),
+    ("threads", "followed_up_at", "TEXT"),
 )
 
 _SCHEMA = """
@@ -74,7 +76,9 @@ CREATE TABLE IF NOT EXISTS threads (
     follow_up_at TEXT,
     snoozed_until TEXT,
     answer_trusted INTEGER NOT NULL DEFAULT 0,
-    away_capped INTEGER NOT NULL DEFAULT 0
+    away_capped INTEGER NOT NULL DEFAULT 0,
+    written_at TEXT,
+    followed_up_at TEXT
 );
 CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (match_subject);
 CREATE TABLE IF NOT EXISTS thread_participants (
@@ -438,6 +442,8 @@ class Store:
             snoozed_until=from_text(row["snoozed_until"]),
             away_capped=bool(row["away_capped"]),
             answers=answers,
+            written_at=from_text(row["written_at"]),
+            followed_up_at=from_text(row["followed_up_at"]),
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -480,6 +486,8 @@ class Store:
             # Kept for a state file opened by an older mailhelper: every answer trusted.
             "answer_trusted": int(bool(thread.replies) and all(a.trusted for a in thread.replies)),
             "away_capped": int(thread.away_capped),
+            "written_at": to_text(thread.written_at),
+            "followed_up_at": to_text(thread.followed_up_at),
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)

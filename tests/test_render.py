@@ -293,7 +293,8 @@ def test_return_the_favour_names_who_helped_with_what_and_when(renderer: Rendere
     message = renderer.render(JOBS["return_favor"])
     text = flat(parts(message)[0])
     assert message["Subject"] == "Return the favour: Jane helped with “Intro to Acme”"
-    assert "Jane Doe helped you with “Intro to Acme”" in text
+    assert "Jane Doe helped you: you asked on" in text
+    assert "Intro to Acme" not in text.split("----")[0], "the subject is the mail's subject line"
     assert "(Mon 30 Nov)" in text and "Is there anything I could help you with" in text
 
 
