@@ -296,7 +296,14 @@ def _command(
 ) -> Outcome:
     owner = (event.owner,)
 
-    def reply(result: str, updated: Thread | None = thread, changed: bool = False) -> Outcome:
+    def reply(result: str, updated: Thread | None = thread, changed: bool = False,
+              did: bool | None = None) -> Outcome:
+        """The one-line answer to a command (``result``: "what it did: detail"); none when
+        the command did something (``did``, default ``changed``) and ``confirm_commands``
+        is false: a command that did nothing is always answered."""
+        if (changed if did is None else did) and not settings.confirm_commands:
+            return Outcome(updated, (), log=f"command {event.name}: {result} (not confirmed)",
+                           changed=changed)
         action = Action(
             key=_msg_key(event.message_id, "command_reply"),
             kind=ActionKind.COMMAND_REPLY,
@@ -348,13 +355,13 @@ def _command(
     if event.name == "done":
         if state in (ThreadState.OPEN, ThreadState.ANSWERED):
             updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
-            return reply("marked done", updated, True)
+            return reply("done: no more reminders on this thread", updated, True)
         return reply(f"nothing changed: it is already {state.value}")
     if event.name == "cancel":
         if state is ThreadState.CANCELLED:
             return reply("nothing changed: it is already cancelled")
         updated = dataclasses.replace(thread, state=ThreadState.CANCELLED, closed_at=now)
-        return reply("cancelled: I will send nothing more about it", updated, True)
+        return reply("cancelled: nothing more goes out on this thread", updated, True)
     if event.name == "decline":
         if thread.kind is not Kind.OFFER:
             return help_reply("decline is for offers; for an ask, reply done or cancel.")
@@ -383,7 +390,7 @@ def _command(
         # Say when the reminder will really come: quiet hours and weekends move it as they
         # move every due time (plan's Planner.add), and a confirmation must not promise more.
         goes = next_sending_time(until, settings.sending, settings.timezone)
-        moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
+        moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
         if event.replied_kind is ActionKind.FOLLOW_UP:
@@ -425,7 +432,7 @@ def _command(
             recipients=people,
             data=data,
         )
-        confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}")
+        confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}", did=True)
         return Outcome(thread, (action, *confirm.actions), log=confirm.log)
     return help_reply()
 
