@@ -169,7 +169,7 @@ def test_done_on_a_partly_answered_ask_says_it_ends_the_reminders_for_the_silent
     text, html = parts(RENDERERS["assistant"].render(draft))
     assert "sorted for everyone: no more reminders, about Jane and Priya either" in flat(text)
     assert "about Jane and Priya either" in html
-    [fresh] = [j for j in jobs(people, SUBJECTS[0]) if j.action.kind is ActionKind.RECEIPT
-               and j.thread is not None and j.thread.kind is Kind.ASK]
+    [fresh] = [j for j in jobs(people, SUBJECTS[0]) if j.action.kind is ActionKind.FOLLOW_UP
+               and j.thread is not None and not j.thread.answers]
     assert "it's sorted: no more reminders about this" in flat(parts(
         RENDERERS["assistant"].render(fresh))[0])
