@@ -370,6 +370,12 @@ _SIGN_OFF = re.compile(
     r"[ \t]*[,.!]*[ \t]*(?:[^\s,.!?][^,.!?]{0,40})?$",
     re.IGNORECASE,
 )
+#: A line that is only a name (one to three capitalised words), as a signature: "Bob", "José
+#: Núñez", "J."; a line that ends a sentence is never one.
+_NAME_LINE = re.compile(r"(?:[A-ZÀ-Þ][\w.'’-]*)(?: [A-ZÀ-Þ][\w.'’-]*){0,2}")
+#: One-word answers that stand alone on a last line and are not a name.
+_ANSWER_WORDS = frozenset({"yes", "no", "ok", "okay", "sure", "done", "agreed", "great",
+                           "perfect", "fine", "absolutely", "definitely", "maybe"})
 #: The end of a sentence inside a recap: a full stop, "!", "?" or "…" and a space.
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
 
@@ -393,17 +399,26 @@ def recap(text: str, limit: int = RECAP_CHARS) -> str:
     lines = [line.strip() for line in strip_reply(text).split("\n")]
     while lines and not lines[0]:
         lines.pop(0)
-    greeting = _GREETING.match(lines[0]) if lines else None
-    if greeting is not None and (lines[0][greeting.end():] or any(lines[1:])):
+    greeted = False
+    for _ in range(3):  # "Hi Jane, hi Carlos," greets twice
+        greeting = _GREETING.match(lines[0]) if lines else None
+        if greeting is None or not (lines[0][greeting.end():] or any(lines[1:])):
+            break  # a mail that is only a greeting keeps it
         lines[0] = lines[0][greeting.end():]
-    else:
-        greeting = None  # a mail that is only a greeting keeps it
+        greeted = True
+        while len(lines) > 1 and not lines[0]:
+            lines.pop(0)
     for index, line in enumerate(lines):
         if index and _SIGN_OFF.match(line) and any(lines[:index]):
             lines = lines[:index]
             break
+    while lines and not lines[-1]:
+        lines.pop()
+    if (len(lines) > 2 and not lines[-2] and _NAME_LINE.fullmatch(lines[-1])
+            and lines[-1].casefold() not in _ANSWER_WORDS):
+        lines = lines[:-2]  # a name alone under the text: "Bob"
     flat = " ".join(" ".join(lines).split())
-    if greeting is not None:
+    if greeted:
         flat = flat[:1].upper() + flat[1:]
     if len(flat) <= limit:
         return flat

@@ -198,3 +198,16 @@ def test_recap_cuts_one_long_sentence_at_a_word() -> None:
     text = "Could you " + "please " * 60 + "look?"
     cut = recap(text)
     assert len(cut) <= 200 and cut.endswith("please…")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Hi Jane, hi Carlos,\n\nWould one of you introduce me?\n\nThanks,\nSam",
+     "Would one of you introduce me?"),
+    ("Sam, if you need a hand with the move, just say what would help.\n\nBob",
+     "Sam, if you need a hand with the move, just say what would help."),
+    ("Happy to. I've written to Priya.\n\nJosé Núñez\n\n> Would you introduce me?",
+     "Happy to. I've written to Priya."),
+    ("Sure.\n\nYes", "Sure. Yes"),
+])
+def test_recap_drops_every_greeting_and_a_name_alone_at_the_end(text: str, expected: str) -> None:
+    assert recap(text) == expected
