@@ -19,6 +19,11 @@ MAX_RECEIPT_LINES = 10
 RENDERER = Renderer(settings())
 
 
+def flat(text: str) -> str:
+    """Text as one line: a subject wrapped over two lines is still found."""
+    return " ".join(text.split())
+
+
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
@@ -70,8 +75,9 @@ def test_a_receipt_fits_a_phone_screen(name: str, job: RenderJob) -> None:
     assert len(words) == (1 if job.thread is None else 2), "the likeliest and help (the rest)"
     if job.thread is not None:
         subject = job.thread.subject
-        shown = "\n".join(visible(html))
-        assert subject in str(message["Subject"]) and subject not in text and subject not in shown
+        shown = flat(" ".join(visible(html)))
+        assert subject in str(message["Subject"])
+        assert subject not in flat(text) and subject not in shown
 
 
 @pytest.mark.parametrize("kind", [ActionKind.FOLLOW_UP, ActionKind.OFFER_FOLLOW_UP,
@@ -84,7 +90,7 @@ def test_reminders_keep_the_subject_out_of_their_sentences(kind: ActionKind, num
     action = Action("a/1", kind, NOW, thread.id, (SAM,), {"number": number, "of": "2"})
     text, _ = parts(RENDERER.render(RenderJob(action, thread, NOW)))
     own = text.split("-" * 63)[0] + text.split("-" * 63)[-1]  # the draft is a letter to them
-    assert subject not in own
+    assert subject not in flat(own)
 
 
 def test_a_confirmation_is_one_line() -> None:
@@ -98,4 +104,4 @@ def test_a_confirmation_is_one_line() -> None:
         message = RENDERER.render(RenderJob(action, thread, NOW))
         text, html = parts(message)
         assert len(lines(text)) == 1 and len(visible(html)) == 1, text
-        assert SUBJECTS[0] not in text and SUBJECTS[0] in str(message["Subject"])
+        assert SUBJECTS[0] not in flat(text) and SUBJECTS[0] in str(message["Subject"])
