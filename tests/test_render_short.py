@@ -81,7 +81,8 @@ def test_a_receipt_fits_a_phone_screen(name: str, job: RenderJob) -> None:
 
 
 @pytest.mark.parametrize("kind", [ActionKind.FOLLOW_UP, ActionKind.OFFER_FOLLOW_UP,
-                                  ActionKind.CLOSING_NOTE, ActionKind.RETURN_FAVOR])
+                                  ActionKind.CLOSING_NOTE, ActionKind.RETURN_FAVOR,
+                                  ActionKind.THANK_YOU_DRAFT])
 @pytest.mark.parametrize("number", ["1", "2"])
 def test_reminders_keep_the_subject_out_of_their_sentences(kind: ActionKind, number: str) -> None:
     subject = SUBJECTS[0]
