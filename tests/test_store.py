@@ -53,6 +53,12 @@ def test_a_thread_round_trips(store: Store) -> None:
     assert store.threads() == [made]
 
 
+def test_when_it_was_written_and_the_owners_follow_up_round_trip(store: Store) -> None:
+    made = thread(store, written_at=T0 - timedelta(days=3),
+                  followed_up_at=T0 + timedelta(days=2), last_owner_activity=T0 + timedelta(days=2))
+    assert store.thread(made.id) == made
+
+
 def test_thread_for_matches_any_known_message_id(store: Store) -> None:
     made = thread(store)
     assert store.thread_for(("nothing@x", "ask@example.com")) == made
@@ -170,11 +176,13 @@ def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     store = Store.open(path, "example.com")
     store.db.execute("ALTER TABLE threads DROP COLUMN answer_trusted")
     store.db.execute("ALTER TABLE threads DROP COLUMN away_capped")
+    store.db.execute("ALTER TABLE threads DROP COLUMN written_at")
+    store.db.execute("ALTER TABLE threads DROP COLUMN followed_up_at")
     store.set_meta("schema_version", "1")
     store.close()
     again = Store.open(path, "example.com")
     columns = {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")}
-    assert {"answer_trusted", "away_capped"} <= columns
+    assert {"answer_trusted", "away_capped", "written_at", "followed_up_at"} <= columns
     assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
 
 
