@@ -60,12 +60,13 @@ from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
 from mailhelper.names import read_name
 from mailhelper.parse import clean_subject, subject_prefix
+from mailhelper.replytext import RECAP_CHARS, recap
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
 from mailhelper.timewords import DateOrder
 
 #: How much of a mail's own words a thread keeps to quote back in reminders.
-EXCERPT_CHARS = 280
+EXCERPT_CHARS = RECAP_CHARS
 #: The most people one ask or offer is tracked with. A mail to more is a mass mailing, not a
 #: request for help: thanking and nudging each of them would be spam in the owner's name.
 MAX_COUNTERPARTS = 100
@@ -98,12 +99,10 @@ class Context:
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """The first words of a text on one line, cut at a word boundary."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat[:limit].rsplit(" ", 1)[0]
-    return cut + "…"
+    """What a mail said, to quote back in reminders and drafts: see
+    :func:`mailhelper.replytext.recap` (no greeting, sign-off or quoted history; whole
+    sentences, at most ``limit`` characters)."""
+    return recap(text, limit)
 
 
 def is_assistant_address(email: str, assistant: Address) -> bool:
@@ -347,6 +346,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         problem=problem,
         left_out=left_out,
         repeat=tag.repeat if problem is None else None,
+        written=_written(mail, ctx.now),
     )
 
 
@@ -356,6 +356,19 @@ def addressed_to_self(mail: Mail, owner: Address, settings: Settings) -> bool:
     mine = fold(owner.email)
     return all(is_assistant_address(a.email, settings.assistant) or fold(a.email) == mine
                for a in mail.recipients)
+
+
+def _written(mail: Mail, now: datetime) -> datetime | None:
+    """When a forwarded original was written, by its own Date (an attached message's header,
+    an inline block's date line, read in the forwarder's zone); None when the mail is no
+    forward, the date is unreadable or naive, or it is not earlier than ``now`` (a date in
+    the future is a wrong clock, not a fact)."""
+    if mail.forwarded is None:
+        return None
+    date = mail.forwarded.date
+    if date is None or date.tzinfo is None or date >= now:
+        return None
+    return date
 
 
 def _answers_shown(

@@ -701,8 +701,8 @@ class _Reader:
     def settings(self, root: yaml.MappingNode, source: Path) -> Settings:
         top = _Section(self, _Item(root, ""), "", 1, (
             "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval",
-            "confirm", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
-            "trusted_authserv_id", "templates_dir", "default_time", "date_order",
+            "confirm", "confirm_commands", "tags", "schedules", "sending", "limits", "send_as",
+            "require_auth", "trusted_authserv_id", "templates_dir", "default_time", "date_order",
             "calendar_file",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
@@ -733,6 +733,8 @@ class _Reader:
             state=state,
             poll_interval=_pick(poll_interval, defaults.poll_interval),
             confirm=_pick(self.flag(top.get("confirm")), defaults.confirm),
+            confirm_commands=_pick(self.flag(top.get("confirm_commands")),
+                                   defaults.confirm_commands),
             tags=self.tags(top),
             schedules=self.schedules(top),
             sending=self.sending(top),

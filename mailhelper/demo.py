@@ -67,6 +67,8 @@ def write_config(servers: DemoServers, workdir: Path) -> Path:
         "smtp": {"host": servers.smtp_host, "port": servers.smtp_port, "security": "none",
                  "timeout": "10s"},
         "state": str(workdir / "state.db"),
+        # A command that worked shows its effect in the story; only failures are answered.
+        "confirm_commands": False,
     }
     path = workdir / "mailhelper.yaml"
     path.write_text("# The mailhelper demo's servers on this machine; they stop with the "
@@ -184,23 +186,19 @@ def _find(sent: list[EmailMessage], to: str, words: str) -> EmailMessage:
 
 
 def play(story: Story) -> None:
-    """The story: an ask, an offer, a reply, commands, a week fast-forwarded.
+    """The story: an ask to two people, an offer, a reply, commands, a week fast-forwarded,
+    in eight mails from the assistant (``confirm_commands: false``: a command that worked is
+    not answered; what it did shows in the next mail).
 
     Each step polls at the moment something falls due, so every mail shows up under the
     heading that announces it.
     """
-    story.at(START, "Sam asks Jane for an intro, with the assistant in Cc")
-    ask = _message(SAM, [JANE], "Intro to someone at Acme?",
-                   "Hi Jane,\n\nWould you introduce me to someone on the Acme data team? "
-                   "I'd like to ask them about their pipeline.\n\nThanks,\nSam", cc=[HELPER])
-    ask_id = story.write(ask, "Sam writes to Jane, Cc the assistant")
-    story.poll()
-
-    story.at(START + timedelta(minutes=10), "Sam asks Carlos to review a talk abstract")
-    carlos_asked = story.now
-    story.write(_message(SAM, [CARLOS], "Would you read my talk abstract?",
-                         "Carlos, could you read the abstract below and tell me if it's clear?"
-                         "\n\nSam", cc=[HELPER]), "Sam writes to Carlos, Cc the assistant")
+    story.at(START, "Sam asks Jane and Carlos for an intro, with the assistant in Cc")
+    ask = _message(SAM, [JANE, CARLOS], "Intro to someone at Acme?",
+                   "Hi Jane, hi Carlos,\n\nWould one of you introduce me to someone on the Acme "
+                   "data team? I'd like to ask them about their pipeline.\n\nThanks,\nSam",
+                   cc=[HELPER])
+    ask_id = story.write(ask, "Sam writes to Jane and Carlos, Cc the assistant")
     story.poll()
 
     story.at(START + timedelta(minutes=20), "Sam forwards Bob's offer to helper+offer@")
@@ -230,7 +228,7 @@ def play(story: Story) -> None:
              "about her stop")
     reply = _message(JANE, [SAM], "Re: Intro to someone at Acme?",
                      "Sam, happy to. I've written to Priya on the data team; expect a note "
-                     "from her this week.\n\nJane\n\n> Would you introduce me to someone...",
+                     "from her this week.\n\nJane\n\n> Would one of you introduce me to someone...",
                      cc=[HELPER])
     reply["In-Reply-To"] = ask_id
     reply["References"] = ask_id
@@ -239,15 +237,11 @@ def play(story: Story) -> None:
 
     story.at(START + timedelta(days=2, hours=4), "two hours later: the thank-you draft for Jane")
     sent = story.poll()
-    draft = _find(sent, SAM.email, "acme")
-    story.reply_to_assistant(draft, "send")
-    story.now += timedelta(minutes=5)
-    story.poll()
-    story.reply_to_assistant(draft, "done")
+    story.reply_to_assistant(_find(sent, SAM.email, "acme"), "send")
     story.now += timedelta(minutes=5)
     story.poll()
 
-    story.at(carlos_asked + timedelta(days=3), "Thursday: Carlos has not answered yet")
+    story.at(START + timedelta(days=3), "Thursday: Carlos has not answered yet")
     story.poll()
 
     story.at(datetime(2026, 12, 14, 8, 0, tzinfo=ZONE), "a week on: Monday's digest")

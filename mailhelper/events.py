@@ -32,6 +32,9 @@ class NewThread:
     left_out: tuple[tuple[str, str], ...] = ()
     #: The RRULE the thread repeats on (``when`` is then its first occurrence), or None.
     repeat: str | None = None
+    #: When the person wrote what the thread is about, when a forwarded original's own Date
+    #: says so and it is earlier than the forward was seen; None: when it was seen.
+    written: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,14 @@ def _v6_repeats(db: Database) -> None:
     db.execute("ALTER TABLE threads ADD COLUMN repeat TEXT")
 
 
+def _v7_written_and_followed_up(db: Database) -> None:
+    """Schema 7: when a forwarded ask or offer was written (its original's own Date) and when
+    the owner last followed up in the thread; NULL: not known (words fall back to when the
+    assistant saw the mail)."""
+    db.execute("ALTER TABLE threads ADD COLUMN written_at TEXT")
+    db.execute("ALTER TABLE threads ADD COLUMN followed_up_at TEXT")
+
+
 #: The steps, in order: ``MIGRATIONS[N - 1]`` takes a file from schema ``N - 1`` to ``N``.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_first_release,
@@ -234,6 +242,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v4_other_addresses,
     _v5_pauses,
     _v6_repeats,
+    _v7_written_and_followed_up,
 )
 
 #: The schema this code reads and writes: the number of steps.

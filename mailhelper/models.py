@@ -160,6 +160,13 @@ class Thread:
     #: The RFC 5545 RRULE a note or an ask repeats on (``FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;
     #: BYMINUTE=0;BYSECOND=0``), counted from ``created`` in the owner's zone; None: no repeat.
     repeat: str | None = None
+    #: When the ask or offer was written, as the forwarded original's Date says (None: at
+    #: ``created``). Only words about when the person wrote use it; schedules count from
+    #: ``created`` (SPEC.md: times count from when the assistant first saw the message).
+    written_at: datetime | None = None
+    #: When the owner last followed up in the thread (their own mail with the assistant in
+    #: copy), or None: what reminders tell them happened since the ask.
+    followed_up_at: datetime | None = None
 
     @property
     def counterpart(self) -> Address | None:

@@ -106,6 +106,7 @@ def new_thread(event: NewThread, thread_id: int, now: datetime) -> Thread:
         # snooze-like override, which would remind twice.
         follow_up_at=None if event.repeat else event.when,
         repeat=event.repeat,
+        written_at=event.written,
     )
 
 
@@ -234,7 +235,8 @@ def _follow_up(thread: Thread, now: datetime) -> Outcome:
             updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
             return Outcome(updated, log="owner answered the offer", changed=True)
         case Kind.ASK:
-            updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None)
+            updated = dataclasses.replace(thread, last_owner_activity=now, follow_up_at=None,
+                                          followed_up_at=now)
             return Outcome(updated, log="owner followed up: reminders count from now",
                            changed=True)
         case Kind.NOTE:
@@ -320,7 +322,14 @@ def _command(
 ) -> Outcome:
     owner = (event.owner,)
 
-    def reply(result: str, updated: Thread | None = thread, changed: bool = False) -> Outcome:
+    def reply(result: str, updated: Thread | None = thread, changed: bool = False,
+              did: bool | None = None) -> Outcome:
+        """The one-line answer to a command (``result``: "what it did: detail"); none when
+        the command did something (``did``, default ``changed``) and ``confirm_commands``
+        is false: a command that did nothing is always answered."""
+        if (changed if did is None else did) and not settings.confirm_commands:
+            return Outcome(updated, (), log=f"command {event.name}: {result} (not confirmed)",
+                           changed=changed)
         action = Action(
             key=_msg_key(event.message_id, "command_reply"),
             kind=ActionKind.COMMAND_REPLY,
@@ -376,13 +385,13 @@ def _command(
     if event.name == "done":
         if state in (ThreadState.OPEN, ThreadState.ANSWERED):
             updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
-            return reply("marked done", updated, True)
+            return reply("done: no more reminders on this thread", updated, True)
         return reply(f"nothing changed: it is already {state.value}")
     if event.name == "cancel":
         if state is ThreadState.CANCELLED:
             return reply("nothing changed: it is already cancelled")
         updated = dataclasses.replace(thread, state=ThreadState.CANCELLED, closed_at=now)
-        return reply("cancelled: I will send nothing more about it", updated, True)
+        return reply("cancelled: nothing more goes out on this thread", updated, True)
     if event.name == "decline":
         if thread.kind is not Kind.OFFER:
             return help_reply("decline is for offers; for an ask, reply done or cancel.")
@@ -418,7 +427,7 @@ def _command(
         # Say when the reminder will really come: quiet hours and weekends move it as they
         # move every due time (plan's Planner.add), and a confirmation must not promise more.
         goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
-        moved = "" if goes == until else f" (the first sending time after {until.isoformat()})"
+        moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
         if event.replied_kind in (ActionKind.FOLLOW_UP, ActionKind.CHECK_IN):
@@ -462,7 +471,7 @@ def _command(
             recipients=people,
             data=data,
         )
-        confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}")
+        confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}", did=True)
         return Outcome(thread, (action, *confirm.actions), log=confirm.log)
     return help_reply()
 
@@ -644,6 +653,15 @@ class _Planner:
             return {}
         return {"people": ",".join(c.email for c in thread.silent)}
 
+    def nudged(self) -> dict[str, str]:
+        """What happened since the series began that an owner reminder tells: when the
+        latest follow-up went to the counterparts (scheduled, or the owner's ``send``)."""
+        base = self.thread.last_owner_activity
+        sent = [a.sent_at for a in self.history
+                if a.kind is ActionKind.NUDGE and a.status is ActionStatus.SENT
+                and a.sent_at is not None and a.sent_at >= base]
+        return {"nudged": max(sent).isoformat()} if sent else {}
+
     def reminders(self) -> None:
         """The open thread's reminders, on its kind's own schedule section. Each kind is
         named here: a new kind fails the type check instead of taking another's schedule."""
@@ -728,7 +746,7 @@ class _Planner:
                 due = max(due, last_sent + gap)
             moved = self.away_bound(due)
             data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved),
-                    **self.silent_people()}
+                    **self.silent_people(), **(self.nudged() if ask else {})}
             self.add(kind, f"{prefix}{n + 1}", moved, (thread.owner,), data)
         elif ask:
             due = self.settings.schedules.ask.give_up_after.after(base, zone)
@@ -741,7 +759,7 @@ class _Planner:
                 f"t{thread.id}/closing_note/{stamp(base)}",
                 due,
                 (thread.owner,),
-                self.silent_people(),
+                {**self.silent_people(), **self.nudged()},
             )
         if ask and thread.silent:
             for i, offset in enumerate(self.settings.schedules.ask.nudge_counterpart, start=1):

@@ -50,6 +50,8 @@ What templates see (every key is always defined; unused ones hold their default)
 ``tag``             receipt: the tag that was read ("" for none)
 ``next_kind``       receipt: the kind of the first scheduled action ("" for none)
 ``next_due``        receipt: its due time (datetime) or None
+``nudged``          follow_up, closing_note: when the latest follow-up went to the
+                    counterparts since the owner last wrote (datetime), or None
 ``counterparts``    receipt: the people found (``data["counterparts"]``), each by name and
                     address, as a sentence lists them: "Jane Okafor <jane@x.org> and bob@y.org"
 ``command``         command_reply: the command line as the owner wrote it
@@ -90,7 +92,8 @@ HTML template that calls a macro of a text template must pass its output through
 
 * receipt: ``kind``, ``subject``, ``counterparts``, ``problem``, ``understood``, ``tag``,
   ``next_kind``, ``next_due`` (ISO 8601), ``left_out`` (a JSON list of lines)
-* follow_up, offer_follow_up: ``number``, ``of``
+* follow_up, offer_follow_up: ``number``, ``of``; follow_up and closing_note: ``nudged``
+  (ISO 8601: the latest follow-up sent to the counterparts since the owner last wrote)
 * nudge: ``number``, ``requested``
 * thank_you, thank_you_draft: ``flavour`` (``helped``/``declined``), ``requested``
 * closing_note, return_favor: none
@@ -507,6 +510,10 @@ class ThreadView:
     phrase: str
     created: datetime
     last_owner_activity: datetime
+    #: When the ask or offer was written: the forwarded original's own Date, else ``created``.
+    written: datetime
+    #: When the owner last followed up in the thread (their own mail after the ask), or None.
+    followed_up: datetime | None
     answered_at: datetime | None
     closed_at: datetime | None
     away_until: datetime | None
@@ -566,6 +573,8 @@ class ThreadView:
             phrase=phrase,
             created=_local(thread.created, zone),
             last_owner_activity=_local(thread.last_owner_activity, zone),
+            written=_local(thread.written_at or thread.created, zone),
+            followed_up=_local_or_none(thread.followed_up_at, zone),
             answered_at=_local_or_none(latest.at if latest else thread.answered_at, zone),
             closed_at=_local_or_none(thread.closed_at, zone),
             away_until=_local_or_none(thread.away_until, zone),
@@ -1229,12 +1238,7 @@ class Renderer:
                 if job.thread is not None and job.thread.state is ThreadState.DECLINED
                 else "helped"
             )
-        next_due = None
-        if data.get("next_due"):
-            try:
-                next_due = _local(datetime.fromisoformat(data["next_due"]), zone)
-            except ValueError:
-                next_due = None
+        next_due = _time_or_none(data.get("next_due", ""), zone)
         ask_kind = thread.kind if thread is not None else data.get("kind", "ask")
         failed_kind = data.get("failed_kind", "")
         failed_what = ""
@@ -1284,6 +1288,7 @@ class Renderer:
             "tag": data.get("tag", ""),
             "next_kind": data.get("next_kind", ""),
             "next_due": next_due,
+            "nudged": _time_or_none(data.get("nudged", ""), zone),
             "counterparts": join_names([
                 p.name if p.name == p.email else f"{p.name} <{p.email}>"
                 for p in (Person.of(a) for a in _parse_people(data.get("counterparts", "")))
@@ -1445,6 +1450,14 @@ def _parse_people(text: str) -> list[Address]:
         for name, addr in email.utils.getaddresses([text])
         if addr and "@" in addr
     ]
+
+
+def _time_or_none(text: str, zone: tzinfo) -> datetime | None:
+    """An ISO 8601 time from action data, in ``zone``; None when empty or unreadable."""
+    try:
+        return _local(datetime.fromisoformat(text), zone) if text else None
+    except ValueError:
+        return None
 
 
 def _int(text: str | None, default: int) -> int:

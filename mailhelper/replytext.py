@@ -343,3 +343,87 @@ def _without_signature(lines: list[str]) -> list[str]:
 def _tidy(lines: list[str]) -> str:
     text = "\n".join(lines).strip("\n")
     return re.sub(r"\n\s*\n(?:\s*\n)+", "\n\n", text).strip()
+
+
+# -- the recap ------------------------------------------------------------------------------
+
+#: How long a recap may be: about two lines of a reminder.
+RECAP_CHARS = 200
+#: A greeting that opens a mail: "Hi Jane,", "Hello both!", "Dear Dr. Raman,", "Hallo Jane,".
+#: Only when it ends at a comma, "!" or the line's end within three more words: "Hi" is not
+#: cut out of "Hi-fi prices went up".
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|hiya|dear|good (?:morning|afternoon|evening)|greetings|morning"
+    r"|hallo|liebe|lieber|bonjour|salut|cher|chère|hola|querid[oa]|estimad[oa]|ciao|caro|cara"
+    r"|hej|hoi|beste|olá|oi)(?:[ \t]+[^\s,!?:]+){0,3}?[ \t]*(?:[,!:]+|$)\s*",
+    re.IGNORECASE,
+)
+#: A sign-off line: "Best,", "Thanks!", "Many thanks, José", "Kind regards". Everything from
+#: it on (the name under it) is the signature, not the message.
+_SIGN_OFF = re.compile(
+    r"^(?:best(?: wishes| regards)?|(?:kind |warm |many |warmest )?(?:regards|wishes)"
+    r"|(?:many |big )?thanks(?: again| so much| a lot| in advance)?|thank you(?: so much)?"
+    r"|thx|ta|cheers|all the best|warmly|sincerely|yours(?: sincerely| truly)?|bw|br|kr"
+    r"|speak soon|talk soon|take care|love|xx?|viele grüße|liebe grüße|mit freundlichen grüßen"
+    r"|grüße|lg|vg|cordialement|bien à vous|amitiés|saludos|un saludo|abrazos|cordiali saluti"
+    r"|saluti|groeten|met vriendelijke groet|hälsningar|mvh)"
+    r"[ \t]*[,.!]*[ \t]*(?:[^\s,.!?][^,.!?]{0,40})?$",
+    re.IGNORECASE,
+)
+#: A line that is only a name (one to three capitalised words), as a signature: "Bob", "José
+#: Núñez", "J."; a line that ends a sentence is never one.
+_NAME_LINE = re.compile(r"(?:[A-ZÀ-Þ][\w.'’-]*)(?: [A-ZÀ-Þ][\w.'’-]*){0,2}")
+#: One-word answers that stand alone on a last line and are not a name.
+_ANSWER_WORDS = frozenset({"yes", "no", "ok", "okay", "sure", "done", "agreed", "great",
+                           "perfect", "fine", "absolutely", "definitely", "maybe"})
+#: The end of a sentence inside a recap: a full stop, "!", "?" or "…" and a space.
+_SENTENCE_END = re.compile(r"[.!?…](?=\s)")
+
+
+def recap(text: str, limit: int = RECAP_CHARS) -> str:
+    """What a mail said, to quote back in a reminder: its new text (:func:`strip_reply`: no
+    quoted history, no ``--`` signature) without the greeting and the sign-off, on one line,
+    and at most ``limit`` characters, cut after the last whole sentence that fits (a first
+    sentence longer than that is cut at a word, with "…").
+
+    A greeting on the line of the text is cut too and the text goes on capitalised; a mail
+    that is nothing but a sign-off ("Thanks!") keeps it, as that is all it said.
+
+    >>> recap("Hi Jane,\\n\\nCould you look over the plan? It is short.\\n\\nBest,\\nSam")
+    'Could you look over the plan? It is short.'
+    >>> recap("Hi both, could you look it over?\\n\\nThanks!")
+    'Could you look it over?'
+    >>> recap("One. " + "Two words here. " * 20, 40)
+    'One. Two words here. Two words here.'
+    """
+    lines = [line.strip() for line in strip_reply(text).split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    greeted = False
+    for _ in range(3):  # "Hi Jane, hi Carlos," greets twice
+        greeting = _GREETING.match(lines[0]) if lines else None
+        if greeting is None or not (lines[0][greeting.end():] or any(lines[1:])):
+            break  # a mail that is only a greeting keeps it
+        lines[0] = lines[0][greeting.end():]
+        greeted = True
+        while len(lines) > 1 and not lines[0]:
+            lines.pop(0)
+    for index, line in enumerate(lines):
+        if index and _SIGN_OFF.match(line) and any(lines[:index]):
+            lines = lines[:index]
+            break
+    while lines and not lines[-1]:
+        lines.pop()
+    if (len(lines) > 2 and not lines[-2] and _NAME_LINE.fullmatch(lines[-1])
+            and lines[-1].casefold() not in _ANSWER_WORDS):
+        lines = lines[:-2]  # a name alone under the text: "Bob"
+    flat = " ".join(" ".join(lines).split())
+    if greeted:
+        flat = flat[:1].upper() + flat[1:]
+    if len(flat) <= limit:
+        return flat
+    ends = [m.end() for m in _SENTENCE_END.finditer(flat[: limit + 1])]
+    if ends:
+        return flat[: ends[-1]]
+    cut = flat[: limit - 1].rsplit(" ", 1)[0] or flat[: limit - 1]
+    return cut.rstrip(",;:") + "…"

@@ -182,6 +182,9 @@ class Settings:
     state: Path = Path("~/.local/state/mailhelper/state.db").expanduser()
     poll_interval: Duration = _d("60s")
     confirm: bool = True
+    #: A one-line answer to each command that did something; false: silence (a command
+    #: that failed, or that nobody understood, is answered either way).
+    confirm_commands: bool = True
     tags: Tags = field(default_factory=Tags)
     schedules: Schedules = field(default_factory=Schedules)
     sending: SendingSettings = field(default_factory=SendingSettings)

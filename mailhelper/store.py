@@ -212,7 +212,25 @@ class Store:
         except sqlite3.Error as exc:
             raise state_error(exc) from exc
         connection.row_factory = sqlite3.Row
-        return cls(connection, assistant_domain)
+        store = cls(connection, assistant_domain)
+        try:
+            version = version_of(store.db)
+        except (sqlite3.Error, ValueError):
+            return store  # not a state file, or unreadable: the first read says so
+        if version in (0, SCHEMA_VERSION):
+            return store
+        # A file of an older schema (the daemon not yet restarted on a new release): read an
+        # upgraded copy in memory, so every reader sees today's shape; the file is untouched.
+        try:
+            copy = store.snapshot()
+        finally:
+            connection.close()
+        try:
+            copy._migrate(str(path))
+        except BaseException:
+            copy.close()
+            raise
+        return copy
 
     def snapshot(self) -> Store:
         """An in-memory copy of the whole state, to work on without touching the file (a
@@ -422,9 +440,9 @@ class Store:
             snoozed_until=from_text(row["snoozed_until"]),
             away_capped=bool(row["away_capped"]),
             answers=answers,
-            # A state file not yet migrated (explain reads it read-only) has no repeat column;
-            # "in row" would look among a Row's values, not its column names.
-            repeat=row["repeat"] if "repeat" in row.keys() else None,  # noqa: SIM118
+            repeat=row["repeat"],
+            written_at=from_text(row["written_at"]),
+            followed_up_at=from_text(row["followed_up_at"]),
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -468,6 +486,8 @@ class Store:
             "answer_trusted": int(bool(thread.replies) and all(a.trusted for a in thread.replies)),
             "away_capped": int(thread.away_capped),
             "repeat": thread.repeat,
+            "written_at": to_text(thread.written_at),
+            "followed_up_at": to_text(thread.followed_up_at),
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)

@@ -7,14 +7,14 @@ runs as in production), the known threads in an in-memory store, and pass ``now`
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.classify import Context, classify, display_subject
+from mailhelper.classify import Context, _written, classify, display_subject
 from mailhelper.events import (
     CounterpartReply,
     Event,
@@ -30,7 +30,9 @@ from mailhelper.models import (
     ActionKind,
     ActionStatus,
     Address,
+    Forwarded,
     Kind,
+    Mail,
     Thread,
     ThreadState,
 )
@@ -124,7 +126,7 @@ def test_an_owners_mail_to_someone_with_the_assistant_on_it_is_a_new_ask(
     assert event.counterparts == (JANE,)
     assert event.subject == "Intro to Acme?"
     assert event.thread_ids[0] == "ask-1@example.com"
-    assert event.excerpt.startswith("Hi Jane, could you introduce me")
+    assert event.excerpt == "Could you introduce me to someone at Acme?", "no greeting"
     assert event.tag is None and event.when is None
 
 
@@ -845,3 +847,17 @@ def test_a_forward_from_an_unknown_address_without_both_clues_is_a_new_ask(
     tracked(store)
     event = read(store, forward_from(sender, subject))
     assert isinstance(event, NewThread)
+
+
+def test_a_forward_is_dated_by_its_original_unless_that_date_cannot_be_true() -> None:
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    friday = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+
+    def forward(date: datetime | None) -> Mail:
+        return Mail("fwd@x", forwarded=Forwarded(Address("bob@example.net"), date=date))
+
+    assert _written(forward(friday), now) == friday
+    assert _written(forward(now + timedelta(hours=1)), now) is None, "a wrong clock"
+    assert _written(forward(friday.replace(tzinfo=None)), now) is None, "a naive date"
+    assert _written(forward(None), now) is None
+    assert _written(Mail("cc@x"), now) is None, "not a forward"

@@ -57,8 +57,8 @@ def test_example_config_names_every_top_level_key_in_spec_order() -> None:
             if line and not line.startswith((" ", "#"))]
     assert keys == [
         "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval", "confirm",
-        "tags", "schedules", "sending", "limits", "send_as", "require_auth", "trusted_authserv_id",
-        "templates_dir", "default_time", "date_order", "calendar_file",
+        "confirm_commands", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
+        "trusted_authserv_id", "templates_dir", "default_time", "date_order", "calendar_file",
     ]
     for extra in ("sent_folder", "processed_folder", "ca_file", "auth", "oauth2_token_cmd",
                   "max_per_hour", "timeout", "password_file", "password_cmd"):
@@ -119,7 +119,7 @@ def test_minimal_config_gets_spec_defaults() -> None:
     assert s.imap.username is None and not s.imap.password.configured
     assert s.state == Path("/home/sam/.local/state/mailhelper/state.db")
     assert s.poll_interval == Duration.parse("60s")
-    assert s.confirm is True
+    assert s.confirm is True and s.confirm_commands is True
     assert (s.tags.ask, s.tags.offer) == (("ask",), ("offer",))
     assert s.schedules.ask.follow_up == (Duration.parse("3 days"), Duration.parse("7 days"))
     assert s.schedules.ask.give_up_after == Duration.parse("14 days")
@@ -388,6 +388,8 @@ BAD_CONFIGS: list[tuple[str, str, str, int]] = [
     ("duplicate-owner", "owners:\n  - sam@example.com\n  - Sam@Example.com\n"
      + ASSISTANT + IMAP + SMTP, "owners[1]: sam@example.com is listed twice", 3),
     ("confirm-not-a-bool", MINIMAL + "confirm: sure\n", 'confirm: expected true or false', 5),
+    ("confirm-commands-not-a-bool", MINIMAL + "confirm_commands: 1\n",
+     "confirm_commands: expected true or false, got the number 1", 5),
     ("unsafe-yaml-tag", OWNERS + ASSISTANT + "imap: {host: !!python/name:os.system ''}\n"
      + SMTP, "imap.host: cannot read this value", 3),
     ("host-is-a-number", OWNERS + ASSISTANT + IMAP + "smtp: {host: 25}\n",
@@ -565,3 +567,7 @@ def test_a_config_just_under_the_cap_is_read(tmp_path: Path) -> None:
     path.write_text(MINIMAL + ("# " + "x" * 1022 + "\n") * 1000)
     assert path.stat().st_size < 1024 * 1024
     assert load_settings(path, environ=FAKE_HOME).imap.host == "imap.example.com"
+
+
+def test_confirm_commands_false_is_read() -> None:
+    assert parse(MINIMAL + "confirm_commands: false\n").confirm_commands is False

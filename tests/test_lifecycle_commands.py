@@ -36,7 +36,7 @@ def test_done_then_a_return_the_favour_reminder_30_days_later(
     _, _, draft = answered_ask(walk)
     command_id = walk.command(draft, "Done, thanks", at("2026-12-09 15:00"))
     [answer] = walk.poll(at("2026-12-09 15:10"))
-    assert kinds([answer]) == ["command_reply"] and "Marked done" in str(answer["Subject"])
+    assert kinds([answer]) == ["command_reply"] and "Done" in str(answer["Subject"])
     assert answer["In-Reply-To"] == command_id
     state = walk.status()
     assert (state["state"], state["next_action"]) == (

@@ -24,7 +24,7 @@ def ask_both(walk: Walk) -> str:
     [receipt] = walk.poll(at("2026-12-07 09:00"))
     body = flat(text_of(receipt))
     assert "Tracking your ask to José Núñez and Jane Okafor" in body
-    assert "When José and Jane reply" in body
+    assert "When they reply with me in Cc" in body
     assert "Okafor, Jane" not in body
     return ask_id
 

@@ -271,7 +271,7 @@ def test_a_snooze_confirmation_states_the_time_quiet_hours_and_weekends_move_it_
     command = OwnerCommand("c@x", SAM, "snooze", 7, ActionKind.FOLLOW_UP, until, "snooze sat")
     outcome = plan.apply(ask(), command, windowed, at)
     [reply] = outcome.actions
-    assert reply.data["result"] == ("snoozed until 2026-12-07T09:00:00+00:00 (the first "
+    assert reply.data["result"] == ("snoozed until 2026-12-07T09:00:00+00:00 (first "
                                     "sending time after 2026-12-05T22:30:00+00:00)")
     [reminder] = plan.desired_actions(outcome.thread, [], windowed)  # type: ignore[arg-type]
     assert reminder.due == datetime(2026, 12, 7, 9, 0, tzinfo=LONDON)

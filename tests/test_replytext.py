@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mailhelper.replytext import attribution_at, header_block_at, header_field, strip_reply
+from mailhelper.replytext import (
+    attribution_at,
+    header_block_at,
+    header_field,
+    recap,
+    strip_reply,
+)
 
 NEW = "Happy to help, send me the deck.\n\nBob"
 
@@ -153,3 +159,55 @@ def test_header_labels() -> None:
 def test_long_hostile_input_stays_linear() -> None:
     text = ("> q\n" * 50_000) + ("On 1 x wrote:\n" * 20_000) + ("From: a\n" * 20_000)
     assert strip_reply(text) == ""
+
+
+# -- recap: what a reminder quotes back --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Hi Jane,\n\nCould you look over the Q4 plan before Thursday?\n\nBest,\nJosé",
+     "Could you look over the Q4 plan before Thursday?"),
+    ("Hi both, could you look over the plan?\n\nThanks!\nSam", "Could you look over the plan?"),
+    ("Dear Dr. Raman,\nwould you review my draft?\n\nKind regards,\nSam Rivera",
+     "Would you review my draft?"),
+    ("Happy to help! I'll write to Priya.\n\nBest, José", "Happy to help! I'll write to Priya."),
+    ("Sure thing.\n\nCheers\nJosé\n-- \nJosé Núñez\nAcme Ltd", "Sure thing."),
+    ("Looks good.\n\nOn Mon, 7 Dec 2026 at 09:00, Sam <sam@example.com> wrote:\n> Hi both,\n"
+     "> could you look?", "Looks good."),
+    ("Hallo Jane,\nkannst du mir helfen?\n\nViele Grüße\nSam", "Kannst du mir helfen?"),
+    ("王さん、\n来週お時間ありますか？", "王さん、 来週お時間ありますか？"),
+])
+def test_recap_drops_greeting_sign_off_and_history(text: str, expected: str) -> None:
+    assert recap(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Thanks!", "Hi Jane!", "Jane, any news?",
+                                  "Hi-fi prices went up, sadly."])
+def test_recap_keeps_a_mail_that_is_only_a_greeting_or_thanks(text: str) -> None:
+    assert recap(text) == text
+
+
+def test_recap_cuts_after_the_last_whole_sentence_that_fits() -> None:
+    text = "Could you look over the plan? " + "It has a budget part that matters. " * 10
+    cut = recap(text)
+    assert len(cut) <= 200 and cut.endswith("matters.")
+    assert cut.startswith("Could you look over the plan? It has")
+
+
+def test_recap_cuts_one_long_sentence_at_a_word() -> None:
+    text = "Could you " + "please " * 60 + "look?"
+    cut = recap(text)
+    assert len(cut) <= 200 and cut.endswith("please…")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Hi Jane, hi Carlos,\n\nWould one of you introduce me?\n\nThanks,\nSam",
+     "Would one of you introduce me?"),
+    ("Sam, if you need a hand with the move, just say what would help.\n\nBob",
+     "Sam, if you need a hand with the move, just say what would help."),
+    ("Happy to. I've written to Priya.\n\nJosé Núñez\n\n> Would you introduce me?",
+     "Happy to. I've written to Priya."),
+    ("Sure.\n\nYes", "Sure. Yes"),
+])
+def test_recap_drops_every_greeting_and_a_name_alone_at_the_end(text: str, expected: str) -> None:
+    assert recap(text) == expected

@@ -56,6 +56,12 @@ def test_a_thread_round_trips(store: Store) -> None:
     assert store.threads() == [made]
 
 
+def test_when_it_was_written_and_the_owners_follow_up_round_trip(store: Store) -> None:
+    made = thread(store, written_at=T0 - timedelta(days=3),
+                  followed_up_at=T0 + timedelta(days=2), last_owner_activity=T0 + timedelta(days=2))
+    assert store.thread(made.id) == made
+
+
 def test_thread_for_matches_any_known_message_id(store: Store) -> None:
     made = thread(store)
     assert store.thread_for(("nothing@x", "ask@example.com")) == made
@@ -183,11 +189,13 @@ def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     store.db.execute("ALTER TABLE threads DROP COLUMN away_capped")
     store.db.execute("ALTER TABLE threads DROP COLUMN repeat")  # schema 6
     store.db.execute("DROP TABLE pauses")  # schema 5
+    store.db.execute("ALTER TABLE threads DROP COLUMN written_at")
+    store.db.execute("ALTER TABLE threads DROP COLUMN followed_up_at")
     store.set_meta("schema_version", "1")
     store.close()
     again = Store.open(path, "example.com")
     columns = {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")}
-    assert {"answer_trusted", "away_capped"} <= columns
+    assert {"answer_trusted", "away_capped", "written_at", "followed_up_at"} <= columns
     assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
 
 
@@ -207,6 +215,8 @@ def test_a_state_file_of_schema_2_gives_each_counterpart_the_threads_answer(
     store.db.execute("DROP TABLE thread_answers")  # as schema 2 had it
     store.db.execute("ALTER TABLE threads DROP COLUMN repeat")  # schema 6
     store.db.execute("DROP TABLE pauses")  # schema 5
+    store.db.execute("ALTER TABLE threads DROP COLUMN written_at")  # schema 7
+    store.db.execute("ALTER TABLE threads DROP COLUMN followed_up_at")  # schema 7
     store.set_meta("schema_version", "2")
     store.close()
     again = Store.open(path, "example.com")
@@ -255,11 +265,18 @@ def test_a_repeat_round_trips_and_an_older_state_file_gains_its_column(tmp_path:
     made = thread(store, kind=Kind.NOTE, counterparts=(),
                   repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
     assert store.thread(made.id) == made
-    store.db.execute("ALTER TABLE threads DROP COLUMN repeat")
-    store.set_meta("schema_version", "5")  # as schema 5 had it
-    # Read before any migration (explain opens the state read-only): no repeat, no error.
-    assert store.thread(made.id) == dataclasses.replace(made, repeat=None)
+    store.db.execute("ALTER TABLE threads DROP COLUMN repeat")  # as schema 5 had it
+    store.db.execute("ALTER TABLE threads DROP COLUMN written_at")  # schema 7
+    store.db.execute("ALTER TABLE threads DROP COLUMN followed_up_at")  # schema 7
+    store.set_meta("schema_version", "5")
     store.close()
+    # Read before any migration (explain opens the state read-only): an upgraded copy in
+    # memory, the file itself untouched.
+    reader = Store.open_readonly(path, "example.com")
+    assert reader.thread(made.id) == dataclasses.replace(made, repeat=None)
+    reader.close()
+    with sqlite3.connect(path) as db:
+        assert "repeat" not in {r[1] for r in db.execute("PRAGMA table_info(threads)")}
     again = Store.open(path, "example.com")
     assert {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")} >= {"repeat"}
     assert again.thread(made.id) == dataclasses.replace(made, repeat=None)
