@@ -57,6 +57,7 @@ from mailhelper.names import read_name
 from mailhelper.parse import clean_subject, subject_prefix
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
+from mailhelper.tap import find_token
 from mailhelper.timewords import DateOrder
 
 #: How much of a mail's own words a thread keeps to quote back in reminders.
@@ -74,6 +75,12 @@ class ThreadIndex(Protocol):
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         """(thread id, action kind) of the assistant mail among these Message-IDs, if any."""
+
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        """(Message-ID, (thread id, kind)) of the assistant's mail to ``owner`` that a
+        ``mailto:`` link's token names (see :mod:`mailhelper.tap`)."""
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         """An unfinished thread with this clean subject that has this counterpart."""
@@ -229,6 +236,10 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     settings, index, mid = ctx.settings, ctx.index, mail.message_id
     words = time_words(settings, owner)
     replied = _replied_mail(mail, index)
+    if replied is None and not mail.in_reply_to:
+        # A tapped mailto: link carries no In-Reply-To; its subject's token names the mail.
+        token = find_token(mail.subject)
+        replied = index.tapped_mail(token, owner.email) if token else None
     if replied is not None and not _counterparts(mail, owner, settings):
         replied_to, (thread_id, kind) = replied
         command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
@@ -236,7 +247,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
             return Ignored(mid, "an unknown command in answer to the list of commands: not "
                                 "answered again (no loop with an auto-responder)")
         return OwnerCommand(mid, owner, command.name, thread_id, kind, command.until, command.line,
-                            replied_to)
+                            replied_to, command.text)
 
     if mail.forwarded is not None:
         forwarded = mail.forwarded

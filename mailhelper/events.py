@@ -105,6 +105,8 @@ class OwnerCommand:
     until: datetime | None = None
     line: str = ""
     replied_to: str | None = None
+    #: ``send`` with the owner's own words: they go instead of the draft.
+    text: str = ""
 
 
 @dataclass(frozen=True)

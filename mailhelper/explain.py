@@ -93,6 +93,13 @@ class _Index:
             return None, ActionKind.COMMAND_REPLY
         return None
 
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        found: tuple[str, tuple[int | None, ActionKind]] | None = (
+            self.store.tapped_mail(token, owner) if self.store else None)
+        return found
+
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return self.store.thread_by_subject(subject, participant) if self.store else None
 

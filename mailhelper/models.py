@@ -189,6 +189,9 @@ class ActionKind(StrEnum):
     NUDGE = "nudge"  # to the counterpart: polite follow-up in thread
     THANK_YOU_DRAFT = "thank_you_draft"  # to the owner: a thank-you ready to send
     THANK_YOU = "thank_you"  # to the counterpart: the thank-you itself
+    #: to the counterpart: the owner's own words (or the return-the-favour draft), on their
+    #: ``send`` to an offer reminder or a return-the-favour reminder
+    LETTER = "letter"
     RETURN_FAVOR = "return_favor"  # to the owner: remember who helped you
     DIGEST = "digest"  # to the owner: open items and the ledger
     HELP = "help"  # to the owner: the commands (also the answer to an unknown command)
@@ -197,7 +200,7 @@ class ActionKind(StrEnum):
 
 
 #: Actions that go to the counterpart rather than to the owner.
-COUNTERPART_ACTIONS = frozenset({ActionKind.NUDGE, ActionKind.THANK_YOU})
+COUNTERPART_ACTIONS = frozenset({ActionKind.NUDGE, ActionKind.THANK_YOU, ActionKind.LETTER})
 
 
 class ActionStatus(StrEnum):

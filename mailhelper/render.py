@@ -189,6 +189,7 @@ from mailhelper.models import (
 )
 from mailhelper.names import greeting, join_names, read_name
 from mailhelper.settings import Settings
+from mailhelper.tap import mailto, token_for, with_token
 
 __all__ = [
     "ACTION_WORDS",
@@ -849,6 +850,7 @@ ACTION_WORDS = {
     ActionKind.NUDGE: "follow-up to them",
     ActionKind.THANK_YOU_DRAFT: "thank-you draft",
     ActionKind.THANK_YOU: "thank-you to them",
+    ActionKind.LETTER: "your letter to them",
     ActionKind.RETURN_FAVOR: "return-the-favour reminder",
     ActionKind.DIGEST: "digest",
     ActionKind.HELP: "help",
@@ -934,6 +936,7 @@ _MAIL_NAMES = {
     ActionKind.NUDGE: "the follow-up",
     ActionKind.THANK_YOU_DRAFT: "a thank-you draft",
     ActionKind.THANK_YOU: "the thank-you",
+    ActionKind.LETTER: "your letter",
     ActionKind.RETURN_FAVOR: "a return-the-favour reminder",
     ActionKind.DIGEST: "your digest",
     ActionKind.HELP: "the help mail",
@@ -1117,11 +1120,14 @@ class Renderer:
     def render_parts(self, job: RenderJob) -> Rendered:
         """The subject, text and HTML of ``job``'s mail, without headers (dry runs, tests)."""
         context = self._context(job)
-        subject_name, text_name, html_name = template_names(job.action.kind)
+        kind = job.action.kind
+        if kind in COUNTERPART_ACTIONS and context["own_words"]:
+            kind = ActionKind.LETTER  # the owner's words go as they wrote them, not the draft
+        subject_name, text_name, html_name = template_names(kind)
         subject = one_line(self._run(subject_name, context), MAX_SUBJECT_CHARS)
         if not subject:
             subject = f"mailhelper: {job.action.kind.value.replace('_', ' ')}"
-        context["subject"] = subject
+        context["subject"] = subject  # tap() below reads it: the links answer this subject
         text = _tidy_text(self._run(text_name, context))
         html = self._run(html_name, context).strip() + "\n"
         return Rendered(subject, text, html)
@@ -1212,7 +1218,18 @@ class Renderer:
             "5d": f"{local}+5d@{domain}",
         }
 
-        return {
+        token = token_for(job.message_id)
+        context: dict[str, Any] = {}
+
+        def tap(body: str) -> str:
+            """The mailto: link that writes ``body`` back to the assistant about this mail."""
+            subject = str(context.get("subject", ""))
+            if not re.match(r"(?i)re\s*:", subject):
+                subject = f"Re: {subject}"
+            return mailto(settings.assistant.email, with_token(subject, token), body)
+
+        context.update({
+            "tap": tap,
             "kind": action.kind.value,
             "now": now,
             "owner": owner,
@@ -1246,6 +1263,7 @@ class Renderer:
             "command": data.get("command", ""),
             "result": _humanize_times(data.get("result", ""), zone, now),
             "unknown_command": data.get("unknown_command", ""),
+            "own_words": own_text(action.data.get("text", "")),
             "note": _humanize_times(data.get("note", ""), zone, now),
             "reason": _humanize_times(data.get("reason", ""), zone, now),
             "folder": data.get("folder", ""),
@@ -1268,7 +1286,8 @@ class Renderer:
                 "thank_you_mode": schedules.thank_you.mode,
                 "return_favor_after": schedules.return_favor.after.text,
             },
-        }
+        })
+        return context
 
     def _digest_lists(
         self, job: RenderJob
@@ -1397,6 +1416,26 @@ def _int(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
+
+
+#: The most characters of the owner's own words a letter carries.
+MAX_OWN_WORDS = 20_000
+
+
+def own_text(text: object, limit: int = MAX_OWN_WORDS) -> str:
+    """The owner's own words for a letter: their line breaks and indents kept, every other
+    control character, line separator and bidi override a space, at most ``limit``
+    characters.
+
+    >>> own_text("Hi Bob,\\r\\n\\n  Saturday\\u202e works.\\x00")
+    'Hi Bob,\\n\\n  Saturday  works.'
+    """
+    lines = []
+    for line in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        chars = [" " if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") or c in _BIDI
+                 else c for c in line]
+        lines.append("".join(chars).rstrip())
+    return "\n".join(lines).strip("\n")[:limit]
 
 
 def sentence(text: object) -> str:
@@ -1587,6 +1626,9 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.THANK_YOU, answered, {"flavour": "helped", "requested": "send"}),
         job(K.THANK_YOU, offer, {"flavour": "declined"}),
         job(K.RETURN_FAVOR, done),
+        job(K.LETTER, done, {"about": "return_favor"}),
+        job(K.LETTER, offer, {"about": "offer", "text": "Hi Jane,\n\nThe van on Saturday."}),
+        job(K.NUDGE, ask, {"text": "Jane, any news?"}),
         job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
             ledger=ledger),
         job(K.DIGEST, None, {"reason": "status"}),

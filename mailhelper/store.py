@@ -554,6 +554,27 @@ class Store:
         thread_id = None if row["thread_id"] is None else int(row["thread_id"])
         return thread_id, ActionKind(row["kind"])
 
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        """(Message-ID, (thread id, kind)) of the assistant's sent mail to ``owner`` whose
+        Message-ID starts with ``token`` (a ``mailto:`` link's, see :mod:`mailhelper.tap`);
+        None when there is none, or more than one."""
+        low = f"mh.{token.lower()}"
+        rows = self.db.execute(
+            "SELECT message_id, thread_id, kind, recipients FROM actions "
+            "WHERE message_id >= ? AND message_id < ? AND status IN ('sent', 'sending') "
+            "LIMIT 3",
+            (low, low + "~"),
+        ).fetchall()
+        mine = [r for r in rows
+                if any(fold(a.email) == fold(owner) for a in _addresses(r["recipients"]))]
+        if len(rows) != 1 or len(mine) != 1:
+            return None
+        row = mine[0]
+        thread_id = None if row["thread_id"] is None else int(row["thread_id"])
+        return str(row["message_id"]), (thread_id, ActionKind(row["kind"]))
+
     def is_participant(self, email: str) -> bool:
         """Whether ``email`` is on any thread, whatever its state."""
         row = self.db.execute(

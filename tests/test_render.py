@@ -16,6 +16,7 @@ import pytest
 
 from mailhelper.message_id import bracketed, looks_like_ours, make_message_id
 from mailhelper.models import (
+    COUNTERPART_ACTIONS,
     Action,
     ActionKind,
     Address,
@@ -93,7 +94,7 @@ LEDGER = Ledger(
 def action(kind: ActionKind, thread: Thread | None, data: dict[str, str] | None = None,
            recipients: tuple[Address, ...] | None = None, key: str | None = None) -> Action:
     if recipients is None:
-        to_counterpart = kind in (ActionKind.NUDGE, ActionKind.THANK_YOU)
+        to_counterpart = kind in COUNTERPART_ACTIONS
         recipients = thread.counterparts if to_counterpart and thread else (SAM,)
     return Action(
         key=key or f"t{thread.id if thread else 0}/{kind.value}/test",
@@ -134,6 +135,12 @@ JOBS = {
     "thank_you": job(ActionKind.THANK_YOU, ANSWERED, {"flavour": "helped", "requested": "send"}),
     "thank_you-declined": job(ActionKind.THANK_YOU, DECLINED, {"flavour": "declined"}),
     "return_favor": job(ActionKind.RETURN_FAVOR, DONE),
+    "letter": job(ActionKind.LETTER, DONE, {"about": "return_favor", "requested": "send"}),
+    "letter-words": job(ActionKind.LETTER, offer(), {
+        "about": "offer", "requested": "send",
+        "text": "Hi Bob,\n\nThe van on Saturday at 10 would help most.\n  - boxes first\n\nSam"}),
+    "thank_you-words": job(ActionKind.THANK_YOU, ANSWERED, {
+        "requested": "send", "text": "Jane, you star. Thank you!\n\nSam"}),
     "digest": job(ActionKind.DIGEST, None, {"reason": "schedule"},
                   open_threads=(ask(), offer(id=9), ANSWERED, DECLINED, DONE), ledger=LEDGER),
     "help": job(ActionKind.HELP, None),
@@ -196,7 +203,7 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
     else:
         assert message["X-Mailhelper-Thread"] is None
 
-    if kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+    if kind in COUNTERPART_ACTIONS:
         assert message["To"].addresses[0].addr_spec == job_.thread.counterparts[0].email  # type: ignore[union-attr]
         assert "snooze" not in text  # no commands for the counterpart
     else:
@@ -215,7 +222,9 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
                          for line in tail.splitlines())
             assert listed == (word in offered), word
             assert (f">{word}" in table) == (word in offered), word
-        assert "<code" in table
+        # Every command is a link that writes it back to the assistant (one tap, one reply).
+        assert table.count('<a href="mailto:helper@example.com?subject=Re%3A%20') == len(
+            offered)
 
 
 def commands_for(job_: RenderJob) -> set[str]:
@@ -227,8 +236,9 @@ def commands_for(job_: RenderJob) -> set[str]:
     words = {"status", "help"}
     if live:
         words.add("done")
-    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT):
-        words.add("send")
+    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT,
+                            ActionKind.OFFER_FOLLOW_UP, ActionKind.RETURN_FAVOR):
+        words.add("send")  # the draft, or the owner's own words below "send"
     if thread.state is ThreadState.OPEN:
         words.add("snooze")
     if live and thread.kind is Kind.OFFER:
