@@ -33,16 +33,18 @@ repeat, and an auto-responder that marks nothing would otherwise loop with the a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, time, tzinfo
 from typing import Protocol, TypedDict
 
 from mailhelper import authresults
 from mailhelper.addresses import check, fold
 from mailhelper.autoreply import auto_generated, bounded_return_date, is_out_of_office
-from mailhelper.commands import parse_command
+from mailhelper.commands import parse_command, parse_numbered
 from mailhelper.events import (
     CounterpartReply,
+    DigestCommands,
     Event,
     Ignored,
     NewThread,
@@ -243,6 +245,10 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     if replied is not None and not _counterparts(mail, owner, settings):
         replied_to, (thread_id, kind) = replied
         command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
+        if kind is ActionKind.DIGEST and command.name not in ("status", "help"):
+            # On the digest, commands name its numbered items, one per line.
+            return DigestCommands(mid, owner, replied_to, parse_numbered(
+                mail.reply_text or mail.text, ctx.now, **words))
         if command.name == "unknown" and kind is ActionKind.HELP:
             return Ignored(mid, "an unknown command in answer to the list of commands: not "
                                 "answered again (no loop with an auto-responder)")
@@ -284,6 +290,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text),
                              answers=_answers_shown(mail, known, owner, ctx))
 
+    expected, mail = expect_line(mail)
     tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, **words)
     if mail.forwarded is not None:
         counterparts = _forward_counterparts(mail, owner, settings)
@@ -327,7 +334,34 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         tag=tag.tag,
         problem=problem,
         left_out=left_out,
+        expected=expected,
     )
+
+
+_EXPECT = re.compile(r"(?i)^\s*expect(?:ing)?\s*:?\s*(\d{1,3})"
+                     r"(?:\s+(?:yes(?:es|'s)?|people|answers?|repl(?:y|ies)))?\s*[.!]?\s*$")
+
+
+def expect_line(mail: Mail) -> tuple[int | None, Mail]:
+    """``expect 2`` (``expecting 3 yeses``) on the first line of the owner's own words: how
+    many yeses they expect, and the mail without that line, so that tags and the excerpt
+    read what follows it (``expect 2`` then ``offer`` is an offer)::
+
+        >>> n, rest = expect_line(Mail("m@x", text="Expect 2\\nHi Jane, could you..."))
+        >>> n, rest.text
+        (2, 'Hi Jane, could you...')
+    """
+    text = mail.reply_text or mail.text
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    match = _EXPECT.match(lines[first]) if first is not None else None
+    if first is None or match is None:
+        return None, mail
+    rest = "\n".join(lines[first + 1:]).lstrip("\n")
+    if mail.reply_text:
+        plain = mail.text.replace(lines[first], "", 1).lstrip("\n")
+        return int(match[1]), replace(mail, reply_text=rest, text=plain)
+    return int(match[1]), replace(mail, text=rest)
 
 
 def _answers_shown(

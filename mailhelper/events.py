@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailhelper.commands import NumberedCommand
 from mailhelper.models import ActionKind, Address, Kind
 
 
@@ -30,6 +31,8 @@ class NewThread:
     tag: str | None = None
     problem: str | None = None
     left_out: tuple[tuple[str, str], ...] = ()
+    #: ``expect 2`` on the first line: how many yeses the owner expects.
+    expected: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,18 @@ class OwnerCommand:
 
 
 @dataclass(frozen=True)
+class DigestCommands:
+    """The owner's reply to a digest: one command per line, each naming an item by the number
+    that digest gave it (``send 2``, ``done 3``). ``replied_to`` is the digest's Message-ID,
+    under which its numbering is kept."""
+
+    message_id: str
+    owner: Address
+    replied_to: str
+    commands: tuple[NumberedCommand, ...]
+
+
+@dataclass(frozen=True)
 class Ignored:
     """Nothing to do; ``reason`` is logged. ``notify_owner`` for mail an owner sent that could
     not be understood (the owner is always answered); never for strangers."""
@@ -120,4 +135,4 @@ class Ignored:
 
 
 Event = (NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
-         | OwnerThanked)
+         | OwnerThanked | DigestCommands)

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from mailhelper.autoreply import auto_generated
-from mailhelper.classify import Context, classify, owner_of, subject_tells_auto, time_words
+from mailhelper.classify import (
+    Context,
+    classify,
+    expect_line,
+    owner_of,
+    subject_tells_auto,
+    time_words,
+)
 from mailhelper.commands import parse_command
 from mailhelper.errors import MailhelperError
 from mailhelper.events import (
@@ -236,7 +243,8 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
     owner, _ = owner_of(mail, settings)
     auto = auto_generated(mail, by_subject=subject_tells_auto(mail, context))
     words = time_words(settings, owner)
-    tag = read_tag(mail, settings.assistant, settings.tags, now, **words)
+    # "expect 2" on the first line is no tag: the tags are read below it, as classify does.
+    tag = read_tag(expect_line(mail)[1], settings.assistant, settings.tags, now, **words)
     kind = None
     if isinstance(event, NewThread):
         kind = event.kind.value

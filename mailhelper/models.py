@@ -149,6 +149,8 @@ class Thread:
     away_capped: bool = False
     #: Each counterpart's answer, in the order they came; a counterpart not here is silent.
     answers: tuple[Answer, ...] = ()
+    #: How many yeses the owner expected (``expect 2`` on the ask's first line); None: unsaid.
+    expected: int | None = None
 
     @property
     def counterpart(self) -> Address | None:

@@ -97,6 +97,7 @@ def new_thread(event: NewThread, thread_id: int, now: datetime) -> Thread:
         last_owner_activity=now,
         excerpt=event.excerpt,
         follow_up_at=event.when,
+        expected=event.expected,
     )
 
 

@@ -174,6 +174,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from mailhelper.addresses import fold
+from mailhelper.digest import BANDS, OFFER_OUTCOMES, Digest, Period, bar
+from mailhelper.digest import SECTIONS as DIGEST_SECTIONS
+from mailhelper.digest import build as build_digest
 from mailhelper.errors import MailhelperError
 from mailhelper.message_id import bracketed, make_message_id
 from mailhelper.models import (
@@ -616,6 +619,112 @@ class LedgerView:
         return cls(FiguresView.of(ledger.overall), tuple(FiguresView.of(p) for p in people))
 
 
+@dataclass(frozen=True)
+class ItemView:
+    """One numbered item of the digest: ``commands`` are what a reply line says to act on
+    it (``send 2``, ``snooze 2 3 days``), each also a link."""
+
+    number: int
+    section: str
+    thread: ThreadView
+    draft_kind: str
+    commands: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WeekView:
+    """A week of the chart: ``label`` its Monday ("30 Nov"), ``bar`` the text fallback."""
+
+    label: str
+    made: int
+    answered: int
+    bar: str
+    #: Cells of the HTML bar: answered ones, then the unanswered (scaled to at most 20).
+    cells_answered: int
+    cells_open: int
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """:class:`mailhelper.digest.Digest` as the templates see it."""
+
+    sections: tuple[tuple[str, tuple[ItemView, ...]], ...]
+    count: int
+    #: How many items each section has (0 for an empty one).
+    counts: Mapping[str, int]
+    weeks: tuple[WeekView, ...]
+    week: Period
+    overall: Period
+    overall_bar: str
+    week_bar: str
+    answered_before: int
+    answered_after: int
+    bands: tuple[tuple[str, int], ...]
+    offers: tuple[tuple[str, int], ...]
+    offers_total: int
+    expectations: tuple[tuple[str, int, int], ...]
+    expected_total: int
+    got_total: int
+    closing: str
+
+    @classmethod
+    def of(cls, digest: Digest, zone: tzinfo, now: datetime) -> DigestView:
+        views = []
+        for item in digest.items:
+            thread = item.thread
+            n = item.number
+            live = thread.state in (ThreadState.OPEN, ThreadState.ANSWERED)
+            words = []
+            if item.draft is not None:
+                words.append(f"send {n}")
+            if live:
+                words.append(f"done {n}")
+            if thread.state is ThreadState.OPEN:
+                words.append(f"snooze {n} 3 days")
+            if live and thread.kind is Kind.OFFER:
+                words.append(f"decline {n}")
+            if thread.state is not ThreadState.CANCELLED:
+                words.append(f"cancel {n}")
+            drafting = item.draft.kind if item.draft is not None else None
+            focus = (thread.answered if item.section in ("thanks", "favours")
+                     or drafting is ActionKind.THANK_YOU_DRAFT
+                     else thread.silent if thread.kind is Kind.ASK else None)
+            views.append(ItemView(n, item.section, ThreadView.of(thread, zone, focus or None),
+                                  drafting.value if drafting else "", tuple(words)))
+        sections = tuple((name, tuple(v for v in views if v.section == name))
+                         for name in DIGEST_SECTIONS)
+        biggest = max((w.made for w in digest.weeks), default=0)
+        weeks = []
+        for week in digest.weeks:
+            scale = min(1.0, 20 / biggest) if biggest else 1.0
+            cells = round(week.made * scale)
+            done = min(cells, round(week.answered * scale) or (1 if week.answered else 0))
+            weeks.append(WeekView(
+                f"{week.start.day} {_MONTHS[week.start.month - 1]}", week.made, week.answered,
+                bar(week.answered, week.made), done, cells - done))
+        expected = [(one_line(e.thread.subject, 60), e.expected, e.got)
+                    for e in digest.expectations]
+        return cls(
+            sections=tuple((name, items) for name, items in sections if items),
+            count=len(views),
+            counts={name: len(items) for name, items in sections},
+            weeks=tuple(weeks),
+            week=digest.week,
+            overall=digest.overall,
+            overall_bar=bar(digest.overall.answered, digest.overall.made),
+            week_bar=bar(digest.week.answered, digest.week.made),
+            answered_before=digest.follow_ups[0],
+            answered_after=digest.follow_ups[1],
+            bands=tuple((band, digest.bands.get(band, 0)) for band in BANDS),
+            offers=tuple((what, digest.offers.get(what, 0)) for what in OFFER_OUTCOMES),
+            offers_total=sum(digest.offers.values()),
+            expectations=tuple(expected[-6:]),
+            expected_total=sum(e.expected for e in digest.expectations),
+            got_total=sum(e.got for e in digest.expectations),
+            closing=digest.closing,
+        )
+
+
 # -- the job and the result --------------------------------------------------------------
 
 
@@ -640,6 +749,9 @@ class RenderJob:
     answering: str | None = None
     thanks_due: tuple[Thread, ...] | None = None
     favours_due: tuple[Thread, ...] | None = None
+    #: The digest's items and figures (:func:`mailhelper.digest.build`); None for a digest
+    #: job without them (a preview): they are then built from ``open_threads`` alone.
+    digest: Digest | None = None
     #: The action's Message-ID as the store recorded it (made with the installation's secret,
     #: see :mod:`mailhelper.message_id`). None only for previews outside any state: then a
     #: placeholder made without a secret, which mail that goes out never carries.
@@ -1208,6 +1320,9 @@ class Renderer:
             failed_what = f"a {failed_kind.replace('_', ' ')} mail"
 
         digest = self._digest_lists(job) if action.kind is ActionKind.DIGEST else None
+        facts = None
+        if action.kind is ActionKind.DIGEST:
+            facts = job.digest or build_digest(job.open_threads, {}, job.now, zone)
         schedules = settings.schedules
         local, _, domain = settings.assistant.email.partition("@")
         ask_word = settings.tags.ask[0] if settings.tags.ask else "ask"
@@ -1276,6 +1391,7 @@ class Renderer:
             "thanks_due": digest[2] if digest else (),
             "favours_due": digest[3] if digest else (),
             "ledger": LedgerView.of(job.ledger) if job.ledger is not None else None,
+            "digest": DigestView.of(facts, zone, now) if facts is not None else None,
             "tags": {"ask": list(settings.tags.ask), "offer": list(settings.tags.offer)},
             "plus": plus,
             "schedule": {

@@ -50,6 +50,7 @@ MESSAGE_ID_SECRET = "message_id_secret"
 _ADDED_COLUMNS = (
     ("threads", "answer_trusted", "INTEGER NOT NULL DEFAULT 0"),
     ("threads", "away_capped", "INTEGER NOT NULL DEFAULT 0"),
+    ("threads", "expected", "INTEGER"),
 )
 
 _SCHEMA = """
@@ -74,7 +75,8 @@ CREATE TABLE IF NOT EXISTS threads (
     follow_up_at TEXT,
     snoozed_until TEXT,
     answer_trusted INTEGER NOT NULL DEFAULT 0,
-    away_capped INTEGER NOT NULL DEFAULT 0
+    away_capped INTEGER NOT NULL DEFAULT 0,
+    expected INTEGER
 );
 CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (match_subject);
 CREATE TABLE IF NOT EXISTS thread_participants (
@@ -438,6 +440,7 @@ class Store:
             snoozed_until=from_text(row["snoozed_until"]),
             away_capped=bool(row["away_capped"]),
             answers=answers,
+            expected=row["expected"],
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -480,6 +483,7 @@ class Store:
             # Kept for a state file opened by an older mailhelper: every answer trusted.
             "answer_trusted": int(bool(thread.replies) and all(a.trusted for a in thread.replies)),
             "away_capped": int(thread.away_capped),
+            "expected": thread.expected,
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)
