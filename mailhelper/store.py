@@ -955,8 +955,9 @@ class Store:
         person, counting every counterpart of every thread on their own (an ask to José and
         Jane is one ask to each; it is answered for the one who answered).
 
-        Favours returned are not counted: a return-the-favour reminder is the assistant's
-        nudge to the owner, not a favour, and nothing yet tells the assistant of one returned.
+        A favour returned is a letter the owner had sent from a return-the-favour reminder
+        (``send`` on it): the reminder itself is the assistant's nudge to the owner, not a
+        favour, and counts for nothing.
         """
         threads = [t for t in self.threads() if owner is None or t.owner.email == owner]
         by_id = {t.id: t for t in threads}
@@ -973,6 +974,16 @@ class Store:
                                      _addresses(row["recipients"]))
             target = thanked if row["kind"] == ActionKind.THANK_YOU.value else drafted
             target.setdefault(thread.id, set()).update(covered)
+
+        returned: dict[int, set[str]] = {}
+        for row in self.db.execute(
+            "SELECT thread_id, data FROM actions WHERE status='sent' AND kind='letter' "
+            "AND thread_id IS NOT NULL"
+        ):
+            data = json.loads(row["data"])
+            if data.get("about") == "return_favor":
+                returned.setdefault(int(row["thread_id"]), set()).update(
+                    str(data.get("people", "")).split(","))
 
         def figures(person: Address | None, group: list[Thread]) -> PersonFigures:
             def among(thread: Thread, found: dict[int, set[str]]) -> bool:
@@ -997,7 +1008,7 @@ class Store:
                 thanks_sent=len(sent),
                 # a draft the owner then had sent counts once, as sent
                 thanks_drafted=sum(1 for t in group if among(t, drafted) and t not in sent),
-                favours_returned=0,
+                favours_returned=sum(1 for t in group if among(t, returned)),
             )
 
         by_person: dict[str, list[Thread]] = {}

@@ -367,3 +367,22 @@ def test_explain_takes_no_wall_clock_when_now_is_given(
     first = explain_json(capsys, path, "--config", str(config))
     assert datetime.fromisoformat(first["when"]) == datetime.fromisoformat(NOW) + timedelta(
         days=5)
+
+
+
+def test_expect_on_the_first_line_is_no_tag_and_no_problem(
+    workdir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(workdir)
+    raw = make_message("Sam Rivera <sam@example.com>", "Jane Doe <jane@example.org>",
+                       "Intro to Acme?", "expect 2\nHi Jane, could you introduce me?",
+                       cc="helper@example.com", date=DATE)
+    reading = explain_json(capsys, eml(workdir, "expect.eml", raw), "--config", str(config))
+    # The keys are SPEC.md's, unchanged: "expect 2" is neither a tag nor a problem.
+    assert (reading["kind"], reading["tag"], reading["when"], reading["problem"]) == (
+        "ask", None, None, None)
+    plain = make_message("Sam Rivera <sam@example.com>", "Jane Doe <jane@example.org>",
+                         "Intro to Acme?", "Hi Jane, could you introduce me?",
+                         cc="helper@example.com", date=DATE)
+    assert reading == explain_json(capsys, eml(workdir, "plain.eml", plain), "--config",
+                                   str(config))

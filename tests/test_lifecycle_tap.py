@@ -180,4 +180,6 @@ def test_send_on_the_return_the_favour_reminder(rig_assistant: RigAssistant) -> 
     assert lines(letter).startswith("Jane, your launch is next week: can I help")
     walk.command(favour, "send", at("2027-01-08 17:00"))
     assert kinds(walk.poll(at("2027-01-08 17:00"))) == ["command_reply"]  # once per reminder
+    # The letter is a favour offered back; the reminder alone never counted as one.
+    assert "1 favour returned" in rig_assistant.cli("status")[1]
     walk.check_sent_folder()
