@@ -662,7 +662,8 @@ class DigestView:
     bands: tuple[tuple[str, int], ...]
     offers: tuple[tuple[str, int], ...]
     offers_total: int
-    expectations: tuple[tuple[str, int, int], ...]
+    #: (day asked, subject, expected, got) of the latest asks with an ``expect N``
+    expectations: tuple[tuple[str, str, int, int], ...]
     expected_total: int
     got_total: int
     closing: str
@@ -702,7 +703,8 @@ class DigestView:
             weeks.append(WeekView(
                 f"{week.start.day} {_MONTHS[week.start.month - 1]}", week.made, week.answered,
                 bar(week.answered, week.made), done, cells - done))
-        expected = [(one_line(e.thread.subject, 60), e.expected, e.got)
+        expected = [(format_day(_local(e.thread.created, zone), now),
+                     one_line(e.thread.subject, 60), e.expected, e.got)
                     for e in digest.expectations]
         return cls(
             sections=tuple((name, items) for name, items in sections if items),

@@ -92,7 +92,7 @@ def test_the_digest_figures_and_its_chart(rig_assistant: RigAssistant) -> None:
     assert "Answered before a follow-up: 1; after one: 0" in text
     assert "Time to a first answer: same day 0 · 1–3 days 1 · later 0 · none yet 1" in text
     assert "You expected 2 yeses and got 0 answers:" in text
-    assert "“Q4 plan”: expected 2, got 0" in text
+    assert "Mon 7 Dec, “Q4 plan”: expected 2, got 0" in text
     assert flat(text).endswith("Ask away. — Sam's assistant Reply with one command per line, "
                                "each naming an item by its number: \"send 2\", \"done 3\", "
                                "\"snooze 4 3 days\", \"decline 5\", \"cancel 1\". Or on the "

@@ -377,7 +377,7 @@ def test_the_digest_numbers_what_waits_on_the_owner_and_shows_the_figures(
     assert "Time to a first answer: same day 1 · 1–3 days 1 · later 0 · none yet 2" in text
     assert "Offers: taken up 0 · declined 1 · lapsed 0 · waiting 1" in text
     assert "You expected 3 yeses and got 0 answers:" in text
-    assert "“Q4 plan”: expected 2, got 0" in text
+    assert "Mon 16 Nov, “Q4 plan”: expected 2, got 0" in text
     assert flat(text).endswith(
         "2 of your 4 asks were answered: we tend to expect about half as many yeses as we "
         "get (Flynn & Lake, 2008). Ask away. — Sam's assistant Reply with one command per "
