@@ -42,6 +42,7 @@ from mailhelper.commands import parse_command
 from mailhelper.errors import MailhelperError
 from mailhelper.events import (
     CounterpartReply,
+    DigestCommands,
     Event,
     Ignored,
     NewThread,
@@ -198,6 +199,11 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
         if event.name == "snooze" and event.until is not None:
             return f"would run the owner's command: snooze until {when(event.until)}"
         return f"would run the owner's command: {event.name}"
+    if isinstance(event, DigestCommands):
+        lines = "; ".join(
+            f"{c.line}: {c.problem}" if c.problem else f"{c.name} item {c.number}"
+            for c in event.commands) or "none"
+        return f"would run the owner's commands on the digest's numbered items ({lines})"
     if isinstance(event, CounterpartReply):
         return f"would mark thread {event.thread_id} answered by {event.sender.email}"
     if isinstance(event, OwnerFollowUp):
@@ -251,9 +257,17 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
     elif tag.kind is not None:
         kind = tag.kind.value
     command = event.name if isinstance(event, OwnerCommand) else None
+    if isinstance(event, DigestCommands):
+        # A reply to the digest: its first line's command (each line names an item).
+        first = event.commands[0] if event.commands else None
+        command = first.name if first is not None else "unknown"
     when, problem = tag.when, None
     if isinstance(event, NewThread):
         problem = event.problem
+    elif isinstance(event, DigestCommands):
+        first = event.commands[0] if event.commands else None
+        when = first.until if first is not None else None
+        problem = (first.problem if first is not None else "the reply holds no command")
     elif isinstance(event, OwnerCommand):
         when = event.until
         if event.name == "unknown":
