@@ -38,16 +38,17 @@ nothing would otherwise loop with the assistant.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, tzinfo
 from typing import Protocol, TypedDict
 
 from mailhelper import authresults
 from mailhelper.addresses import check, fold
 from mailhelper.autoreply import auto_generated, bounded_return_date, is_out_of_office
-from mailhelper.commands import parse_command
+from mailhelper.commands import parse_command, parse_numbered
 from mailhelper.events import (
     CounterpartReply,
+    DigestCommands,
     Event,
     Ignored,
     NewThread,
@@ -63,6 +64,7 @@ from mailhelper.parse import clean_subject, subject_prefix
 from mailhelper.replytext import RECAP_CHARS, recap
 from mailhelper.settings import Settings, Tags
 from mailhelper.tags import read_tag, subject_without_tag
+from mailhelper.tap import find_token
 from mailhelper.timewords import DateOrder
 
 #: How much of a mail's own words a thread keeps to quote back in reminders.
@@ -80,6 +82,12 @@ class ThreadIndex(Protocol):
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         """(thread id, action kind) of the assistant mail among these Message-IDs, if any."""
+
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        """(Message-ID, (thread id, kind)) of the assistant's mail to ``owner`` that a
+        ``mailto:`` link's token names (see :mod:`mailhelper.tap`)."""
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         """An unfinished thread with this clean subject that has this counterpart."""
@@ -239,14 +247,22 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
     settings, index, mid = ctx.settings, ctx.index, mail.message_id
     words = time_words(settings, owner)
     replied = _replied_mail(mail, index)
+    if replied is None and not mail.in_reply_to:
+        # A tapped mailto: link carries no In-Reply-To; its subject's token names the mail.
+        token = find_token(mail.subject)
+        replied = index.tapped_mail(token, owner.email) if token else None
     if replied is not None and not _counterparts(mail, owner, settings):
         replied_to, (thread_id, kind) = replied
         command = parse_command(mail.reply_text or mail.text, ctx.now, **words)
+        if kind is ActionKind.DIGEST and command.name not in ("status", "help"):
+            # On the digest, commands name its numbered items, one per line.
+            return DigestCommands(mid, owner, replied_to, parse_numbered(
+                mail.reply_text or mail.text, ctx.now, **words))
         if command.name == "unknown" and kind is ActionKind.HELP:
             return Ignored(mid, "an unknown command in answer to the list of commands: not "
                                 "answered again (no loop with an auto-responder)")
         return OwnerCommand(mid, owner, command.name, thread_id, kind, command.until, command.line,
-                            replied_to, command.problem)
+                            replied_to, problem=command.problem, text=command.text)
 
     if mail.forwarded is not None:
         forwarded = mail.forwarded
@@ -283,6 +299,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         return OwnerFollowUp(mid, known.id, excerpt(mail.reply_text or mail.text),
                              answers=_answers_shown(mail, known, owner, ctx))
 
+    expected, mail = expect_line(mail)
     tag = read_tag(mail, settings.assistant, settings.tags, ctx.now, **words)
     if mail.forwarded is not None:
         counterparts = _forward_counterparts(mail, owner, settings)
@@ -347,6 +364,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         left_out=left_out,
         repeat=tag.repeat if problem is None else None,
         written=_written(mail, ctx.now),
+        expected=expected,
     )
 
 
@@ -369,6 +387,32 @@ def _written(mail: Mail, now: datetime) -> datetime | None:
     if date is None or date.tzinfo is None or date >= now:
         return None
     return date
+
+
+_EXPECT = re.compile(r"(?i)^\s*expect(?:ing)?\s*:?\s*(\d{1,3})"
+                     r"(?:\s+(?:yes(?:es|'s)?|people|answers?|repl(?:y|ies)))?\s*[.!]?\s*$")
+
+
+def expect_line(mail: Mail) -> tuple[int | None, Mail]:
+    """``expect 2`` (``expecting 3 yeses``) on the first line of the owner's own words: how
+    many yeses they expect, and the mail without that line, so that tags and the excerpt
+    read what follows it (``expect 2`` then ``offer`` is an offer)::
+
+        >>> n, rest = expect_line(Mail("m@x", text="Expect 2\\nHi Jane, could you..."))
+        >>> n, rest.text
+        (2, 'Hi Jane, could you...')
+    """
+    text = mail.reply_text or mail.text
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    match = _EXPECT.match(lines[first]) if first is not None else None
+    if first is None or match is None:
+        return None, mail
+    rest = "\n".join(lines[first + 1:]).lstrip("\n")
+    if mail.reply_text:
+        plain = mail.text.replace(lines[first], "", 1).lstrip("\n")
+        return int(match[1]), replace(mail, reply_text=rest, text=plain)
+    return int(match[1]), replace(mail, text=rest)
 
 
 def _answers_shown(

@@ -33,6 +33,15 @@ Rules where a reply could mean more than one thing:
   Portuguese) not followed by ``>`` lines: below those lies the assistant's own mail unquoted,
   with its list of commands, and an empty reply must not run ``done`` from it. An empty reply
   is ``unknown``.
+* ``send`` followed by words is the owner's own letter (:attr:`Command.text`): the rest of the
+  ``send`` line and the lines below it, up to the quoted history, an attribution or a
+  signature (``-- ``, "Sent from my phone"), with the owner's line breaks kept::
+
+      >>> parse_command("send Hi Jane,\\n\\nThe 2nd works.\\n-- \\nSam", now, london).text
+      'Hi Jane,\\n\\nThe 2nd works.'
+
+* On the digest, each line names an item by its number (:func:`parse_numbered`):
+  ``send 2``, ``done 3``, ``cancel 1``, ``snooze 4 3 days``, one per line.
 """
 
 from __future__ import annotations
@@ -82,6 +91,11 @@ _INVISIBLE = str.maketrans({"\ufeff": None, "\u200b": None, "\u200e": None, "\u2
                             "\u00a0": " "})
 # A hyphen glues words ("done-ish"); a dash with or without spaces separates ("done—thanks").
 _FIRST_WORD = re.compile(r"^([a-z]+)(?=$|[\s.!?,:;)–—])[\s.!?,:;)\-–—]*(.*)$")
+# "Sent from my iPhone", "Sent from Outlook for Android", "Envoyé de mon iPhone": a phone's
+# sign-off, never part of the owner's letter.
+_SENT_FROM = re.compile(r"^(?:sent from (?:my )?|envoyé de (?:mon )?|von meinem |"
+                        r"enviado desde (?:mi )?|get outlook for )\S.{0,60}$", re.IGNORECASE)
+_SEND_WORD = re.compile(r"^send(?=$|[\s.!?,:;)–—])[\s.!?,:;)\-–—]*", re.IGNORECASE)
 #: The most words of a snooze time tried: "monday 9 am" is three, "el 3 de abril a las 10:30"
 #: seven.
 _MAX_WHEN_WORDS = 8
@@ -97,6 +111,8 @@ class Command:
     until: datetime | None
     line: str
     problem: str | None = None
+    #: ``send`` only: the owner's own words, to go instead of the draft ("" for the draft).
+    text: str = ""
 
 
 def parse_command(reply_text: str, now: datetime, zone: tzinfo, *,
@@ -107,7 +123,7 @@ def parse_command(reply_text: str, now: datetime, zone: tzinfo, *,
         >>> from datetime import UTC
         >>> now = datetime(2026, 12, 1, 9, tzinfo=UTC)
         >>> parse_command("Thanks, will do", now, UTC)
-        Command(name='unknown', until=None, line='Thanks, will do', problem=None)
+        Command(name='unknown', until=None, line='Thanks, will do', problem=None, text='')
     """
     line = _command_line(reply_text)
     if line is None:
@@ -116,6 +132,8 @@ def parse_command(reply_text: str, now: datetime, zone: tzinfo, *,
     if match is None:
         return Command("unknown", None, line)
     word, rest = match[1], match[2]
+    if word == "send":
+        return Command("send", None, line, text=own_words(reply_text))
     if word in _SIMPLE:
         return Command(word, None, line)  # type: ignore[arg-type]  # checked just above
     if word == "pause":
@@ -146,6 +164,41 @@ def _pause(rest: str, line: str, now: datetime, zone: tzinfo, default_time: time
                               '(try "pause until monday" or "pause 2 weeks")')
 
 
+def _own_lines(reply_text: str) -> list[str] | None:
+    """The owner's own lines, from the command line on, right-stripped; None when there is
+    no command line. They end where :func:`_command_line` would stop reading (quoted text,
+    an attribution, an Outlook-style boundary, a signature) or at a phone's sign-off."""
+    lines = [raw.rstrip() for raw in reply_text.translate(_INVISIBLE).splitlines()]
+    first = _command_index(lines)
+    if first is None:
+        return None
+    own = [lines[first].strip()]
+    for index in range(first + 1, len(lines)):
+        line = lines[index].strip()
+        if (line.startswith(">") or _BOUNDARY.match(line) or _SENT_FROM.match(line)
+                or _attribution_span([x.strip() for x in lines], index)):
+            break
+        own.append(lines[index])
+    while own and not own[-1].strip():
+        own.pop()
+    return own
+
+
+def own_words(reply_text: str) -> str:
+    """The words the owner wrote after ``send`` (the rest of its line, then the next lines),
+    quoted history and signature stripped, their line breaks kept; "" for a bare ``send``.
+
+        >>> own_words("Send: Hi Bob,\\nSaturday suits me.\\n\\nOn Mon, X wrote:\\n> hi")
+        'Hi Bob,\\nSaturday suits me.'
+    """
+    lines = _own_lines(reply_text)
+    if not lines:
+        return ""
+    first = _SEND_WORD.sub("", lines[0].strip("*_~ \t"), count=1).strip()
+    text = "\n".join([first, *lines[1:]]) if first else "\n".join(lines[1:])
+    return text.strip("\n").rstrip()
+
+
 def _command_line(reply_text: str) -> str | None:
     """The first line of the owner's own words, or None when there is none.
 
@@ -155,22 +208,29 @@ def _command_line(reply_text: str) -> str | None:
     the commands, so reading on there could run ``done`` from an empty reply. Stop instead.
     """
     lines = [raw.strip() for raw in reply_text.translate(_INVISIBLE).splitlines()]
+    index = _command_index(lines)
+    return None if index is None else lines[index]
+
+
+def _command_index(lines: list[str]) -> int | None:
+    """The index of the command line in ``lines`` (see :func:`_command_line`)."""
+    stripped = [line.strip() for line in lines]
     index = 0
-    while index < len(lines):
-        line = lines[index]
+    while index < len(stripped):
+        line = stripped[index]
         if not line or line.startswith(">"):
             index += 1
             continue
         if _BOUNDARY.match(line):
             return None
-        span = _attribution_span(lines, index)
+        span = _attribution_span(stripped, index)
         if span:
-            following = next((later for later in lines[index + span:] if later), "")
+            following = next((later for later in stripped[index + span:] if later), "")
             if not following.startswith(">"):
                 return None
             index += span
             continue
-        return line
+        return index
     return None
 
 
@@ -201,3 +261,73 @@ def _snooze_until(rest: str, now: datetime, zone: tzinfo, default_time: time,
         if reading.moment is not None or reading.problem is not None:
             return reading.moment, reading.problem
     return None, None
+
+
+#: The commands a digest item takes by its number.
+NUMBERED: frozenset[str] = frozenset({"done", "send", "snooze", "decline", "cancel"})
+_NUMBERED_LINE = re.compile(r"^([a-z]+)[\s:]+#?(\d{1,4})\b[\s.!?,:;)\-–—]*(.*)$")
+
+
+@dataclass(frozen=True)
+class NumberedCommand:
+    """One line of a reply to the digest: a command for the item numbered ``number``.
+    ``problem`` set means the line could not be read: nothing is done for it."""
+
+    name: CommandName
+    number: int | None
+    line: str
+    until: datetime | None = None
+    problem: str | None = None
+
+
+def parse_numbered(reply_text: str, now: datetime, zone: tzinfo, *,
+                   default_time: time = time(9),
+                   date_order: DateOrder | None = None) -> tuple[NumberedCommand, ...]:
+    """Every command line of a reply to the digest, in order: ``send 2``, ``done 3``,
+    ``cancel 1``, ``snooze 4 3 days``, ``decline 5``, one per line, up to the quoted
+    history or signature. Empty lines are skipped; any other line that is not such a
+    command comes back with a ``problem`` (and is not acted on).
+
+        >>> from datetime import UTC
+        >>> now = datetime(2026, 12, 7, 9, tzinfo=UTC)
+        >>> [(c.name, c.number) for c in parse_numbered("send 2\\nDone 3.\\n", now, UTC)]
+        [('send', 2), ('done', 3)]
+        >>> parse_numbered("snooze 4 3 days", now, UTC)[0].until.isoformat()
+        '2026-12-10T09:00:00+00:00'
+        >>> parse_numbered("done", now, UTC)[0].problem
+        'which item? Write its number after the command, e.g. "done 2"'
+    """
+    lines = _own_lines(reply_text) or []
+    commands = []
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        lowered = line.lower().strip("*_~ \t")
+        match = _NUMBERED_LINE.match(lowered)
+        if match is None or match[1] not in NUMBERED:
+            word = _FIRST_WORD.match(lowered)
+            if word is not None and word[1] in NUMBERED:
+                commands.append(NumberedCommand(
+                    "unknown", None, line,
+                    problem=f'which item? Write its number after the command, e.g. '
+                            f'"{word[1]} 2"'))
+            else:
+                commands.append(NumberedCommand(
+                    "unknown", None, line,
+                    problem="not a command I know (send, done, snooze, decline or cancel, "
+                            "then the item's number)"))
+            continue
+        name, number, rest = match[1], int(match[2]), match[3]
+        if name != "snooze":
+            commands.append(NumberedCommand(name, number, line))  # type: ignore[arg-type]
+            continue
+        until, problem = _snooze_until(rest, now, zone, default_time, date_order)
+        if until is not None and until.astimezone(UTC) > now.astimezone(UTC):
+            commands.append(NumberedCommand("snooze", number, line, until))
+        else:
+            commands.append(NumberedCommand(
+                "unknown", number, line,
+                problem=problem or f'I could not read a time in "{line}" '
+                                   f'(try "snooze {number} 3 days")'))
+    return tuple(commands)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailhelper.commands import NumberedCommand
 from mailhelper.models import ActionKind, Address, Kind
 
 
@@ -35,6 +36,8 @@ class NewThread:
     #: When the person wrote what the thread is about, when a forwarded original's own Date
     #: says so and it is earlier than the forward was seen; None: when it was seen.
     written: datetime | None = None
+    #: ``expect 2`` on the first line: how many yeses the owner expects.
+    expected: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,20 @@ class OwnerCommand:
     #: Why a command that names a time could not be taken (``pause 2 years``): the answer
     #: says so.
     problem: str | None = None
+    #: ``send`` with the owner's own words: they go instead of the draft.
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class DigestCommands:
+    """The owner's reply to a digest: one command per line, each naming an item by the number
+    that digest gave it (``send 2``, ``done 3``). ``replied_to`` is the digest's Message-ID,
+    under which its numbering is kept."""
+
+    message_id: str
+    owner: Address
+    replied_to: str
+    commands: tuple[NumberedCommand, ...]
 
 
 @dataclass(frozen=True)
@@ -126,4 +143,4 @@ class Ignored:
 
 
 Event = (NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
-         | OwnerThanked)
+         | OwnerThanked | DigestCommands)

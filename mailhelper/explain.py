@@ -31,11 +31,19 @@ from pathlib import Path
 from typing import Any, assert_never
 
 from mailhelper.autoreply import auto_generated
-from mailhelper.classify import Context, classify, owner_of, subject_tells_auto, time_words
+from mailhelper.classify import (
+    Context,
+    classify,
+    expect_line,
+    owner_of,
+    subject_tells_auto,
+    time_words,
+)
 from mailhelper.commands import parse_command
 from mailhelper.errors import MailhelperError
 from mailhelper.events import (
     CounterpartReply,
+    DigestCommands,
     Event,
     Ignored,
     NewThread,
@@ -90,6 +98,13 @@ class _Index:
             # that no command depends on.
             return None, ActionKind.COMMAND_REPLY
         return None
+
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        found: tuple[str, tuple[int | None, ActionKind]] | None = (
+            self.store.tapped_mail(token, owner) if self.store else None)
+        return found
 
     def thread_by_subject(self, subject: str, participant: str) -> Thread | None:
         return self.store.thread_by_subject(subject, participant) if self.store else None
@@ -194,6 +209,11 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
         if event.name == "pause" and event.until is not None:
             return f"would run the owner's command: pause until {when(event.until)}"
         return f"would run the owner's command: {event.name}"
+    if isinstance(event, DigestCommands):
+        lines = "; ".join(
+            f"{c.line}: {c.problem}" if c.problem else f"{c.name} item {c.number}"
+            for c in event.commands) or "none"
+        return f"would run the owner's commands on the digest's numbered items ({lines})"
     if isinstance(event, CounterpartReply):
         return f"would mark thread {event.thread_id} answered by {event.sender.email}"
     if isinstance(event, OwnerFollowUp):
@@ -239,16 +259,25 @@ def explain_mail(mail: Mail, settings: Settings, now: datetime) -> Reading:
     owner, _ = owner_of(mail, settings)
     auto = auto_generated(mail, by_subject=subject_tells_auto(mail, context))
     words = time_words(settings, owner)
-    tag = read_tag(mail, settings.assistant, settings.tags, now, **words)
+    # "expect 2" on the first line is no tag: the tags are read below it, as classify does.
+    tag = read_tag(expect_line(mail)[1], settings.assistant, settings.tags, now, **words)
     kind = None
     if isinstance(event, NewThread):
         kind = event.kind.value
     elif tag.kind is not None:
         kind = tag.kind.value
     command = event.name if isinstance(event, OwnerCommand) else None
+    if isinstance(event, DigestCommands):
+        # A reply to the digest: its first line's command (each line names an item).
+        first = event.commands[0] if event.commands else None
+        command = first.name if first is not None else "unknown"
     when, problem = tag.when, None
     if isinstance(event, NewThread):
         problem = event.problem
+    elif isinstance(event, DigestCommands):
+        first = event.commands[0] if event.commands else None
+        when = first.until if first is not None else None
+        problem = (first.problem if first is not None else "the reply holds no command")
     elif isinstance(event, OwnerCommand):
         when = event.until
         if event.name == "unknown":

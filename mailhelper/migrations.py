@@ -234,6 +234,12 @@ def _v7_written_and_followed_up(db: Database) -> None:
     db.execute("ALTER TABLE threads ADD COLUMN followed_up_at TEXT")
 
 
+def _v8_expected(db: Database) -> None:
+    """Schema 8: how many yeses the owner expected (``expect 2`` on an ask's first line);
+    NULL: unsaid."""
+    db.execute("ALTER TABLE threads ADD COLUMN expected INTEGER")
+
+
 #: The steps, in order: ``MIGRATIONS[N - 1]`` takes a file from schema ``N - 1`` to ``N``.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_first_release,
@@ -243,6 +249,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v5_pauses,
     _v6_repeats,
     _v7_written_and_followed_up,
+    _v8_expected,
 )
 
 #: The schema this code reads and writes: the number of steps.

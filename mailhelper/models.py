@@ -167,6 +167,8 @@ class Thread:
     #: When the owner last followed up in the thread (their own mail with the assistant in
     #: copy), or None: what reminders tell them happened since the ask.
     followed_up_at: datetime | None = None
+    #: How many yeses the owner expected (``expect 2`` on the ask's first line); None: unsaid.
+    expected: int | None = None
 
     @property
     def counterpart(self) -> Address | None:
@@ -207,6 +209,9 @@ class ActionKind(StrEnum):
     NUDGE = "nudge"  # to the counterpart: polite follow-up in thread
     THANK_YOU_DRAFT = "thank_you_draft"  # to the owner: a thank-you ready to send
     THANK_YOU = "thank_you"  # to the counterpart: the thank-you itself
+    #: to the counterpart: the owner's own words (or the return-the-favour draft), on their
+    #: ``send`` to an offer reminder or a return-the-favour reminder
+    LETTER = "letter"
     RETURN_FAVOR = "return_favor"  # to the owner: remember who helped you
     NOTE_REMINDER = "note_reminder"  # to the owner: their note to self, back at its time
     CHECK_IN = "check_in"  # to the owner: a repeating ask's time to check in, with a draft
@@ -217,7 +222,7 @@ class ActionKind(StrEnum):
 
 
 #: Actions that go to the counterpart rather than to the owner.
-COUNTERPART_ACTIONS = frozenset({ActionKind.NUDGE, ActionKind.THANK_YOU})
+COUNTERPART_ACTIONS = frozenset({ActionKind.NUDGE, ActionKind.THANK_YOU, ActionKind.LETTER})
 
 
 class ActionStatus(StrEnum):

@@ -55,6 +55,8 @@ from typing import Any
 
 from mailhelper import logfields, plan, status
 from mailhelper.addresses import fold
+from mailhelper.digest import Digest, items_data
+from mailhelper.digest import build as build_digest
 from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import (
@@ -283,6 +285,9 @@ class Outbox:
 
     # -- composing --------------------------------------------------------------------------
     def compose(self, action: Action, now: datetime) -> EmailMessage:
+        return self.renderer.render(self._job(action, now))
+
+    def _job(self, action: Action, now: datetime) -> RenderJob:
         thread = self.store.thread(action.thread_id) if action.thread_id is not None else None
         references = self.store.thread_message_ids(thread.id) if thread else ()
         owner = action.recipients[0].email if action.recipients else None
@@ -290,11 +295,15 @@ class Outbox:
         ledger = None
         thanks: tuple[Thread, ...] | None = None
         favours: tuple[Thread, ...] | None = None
+        facts: Digest | None = None
         if action.kind is ActionKind.DIGEST:
             open_threads = tuple(
                 t for t in self.store.threads() if owner is None or t.owner.email == owner
             )
             ledger = self.store.ledger(owner)
+            history = {t.id: self.store.actions_for(t.id) for t in open_threads}
+            facts = build_digest(open_threads, history, now,
+                                 self.settings.zone_for(owner) if owner else self.settings.timezone)
             # The same lists as `mailhelper status`, so digest, status and ledger agree.
             thanks, favours = status.thanks_due(self.store, owner), status.favours_due(
                 self.store, owner)
@@ -308,8 +317,9 @@ class Outbox:
             thanks_due=thanks,
             favours_due=favours,
             message_id=self.store.message_id_for(action),
+            digest=facts,
         )
-        return self.renderer.render(job)
+        return job
 
     # -- connections ------------------------------------------------------------------------
     def _connection(self) -> smtplib.SMTP:
@@ -401,14 +411,25 @@ class Outbox:
                     return report
 
     def _prepare(
-        self, action: Action, now: datetime, raw: bytes | None,
+        self, action: Action, now: datetime, raw: bytes | None, *, record: bool = True,
     ) -> tuple[EmailMessage, list[str], bytes, bool]:
         """The mail for ``action``, its envelope recipients, its bytes and whether they need
         SMTPUTF8; ``raw`` is the mail of an earlier attempt whose outcome was unknown, sent
-        again byte for byte. Raises :class:`CannotCompose` when the action cannot become a
-        mail, whatever the reason: one action's mail must never stop the others."""
+        again byte for byte; ``record``: keep a digest's numbering (not in a dry run).
+        Raises :class:`CannotCompose` when the action cannot become a mail, whatever the
+        reason: one action's mail must never stop the others."""
         try:
-            message = _parse(raw) if raw is not None else self.compose(action, now)
+            if raw is not None:
+                message = _parse(raw)
+            else:
+                job = self._job(action, now)
+                message = self.renderer.render(job)
+                if record and job.digest is not None and action.id is not None:
+                    # The numbers its items carry, kept with the digest's Message-ID before
+                    # it can go: a reply's "done 3" is read against exactly this mail.
+                    with self.store.transaction():
+                        self.store.set_action_data(
+                            action.id, {**action.data, "items": items_data(job.digest.items)})
             envelope = [p.email for p in action.recipients]
             envelope += [a.email for a in _addresses_in(message, "Cc")
                          if a.email not in envelope]
@@ -458,7 +479,7 @@ class Outbox:
             return
         try:
             message, envelope, raw, international = self._prepare(
-                action, now, self.store.outgoing(action.id))
+                action, now, self.store.outgoing(action.id), record=not dry_run)
         except CannotCompose as exc:
             log.error("action %s failed: %s", action.key, exc,
                       extra=self._fields(action))

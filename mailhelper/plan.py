@@ -107,6 +107,7 @@ def new_thread(event: NewThread, thread_id: int, now: datetime) -> Thread:
         follow_up_at=None if event.repeat else event.when,
         repeat=event.repeat,
         written_at=event.written,
+        expected=event.expected,
     )
 
 
@@ -430,6 +431,8 @@ def _command(
         moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
         return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
     if event.name == "send":
+        if event.replied_kind in (ActionKind.OFFER_FOLLOW_UP, ActionKind.RETURN_FAVOR):
+            return _send_letter(thread, event, now, replied, reply, help_reply)
         if event.replied_kind in (ActionKind.FOLLOW_UP, ActionKind.CHECK_IN):
             kind = ActionKind.NUDGE
         elif event.replied_kind is ActionKind.THANK_YOU_DRAFT:
@@ -460,6 +463,8 @@ def _command(
         data = {"requested": "send", "people": ",".join(c.email for c in people)}
         if event.replied_kind is ActionKind.CHECK_IN:
             data["flavour"] = "check_in"  # the check-in draft, not a follow-up
+        if event.text:
+            data["text"] = event.text
         if thread.kind is Kind.OFFER and state is ThreadState.DECLINED:
             data["flavour"] = "declined"
         action = Action(
@@ -471,7 +476,8 @@ def _command(
             recipients=people,
             data=data,
         )
-        confirm = reply(f"sent the draft to {', '.join(c.email for c in people)}", did=True)
+        what = "your words" if event.text else "the draft"
+        confirm = reply(f"sent {what} to {', '.join(c.email for c in people)}", did=True)
         return Outcome(thread, (action, *confirm.actions), log=confirm.log)
     return help_reply()
 
@@ -525,6 +531,50 @@ def repeat_prefix(thread_id: int) -> str:
     the occurrence of 7 Dec 09:00 UTC (each occurrence its own exactly-once key), and
     ``t7/repeat/snooze/<until>`` a snoozed one."""
     return f"t{thread_id}/repeat/"
+
+
+def _send_letter(
+    thread: Thread, event: OwnerCommand, now: datetime, replied: Action | None,
+    reply: Callable[..., Outcome], help_reply: Callable[..., Outcome],
+) -> Outcome:
+    """``send`` on an offer reminder or a return-the-favour reminder: a :attr:`ActionKind.LETTER`
+    to the people that mail was about. An offer reminder's draft has blanks to fill, so only
+    the owner's own words go (and the offer is then answered, as when the owner writes to
+    them with the assistant in Cc); a return-the-favour reminder's draft may go as it is.
+    One letter per reminder: a second ``send`` to it sends nothing (the key is the mail's)."""
+    offer = event.replied_kind is ActionKind.OFFER_FOLLOW_UP
+    if offer and not event.text:
+        return help_reply('That draft has blanks to fill in: reply "send" with your own words '
+                          "below it, and I'll send those.")
+    if thread.state is ThreadState.CANCELLED:
+        return reply("nothing sent: it is cancelled")
+    named = replied.data.get("people", "") if replied is not None else ""
+    wanted = set(named.split(",")) if named else None
+    people = tuple(c for c in (thread.counterparts if offer or thread.kind is Kind.OFFER
+                               else thread.answered)
+                   if wanted is None or c.email in wanted)
+    if not people:
+        return reply("nothing sent: nobody to write to")
+    data = {"requested": "send", "people": ",".join(c.email for c in people),
+            "about": "offer" if offer else "return_favor"}
+    if event.text:
+        data["text"] = event.text
+    action = Action(
+        key=f"t{thread.id}/letter/send/{event.replied_to or event.message_id}",
+        kind=ActionKind.LETTER,
+        due=now,
+        thread_id=thread.id,
+        recipients=people,
+        data=data,
+    )
+    what = "your words" if event.text else "the draft"
+    updated, changed = thread, False
+    if offer and thread.state is ThreadState.OPEN:
+        updated = dataclasses.replace(thread, state=ThreadState.ANSWERED, answered_at=now)
+        changed = True
+    confirm = reply(f"sent {what} to {', '.join(c.email for c in people)}", updated, changed,
+                    did=True)
+    return Outcome(updated, (action, *confirm.actions), log=confirm.log, changed=changed)
 
 
 def _draft_people(thread: Thread, kind: ActionKind, replied: Action | None) -> tuple[

@@ -180,6 +180,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from mailhelper.addresses import fold
+from mailhelper.digest import BANDS, OFFER_OUTCOMES, Digest, Period, bar
+from mailhelper.digest import SECTIONS as DIGEST_SECTIONS
+from mailhelper.digest import build as build_digest
 from mailhelper.errors import MailhelperError
 from mailhelper.language import guess_language
 from mailhelper.message_id import bracketed, make_message_id
@@ -196,6 +199,7 @@ from mailhelper.models import (
 )
 from mailhelper.names import greeting, join_names, read_name
 from mailhelper.settings import Settings
+from mailhelper.tap import mailto, token_for, with_token
 from mailhelper.timewords import describe_repeat
 
 __all__ = [
@@ -643,6 +647,114 @@ class LedgerView:
         return cls(FiguresView.of(ledger.overall), tuple(FiguresView.of(p) for p in people))
 
 
+@dataclass(frozen=True)
+class ItemView:
+    """One numbered item of the digest: ``commands`` are what a reply line says to act on
+    it (``send 2``, ``snooze 2 3 days``), each also a link."""
+
+    number: int
+    section: str
+    thread: ThreadView
+    draft_kind: str
+    commands: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WeekView:
+    """A week of the chart: ``label`` its Monday ("30 Nov"), ``bar`` the text fallback."""
+
+    label: str
+    made: int
+    answered: int
+    bar: str
+    #: Cells of the HTML bar: answered ones, then the unanswered (scaled to at most 20).
+    cells_answered: int
+    cells_open: int
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """:class:`mailhelper.digest.Digest` as the templates see it."""
+
+    sections: tuple[tuple[str, tuple[ItemView, ...]], ...]
+    count: int
+    #: How many items each section has (0 for an empty one).
+    counts: Mapping[str, int]
+    weeks: tuple[WeekView, ...]
+    week: Period
+    overall: Period
+    overall_bar: str
+    week_bar: str
+    answered_before: int
+    answered_after: int
+    bands: tuple[tuple[str, int], ...]
+    offers: tuple[tuple[str, int], ...]
+    offers_total: int
+    #: (day asked, subject, expected, got) of the latest asks with an ``expect N``
+    expectations: tuple[tuple[str, str, int, int], ...]
+    expected_total: int
+    got_total: int
+    closing: str
+
+    @classmethod
+    def of(cls, digest: Digest, zone: tzinfo, now: datetime) -> DigestView:
+        views = []
+        for item in digest.items:
+            thread = item.thread
+            n = item.number
+            live = thread.state in (ThreadState.OPEN, ThreadState.ANSWERED)
+            words = []
+            if item.draft is not None:
+                words.append(f"send {n}")
+            if live:
+                words.append(f"done {n}")
+            if thread.state is ThreadState.OPEN:
+                words.append(f"snooze {n} 3 days")
+            if live and thread.kind is Kind.OFFER:
+                words.append(f"decline {n}")
+            if thread.state is not ThreadState.CANCELLED:
+                words.append(f"cancel {n}")
+            drafting = item.draft.kind if item.draft is not None else None
+            focus = (thread.answered if item.section in ("thanks", "favours")
+                     or drafting is ActionKind.THANK_YOU_DRAFT
+                     else thread.silent if thread.kind is Kind.ASK else None)
+            views.append(ItemView(n, item.section, ThreadView.of(thread, zone, focus or None),
+                                  drafting.value if drafting else "", tuple(words)))
+        sections = tuple((name, tuple(v for v in views if v.section == name))
+                         for name in DIGEST_SECTIONS)
+        biggest = max((w.made for w in digest.weeks), default=0)
+        weeks = []
+        for week in digest.weeks:
+            scale = min(1.0, 20 / biggest) if biggest else 1.0
+            cells = round(week.made * scale)
+            done = min(cells, round(week.answered * scale) or (1 if week.answered else 0))
+            weeks.append(WeekView(
+                f"{week.start.day} {_MONTHS[week.start.month - 1]}", week.made, week.answered,
+                bar(week.answered, week.made), done, cells - done))
+        expected = [(format_day(_local(e.thread.created, zone), now),
+                     one_line(e.thread.subject, 60), e.expected, e.got)
+                    for e in digest.expectations]
+        return cls(
+            sections=tuple((name, items) for name, items in sections if items),
+            count=len(views),
+            counts={name: len(items) for name, items in sections},
+            weeks=tuple(weeks),
+            week=digest.week,
+            overall=digest.overall,
+            overall_bar=bar(digest.overall.answered, digest.overall.made),
+            week_bar=bar(digest.week.answered, digest.week.made),
+            answered_before=digest.follow_ups[0],
+            answered_after=digest.follow_ups[1],
+            bands=tuple((band, digest.bands.get(band, 0)) for band in BANDS),
+            offers=tuple((what, digest.offers.get(what, 0)) for what in OFFER_OUTCOMES),
+            offers_total=sum(digest.offers.values()),
+            expectations=tuple(expected[-6:]),
+            expected_total=sum(e.expected for e in digest.expectations),
+            got_total=sum(e.got for e in digest.expectations),
+            closing=digest.closing,
+        )
+
+
 # -- the job and the result --------------------------------------------------------------
 
 
@@ -667,6 +779,9 @@ class RenderJob:
     answering: str | None = None
     thanks_due: tuple[Thread, ...] | None = None
     favours_due: tuple[Thread, ...] | None = None
+    #: The digest's items and figures (:func:`mailhelper.digest.build`); None for a digest
+    #: job without them (a preview): they are then built from ``open_threads`` alone.
+    digest: Digest | None = None
     #: The action's Message-ID as the store recorded it (made with the installation's secret,
     #: see :mod:`mailhelper.message_id`). None only for previews outside any state: then a
     #: placeholder made without a secret, which mail that goes out never carries.
@@ -877,6 +992,7 @@ ACTION_WORDS = {
     ActionKind.NUDGE: "follow-up to them",
     ActionKind.THANK_YOU_DRAFT: "thank-you draft",
     ActionKind.THANK_YOU: "thank-you to them",
+    ActionKind.LETTER: "your letter to them",
     ActionKind.RETURN_FAVOR: "return-the-favour reminder",
     ActionKind.NOTE_REMINDER: "note back to you",
     ActionKind.CHECK_IN: "check-in reminder",
@@ -973,6 +1089,7 @@ _MAIL_NAMES = {
     ActionKind.NUDGE: "the follow-up",
     ActionKind.THANK_YOU_DRAFT: "a thank-you draft",
     ActionKind.THANK_YOU: "the thank-you",
+    ActionKind.LETTER: "your letter",
     ActionKind.RETURN_FAVOR: "a return-the-favour reminder",
     ActionKind.NOTE_REMINDER: "your note back to you",
     ActionKind.CHECK_IN: "a check-in reminder",
@@ -1163,11 +1280,14 @@ class Renderer:
     def render_parts(self, job: RenderJob) -> Rendered:
         """The subject, text and HTML of ``job``'s mail, without headers (dry runs, tests)."""
         context = self._context(job)
-        subject_name, text_name, html_name = template_names(job.action.kind)
+        kind = job.action.kind
+        if kind in COUNTERPART_ACTIONS and context["own_words"]:
+            kind = ActionKind.LETTER  # the owner's words go as they wrote them, not the draft
+        subject_name, text_name, html_name = template_names(kind)
         subject = one_line(self._run(subject_name, context), MAX_SUBJECT_CHARS)
         if not subject:
             subject = f"mailhelper: {job.action.kind.value.replace('_', ' ')}"
-        context["subject"] = subject
+        context["subject"] = subject  # tap() below reads it: the links answer this subject
         text = _tidy_text(self._run(text_name, context))
         html = self._run(html_name, context).strip() + "\n"
         return Rendered(subject, text, html)
@@ -1248,6 +1368,9 @@ class Renderer:
             failed_what = f"a {failed_kind.replace('_', ' ')} mail"
 
         digest = self._digest_lists(job) if action.kind is ActionKind.DIGEST else None
+        facts = None
+        if action.kind is ActionKind.DIGEST:
+            facts = job.digest or build_digest(job.open_threads, {}, job.now, zone)
         schedules = settings.schedules
         local, _, domain = settings.assistant.email.partition("@")
         ask_word = settings.tags.ask[0] if settings.tags.ask else "ask"
@@ -1258,7 +1381,18 @@ class Renderer:
             "5d": f"{local}+5d@{domain}",
         }
 
-        return {
+        token = token_for(job.message_id)
+        context: dict[str, Any] = {}
+
+        def tap(body: str) -> str:
+            """The mailto: link that writes ``body`` back to the assistant about this mail."""
+            subject = str(context.get("subject", ""))
+            if not re.match(r"(?i)re\s*:", subject):
+                subject = f"Re: {subject}"
+            return mailto(settings.assistant.email, with_token(subject, token), body)
+
+        context.update({
+            "tap": tap,
             "kind": action.kind.value,
             "now": now,
             "zone": zone,
@@ -1296,6 +1430,7 @@ class Renderer:
             "command": data.get("command", ""),
             "result": _humanize_times(data.get("result", ""), zone, now),
             "unknown_command": data.get("unknown_command", ""),
+            "own_words": own_text(action.data.get("text", "")),
             "note": _humanize_times(data.get("note", ""), zone, now),
             "reason": _humanize_times(data.get("reason", ""), zone, now),
             "folder": data.get("folder", ""),
@@ -1308,6 +1443,7 @@ class Renderer:
             "thanks_due": digest[2] if digest else (),
             "favours_due": digest[3] if digest else (),
             "ledger": LedgerView.of(job.ledger) if job.ledger is not None else None,
+            "digest": DigestView.of(facts, zone, now) if facts is not None else None,
             "tags": {"ask": list(settings.tags.ask), "offer": list(settings.tags.offer)},
             "plus": plus,
             "schedule": {
@@ -1319,7 +1455,8 @@ class Renderer:
                 "return_favor_after": schedules.return_favor.after.text,
                 "note_after": schedules.note.after.text,
             },
-        }
+        })
+        return context
 
     def _digest_lists(
         self, job: RenderJob
@@ -1465,6 +1602,26 @@ def _int(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
+
+
+#: The most characters of the owner's own words a letter carries.
+MAX_OWN_WORDS = 20_000
+
+
+def own_text(text: object, limit: int = MAX_OWN_WORDS) -> str:
+    """The owner's own words for a letter: their line breaks and indents kept, every other
+    control character, line separator and bidi override a space, at most ``limit``
+    characters.
+
+    >>> own_text("Hi Bob,\\r\\n\\n  Saturday\\u202e works.\\x00")
+    'Hi Bob,\\n\\n  Saturday  works.'
+    """
+    lines = []
+    for line in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        chars = [" " if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") or c in _BIDI
+                 else c for c in line]
+        lines.append("".join(chars).rstrip())
+    return "\n".join(lines).strip("\n")[:limit]
 
 
 def sentence(text: object) -> str:
@@ -1705,6 +1862,9 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.NOTE_REMINDER, weekly, {"occurrence": due, "snoozed": "yes"}),
         job(K.CHECK_IN, keep_in_touch, {"occurrence": due, "people": "jane@example.org"}),
         job(K.NUDGE, keep_in_touch, {"flavour": "check_in", "requested": "send"}),
+        job(K.LETTER, done, {"about": "return_favor"}),
+        job(K.LETTER, offer, {"about": "offer", "text": "Hi Jane,\n\nThe van on Saturday."}),
+        job(K.NUDGE, ask, {"text": "Jane, any news?"}),
         job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
             ledger=ledger),
         job(K.DIGEST, None, {"reason": "status"}),

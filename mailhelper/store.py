@@ -443,6 +443,7 @@ class Store:
             repeat=row["repeat"],
             written_at=from_text(row["written_at"]),
             followed_up_at=from_text(row["followed_up_at"]),
+            expected=row["expected"],
         )
 
     def thread(self, thread_id: int) -> Thread | None:
@@ -488,6 +489,7 @@ class Store:
             "repeat": thread.repeat,
             "written_at": to_text(thread.written_at),
             "followed_up_at": to_text(thread.followed_up_at),
+            "expected": thread.expected,
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{c}" for c in values)
@@ -561,6 +563,27 @@ class Store:
             return None
         thread_id = None if row["thread_id"] is None else int(row["thread_id"])
         return thread_id, ActionKind(row["kind"])
+
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        """(Message-ID, (thread id, kind)) of the assistant's sent mail to ``owner`` whose
+        Message-ID starts with ``token`` (a ``mailto:`` link's, see :mod:`mailhelper.tap`);
+        None when there is none, or more than one."""
+        low = f"mh.{token.lower()}"
+        rows = self.db.execute(
+            "SELECT message_id, thread_id, kind, recipients FROM actions "
+            "WHERE message_id >= ? AND message_id < ? AND status IN ('sent', 'sending') "
+            "LIMIT 3",
+            (low, low + "~"),
+        ).fetchall()
+        mine = [r for r in rows
+                if any(fold(a.email) == fold(owner) for a in _addresses(r["recipients"]))]
+        if len(rows) != 1 or len(mine) != 1:
+            return None
+        row = mine[0]
+        thread_id = None if row["thread_id"] is None else int(row["thread_id"])
+        return str(row["message_id"]), (thread_id, ActionKind(row["kind"]))
 
     def is_participant(self, email: str) -> bool:
         """Whether ``email`` is on any thread, whatever its state."""
@@ -961,8 +984,9 @@ class Store:
         person, counting every counterpart of every thread on their own (an ask to José and
         Jane is one ask to each; it is answered for the one who answered).
 
-        Favours returned are not counted: a return-the-favour reminder is the assistant's
-        nudge to the owner, not a favour, and nothing yet tells the assistant of one returned.
+        A favour returned is a letter the owner had sent from a return-the-favour reminder
+        (``send`` on it): the reminder itself is the assistant's nudge to the owner, not a
+        favour, and counts for nothing.
         """
         threads = [t for t in self.threads() if owner is None or t.owner.email == owner]
         by_id = {t.id: t for t in threads}
@@ -979,6 +1003,16 @@ class Store:
                                      _addresses(row["recipients"]))
             target = thanked if row["kind"] == ActionKind.THANK_YOU.value else drafted
             target.setdefault(thread.id, set()).update(covered)
+
+        returned: dict[int, set[str]] = {}
+        for row in self.db.execute(
+            "SELECT thread_id, data FROM actions WHERE status='sent' AND kind='letter' "
+            "AND thread_id IS NOT NULL"
+        ):
+            data = json.loads(row["data"])
+            if data.get("about") == "return_favor":
+                returned.setdefault(int(row["thread_id"]), set()).update(
+                    str(data.get("people", "")).split(","))
 
         def figures(person: Address | None, group: list[Thread]) -> PersonFigures:
             def among(thread: Thread, found: dict[int, set[str]]) -> bool:
@@ -1003,7 +1037,7 @@ class Store:
                 thanks_sent=len(sent),
                 # a draft the owner then had sent counts once, as sent
                 thanks_drafted=sum(1 for t in group if among(t, drafted) and t not in sent),
-                favours_returned=0,
+                favours_returned=sum(1 for t in group if among(t, returned)),
             )
 
         by_person: dict[str, list[Thread]] = {}

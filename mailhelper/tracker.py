@@ -11,9 +11,11 @@ from datetime import datetime
 
 from mailhelper import plan
 from mailhelper.addresses import fold
+from mailhelper.digest import items_of
 from mailhelper.digest_schedule import next_digest
 from mailhelper.events import (
     CounterpartReply,
+    DigestCommands,
     Event,
     Ignored,
     NewThread,
@@ -62,6 +64,8 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
     """Write one event's effects; return the line to log. The caller holds the transaction."""
     if isinstance(event, NewThread):
         return _start(store, settings, event, now)
+    if isinstance(event, DigestCommands):
+        return _digest_commands(store, settings, event, now)
     thread_id = getattr(event, "thread_id", None)
     thread = store.thread(thread_id) if thread_id is not None else None
     history = store.actions_for(thread.id) if thread is not None else ()
@@ -88,6 +92,68 @@ def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -
     kind = _event_kind(event)
     store.log_event(thread_id, now, kind, event.message_id, outcome.log)
     return f"{kind}: {outcome.log}" if outcome.log else kind
+
+
+def _digest_commands(store: Store, settings: Settings, event: DigestCommands,
+                     now: datetime) -> str:
+    """Each line of a reply to the digest, on the item its number names in that digest (as
+    if the owner had answered that thread's own mail: ``send 2`` answers the item's draft,
+    so it sends once however it is asked), then one answer listing what each line did. A
+    line that could not be read, or names no item, does nothing."""
+    digest = store.action_by_message_id(event.replied_to)
+    items = items_of(digest.data) if digest is not None else {}
+    results: list[str] = []
+    acted = 0
+    for number, line in enumerate(event.commands, start=1):
+        item = items.get(line.number) if line.number is not None else None
+        if line.problem is not None:
+            results.append(f'"{line.line}": nothing done, {line.problem}')
+            continue
+        if item is None:
+            last = f" (it has 1 to {max(items)})" if items else ""
+            results.append(f'"{line.line}": nothing done, that digest has no item '
+                           f"{line.number}{last}")
+            continue
+        thread = store.thread(item[0])
+        draft = store.action(item[1]) if item[1] is not None else None
+        command = OwnerCommand(
+            f"{event.message_id}#{number}", event.owner, line.name, item[0],
+            draft.kind if draft is not None else None, line.until, line.line,
+            store.message_id_for(draft) if draft is not None else None)
+        history = store.actions_for(item[0])
+        outcome = plan.apply(thread, command, settings, now, history, draft)
+        said = [a for a in outcome.actions
+                if a.kind in (ActionKind.COMMAND_REPLY, ActionKind.HELP)]
+        for action in outcome.actions:
+            if action not in said:
+                store.add_action(action, now)
+        if outcome.thread is not None:
+            if outcome.changed:
+                store.save_thread(outcome.thread)
+            replan(store, outcome.thread, settings, now)
+        words = [a.data.get("result") or a.data.get("note") or "nothing done" for a in said]
+        results.append(f'"{line.line}": {"; ".join(words) or "done"}')
+        acted += 1
+        store.log_event(item[0], now, "command", event.message_id, outcome.log)
+    total = len(event.commands)
+    if not total:
+        summary, results = "nothing done", ["I found no command in your reply"]
+    elif acted == total:
+        summary = "done" if total == 1 else f"all {total} lines done"
+    else:
+        summary = "nothing done" if not acted else f"{acted} of {total} lines done"
+    answer = Action(
+        key=f"msg/{event.message_id}/command_reply",
+        kind=ActionKind.COMMAND_REPLY,
+        due=now,
+        recipients=(event.owner,),
+        data={"command": ", ".join(c.line for c in event.commands) or "(empty)",
+              "result": f"{summary}: {'; '.join(results)}", "answering": event.message_id},
+    )
+    store.add_action(answer, now)
+    detail = "; ".join(results)
+    store.log_event(None, now, "digest-commands", event.message_id, detail)
+    return f"digest commands: {detail}"
 
 
 def _start(store: Store, settings: Settings, event: NewThread, now: datetime) -> str:

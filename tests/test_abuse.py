@@ -282,7 +282,8 @@ def test_a_subject_of_template_syntax_comes_out_literally(rig_assistant: RigAssi
     assert "{% for x in range(3) %}loop{% endfor %}" in subject
     text = receipt.get_body(("plain",)).get_content()
     html = receipt.get_body(("html",)).get_content()
-    for body in (text, html):
+    # (without the links' random-looking tokens: a token may well hold the digits "49")
+    for body in (text, re.sub(r'href="mailto:[^"]*"', "", html)):
         assert "{{ config }}" in body
         assert "looplooploop" not in body and "49" not in body
         assert "Settings(" not in body and "password" not in body.lower()

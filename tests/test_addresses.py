@@ -119,6 +119,11 @@ class _NoThreads:
     def threads_by_subject(self, subject: str) -> tuple[Thread, ...]:
         return ()
 
+    def tapped_mail(
+        self, token: str, owner: str
+    ) -> tuple[str, tuple[int | None, ActionKind]] | None:
+        return None
+
     def person_for(self, address: str) -> str | None:
         return None
 

@@ -387,3 +387,46 @@ def test_explain_takes_no_wall_clock_when_now_is_given(
     first = explain_json(capsys, path, "--config", str(config))
     assert datetime.fromisoformat(first["when"]) == datetime.fromisoformat(NOW) + timedelta(
         days=5)
+
+
+
+def test_expect_on_the_first_line_is_no_tag_and_no_problem(
+    workdir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(workdir)
+    raw = make_message("Sam Rivera <sam@example.com>", "Jane Doe <jane@example.org>",
+                       "Intro to Acme?", "expect 2\nHi Jane, could you introduce me?",
+                       cc="helper@example.com", date=DATE)
+    reading = explain_json(capsys, eml(workdir, "expect.eml", raw), "--config", str(config))
+    # The keys are SPEC.md's, unchanged: "expect 2" is neither a tag nor a problem.
+    assert (reading["kind"], reading["tag"], reading["when"], reading["problem"]) == (
+        "ask", None, None, None)
+    plain = make_message("Sam Rivera <sam@example.com>", "Jane Doe <jane@example.org>",
+                         "Intro to Acme?", "Hi Jane, could you introduce me?",
+                         cc="helper@example.com", date=DATE)
+    assert reading == explain_json(capsys, eml(workdir, "plain.eml", plain), "--config",
+                                   str(config))
+
+
+def test_a_reply_to_the_digest_reads_its_numbered_commands(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(workdir)
+    store = Store.open(workdir / "state.db", "example.com")
+    sam = Address("sam@example.com", "Sam")
+    created = datetime(2026, 11, 27, 9, tzinfo=LONDON)
+    store.add_action(Action("digest/sam", ActionKind.DIGEST, created, None, (sam,)), created)
+    digest = store.action_by_key("digest/sam")
+    assert digest is not None and digest.id is not None
+    store.set_status(digest.id, ActionStatus.SENT, sent_at=created)
+    digest_id = store.message_id_for(digest)
+    store.close()
+    path = eml(workdir, "digest-reply.eml", make_message(
+        "sam@example.com", "helper@example.com", "Re: Your digest", "snooze 2 3 days\ndone 1",
+        date=DATE, in_reply_to=f"<{digest_id}>"))
+    reading = explain_json(capsys, path, "--config", str(config))
+    assert (reading["command"], reading["when"], reading["problem"]) == (
+        "snooze", "2026-12-03T09:00:00+00:00", None)
+    code, out, _ = explain(capsys, path, "--config", str(config))
+    assert code == 0 and ("would run the owner's commands on the digest's numbered items "
+                          "(snooze item 2; done item 1)") in out

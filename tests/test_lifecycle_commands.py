@@ -168,9 +168,11 @@ def test_status_command_replies_with_the_digest(rig_assistant: RigAssistant) -> 
     reminder = first_reminder(walk)
     command_id = walk.command(reminder, "status", at("2026-12-10 10:00"))
     [digest] = walk.poll(at("2026-12-10 10:00"))
-    assert kinds([digest]) == ["digest"] and str(digest["Subject"]).startswith("Status: 1 open ask")
+    # The reminder's follow-up draft is unsent: the ask is listed with it, numbered.
+    assert kinds([digest]) == ["digest"]
+    assert str(digest["Subject"]) == "Status: 1 draft to send"
     assert digest["In-Reply-To"] == command_id
-    assert "OPEN ASKS (1)" in text_of(digest) and "Intro to Acme?" in text_of(digest)
+    assert "DRAFTS READY TO SEND (1)" in text_of(digest) and "Intro to Acme?" in text_of(digest)
     assert walk.status()["next_action"]["kind"] == "follow_up"
     # A fresh mail saying "status" (no thread) works too.
     walk.deliver(f"{OWNER_NAME} <{OWNER}>", walk.assistant, "status", "status",

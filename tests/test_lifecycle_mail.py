@@ -52,20 +52,23 @@ def test_weekly_digest_with_the_ledger_agrees_with_status(rig_assistant: RigAssi
     walk.quiet(at("2026-12-14 07:59"))  # read at 07:59: 167 hours after the ask
     [digest] = walk.poll(at("2026-12-14 08:00"))
     assert kinds([digest]) == ["digest"] and addresses(digest, "To") == [OWNER]
-    assert digest["Subject"] == "Your digest: 1 open ask, 1 thank-you due, 1 favour to return"
+    # Carlos's reminder left a follow-up draft unsent: it leads, numbered.
+    assert digest["Subject"] == ("Your digest: 1 draft to send, 1 thank-you due, "
+                                 "1 favour to return")
     body = flat(text_of(digest))
-    assert "OPEN ASKS (1) - Carlos Mendes: “Read my abstract?”" in body
-    assert "THANKS DUE (1) - Dana Ito, for answering “Flat viewing?”" in body
-    assert "FAVOURS TO RETURN (1) - Jane Doe helped with “Intro to Acme?”" in body
-    assert "Asks made: 3, answered: 2 (67%)" in body
+    assert "DRAFTS READY TO SEND (1) 1. Carlos Mendes: “Read my abstract?”" in body
+    assert "THANKS DUE (1) 2. Dana Ito: “Flat viewing?”, answered Mon 14 Dec" in body
+    assert "FAVOURS TO RETURN (1) 3. Jane Doe: “Intro to Acme?”, helped Wed 9 Dec" in body
+    assert "ALL TIME: 3 asks, 2 answered ▇▇░ 2/3" in body
     assert "Median time to an answer: 4.5 days" in body  # the median of 50 h and 167 h
     # Both thank-yous went to Sam as drafts: drafted, not sent.
-    assert "Offers received: 1 Thank-yous: 2 drafted Favours returned: 0" in body
+    assert "Offers: taken up 0 · declined 1 · lapsed 0 · waiting 0" in body
+    assert "Thank-yous: 2 drafted; favours returned: 0" in body
     assert "Jane Doe: 1 ask, 1 answered (median 2.1 days); thank-yous: 1 drafted 2 of" in body
     assert "Bob Lee: 1 offer; thank-yous: 1 drafted -" in body
     assert "Carlos Mendes: 1 ask, 0 answered -" in body
     assert "Dana Ito: 1 ask, 1 answered (median 7 days) " in body
-    assert "2 of your 3 asks were answered." in body
+    assert "2 of your 3 asks were answered: " in body
 
     code, table, _ = rig_assistant.cli("status")
     assert code == 0
@@ -81,7 +84,8 @@ def test_weekly_digest_with_the_ledger_agrees_with_status(rig_assistant: RigAssi
     assert sorted(kinds(walk.poll(at("2026-12-14 10:00")))) == ["follow_up", "thank_you_draft"]
     walk.quiet(at("2026-12-20 08:00"))
     [second] = walk.poll(at("2026-12-21 08:00"))
-    assert second["Subject"] == "Your digest: 1 open ask, 1 favour to return"
+    # Dana's thank-you is drafted and her ask not done: it waits on Sam too.
+    assert second["Subject"] == "Your digest: 2 drafts to send, 1 favour to return"
     assert "Thank-yous: 3 drafted" in flat(text_of(second))
     assert "thank-yous: 3 drafted" in rig_assistant.cli("status")[1]
     walk.check_sent_folder()
@@ -181,7 +185,10 @@ def test_every_template_round_trips_through_sink_and_sent_folder(
     [follow_up] = [m for m in reminders if m["X-Mailhelper-Action"] == "follow_up"]
     walk.command(follow_up, "send", at("2026-12-08 10:01"))  # so Sam sends the draft himself
     walk.poll(at("2026-12-08 10:01"))
-    walk.poll(at("2026-12-09 09:00"))  # the closing note; the favour to return
+    closing = walk.poll(at("2026-12-09 09:00"))  # the closing note; the favour to return
+    [favour] = [m for m in closing if m["X-Mailhelper-Action"] == "return_favor"]
+    walk.command(favour, "send", at("2026-12-09 10:00"))  # its draft, as a letter to Zoë
+    walk.poll(at("2026-12-09 10:00"))
     walk.poll(at("2026-12-09 13:00"))
 
     sent = rig_assistant.sent()

@@ -232,6 +232,7 @@ def test_a_state_file_of_schema_4_gains_the_pauses_and_keeps_its_threads(
         db.execute("ALTER TABLE threads DROP COLUMN repeat")
         db.execute("ALTER TABLE threads DROP COLUMN written_at")
         db.execute("ALTER TABLE threads DROP COLUMN followed_up_at")
+        db.execute("ALTER TABLE threads DROP COLUMN expected")
         db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
         db.commit()
         assert version_of(db) == 4

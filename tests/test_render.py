@@ -4,6 +4,7 @@ are data-safe, overrides are checked at start-up. All times are passed in; no cl
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -14,10 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailhelper.digest import build as build_digest
 from mailhelper.message_id import bracketed, looks_like_ours, make_message_id
 from mailhelper.models import (
+    COUNTERPART_ACTIONS,
     Action,
     ActionKind,
+    ActionStatus,
     Address,
     Kind,
     Ledger,
@@ -100,7 +104,7 @@ LEDGER = Ledger(
 def action(kind: ActionKind, thread: Thread | None, data: dict[str, str] | None = None,
            recipients: tuple[Address, ...] | None = None, key: str | None = None) -> Action:
     if recipients is None:
-        to_counterpart = kind in (ActionKind.NUDGE, ActionKind.THANK_YOU)
+        to_counterpart = kind in COUNTERPART_ACTIONS
         recipients = thread.counterparts if to_counterpart and thread else (SAM,)
     return Action(
         key=key or f"t{thread.id if thread else 0}/{kind.value}/test",
@@ -117,6 +121,29 @@ def job(kind: ActionKind, thread: Thread | None, data: dict[str, str] | None = N
     refs = extra.pop("references", (thread.root_message_id,) if thread else ())
     return RenderJob(action(kind, thread, data), thread, NOW, references=refs,  # type: ignore[arg-type]
                      **extra)  # type: ignore[arg-type]
+
+
+def pending(kind: ActionKind, thread_id: int, **fields: object) -> Action:
+    return dataclasses.replace(Action(f"t{thread_id}/{kind.value}", kind, NOW, thread_id),
+                               **fields)  # type: ignore[arg-type]
+
+
+#: A digest's threads: an open ask, an offer, an answered ask, a declined offer whose
+#: thank-you is due, a done ask whose favour is to return, an ask with an unsent draft.
+DIGEST_THREADS = (
+    ask(id=1, expected=1), offer(id=2), ask(id=3, state=ThreadState.ANSWERED, subject="CV review",
+                                            answered_at=T0 + timedelta(hours=5)),
+    offer(id=4, state=ThreadState.DECLINED, closed_at=NOW - timedelta(hours=2)),
+    ask(id=5, state=ThreadState.DONE, subject="Flat viewing", answered_at=T0 + timedelta(days=2),
+        closed_at=T0 + timedelta(days=2, hours=1)),
+    ask(id=6, subject="Q4 plan", created=T0 - timedelta(days=14),
+        last_owner_activity=T0 - timedelta(days=14), expected=2),
+)
+DIGEST_HISTORY = {
+    4: [pending(ActionKind.THANK_YOU_DRAFT, 4, id=40)],
+    5: [pending(ActionKind.RETURN_FAVOR, 5, id=50)],
+    6: [pending(ActionKind.FOLLOW_UP, 6, id=60, status=ActionStatus.SENT)],
+}
 
 
 #: One realistic job per kind (and the main variants), as the planner and outbox build them.
@@ -151,8 +178,17 @@ JOBS = {
         "people": "jane@example.org", "occurrence": NOW.isoformat()}),
     "nudge-check_in": job(ActionKind.NUDGE, KEEP_IN_TOUCH, {"flavour": "check_in",
                                                            "requested": "send"}),
+    "letter": job(ActionKind.LETTER, DONE, {"about": "return_favor", "requested": "send"}),
+    "letter-words": job(ActionKind.LETTER, offer(), {
+        "about": "offer", "requested": "send",
+        "text": "Hi Bob,\n\nThe van on Saturday at 10 would help most.\n  - boxes first\n\nSam"}),
+    "thank_you-words": job(ActionKind.THANK_YOU, ANSWERED, {
+        "requested": "send", "text": "Jane, you star. Thank you!\n\nSam"}),
     "digest": job(ActionKind.DIGEST, None, {"reason": "schedule"},
-                  open_threads=(ask(), offer(id=9), ANSWERED, DECLINED, DONE), ledger=LEDGER),
+                  open_threads=DIGEST_THREADS, ledger=LEDGER,
+                  digest=build_digest(DIGEST_THREADS, DIGEST_HISTORY, NOW, LONDON),
+                  message_id="mh.0123456789abcdef01234567@example.com"),
+    "digest-empty": job(ActionKind.DIGEST, None, {"reason": "status"}),
     "help": job(ActionKind.HELP, None),
     "help-unknown": job(ActionKind.HELP, ask(), {"unknown_command": "frobnicate"}),
     "command_reply": job(ActionKind.COMMAND_REPLY, ask(), {
@@ -226,14 +262,15 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
     assert message["X-Auto-Response-Suppress"] == "All"
     assert message["X-Mailhelper-Action"] == kind.value
     assert message["MIME-Version"] == "1.0"
-    assert message["Message-ID"] == make_message_id(job_.action.key, "example.com", b"")
+    assert message["Message-ID"] == (f"<{job_.message_id}>" if job_.message_id
+                                     else make_message_id(job_.action.key, "example.com", b""))
     assert parsedate_to_datetime(str(message["Date"])) == NOW
     if job_.thread is not None:
         assert message["X-Mailhelper-Thread"] == str(job_.thread.id)
     else:
         assert message["X-Mailhelper-Thread"] is None
 
-    if kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+    if kind in COUNTERPART_ACTIONS:
         assert message["To"].addresses[0].addr_spec == job_.thread.counterparts[0].email  # type: ignore[union-attr]
         assert "snooze" not in text  # no commands for the counterpart
     else:
@@ -246,6 +283,12 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
             assert len(text.strip().splitlines()) == 1 and html.count("<p>") == 1
             return
         assert text.startswith("Hi Sam,")
+        if kind is ActionKind.DIGEST:
+            # The digest's commands name its numbered items; status and help stay words.
+            assert "Reply with one command per line, each naming an item by its number" in text
+            assert 'href="mailto:helper@example.com?subject=Re%3A%20' in html
+            assert "&amp;body=status" in html and "&amp;body=help" in html
+            return
         # The commands close every mail to the owner, one line each with what it does: about
         # one thread only those that fit its state, without a thread all of them.
         tail = text[text.index("Reply with one of these"):]
@@ -256,7 +299,9 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
                          for line in tail.splitlines())
             assert listed == (word in offered), word
             assert (f">{word}" in table) == (word in offered), word
-        assert "<code" in table
+        # Every command is a link that writes it back to the assistant (one tap, one reply).
+        assert table.count('<a href="mailto:helper@example.com?subject=Re%3A%20') == len(
+            offered)
 
 
 def commands_for(job_: RenderJob) -> set[str]:
@@ -273,8 +318,9 @@ def commands_for(job_: RenderJob) -> set[str]:
     words = {"status", "help"}
     if live:
         words.add("done")
-    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT, ActionKind.CHECK_IN):
-        words.add("send")
+    if job_.action.kind in (ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT, ActionKind.CHECK_IN,
+                            ActionKind.OFFER_FOLLOW_UP, ActionKind.RETURN_FAVOR):
+        words.add("send")  # the draft, or the owner's own words below "send"
     if thread.state is ThreadState.OPEN:
         words.add("snooze")
     if live and thread.kind is Kind.OFFER:
@@ -345,23 +391,64 @@ def test_return_the_favour_names_who_helped_with_what_and_when(renderer: Rendere
     assert "(Mon 30 Nov)" in text and "Is there anything I could help you with" in text
 
 
-def test_the_digest_shows_open_items_and_the_ledger(renderer: Renderer) -> None:
+def test_the_digest_numbers_what_waits_on_the_owner_and_shows_the_figures(
+    renderer: Renderer,
+) -> None:
     message = renderer.render(JOBS["digest"])
     text, html = parts(message)
-    text = flat(text)
-    assert message["Subject"] == (
-        "Your digest: 1 open ask, 1 offer waiting, 2 thank-yous due, 1 favour to return"
-    )
-    assert "OPEN ASKS (1)" in text and "OFFERS WAITING ON YOU (1)" in text
-    assert "Asks made: 5, answered: 4 (80%)" in text
-    assert "Median time to an answer: 6 hours" in text  # 6.5 hours, rounded half to even
-    assert "Thank-yous: 3 sent, 1 drafted" in text
-    assert ("Jane Doe: 3 asks, 3 answered (median 5 hours); thank-yous: 2 sent; "
-            "1 favour returned") in text
-    assert "Bob Lee: 2 asks, 1 answered (median 30 hours); 2 offers; thank-yous: 1 sent" in text
-    assert "4 of your 5 asks were answered." in text
+    assert message["Subject"] == ("Your digest: 1 draft to send, 1 thank-you due, 1 answered, "
+                                  "1 open ask, 1 offer waiting, 1 favour to return")
+    lines = [line.strip() for line in text.splitlines()]
+    # Numbered in the order listed, a section for each kind of thing to do, each item with
+    # the commands that would act on it.
+    for heading, entry, commands in [
+        ("DRAFTS READY TO SEND (1)", "1. Jane Doe: “Q4 plan”, your follow-up is drafted",
+         "send 1 · done 1 · snooze 1 3 days · cancel 1"),
+        ("THANKS DUE (1)", "2. Bob Lee: “Moving house”, offer not taken up",
+         "cancel 2"),
+        ("ANSWERED: SAY DONE WHEN IT'S SETTLED (1)", "3. Jane Doe: “CV review”, answered",
+         "done 3 · cancel 3"),
+        ("WAITING FOR AN ANSWER (1)", "4. Jane Doe: “Intro to Acme”, asked Mon 30 Nov",
+         "done 4 · snooze 4 3 days · cancel 4"),
+        ("OFFERS WAITING ON YOU (1)", "5. Bob Lee: “Moving house”, offered 3 days ago",
+         "done 5 · snooze 5 3 days · decline 5 · cancel 5"),
+        ("FAVOURS TO RETURN (1)", "6. Jane Doe: “Flat viewing”, helped Wed 2 Dec",
+         "cancel 6"),
+    ]:
+        # (text parts wrap at 78 characters: read the item as one line)
+        assert re.search(re.escape(f"{heading} {entry}") + r"[^·]*? " + re.escape(commands)
+                         + r"( [A-Z]|$)", flat(text)), heading
+    assert "THIS WEEK: 3 asks, 2 answered ▇▇░ 2/3" in lines
+    assert "ALL TIME: 4 asks, 2 answered ▇▇░░ 2/4" in lines
+    assert "30 Nov  ▇▇░ 2/3" in text and "16 Nov  ░ 0/1" in text
+    assert "Answered before a follow-up: 2; after one: 0" in text
+    assert "Time to a first answer: same day 1 · 1–3 days 1 · later 0 · none yet 2" in text
+    assert "Offers: taken up 0 · declined 1 · lapsed 0 · waiting 1" in text
+    assert "You expected 3 yeses and got 0 answers:" in text
+    assert "Mon 16 Nov, “Q4 plan”: expected 2, got 0" in text
+    assert flat(text).endswith(
+        "2 of your 4 asks were answered: we tend to expect about half as many yeses as we "
+        "get (Flynn & Lake, 2008). Ask away. — Sam's assistant Reply with one command per "
+        "line, each naming an item by its number: \"send 2\", \"done 3\", \"snooze 4 3 days\", "
+        "\"decline 5\", \"cancel 1\". Or on the first line: status get a digest of everything "
+        "open, right away help how I work: all the commands and tags")
+    # The HTML: every item command a mailto: link, the chart table cells, no image.
+    assert html.count('<a href="mailto:helper@example.com?subject=Re%3A%20Your%20digest') == (
+        4 + 2 + 1 + 3 + 4 + 1 + 2)
+    assert "&amp;body=snooze%204%203%20days" in html
+    assert "%5B%230123456789%5D" in html  # the token of the digest's Message-ID
+    assert html.count("background:#2da44e;") == 2  # the answered asks, both this week
+    assert "<img" not in html and "http" not in html.replace("http-equiv", "")
     assert "Thank-yous</td><td><b>3 sent, 1 drafted</b>" in html
-    assert "People do help" in text and "People do help" in html
+
+
+def test_an_empty_digest_says_so_and_ends_truthfully(renderer: Renderer) -> None:
+    message = renderer.render(JOBS["digest-empty"])
+    text, _ = parts(message)
+    assert message["Subject"] == "Status: nothing open"
+    assert "Nothing is waiting on you." in text and "THIS WEEK: no asks" in text
+    assert "Ask away" not in text and "Nothing asked yet." in text
+    assert "WAITING FOR AN ANSWER" not in text  # empty sections are left out
 
 
 def test_command_replies_write_times_for_people(renderer: Renderer) -> None:
@@ -506,7 +593,9 @@ def test_mail_content_is_never_template_source(renderer: Renderer) -> None:
     text, html = parts(message)
     text = flat(text)
     assert subject in str(message["Subject"])
-    assert subject in text and "{% for x in range(3) %}{{ x }}{% endfor %}" in text
+    # The subject is the mail's Subject line, never pasted into the text (issue: short mail);
+    # the ask's own words and the name are shown as they are.
+    assert "{% for x in range(3) %}{{ x }}{% endfor %}" in text
     assert "{{ owner.email }}" in text
     assert "49" not in text and "012" not in text and "sam@example.com" not in text
     assert "{{ config }}" in html
@@ -524,8 +613,8 @@ def test_html_is_escaped_and_text_is_not(renderer: Renderer) -> None:
         if kind is not ActionKind.THANK_YOU_DRAFT:  # that one quotes the reply, not the ask
             assert "a &lt; b &amp; c &gt; d" in html and "a < b & c > d" in text
         assert "<b>Jane</b>" in text
-        if kind is not ActionKind.NUDGE:  # the letter leaves the subject to its "Re:" line
-            assert "<script>alert(1)</script>" in text
+        # The subject stays on its Subject line; a text part never escapes anything.
+        assert "&lt;" not in text and "&amp;" not in text
         assert "<script>" in str(message["Subject"])
 
 

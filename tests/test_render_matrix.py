@@ -133,7 +133,7 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
 
     def job(thread: Thread | None, data: dict[str, str], **extra: object) -> RenderJob:
         named = data.get("people", every).split(",")
-        to_them = kind in ("nudge", "thank_you")
+        to_them = kind in ("nudge", "thank_you", "letter")
         recipients = tuple(p for p in people if p.email in named) if to_them else (SAM,)
         action = Action(f"t7/{kind}/matrix", ActionKind(kind), NOW,
                         thread.id if thread else None, recipients, data)
@@ -163,6 +163,8 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
                          ("none", job(open_ask, {"people": every}))],
         "nudge": [("first", job(open_ask, {"number": "1", "people": every})),
                   ("check-in", job(keep_in_touch, {"flavour": "check_in", "people": every})),
+                  ("own-words", job(open_ask, {"number": "1", "people": every,
+                                               "text": "Any news? A no is fine too.\n\nSam"})),
                   ("second-partly", job(partly, {"number": "2", "people": rest}))],
         "thank_you_draft": [
             ("partly", job(partly, {"flavour": "helped", "people": first})),
@@ -184,6 +186,13 @@ def jobs(kind: str, people: tuple[Address, ...], language: str) -> Iterator[tupl
                                     "occurrence": NOW.isoformat()})),
         ],
         "check_in": [("every-3-months", job(keep_in_touch, {"occurrence": NOW.isoformat()}))],
+        "letter": [
+            ("return-favour", job(done, {"about": "return_favor", "requested": "send",
+                                         "people": every})),
+            ("offer-words", job(offer, {"about": "offer", "requested": "send", "people": every,
+                                        "text": "Hi,\n\nThe van on Saturday at 10 would help "
+                                                "most.\n  - boxes first\n\nSam"})),
+        ],
         "digest": [
             ("schedule", job(None, {"reason": "schedule"}, open_threads=threads,
                              ledger=ledger)),

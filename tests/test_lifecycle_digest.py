@@ -1,0 +1,128 @@
+"""A digest to act on and to look at (issue 10, item 6), end to end through Dovecot and the
+SMTP sink: the digest lists unsent drafts and answered threads with numbers, a reply with
+``send 1`` / ``snooze 2 3 days`` acts on those items, and the figures are the owner's own."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+
+from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
+from tests.test_lifecycle import JANE_EMAIL, Walk, addresses, at, html_of, kinds, text_of
+from tests.test_lifecycle_tap import tap
+
+SAM = f"{OWNER_NAME} <{OWNER}>"
+BOB = "Bob Lee <bob@example.net>"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def status(walk: Walk, stamp: str) -> EmailMessage:
+    """The owner asks for the digest now, in a fresh mail."""
+    walk.deliver(SAM, walk.assistant, "status please", "status", stamp)
+    [digest] = walk.poll(stamp)
+    assert kinds([digest]) == ["digest"]
+    return digest
+
+
+def two_asks(walk: Walk) -> None:
+    """Mon 7 Dec: an ask to Jane and one to Bob (who is expected to say yes twice over);
+    Jane answers on Wed; on Thu both have a draft waiting: the thank-you, the follow-up."""
+    ask_id = walk.ask(at("2026-12-07 09:00"))
+    walk.deliver(SAM, BOB, "Q4 plan", "expect 2\nBob, could you look over the Q4 plan?",
+                 at("2026-12-07 09:05"), cc=walk.assistant)
+    walk.poll(at("2026-12-07 09:05"))
+    walk.reply(ask_id, at("2026-12-09 11:00"))
+    walk.poll(at("2026-12-09 11:00"))
+    assert kinds(walk.poll(at("2026-12-09 13:00"))) == ["thank_you_draft"]
+    assert kinds(walk.poll(at("2026-12-10 09:05"))) == ["follow_up"]
+
+
+def test_the_digest_numbers_the_drafts_and_a_reply_acts_on_them(
+    rig_assistant: RigAssistant,
+) -> None:
+    walk = Walk(rig_assistant)
+    two_asks(walk)
+    digest = status(walk, at("2026-12-10 10:00"))
+    # Before: "Status: 1 open ask", the answered ask and both drafts left out.
+    assert str(digest["Subject"]) == "Status: 2 drafts to send"
+    text = flat(text_of(digest))
+    assert ("DRAFTS READY TO SEND (2) 1. Jane Doe: “Intro to Acme?”, your thank-you is "
+            "drafted (Jane answered Wed 9 Dec) send 1 · done 1 · cancel 1 2. Bob Lee: "
+            "“Q4 plan”, your follow-up is drafted") in text
+    assert "send 2 · done 2 · snooze 2 3 days · cancel 2" in text
+    assert "WAITING FOR AN ANSWER" not in text  # empty sections are left out
+
+    walk.command(digest, "send 1\nsnooze 2 3 days\ndone 7\nfrobnicate 2",
+                 at("2026-12-10 10:30"))
+    thanks, answer = walk.poll(at("2026-12-10 10:30"))
+    assert kinds([thanks, answer]) == ["thank_you", "command_reply"]
+    assert addresses(thanks, "To") == [JANE_EMAIL]
+    said = flat(text_of(answer))
+    assert str(answer["Subject"]) == "2 of 4 lines done"
+    assert '"send 1": sent the draft to jane@example.org' in said
+    assert '"snooze 2 3 days": snoozed until Sun 13 Dec, 10:30' in said
+    assert '"done 7": nothing done, that digest has no item 7 (it has 1 to 2)' in said
+    assert '"frobnicate 2": nothing done, not a command I know' in said
+    assert walk.status(2)["next_action"] == {"kind": "follow_up",
+                                             "due": "2026-12-13T10:30:00+00:00"}
+    assert walk.status(1)["state"] == "answered"
+    # The same numbers by tap, on the same digest: done 1.
+    tap(walk, digest, "done 1", at("2026-12-10 11:00"))
+    [done] = walk.poll(at("2026-12-10 11:00"))
+    assert kinds([done]) == ["command_reply"] and "Done" in str(done["Subject"])
+    assert walk.status(1)["state"] == "done"
+    # send 1 again (the thank-you went already): nothing goes twice.
+    walk.command(digest, "send 1", at("2026-12-10 11:30"))
+    assert kinds(walk.poll(at("2026-12-10 11:30"))) == ["command_reply"]
+    walk.check_sent_folder()
+
+
+def test_the_digest_figures_and_its_chart(rig_assistant: RigAssistant) -> None:
+    walk = Walk(rig_assistant)
+    two_asks(walk)
+    digest = status(walk, at("2026-12-10 10:00"))
+    text = text_of(digest).replace("\r\n", "\n")
+    assert "THIS WEEK: 2 asks, 1 answered ▇░ 1/2" in text
+    assert "ALL TIME: 2 asks, 1 answered ▇░ 1/2" in text
+    assert "Asks made and answered, last 8 weeks:" in text
+    assert "  7 Dec   ▇░ 1/2" in text and "  19 Oct  · 0/0" in text
+    assert "Answered before a follow-up: 1; after one: 0" in text
+    assert "Time to a first answer: same day 0 · 1–3 days 1 · later 0 · none yet 1" in text
+    assert "You expected 2 yeses and got 0 answers:" in text
+    assert "Mon 7 Dec, “Q4 plan”: expected 2, got 0" in text
+    assert flat(text).endswith("Ask away. — Sam's assistant Reply with one command per line, "
+                               "each naming an item by its number: \"send 2\", \"done 3\", "
+                               "\"snooze 4 3 days\", \"decline 5\", \"cancel 1\". Or on the "
+                               "first line: status get a digest of everything open, right away "
+                               "help how I work: all the commands and tags")
+    assert "1 of your 2 asks was answered" in flat(text)
+    html = html_of(digest)
+    # A chart of table cells: one green cell (answered), one grey (not yet), no images and
+    # nothing fetched from elsewhere; every style inline.
+    assert html.count("background:#2da44e;") == 1 and html.count("background:#d0d7de;") == 1
+    assert "<img" not in html and "<style" not in html and "<link" not in html
+    assert not re.search(r"(?:src|href)=\"(?:https?:)?//", html)
+    # expect 2 was no tag: the ask was read and tracked as usual, its excerpt without it.
+    assert walk.status(2)["kind"] == "ask"
+
+
+def test_the_closing_line_never_cheers_over_silence(rig_assistant: RigAssistant) -> None:
+    walk = Walk(rig_assistant)
+    walk.ask(at("2026-12-07 09:00"))
+    walk.poll(at("2026-12-07 09:00"))
+    digest = status(walk, at("2026-12-08 10:00"))
+    text = flat(text_of(digest))
+    assert "Your ask has no answer yet. A short, specific follow-up is often all it takes." in (
+        text)
+    assert "Ask away" not in text and "Ask away" not in html_of(digest)
+    assert "1. Jane Doe: “Intro to Acme?”, asked Mon 7 Dec" in text
+    # A week on, with nothing asked since: the period says so.
+    walk.quiet(at("2026-12-10 08:59"))
+    walk.poll(at("2026-12-10 09:00"))
+    walk.poll(at("2026-12-14 09:00"))
+    later = flat(text_of(status(walk, at("2026-12-15 10:00"))))
+    assert "THIS WEEK: no asks" in later and "ALL TIME: 1 ask, 0 answered" in later
+    assert "No asks this week. Your ask has no answer yet." in later
