@@ -24,9 +24,9 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from functools import partial
+from functools import lru_cache, partial
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mailhelper.addresses import mailboxes
 from mailhelper.forwards import find_forward
@@ -657,8 +657,39 @@ def _first_lines(data: bytes, count: int) -> bytes:
     return data[:low]
 
 
+#: Header values longer than this are parsed on each access, not remembered (a few real
+#: headers are long; remembering them would keep megabytes of parse trees).
+_MEMO_VALUE = 2048
+
+
+@lru_cache(maxsize=1024)
+def _header_object(name: str, value: str) -> Any:
+    return policy.default.header_fetch_parse(name, value)
+
+
+class _MemoPolicy(policy.EmailPolicy):
+    """``email.policy.default``, but a header value is parsed once, not on every access.
+
+    The stdlib keeps each header as its raw string and builds a header object (a full RFC
+    5322 parse) from it on every ``get``: ``get_content_type``, ``get_param`` and
+    ``get_content_charset`` each parse Content-Type again (13 parses of it per message were
+    counted). The object depends on nothing but the name and the raw value, and header
+    objects are immutable, so the same one can be handed out again: each reading stays the
+    same, its cost goes."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name") or len(value) > _MEMO_VALUE:
+            return super().header_fetch_parse(name, value)
+        return _header_object(name, value)
+
+
+#: The policy messages are read with: see :class:`_MemoPolicy`.
+READING_POLICY = _MemoPolicy()
+
+
 def _read(raw: bytes) -> tuple[EmailMessage, list[str]]:
-    parser = BytesParser(policy=policy.default)
+    # READING_POLICY is policy.default's class, whose messages are EmailMessages.
+    parser: BytesParser[EmailMessage] = BytesParser(policy=READING_POLICY)  # type: ignore[arg-type]
     # The stdlib parser recurses once per nesting level and dies near 1,000 levels, slowly;
     # no real mail declares hundreds of multiparts, so such a message gets its headers only.
     declared = _BOUNDARY_PARAMETER.finditer(raw)
