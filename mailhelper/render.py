@@ -137,11 +137,15 @@ are RFC 2047 encoded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
+import functools
 import hashlib
 import importlib.resources
 import json
+import os
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,6 +159,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import jinja2
 from jinja2 import (
     BaseLoader,
     BytecodeCache,
@@ -713,6 +718,42 @@ _COMPILED = _MemoryBytecodeCache()
 _SAMPLES_PASSED: set[str] = set()
 
 
+@functools.cache
+def _code_stamp() -> bytes:
+    """What else a check's outcome depends on: the Python and Jinja2 versions and the code
+    of mailhelper (each module's size and modification time)."""
+    stamp = [sys.version, jinja2.__version__]
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            stamp.append(f"{path.name} {info.st_size} {info.st_mtime_ns}")
+    return "\n".join(stamp).encode()
+
+
+def _remembered(path: Path | None, digest: str) -> bool:
+    """Whether ``path`` remembers a passed check of ``digest``."""
+    if path is None:
+        return False
+    try:
+        return path.read_text(encoding="ascii").strip() == digest
+    except (OSError, UnicodeError):
+        return False
+
+
+def _remember(path: Path | None, digest: str) -> None:
+    """Remember a passed check in ``path``, atomically; a file that cannot be written only
+    means the next process checks again."""
+    if path is None:
+        return
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(digest + "\n", encoding="ascii")
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
 def _default_sources() -> dict[str, str]:
     root = importlib.resources.files(TEMPLATE_PACKAGE)
     return {
@@ -963,7 +1004,12 @@ class Renderer:
         renderer.render(job)["X-Mailhelper-Action"]      # "follow_up"
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, remembered: Path | None = None) -> None:
+        """``remembered``: a file where a passed check is remembered across processes (the
+        CLI gives one beside the state file): when the settings, the template sources, the
+        code and the Jinja2 version are those of a check that passed, the templates are
+        compiled at their first use instead of now (a ``poll --once`` with nothing to send
+        compiles nothing); any change of them checks everything again, here."""
         self.settings = settings
         self.zone: tzinfo = settings.timezone
         self.domain = settings.assistant.email.rpartition("@")[2]
@@ -972,14 +1018,59 @@ class Renderer:
         if missing:
             raise TemplateProblem(f"the default templates are incomplete: {', '.join(missing)}",
                                   TEMPLATE_PACKAGE)
-        loaders: list[BaseLoader] = []
+        self._defaults = defaults
+        self._folder: Path | None = None
         self.overrides: tuple[Path, ...] = ()
         if settings.templates_dir is not None:
-            folder = Path(settings.templates_dir).expanduser()
-            self.overrides = self._check_overrides(folder, defaults)
-            loaders.append(FileSystemLoader(str(folder), encoding="utf-8"))
-        loaders.append(_DefaultsLoader(defaults))
-        self.env = ImmutableSandboxedEnvironment(
+            self._folder = Path(settings.templates_dir).expanduser()
+            self.overrides = self._check_overrides(self._folder, defaults)
+        self._env: ImmutableSandboxedEnvironment | None = None
+        self._templates: dict[str, Template] = {}
+        self._filenames: set[str] = set()
+        # The check depends only on the settings, the template sources and the code: once
+        # they passed (in this process: a reload, the demo's many cycles; or, remembered,
+        # in an earlier one), they pass again.
+        checked = hashlib.sha256(repr(settings).encode() + _code_stamp())
+        for name, source in sorted(defaults.items()):
+            checked.update(name.encode() + b"\0" + source.encode() + b"\0")
+        for path in self.overrides:
+            checked.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest = checked.hexdigest()
+        if digest in _SAMPLES_PASSED or _remembered(remembered, digest):
+            _SAMPLES_PASSED.add(digest)
+            return
+        self._build()
+        for job in _sample_jobs(settings):
+            try:
+                self.render_parts(job)
+            except TemplateProblem as exc:
+                raise TemplateProblem(
+                    f"{exc.problem} (while trying a sample {job.action.kind.value} mail)",
+                    exc.template, exc.line,
+                ) from exc
+        _SAMPLES_PASSED.add(digest)
+        _remember(remembered, digest)
+
+    @property
+    def env(self) -> ImmutableSandboxedEnvironment:
+        """The Jinja2 environment, built (every template compiled) at its first use."""
+        if self._env is None:
+            self._build()
+        assert self._env is not None
+        return self._env
+
+    @property
+    def templates(self) -> dict[str, Template]:
+        """Every template by name, compiled."""
+        self.env  # noqa: B018 - builds the templates when they are not yet
+        return self._templates
+
+    def _build(self) -> None:
+        loaders: list[BaseLoader] = []
+        if self._folder is not None:
+            loaders.append(FileSystemLoader(str(self._folder), encoding="utf-8"))
+        loaders.append(_DefaultsLoader(self._defaults))
+        env = ImmutableSandboxedEnvironment(
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
             # Only HTML output is escaped: subjects and text parts are not markup.
@@ -993,35 +1084,15 @@ class Renderer:
             auto_reload=False,
             bytecode_cache=_COMPILED,
         )
-        self.env.filters.update(_time_filters(self.zone))
-        self.env.filters["sentence"] = sentence
-        self.env.filters["paragraphs"] = paragraphs
-        self.env.filters["plain"] = plain
-        self.env.filters["plural"] = plural
-        self.env.filters["quoted"] = quoted
-        names = sorted(set(REQUIRED) | {n for n in self.env.list_templates() if n.endswith(".j2")})
-        self.templates: dict[str, Template] = {}
-        self._filenames: set[str] = set()
-        for name in names:
-            self.templates[name] = self._compile(name)
-        # The sample check depends only on the settings and the template sources: once they
-        # passed in this process (a reload, the demo's many cycles), they pass again.
-        checked = hashlib.sha256(repr(settings).encode())
-        for name, source in sorted(defaults.items()):
-            checked.update(name.encode() + b"\0" + source.encode() + b"\0")
-        for path in self.overrides:
-            checked.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        if checked.hexdigest() in _SAMPLES_PASSED:
-            return
-        for job in _sample_jobs(settings):
-            try:
-                self.render_parts(job)
-            except TemplateProblem as exc:
-                raise TemplateProblem(
-                    f"{exc.problem} (while trying a sample {job.action.kind.value} mail)",
-                    exc.template, exc.line,
-                ) from exc
-        _SAMPLES_PASSED.add(checked.hexdigest())
+        env.filters.update(_time_filters(self.zone))
+        env.filters["sentence"] = sentence
+        env.filters["paragraphs"] = paragraphs
+        env.filters["plain"] = plain
+        env.filters["plural"] = plural
+        env.filters["quoted"] = quoted
+        names = sorted(set(REQUIRED) | {n for n in env.list_templates() if n.endswith(".j2")})
+        templates = {name: self._compile(env, name) for name in names}
+        self._env, self._templates = env, templates
 
     # -- construction helpers ------------------------------------------------------------
     @staticmethod
@@ -1039,9 +1110,9 @@ class Renderer:
                 )
         return tuple(found)
 
-    def _compile(self, name: str) -> Template:
+    def _compile(self, env: Environment, name: str) -> Template:
         try:
-            template = self.env.get_template(name)
+            template = env.get_template(name)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(exc.message or str(exc), exc.filename or exc.name or name,
                                   exc.lineno) from exc
