@@ -221,8 +221,14 @@ def header_addresses(message: Message, name: str) -> tuple[Address, ...]:
 
 
 def header_date(message: Message) -> datetime | None:
-    """The message's Date, aware, or None."""
-    return parse_date(_first(raw_headers(message), "date"))
+    """The message's Date, aware, or None: the first Date field among those
+    :func:`raw_headers` indexes, read as it reads it (without indexing the others)."""
+    for count, (key, value) in enumerate(message.raw_items()):
+        if count >= MAX_HEADER_FIELDS:
+            break
+        if key.strip().lower() == "date":
+            return parse_date(_recover_8bit(_unfold(str(value)[:MAX_ADDRESS_CHARS]), ()))
+    return parse_date("")
 
 
 # -- charsets and RFC 2047 encoded-words ----------------------------------------------------
@@ -472,15 +478,17 @@ def _unflow(text: str, delsp: bool) -> str:
     return "\n".join("".join(pieces) for pieces in paragraphs)
 
 
-def message_text(message: Message) -> str:
+def message_text(message: Message, hints: tuple[str, ...] | None = None) -> str:
     """The readable text of a message: its first inline text/plain part, else its first
-    text/html part as text. Attachments and attached messages are never read.
+    text/html part as text. Attachments and attached messages are never read. ``hints``:
+    the message's :func:`_charset_hints`, when the caller has them already.
 
     >>> message_text(BytesParser(policy=policy.default).parsebytes(
     ...     b"Content-Type: text/html\\r\\n\\r\\n<p>Hi &amp; bye</p>"))
     'Hi & bye'
     """
-    hints = _charset_hints(message)
+    if hints is None:
+        hints = _charset_hints(message)
     html: Message | None = None
     for part, _depth in walk(message):
         if part.is_multipart() or _is_attachment(part):

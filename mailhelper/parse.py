@@ -136,7 +136,8 @@ def parse_mail(raw: bytes) -> Mail:
     message, defects = _read(readable)
     if cut:
         defects.append(cut)
-    hints: tuple[str, ...] = _guard("charsets", partial(_charset_hints, message), (), defects)
+    found_hints = _guard("charsets", partial(_charset_hints, message), None, defects)
+    hints: tuple[str, ...] = found_hints if found_hints is not None else ()
     index: RawHeaders = _guard("headers", partial(raw_headers, message, hints), {}, defects)
     fields: dict[str, tuple[str, ...]] = _guard(
         "headers", partial(_header_fields, index), {}, defects
@@ -163,7 +164,9 @@ def parse_mail(raw: bytes) -> Mail:
         message_id = f"sha256-{content_hash[:32]}@mailhelper.invalid"
         defects.append("no Message-ID: synthetic id")
     subject = fields.get("subject", ("",))[0][:MAX_SUBJECT]
-    text = _guard("text", lambda: message_text(message), "", defects)
+    # The hints found above, not found again (when finding them failed, message_text fails
+    # on them in its own right, as it always has).
+    text = _guard("text", lambda: message_text(message, found_hints), "", defects)
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT]
         defects.append(f"text cut to {MAX_TEXT} characters")
