@@ -142,6 +142,7 @@ import email.utils
 import functools
 import hashlib
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -157,26 +158,14 @@ from email.policy import SMTP as _SMTP_POLICY
 from email.policy import EmailPolicy
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import (
-    BaseLoader,
-    BytecodeCache,
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateNotFound,
-    TemplateSyntaxError,
-    pass_context,
-    select_autoescape,
-)
-from jinja2.bccache import Bucket
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:  # Jinja2 itself is imported when templates are first compiled (_jinja)
+    from jinja2 import BaseLoader, BytecodeCache, Environment, Template
+    from jinja2.runtime import Context
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailhelper.addresses import fold
 from mailhelper.errors import MailhelperError
@@ -675,54 +664,72 @@ REQUIRED = tuple(name for kind in ActionKind for name in template_names(kind))
 # -- loading -----------------------------------------------------------------------------
 
 
-class _DefaultsLoader(BaseLoader):
-    """The templates shipped in the package, read once (they may sit inside a zip)."""
+@functools.cache
+def _jinja() -> tuple[Callable[[Mapping[str, str]], BaseLoader], BytecodeCache]:
+    """Jinja2, imported at the first compile of templates, not when this module loads: a
+    cron poll with nothing to send never needs it (its import was a fifth of that poll).
+    Returns the loader class for the packaged templates and the process's bytecode cache."""
+    from jinja2 import BaseLoader, BytecodeCache, TemplateNotFound
+    from jinja2.bccache import Bucket
 
-    def __init__(self, sources: Mapping[str, str]) -> None:
-        self.sources = dict(sources)
+    class DefaultsLoader(BaseLoader):
+        """The templates shipped in the package, read once (they may sit inside a zip)."""
 
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        if template not in self.sources:
-            raise TemplateNotFound(template)
-        return self.sources[template], f"{TEMPLATE_PACKAGE}/{template}", lambda: True
+        def __init__(self, sources: Mapping[str, str]) -> None:
+            self.sources = dict(sources)
 
-    def list_templates(self) -> list[str]:
-        return sorted(self.sources)
+        def get_source(
+            self, environment: Environment, template: str
+        ) -> tuple[str, str | None, Callable[[], bool] | None]:
+            if template not in self.sources:
+                raise TemplateNotFound(template)
+            return self.sources[template], f"{TEMPLATE_PACKAGE}/{template}", lambda: True
+
+        def list_templates(self) -> list[str]:
+            return sorted(self.sources)
+
+    class MemoryBytecodeCache(BytecodeCache):
+        """Compiled templates kept for the life of the process, keyed by name and source
+        hash.
+
+        Compiling the forty-odd templates is most of the cost of building a
+        :class:`Renderer`; a process that builds several (a SIGHUP reload, ``poll --once``
+        run in-process by the demo and the tests) compiles each source once. An edited
+        override has another hash, so it is compiled again; the environment's options never
+        change between renderers.
+        """
+
+        def __init__(self) -> None:
+            self.compiled: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            code = self.compiled.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+    return DefaultsLoader, MemoryBytecodeCache()
 
 
-class _MemoryBytecodeCache(BytecodeCache):
-    """Compiled templates kept for the life of the process, keyed by name and source hash.
-
-    Compiling the forty-odd templates is most of the cost of building a :class:`Renderer`;
-    a process that builds several (a SIGHUP reload, ``poll --once`` run in-process by the
-    demo and the tests) compiles each source once. An edited override has another hash, so
-    it is compiled again; the environment's options never change between renderers.
-    """
-
-    def __init__(self) -> None:
-        self.compiled: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: Bucket) -> None:
-        code = self.compiled.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        self.compiled[bucket.key] = bucket.bytecode_to_string()
-
-
-_COMPILED = _MemoryBytecodeCache()
 #: Digests of (settings, override sources) whose sample mails rendered without a problem.
 _SAMPLES_PASSED: set[str] = set()
 
 
 @functools.cache
 def _code_stamp() -> bytes:
-    """What else a check's outcome depends on: the Python and Jinja2 versions and the code
-    of mailhelper (each module's size and modification time)."""
-    stamp = [sys.version, jinja2.__version__]
+    """What else a check's outcome depends on: the Python version and the code of mailhelper
+    and of Jinja2 (each module's size and modification time)."""
+    stamp = [sys.version]
+    jinja = importlib.util.find_spec("jinja2")  # where it is, not importing it
+    if jinja is not None and jinja.origin:
+        stamp.append(jinja.origin)
+        jinja_dir = Path(jinja.origin).parent
+        for path in sorted(jinja_dir.glob("*.py")):
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                stamp.append(f"jinja2/{path.name} {info.st_size} {info.st_mtime_ns}")
     for path in sorted(Path(__file__).parent.glob("*.py")):
         with contextlib.suppress(OSError):
             info = path.stat()
@@ -933,6 +940,7 @@ def _humanize_times(text: str, zone: tzinfo, now: datetime) -> str:
 
 def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
     """The template filters that write times, in ``zone``, relative to the context's ``now``."""
+    from jinja2 import pass_context
 
     def now_of(context: Context) -> datetime | None:
         now = context.get("now")
@@ -1066,10 +1074,14 @@ class Renderer:
         return self._templates
 
     def _build(self) -> None:
+        from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        defaults_loader, compiled = _jinja()
         loaders: list[BaseLoader] = []
         if self._folder is not None:
             loaders.append(FileSystemLoader(str(self._folder), encoding="utf-8"))
-        loaders.append(_DefaultsLoader(self._defaults))
+        loaders.append(defaults_loader(self._defaults))
         env = ImmutableSandboxedEnvironment(
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
@@ -1082,7 +1094,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
             auto_reload=False,
-            bytecode_cache=_COMPILED,
+            bytecode_cache=compiled,
         )
         env.filters.update(_time_filters(self.zone))
         env.filters["sentence"] = sentence
@@ -1111,6 +1123,8 @@ class Renderer:
         return tuple(found)
 
     def _compile(self, env: Environment, name: str) -> Template:
+        from jinja2 import TemplateNotFound, TemplateSyntaxError
+
         try:
             template = env.get_template(name)
         except TemplateSyntaxError as exc:
