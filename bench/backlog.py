@@ -76,6 +76,11 @@ def run(messages: int, send_sample: int = 1000, results_dir: Path | None = RESUL
         report.add("poll: not understood", poll.report["errors"])
         report.add("poll: mail sent", poll.report["sent"])
         report.add("poll / raw time", poll_s / raw_s, "x", ("<=", RATIO_GOALS[mix]))
+        # CPU time (this process's own, the kernel's account) moves far less than wall time
+        # on a machine shared with other work: the steadier figure to compare changes by.
+        report.add("raw fetch: CPU time", raw.report["cpu_seconds"], "s")
+        report.add("poll: CPU time", poll.report["cpu_seconds"], "s")
+        report.add("poll: CPU per message", 1000 * poll.report["cpu_seconds"] / messages, "ms")
         rss_goal = ("<", RSS_GOAL_MB) if messages >= 100_000 else None
         report.add("poll: peak RSS", poll.max_rss_kb / 1024, "MB", rss_goal)
         report.add("poll: process wall time (incl. start-up)", poll.wall_seconds, "s")
