@@ -14,8 +14,9 @@ Maildir of a rig Dovecot, lets Dovecot index them, then runs, each in its own pr
    ``confirm: true``, minus the same poll with ``confirm: false``, divided by the receipts sent:
    what each receipt costs (render, SMTP to the sink, APPEND to Sent, commit).
 
-Each process's peak RSS is its VmHWM. Goals (issue 7): poll time <= 1.3x raw, peak RSS of the
-polling process < 150 MB at 100,000 messages.
+Each process's peak RSS is its VmHWM. Goals (issue 15): poll time <= 4x raw (``--mix asks``:
+every message an owner's ask with the assistant in Cc, <= 10x), peak RSS of the polling
+process < 150 MB at 100,000 messages.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.child import measure
-from bench.mailgen import FIRST_DATE
+from bench.mailgen import FIRST_DATE, MIXES
 from bench.results import RESULTS_DIR, Report
 from bench.servers import BenchServers
 
 RSS_GOAL_MB = 150
-RATIO_GOAL = 1.3
+#: poll time / raw fetch time, by mix (issue 15): the project's mix, and a backlog of owner
+#: asks with the assistant in Cc, each starting a thread (receipts off).
+RATIO_GOALS = {"project": 4.0, "asks": 10.0}
 
 
 def _now_after(count: int) -> str:
@@ -44,15 +47,16 @@ def _now_after(count: int) -> str:
 
 
 def run(messages: int, send_sample: int = 1000, results_dir: Path | None = RESULTS_DIR,
-        stem: str | None = None, warmup: bool = True) -> Report:
+        stem: str | None = None, warmup: bool = True, mix: str = "project") -> Report:
     """Load, fetch raw, poll, price receipts; ``warmup=False`` skips the untimed raw fetches
-    that warm Dovecot's and the kernel's caches (only for smoke tests)."""
+    that warm Dovecot's and the kernel's caches (only for smoke tests); ``mix`` names one of
+    :data:`bench.mailgen.MIXES`."""
     report = Report("backlog", {"messages": messages, "send_sample": min(send_sample, messages),
-                                "raw_batch": 500, "mailhelper_batch": 200})
+                                "raw_batch": 500, "mailhelper_batch": 200, "mix": mix})
     now = _now_after(messages)
     with BenchServers() as servers:
         main = servers.assistant({"confirm": False})
-        loaded = servers.load_backlog(main, messages)
+        loaded = servers.load_backlog(main, messages, mix=mix)
         report.notes.append(
             f"backlog: {loaded.messages} messages, {loaded.total_bytes / 1e6:.1f} MB, "
             f"mix {loaded.kinds}, written to the Maildir and indexed in {loaded.seconds:.1f} s")
@@ -71,7 +75,12 @@ def run(messages: int, send_sample: int = 1000, results_dir: Path | None = RESUL
         report.add("poll: handled", poll.report["read"])
         report.add("poll: not understood", poll.report["errors"])
         report.add("poll: mail sent", poll.report["sent"])
-        report.add("poll / raw time", poll_s / raw_s, "x", ("<=", RATIO_GOAL))
+        report.add("poll / raw time", poll_s / raw_s, "x", ("<=", RATIO_GOALS[mix]))
+        # CPU time (this process's own, the kernel's account) moves far less than wall time
+        # on a machine shared with other work: the steadier figure to compare changes by.
+        report.add("raw fetch: CPU time", raw.report["cpu_seconds"], "s")
+        report.add("poll: CPU time", poll.report["cpu_seconds"], "s")
+        report.add("poll: CPU per message", 1000 * poll.report["cpu_seconds"] / messages, "ms")
         rss_goal = ("<", RSS_GOAL_MB) if messages >= 100_000 else None
         report.add("poll: peak RSS", poll.max_rss_kb / 1024, "MB", rss_goal)
         report.add("poll: process wall time (incl. start-up)", poll.wall_seconds, "s")
@@ -132,11 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--send-sample", type=int, default=1000,
                         help="messages in the mailbox used to price receipts (0: skip)")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="project",
+                        help="project: the mix of bench/mailgen.py; asks: every message an "
+                             "owner's ask with the assistant in Cc")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    run(args.messages, args.send_sample, None if args.no_write else args.results_dir,
-        f"backlog-{args.messages}")
+    stem = f"backlog-{args.messages}" + ("" if args.mix == "project" else f"-{args.mix}")
+    run(args.messages, args.send_sample, None if args.no_write else args.results_dir, stem,
+        mix=args.mix)
     return 0
 
 

@@ -50,11 +50,12 @@ def run_poll(config: str, now: str) -> dict[str, Any]:
     store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
     assistant = Assistant(settings, store, Renderer(settings), lambda: open_imap(settings.imap),
                           lambda: open_smtp(settings.smtp))
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     report = assistant.poll_once(datetime.fromisoformat(now))
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     store.close()
-    return {"seconds": seconds, "read": report.read, "duplicates": report.duplicates,
+    return {"seconds": seconds, "cpu_seconds": cpu, "read": report.read,
+            "duplicates": report.duplicates,
             "errors": report.errors, "sent": len(report.sent.sent),
             "held": len(report.sent.held), "vm_hwm_kb": _vm_hwm_kb()}
 
@@ -63,7 +64,7 @@ def run_raw(config: str, batch: int) -> dict[str, Any]:
     from mailhelper.connect import open_imap
 
     settings = _settings(config)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     client = open_imap(settings.imap)
     client.select_folder(settings.imap.folder, readonly=True)
     uids = client.search(["ALL"])
@@ -74,8 +75,9 @@ def run_raw(config: str, batch: int) -> dict[str, Any]:
             fetched += 1
             total += len(data[b"BODY[]"])
     client.logout()
-    seconds = time.perf_counter() - began
-    return {"seconds": seconds, "fetched": fetched, "bytes": total, "vm_hwm_kb": _vm_hwm_kb()}
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu, "fetched": fetched, "bytes": total,
+            "vm_hwm_kb": _vm_hwm_kb()}
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,9 @@ _NEWSLETTERS = ("Weekly Digest", "Product News", "Community Roundup", "Deals of 
 
 #: Shares of each kind, in order: owner ask, counterpart reply, stranger, newsletter.
 MIX = (("ask", 0.30), ("reply", 0.20), ("stranger", 0.22), ("newsletter", 0.28))
+#: The mixes by name: ``project`` (above) and ``asks``, every message an owner's ask with the
+#: assistant in Cc (each starts a thread: the dearest mail to read and record).
+MIXES = {"project": MIX, "asks": (("ask", 1.0),)}
 
 
 @dataclass(frozen=True)
@@ -159,11 +162,13 @@ def _message(fields: list[tuple[str, str]], content: tuple[list[tuple[str, str]]
     return (_headers(fields + headers) + "\r\n" + body).encode()
 
 
-def generate(count: int, assistant: str, seed: int = 7) -> Iterator[Generated]:
-    """``count`` messages to ``assistant``, one a minute from :data:`FIRST_DATE`."""
+def generate(count: int, assistant: str, seed: int = 7, mix: str = "project"
+             ) -> Iterator[Generated]:
+    """``count`` messages to ``assistant``, one a minute from :data:`FIRST_DATE`, in the
+    :data:`MIXES` named ``mix``."""
     rng = random.Random(seed)
-    kinds = [k for k, _ in MIX]
-    weights = [w for _, w in MIX]
+    kinds = [k for k, _ in MIXES[mix]]
+    weights = [w for _, w in MIXES[mix]]
     open_asks: list[_Ask] = []
     for n in range(count):
         date = FIRST_DATE + timedelta(minutes=n)

@@ -79,21 +79,22 @@ class BenchServers:
                             overrides)
 
     def load_backlog(self, assistant: RigAssistant, count: int, seed: int = 7,
-                     arrived_after_start: bool = True) -> Loaded:
+                     arrived_after_start: bool = True, mix: str = "project") -> Loaded:
         """Write ``count`` generated messages into the user's INBOX and let Dovecot index them.
 
         With ``arrived_after_start`` (the default) the assistant's state records a first start
         at :data:`~bench.mailgen.FIRST_DATE` on the empty folder, as if it had been set up
         before the mail came: a first poll then reads every message at its ``now``, which is
         what the benchmarks measure. Without it, a first poll reads only mail less than a day
-        older than its ``now`` and leaves the rest alone (:mod:`mailhelper.backlog`)."""
+        older than its ``now`` and leaves the rest alone (:mod:`mailhelper.backlog`). ``mix``
+        names one of :data:`~bench.mailgen.MIXES`."""
         maildir = self.dovecot.maildir(assistant.address)
         if os.geteuid() == 0:
             entry = pwd.getpwnam("nobody")
             uid, gid = entry.pw_uid, entry.pw_gid
         else:
             uid, gid = os.geteuid(), os.getegid()
-        loaded = load_maildir(maildir, generate(count, assistant.address, seed), uid, gid)
+        loaded = load_maildir(maildir, generate(count, assistant.address, seed, mix), uid, gid)
         status = self.index(assistant)
         if arrived_after_start:
             record_first_start(assistant, status["uidvalidity"])

@@ -340,7 +340,9 @@ def _assistant(settings: Any) -> Any:
     return Assistant(
         settings,
         store,
-        Renderer(settings),
+        # A check of the templates that passed is remembered beside the state: a cron poll
+        # compiles no template when it has nothing to send and nothing changed.
+        Renderer(settings, remembered=Path(f"{settings.state}-templates")),
         lambda: open_imap(settings.imap),
         lambda: open_smtp(settings.smtp),
     )

@@ -26,16 +26,13 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from mailhelper import logfields, tracker
 from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
 from mailhelper.budget import OverBudget, TimeBudget
-from mailhelper.classify import Context, classify, owner_of
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Mail, ThreadState
 from mailhelper.outbox import Outbox, SendReport, crash_point
-from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.plan import after_sent as plan_after_sent
-from mailhelper.prefilter import header_of, ignorable
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
 from mailhelper.status import status_ics
@@ -695,6 +692,13 @@ class Assistant:
         such a message is never read again (:mod:`mailhelper.budget` says how the budget
         interrupts the work).
         """
+        # The reading modules are imported at the first message, never in a cycle with
+        # nothing new (a cron poll: importing them was most of its start-up), and outside
+        # the budget, which must time the reading, not an import.
+        from mailhelper.classify import Context, classify
+        from mailhelper.parse import UnparseableMail, parse_mail
+        from mailhelper.prefilter import ignorable
+
         key = content_key(raw)
         settled = self._seen(_content_id(key), key)
         if settled is not None and settled[0] == "error":
@@ -772,6 +776,8 @@ class Assistant:
         """A message over the size limit, known by its header alone: an error, never read."""
         reason = (f"too large to read: {size / 1048576:.1f} MB (the limit is "
                   f"{limit / 1048576:.0f} MB)")
+        from mailhelper.parse import UnparseableMail, parse_mail  # see handle
+
         key = hashlib.sha256(header + f"\nsize {size}".encode()).hexdigest()
         try:
             mail = parse_mail(header)
@@ -846,6 +852,10 @@ class Assistant:
         (:func:`mailhelper.classify.owner_of`: From an owner address and, with
         ``require_auth``, a passing verdict of the trusted server); None for anyone else's.
         Only the header is read again: the message may be huge or the reason it failed."""
+        from mailhelper.classify import owner_of  # see handle
+        from mailhelper.parse import UnparseableMail, parse_mail
+        from mailhelper.prefilter import header_of
+
         try:
             mail = parse_mail(header_of(raw))
         except UnparseableMail:

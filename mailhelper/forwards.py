@@ -38,6 +38,16 @@ from email.message import Message
 from dateutil import parser as dateparser
 
 from mailhelper.addresses import BARE_ADDRESS, Entry, entries, fold, mailboxes
+from mailhelper.mailtext import (
+    clean_subject,
+    header_addresses,
+    header_date,
+    header_text,
+    message_ids,
+    message_text,
+    subject_prefix,
+    walk,
+)
 from mailhelper.models import Address, Forwarded
 from mailhelper.replytext import (
     FORWARD_MARKER,
@@ -72,9 +82,7 @@ def find_forward(message: Message, text: str, subject: str) -> Forwarded | None:
     the original travels along with an inline forward (Gmail and others carry attachments
     over), and it is whatever its sender chose to attach: it must not name the counterpart.
     """
-    from mailhelper import parse  # parse calls this module: import at use, not at load
-
-    zone = _zone_of(parse.header_date(message))
+    zone = _zone_of(header_date(message))
     inline = find_inline_forward(text, subject, zone)
     if inline is not None:
         return inline
@@ -88,8 +96,6 @@ def find_inline_forward(
     """The forward written out in ``text`` (see the module docstring for when a marker
     counts). ``subject`` is the forwarding mail's subject, None or "" for a bare body;
     ``zone`` is where dates without a zone are read (the forwarder's, from its Date)."""
-    from mailhelper.parse import clean_subject, subject_prefix
-
     said = subject_prefix(subject) if subject else None
     if said == "reply":
         return None
@@ -180,15 +186,13 @@ def _add_attribution(
 
 def _attached_message(message: Message) -> Message | None:
     """The first attached message, unless ``message`` is a report (RFC 6522) quoting it."""
-    from mailhelper.parse import walk as walk_parts
-
     try:
         top = message.get_content_type()
     except Exception:
         return None
     if top == "multipart/report":  # a bounce or receipt quoting the original
         return None
-    for part, _depth in walk_parts(message):
+    for part, _depth in walk(message):
         try:
             content_type = part.get_content_type()
         except Exception:
@@ -201,14 +205,6 @@ def _attached_message(message: Message) -> Message | None:
 
 
 def _from_attached(inner: Message) -> Forwarded:
-    from mailhelper.parse import (
-        header_addresses,
-        header_date,
-        header_text,
-        message_ids,
-        message_text,
-    )
-
     senders = header_addresses(inner, "from") or header_addresses(inner, "sender")
     ids = message_ids(header_text(inner, "message-id"))
     named = message_ids(f'{header_text(inner, "in-reply-to")} {header_text(inner, "references")}')
@@ -229,8 +225,6 @@ def _from_attached(inner: Message) -> Forwarded:
 
 def _from_block(lines: list[str], subject: str | None, zone: tzinfo | None) -> Forwarded | None:
     """The forward whose header block starts at ``lines[0]`` (after blank lines)."""
-    from mailhelper.parse import clean_subject
-
     start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
     depth = _depth(lines[start]) if start < len(lines) else 0
     lines = [_dequote(line, depth) for line in lines[start:]]

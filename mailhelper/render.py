@@ -141,13 +141,18 @@ are RFC 2047 encoded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import email.utils
+import functools
 import hashlib
 import importlib.resources
+import importlib.util
 import itertools
 import json
+import os
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -159,25 +164,14 @@ from email.policy import SMTP as _SMTP_POLICY
 from email.policy import EmailPolicy
 from pathlib import Path
 from types import TracebackType
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
-from jinja2 import (
-    BaseLoader,
-    BytecodeCache,
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateNotFound,
-    TemplateSyntaxError,
-    pass_context,
-    select_autoescape,
-)
-from jinja2.bccache import Bucket
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:  # Jinja2 itself is imported when templates are first compiled (_jinja)
+    from jinja2 import BaseLoader, BytecodeCache, Environment, Template
+    from jinja2.runtime import Context
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailhelper.addresses import fold
 from mailhelper.digest import BANDS, OFFER_OUTCOMES, Digest, Period, bar
@@ -813,47 +807,101 @@ REQUIRED = tuple(name for kind in ActionKind for name in template_names(kind))
 # -- loading -----------------------------------------------------------------------------
 
 
-class _DefaultsLoader(BaseLoader):
-    """The templates shipped in the package, read once (they may sit inside a zip)."""
+@functools.cache
+def _jinja() -> tuple[Callable[[Mapping[str, str]], BaseLoader], BytecodeCache]:
+    """Jinja2, imported at the first compile of templates, not when this module loads: a
+    cron poll with nothing to send never needs it (its import was a fifth of that poll).
+    Returns the loader class for the packaged templates and the process's bytecode cache."""
+    from jinja2 import BaseLoader, BytecodeCache, TemplateNotFound
+    from jinja2.bccache import Bucket
 
-    def __init__(self, sources: Mapping[str, str]) -> None:
-        self.sources = dict(sources)
+    class DefaultsLoader(BaseLoader):
+        """The templates shipped in the package, read once (they may sit inside a zip)."""
 
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        if template not in self.sources:
-            raise TemplateNotFound(template)
-        return self.sources[template], f"{TEMPLATE_PACKAGE}/{template}", lambda: True
+        def __init__(self, sources: Mapping[str, str]) -> None:
+            self.sources = dict(sources)
 
-    def list_templates(self) -> list[str]:
-        return sorted(self.sources)
+        def get_source(
+            self, environment: Environment, template: str
+        ) -> tuple[str, str | None, Callable[[], bool] | None]:
+            if template not in self.sources:
+                raise TemplateNotFound(template)
+            return self.sources[template], f"{TEMPLATE_PACKAGE}/{template}", lambda: True
+
+        def list_templates(self) -> list[str]:
+            return sorted(self.sources)
+
+    class MemoryBytecodeCache(BytecodeCache):
+        """Compiled templates kept for the life of the process, keyed by name and source
+        hash.
+
+        Compiling the forty-odd templates is most of the cost of building a
+        :class:`Renderer`; a process that builds several (a SIGHUP reload, ``poll --once``
+        run in-process by the demo and the tests) compiles each source once. An edited
+        override has another hash, so it is compiled again; the environment's options never
+        change between renderers.
+        """
+
+        def __init__(self) -> None:
+            self.compiled: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            code = self.compiled.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+    return DefaultsLoader, MemoryBytecodeCache()
 
 
-class _MemoryBytecodeCache(BytecodeCache):
-    """Compiled templates kept for the life of the process, keyed by name and source hash.
-
-    Compiling the forty-odd templates is most of the cost of building a :class:`Renderer`;
-    a process that builds several (a SIGHUP reload, ``poll --once`` run in-process by the
-    demo and the tests) compiles each source once. An edited override has another hash, so
-    it is compiled again; the environment's options never change between renderers.
-    """
-
-    def __init__(self) -> None:
-        self.compiled: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: Bucket) -> None:
-        code = self.compiled.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        self.compiled[bucket.key] = bucket.bytecode_to_string()
-
-
-_COMPILED = _MemoryBytecodeCache()
 #: Digests of (settings, override sources) whose sample mails rendered without a problem.
 _SAMPLES_PASSED: set[str] = set()
+
+
+@functools.cache
+def _code_stamp() -> bytes:
+    """What else a check's outcome depends on: the Python version and the code of mailhelper
+    and of Jinja2 (each module's size and modification time)."""
+    stamp = [sys.version]
+    jinja = importlib.util.find_spec("jinja2")  # where it is, not importing it
+    if jinja is not None and jinja.origin:
+        stamp.append(jinja.origin)
+        jinja_dir = Path(jinja.origin).parent
+        for path in sorted(jinja_dir.glob("*.py")):
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                stamp.append(f"jinja2/{path.name} {info.st_size} {info.st_mtime_ns}")
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            stamp.append(f"{path.name} {info.st_size} {info.st_mtime_ns}")
+    return "\n".join(stamp).encode()
+
+
+def _remembered(path: Path | None, digest: str) -> bool:
+    """Whether ``path`` remembers a passed check of ``digest``."""
+    if path is None:
+        return False
+    try:
+        return path.read_text(encoding="ascii").strip() == digest
+    except (OSError, UnicodeError):
+        return False
+
+
+def _remember(path: Path | None, digest: str) -> None:
+    """Remember a passed check in ``path``, atomically; a file that cannot be written only
+    means the next process checks again."""
+    if path is None:
+        return
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(digest + "\n", encoding="ascii")
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
 
 
 def _default_sources() -> dict[str, str]:
@@ -1039,6 +1087,7 @@ def _humanize_times(text: str, zone: tzinfo, now: datetime) -> str:
 def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
     """The template filters that write times, in the context's ``zone`` (the owner's the mail
     is for), else ``zone``, relative to the context's ``now``."""
+    from jinja2 import pass_context
 
     def now_of(context: Context) -> datetime | None:
         now = context.get("now")
@@ -1122,7 +1171,12 @@ class Renderer:
         renderer.render(job)["X-Mailhelper-Action"]      # "follow_up"
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, remembered: Path | None = None) -> None:
+        """``remembered``: a file where a passed check is remembered across processes (the
+        CLI gives one beside the state file): when the settings, the template sources, the
+        code and the Jinja2 version are those of a check that passed, the templates are
+        compiled at their first use instead of now (a ``poll --once`` with nothing to send
+        compiles nothing); any change of them checks everything again, here."""
         self.settings = settings
         self.zone: tzinfo = settings.timezone
         self.domain = settings.assistant.email.rpartition("@")[2]
@@ -1131,14 +1185,63 @@ class Renderer:
         if missing:
             raise TemplateProblem(f"the default templates are incomplete: {', '.join(missing)}",
                                   TEMPLATE_PACKAGE)
-        loaders: list[BaseLoader] = []
+        self._defaults = defaults
+        self._folder: Path | None = None
         self.overrides: tuple[Path, ...] = ()
         if settings.templates_dir is not None:
-            folder = Path(settings.templates_dir).expanduser()
-            self.overrides = self._check_overrides(folder, defaults)
-            loaders.append(FileSystemLoader(str(folder), encoding="utf-8"))
-        loaders.append(_DefaultsLoader(defaults))
-        self.env = ImmutableSandboxedEnvironment(
+            self._folder = Path(settings.templates_dir).expanduser()
+            self.overrides = self._check_overrides(self._folder, defaults)
+        self._env: ImmutableSandboxedEnvironment | None = None
+        self._templates: dict[str, Template] = {}
+        self._filenames: set[str] = set()
+        # The check depends only on the settings, the template sources and the code: once
+        # they passed (in this process: a reload, the demo's many cycles; or, remembered,
+        # in an earlier one), they pass again.
+        checked = hashlib.sha256(repr(settings).encode() + _code_stamp())
+        for name, source in sorted(defaults.items()):
+            checked.update(name.encode() + b"\0" + source.encode() + b"\0")
+        for path in self.overrides:
+            checked.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest = checked.hexdigest()
+        if digest in _SAMPLES_PASSED or _remembered(remembered, digest):
+            _SAMPLES_PASSED.add(digest)
+            return
+        self._build()
+        for job in _sample_jobs(settings):
+            try:
+                self.render_parts(job)
+            except TemplateProblem as exc:
+                raise TemplateProblem(
+                    f"{exc.problem} (while trying a sample {job.action.kind.value} mail)",
+                    exc.template, exc.line,
+                ) from exc
+        _SAMPLES_PASSED.add(digest)
+        _remember(remembered, digest)
+
+    @property
+    def env(self) -> ImmutableSandboxedEnvironment:
+        """The Jinja2 environment, built (every template compiled) at its first use."""
+        if self._env is None:
+            self._build()
+        assert self._env is not None
+        return self._env
+
+    @property
+    def templates(self) -> dict[str, Template]:
+        """Every template by name, compiled."""
+        self.env  # noqa: B018 - builds the templates when they are not yet
+        return self._templates
+
+    def _build(self) -> None:
+        from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        defaults_loader, compiled = _jinja()
+        loaders: list[BaseLoader] = []
+        if self._folder is not None:
+            loaders.append(FileSystemLoader(str(self._folder), encoding="utf-8"))
+        loaders.append(defaults_loader(self._defaults))
+        env = ImmutableSandboxedEnvironment(
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
             # Only HTML output is escaped: subjects and text parts are not markup.
@@ -1150,37 +1253,17 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
             auto_reload=False,
-            bytecode_cache=_COMPILED,
+            bytecode_cache=compiled,
         )
-        self.env.filters.update(_time_filters(self.zone))
-        self.env.filters["sentence"] = sentence
-        self.env.filters["paragraphs"] = paragraphs
-        self.env.filters["plain"] = plain
-        self.env.filters["plural"] = plural
-        self.env.filters["quoted"] = quoted
-        names = sorted(set(REQUIRED) | {n for n in self.env.list_templates() if n.endswith(".j2")})
-        self.templates: dict[str, Template] = {}
-        self._filenames: set[str] = set()
-        for name in names:
-            self.templates[name] = self._compile(name)
-        # The sample check depends only on the settings and the template sources: once they
-        # passed in this process (a reload, the demo's many cycles), they pass again.
-        checked = hashlib.sha256(repr(settings).encode())
-        for name, source in sorted(defaults.items()):
-            checked.update(name.encode() + b"\0" + source.encode() + b"\0")
-        for path in self.overrides:
-            checked.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        if checked.hexdigest() in _SAMPLES_PASSED:
-            return
-        for job in _sample_jobs(settings):
-            try:
-                self.render_parts(job)
-            except TemplateProblem as exc:
-                raise TemplateProblem(
-                    f"{exc.problem} (while trying a sample {job.action.kind.value} mail)",
-                    exc.template, exc.line,
-                ) from exc
-        _SAMPLES_PASSED.add(checked.hexdigest())
+        env.filters.update(_time_filters(self.zone))
+        env.filters["sentence"] = sentence
+        env.filters["paragraphs"] = paragraphs
+        env.filters["plain"] = plain
+        env.filters["plural"] = plural
+        env.filters["quoted"] = quoted
+        names = sorted(set(REQUIRED) | {n for n in env.list_templates() if n.endswith(".j2")})
+        templates = {name: self._compile(env, name) for name in names}
+        self._env, self._templates = env, templates
 
     # -- construction helpers ------------------------------------------------------------
     @staticmethod
@@ -1198,9 +1281,11 @@ class Renderer:
                 )
         return tuple(found)
 
-    def _compile(self, name: str) -> Template:
+    def _compile(self, env: Environment, name: str) -> Template:
+        from jinja2 import TemplateNotFound, TemplateSyntaxError
+
         try:
-            template = self.env.get_template(name)
+            template = env.get_template(name)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(exc.message or str(exc), exc.filename or exc.name or name,
                                   exc.lineno) from exc

@@ -45,16 +45,12 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailhelper import tracker
-from mailhelper.autoreply import auto_generated
-from mailhelper.classify import excerpt, is_assistant_address, is_counterpart
 from mailhelper.connect import LoginRefused, TlsFailed, open_imap
 from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.events import CounterpartReply, OwnerFollowUp, OwnerThanked
 from mailhelper.models import CLOSED_STATES, Address, Kind, Mail, Thread, ThreadState
-from mailhelper.parse import UnparseableMail, parse_mail
 from mailhelper.settings import ImapSettings, Settings, WatchSettings
 from mailhelper.store import Store
-from mailhelper.tags import subject_without_tag
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +127,11 @@ def learn(mail: Mail, owner: Address, settings: Settings, index: WatchIndex,
 
         >>> # see tests/test_watch.py for worked examples of every branch
     """
+    # The reading modules are imported at first use: a cycle with nothing new to look at
+    # (a cron poll) never needs them, and importing them is most of its start-up.
+    from mailhelper.autoreply import auto_generated
+    from mailhelper.classify import is_assistant_address, is_counterpart
+
     if mail.from_ is None or not mail.from_.email:
         return None
     sender = mail.from_.email
@@ -178,6 +179,8 @@ def learn(mail: Mail, owner: Address, settings: Settings, index: WatchIndex,
 
 def _by_subject(mail: Mail, participant: str, settings: Settings,
                 index: WatchIndex) -> Thread | None:
+    from mailhelper.tags import subject_without_tag
+
     subject = subject_without_tag(mail.clean_subject, settings.tags).strip()
     return index.thread_by_subject(subject, participant) if subject else None
 
@@ -430,6 +433,8 @@ class Watcher:
     def _one(self, client: IMAPClient, watch: WatchSettings, folder: str, uid: int,
              data: dict[bytes, Any], store: Store, now: datetime) -> bool:
         """Apply what one message tells, if anything; True when it was about a tracked thread."""
+        from mailhelper.parse import UnparseableMail, parse_mail  # see learn
+
         header = data.get(_HEADER_KEY)
         if not isinstance(header, bytes) or not header.strip():
             return False
@@ -463,6 +468,9 @@ class Watcher:
 
     def _excerpt(self, client: IMAPClient, uid: int) -> str:
         """The first words of a tracked thread's message, from its first bytes (PEEK)."""
+        from mailhelper.classify import excerpt
+        from mailhelper.parse import UnparseableMail, parse_mail  # see learn
+
         item = f"BODY.PEEK[]<0.{BODY_PEEK_BYTES}>".encode()
         try:
             response = client.fetch([uid], [item])

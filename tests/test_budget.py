@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import daemon
+from mailhelper import parse, prefilter
 from mailhelper.budget import OverBudget, TimeBudget
 from mailhelper.config import parse_settings
 from mailhelper.daemon import Assistant
@@ -109,8 +109,8 @@ def test_a_message_over_budget_is_an_error_known_by_content_before_any_reading(
     def no_reading(raw: bytes) -> None:
         raise AssertionError("read again")
 
-    monkeypatch.setattr(daemon, "parse_mail", no_reading)
-    monkeypatch.setattr(daemon, "ignorable", no_reading)
+    monkeypatch.setattr(parse, "parse_mail", no_reading)
+    monkeypatch.setattr(prefilter, "ignorable", no_reading)
     again = assistant.handle(b"Received: from elsewhere\r\n" + BOMB, 8, NOW)
     known = line.partition(">")[0] + "> error: took longer than 0.001 s to read"
     assert again == ("error", known)  # the same record, found by content before any reading

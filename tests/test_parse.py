@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailhelper import autoreply, forwards, htmltext, parse, replytext
+from mailhelper import autoreply, forwards, htmltext, mailtext, parse, replytext
 from mailhelper.models import Address
 from mailhelper.parse import (
     MAX_HEADER_VALUE,
@@ -293,7 +293,7 @@ def test_one_identifying_header_makes_a_mail(header: bytes) -> None:
     assert parse_mail(header + b"\r\n\r\n").message_id
 
 
-@pytest.mark.parametrize("module", [parse, forwards, replytext, autoreply, htmltext])
+@pytest.mark.parametrize("module", [parse, mailtext, forwards, replytext, autoreply, htmltext])
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
     assert result.failed == 0

@@ -1,0 +1,74 @@
+"""A passed check of the templates, remembered across processes (``Renderer(...,
+remembered=PATH)``): a process whose settings, templates and code are those of a check that
+passed compiles nothing until it renders; anything changed is checked again at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailhelper import render
+from mailhelper.render import Renderer, TemplateProblem
+from tests.test_render import JOBS, settings
+
+
+@pytest.fixture(autouse=True)
+def _new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Renderer below is built as in a process of its own: no check passed in it."""
+    monkeypatch.setattr(render, "_SAMPLES_PASSED", set())
+
+
+def _as_if_a_new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "_SAMPLES_PASSED", set())
+
+
+def test_a_remembered_check_compiles_nothing_until_a_mail_is_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = tmp_path / "state.db-templates"
+    first = Renderer(settings(), remembered=marker)
+    assert first._env is not None and marker.is_file()  # checked, and remembered
+    _as_if_a_new_process(monkeypatch)
+    second = Renderer(settings(), remembered=marker)
+    assert second._env is None  # nothing compiled at start-up
+    message = second.render(JOBS["follow_up"])
+    assert message["Subject"] == first.render(JOBS["follow_up"])["Subject"]
+    assert second._env is not None
+
+
+def test_an_override_changed_since_the_check_is_checked_again_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    templates, marker = tmp_path / "templates", tmp_path / "state.db-templates"
+    templates.mkdir()
+    override = templates / "receipt.txt.j2"
+    override.write_text("Hi {{ owner.first }}.\n")
+    Renderer(settings(templates_dir=templates), remembered=marker)
+    remembered = marker.read_text()
+    _as_if_a_new_process(monkeypatch)
+    override.write_text("Hi {{ owner.first }},\n\n{% if %}\nOops.\n")
+    with pytest.raises(TemplateProblem) as caught:
+        Renderer(settings(templates_dir=templates), remembered=marker)
+    assert caught.value.template == str(override) and caught.value.line == 3
+    assert marker.read_text() == remembered  # a failed check is never remembered
+
+
+def test_other_settings_are_checked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          ) -> None:
+    marker = tmp_path / "state.db-templates"
+    Renderer(settings(), remembered=marker)
+    before = marker.read_text()
+    _as_if_a_new_process(monkeypatch)
+    renderer = Renderer(settings(send_as="owner"), remembered=marker)
+    assert renderer._env is not None and marker.read_text() != before
+
+
+def test_an_unwritable_marker_only_means_checking_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = tmp_path / "no-such-folder" / "state.db-templates"
+    Renderer(settings(), remembered=marker)
+    _as_if_a_new_process(monkeypatch)
+    assert Renderer(settings(), remembered=marker)._env is not None
+    assert not marker.exists()
