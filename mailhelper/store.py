@@ -41,6 +41,14 @@ from mailhelper.models import (
     ThreadState,
     thanked_people,
 )
+from mailhelper.sqldriver import (
+    Connection,
+    PostgresConnection,
+    SQLiteConnection,
+    is_database_url,
+    redact,
+    sqlite_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,81 +121,11 @@ def private_state_path(path: Path, create_file: bool = False) -> None:
                         "holds excerpts of mail; make it private: chmod 600 %s", path, mode, path)
 
 
-def state_error(error: sqlite3.Error) -> StateError:
-    """The :class:`StateError` for an error of SQLite (raise it ``from`` that error)."""
-    return StateError(f"the state file cannot be used ({error}); what was not committed is "
-                      "read again next time, so fix the cause (disk space, permissions) and "
-                      "run again")
+#: The advisory lock that makes two processes migrating one PostgreSQL database take turns.
+_MIGRATION_LOCK = 0x6D61696C68656C70  # "mailhelp"
 
-
-class _Cursor:
-    """A cursor of :class:`_Connection`: fetching raises :class:`StateError` too (SQLite
-    reads the rows after the first only when they are fetched)."""
-
-    __slots__ = ("_cursor",)
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    def fetchone(self) -> Any:
-        try:
-            return self._cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    def fetchall(self) -> list[Any]:
-        try:
-            return self._cursor.fetchall()
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    def __iter__(self) -> Iterator[Any]:
-        rows = iter(self._cursor)
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except sqlite3.Error as exc:
-                raise state_error(exc) from exc
-            yield row
-
-
-class _Connection:
-    """The store's SQLite connection, raising :class:`StateError` for every error of the
-    driver, whatever the statement: callers learn that the state failed, never how SQLite
-    says so. ``raw`` is the connection itself."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: sqlite3.Connection) -> None:
-        self.raw = raw
-
-    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
-        try:
-            return _Cursor(self.raw.execute(sql, parameters))
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.raw.in_transaction
-
-    def backup(self, target: sqlite3.Connection) -> None:
-        try:
-            self.raw.backup(target)
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    def close(self) -> None:
-        try:
-            self.raw.close()
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
+#: The :class:`StateError` for an error of SQLite (its home is :mod:`mailhelper.sqldriver`).
+state_error = sqlite_error
 
 
 class Store:
@@ -196,39 +134,57 @@ class Store:
     Every error of SQLite comes out of it as :class:`~mailhelper.errors.StateError`.
     """
 
-    def __init__(self, connection: sqlite3.Connection, assistant_domain: str) -> None:
-        self.db = _Connection(connection)
+    def __init__(self, connection: sqlite3.Connection | Connection,
+                 assistant_domain: str) -> None:
+        self.db: Connection = (SQLiteConnection(connection)
+                               if isinstance(connection, sqlite3.Connection) else connection)
         self.domain = assistant_domain
         self._depth = 0
         self._message_id_secret: bytes | None = None
 
     @classmethod
-    def open_readonly(cls, path: Path, assistant_domain: str) -> Store:
-        """The state file at ``path`` for reading only: nothing is created or migrated, and
-        any write fails (``explain`` looks threads up while ``run`` may be using the file)."""
+    def open_readonly(cls, path: Path | str, assistant_domain: str,
+                      password: str | None = None) -> Store:
+        """The state at ``path`` (a file, or a ``postgresql://`` URL) for reading only:
+        nothing is created or migrated, and any write fails (``explain`` looks threads up
+        while ``run`` may be using the state)."""
+        if isinstance(path, str) and is_database_url(path):
+            return cls(PostgresConnection.connect(path, password, read_only=True),
+                       assistant_domain)
         try:
-            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as exc:
             raise state_error(exc) from exc
         connection.row_factory = sqlite3.Row
         return cls(connection, assistant_domain)
 
     def snapshot(self) -> Store:
-        """An in-memory copy of the whole state, to work on without touching the file (a
-        dry run): what is written to the copy is gone when it is closed."""
+        """An in-memory copy of the whole state, to work on without touching the file or the
+        database (a dry run): what is written to the copy is gone when it is closed. The copy
+        of a PostgreSQL state is an in-memory SQLite one: the store's SQL runs on both."""
         copy = sqlite3.connect(":memory:", isolation_level=None)
         copy.row_factory = sqlite3.Row
         try:
-            self.db.backup(copy)
+            if isinstance(self.db, SQLiteConnection):
+                self.db.backup(copy)
+            else:
+                target = type(self)(copy, self.domain)
+                target._migrate(":memory:")
+                copy_rows(self.db, target.db)
         except BaseException:
             copy.close()
             raise
         return type(self)(copy, self.domain)
 
     @classmethod
-    def open(cls, path: Path, assistant_domain: str) -> Store:
-        """Open (creating it and its folder if needed, see :func:`private_state_path`) and
-        migrate the state file."""
+    def open(cls, path: Path | str, assistant_domain: str, password: str | None = None) -> Store:
+        """Open and migrate the state: a ``postgresql://`` URL names a PostgreSQL database
+        (``password``, if given, overrides what libpq finds: ``PGPASSWORD``, ``~/.pgpass``);
+        anything else is the path of an SQLite file, created with its folder if needed (see
+        :func:`private_state_path`)."""
+        if isinstance(path, str) and is_database_url(path):
+            return cls._open_postgres(path, assistant_domain, password)
+        path = Path(path)
         try:
             if str(path) != ":memory:":
                 private_state_path(path, create_file=True)
@@ -251,6 +207,21 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def _open_postgres(cls, url: str, assistant_domain: str, password: str | None) -> Store:
+        connection = PostgresConnection.connect(url, password)
+        store = cls(connection, assistant_domain)
+        try:
+            # Two processes opening a new database at once must not both create the schema:
+            # the lock is the transaction's, so it goes with the migration's commit.
+            with store.transaction():
+                store.db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+                store._migrate(redact(url))
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
     def close(self) -> None:
         self.db.close()
 
@@ -261,22 +232,22 @@ class Store:
         :meth:`make_durable` then syncs them all at once. Reading a backlog commits once per
         message, and a sync each time cost more than everything else done for the message.
         """
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.set_durable(False)
         try:
             yield
         finally:
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.set_durable(True)
 
     def make_durable(self) -> None:
         """Sync every commit so far to disk: a commit with ``synchronous=FULL`` syncs the whole
         write-ahead log, earlier commits included. Call it before telling the mail server that
         messages are handled."""
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.set_durable(True)
         try:
             with self.transaction():
                 self.set_meta("durable_mark", os.urandom(8).hex())  # a write, so a sync
         finally:
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.set_durable(False)
 
     def _migrate(self, where: str) -> None:
         """Bring the file to :data:`SCHEMA_VERSION` in one transaction (see
@@ -304,18 +275,18 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.begin()
         self._depth = 1
         try:
             yield
         except BaseException:
-            # SQLite has rolled back already after some errors (a full disk, an I/O error):
-            # a second ROLLBACK would fail and hide the error that caused it.
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+            # SQLite has rolled back already after some errors (a full disk, an I/O error),
+            # and a lost server connection has no transaction left: rollback() then does
+            # nothing, as a second ROLLBACK would fail and hide the error that caused it.
+            self.db.rollback()
             raise
         else:
-            self.db.execute("COMMIT")
+            self.db.commit()
         finally:
             self._depth = 0
 
@@ -348,8 +319,8 @@ class Store:
         at: datetime, outcome: str,
     ) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO processed (message_id, content_hash, folder, uid, at, outcome) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO processed (message_id, content_hash, folder, uid, at, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (message_id, content_hash, folder, uid, to_text(at), outcome[:500]),
         )
 
@@ -401,7 +372,7 @@ class Store:
             )
         return {key: tuple(value) for key, value in found.items()}
 
-    def _thread(self, row: sqlite3.Row, answers: tuple[Answer, ...] = ()) -> Thread:
+    def _thread(self, row: Any, answers: tuple[Answer, ...] = ()) -> Thread:
         return Thread(
             id=int(row["id"]),
             kind=Kind(row["kind"]),
@@ -474,7 +445,8 @@ class Store:
         )
         for person in thread.counterparts:
             self.db.execute(
-                "INSERT OR IGNORE INTO thread_participants (thread_id, email) VALUES (?, ?)",
+                "INSERT INTO thread_participants (thread_id, email) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (thread.id, person.email),
             )
         for position, answer in enumerate(thread.replies):
@@ -491,7 +463,8 @@ class Store:
         for message_id in message_ids:
             if message_id:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO thread_messages (message_id, thread_id) VALUES (?, ?)",
+                    "INSERT INTO thread_messages (message_id, thread_id) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (message_id, thread_id),
                 )
 
@@ -574,7 +547,7 @@ class Store:
         """Record ``address`` as another address of the counterpart ``email`` (the first
         record stands: an address is one person's)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO other_addresses (address, email) VALUES (?, ?)",
+            "INSERT INTO other_addresses (address, email) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (fold(address), fold(email)),
         )
 
@@ -594,7 +567,7 @@ class Store:
         return [(_req(r["at"]), r["kind"], r["detail"]) for r in rows]
 
     # -- actions ----------------------------------------------------------------------------
-    def _action(self, row: sqlite3.Row) -> Action:
+    def _action(self, row: Any) -> Action:
         return Action(
             key=row["key"],
             kind=ActionKind(row["kind"]),
@@ -636,8 +609,9 @@ class Store:
     def add_action(self, action: Action, now: datetime) -> bool:
         """Record a new pending action; False when its key exists already (planned before)."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO actions (key, kind, thread_id, due, recipients, data, status, "
-            "attempts, message_id, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            "INSERT INTO actions (key, kind, thread_id, due, recipients, data, status, "
+            "attempts, message_id, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 action.key,
                 action.kind.value,
@@ -657,9 +631,9 @@ class Store:
         ever sent or filed for it, and it counts toward no sending limit. False when its key
         exists already."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO actions (key, kind, thread_id, due, recipients, data, status, "
+            "INSERT INTO actions (key, kind, thread_id, due, recipients, data, status, "
             "attempts, message_id, created, sent_at, appended) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'sent', 0, ?, ?, ?, 1)",
+            "VALUES (?, ?, ?, ?, ?, ?, 'sent', 0, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
             (
                 action.key,
                 action.kind.value,
@@ -739,7 +713,7 @@ class Store:
         """When the next pending action falls due, a retry is next tried, or a send whose
         outcome is unknown is next checked (see :meth:`in_flight`)."""
         row = self.db.execute(
-            "SELECT min(max(due, coalesce(next_attempt, due))) FROM actions "
+            "SELECT min(CASE WHEN next_attempt > due THEN next_attempt ELSE due END) FROM actions "
             "WHERE status IN ('pending', 'sending')"
         ).fetchone()
         return from_text(row[0]) if row and row[0] else None
@@ -968,8 +942,28 @@ class Store:
         return Ledger(figures(None, threads), people)
 
     def integrity_ok(self) -> bool:
-        row = self.db.execute("PRAGMA integrity_check").fetchone()
-        return row is not None and row[0] == "ok"
+        return self.db.integrity_ok()
+
+
+def copy_rows(source: Connection, target: Connection) -> None:
+    """Copy every row of every table of the state from ``source`` to ``target`` (both of the
+    same schema), in one transaction of ``target``'s; its rows before are replaced. Only the
+    tables ``target`` has are copied, and only the columns ``source`` has."""
+    target.begin()
+    try:
+        for table in target.tables():
+            rows = source.execute(f"SELECT * FROM {table}").fetchall()
+            target.execute(f"DELETE FROM {table}")
+            for row in rows:
+                columns = [c for c in row if c != "rowid"]
+                target.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' for _ in columns)})",
+                    [row[c] for c in columns])
+    except BaseException:
+        target.rollback()
+        raise
+    target.commit()
 
 
 def folder_history(path: Path, folder: str) -> tuple[bool, FirstStart | None]:
