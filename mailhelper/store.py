@@ -955,7 +955,7 @@ def copy_rows(source: Connection, target: Connection) -> None:
             rows = source.execute(f"SELECT * FROM {table}").fetchall()
             target.execute(f"DELETE FROM {table}")
             for row in rows:
-                columns = [c for c in row if c != "rowid"]
+                columns = [c for c in row.keys() if c != "rowid"]  # noqa: SIM118 (a row, not a dict)
                 target.execute(
                     f"INSERT INTO {table} ({', '.join(columns)}) "
                     f"VALUES ({', '.join('?' for _ in columns)})",
