@@ -332,9 +332,10 @@ def _assistant(settings: Any) -> Any:
     from mailhelper.connect import open_imap, open_smtp
     from mailhelper.daemon import Assistant
     from mailhelper.render import Renderer
-    from mailhelper.store import Store
+    from mailhelper.store import Store, state_password
 
-    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
+                       state_password(settings), exclusive=True)
     return Assistant(
         settings,
         store,
@@ -408,6 +409,8 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     current: dict[str, Any] = {"settings": settings}
     failure: list[BaseException] = []
 
+    from mailhelper.store import state_name
+
     def work() -> None:
         try:
             while not stop.is_set():
@@ -415,7 +418,7 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
                 assistant = _assistant(current["settings"])
                 log.info("mailhelper %s running for %s (config %s, state %s)", __version__,
                          ", ".join(o.email for o in current["settings"].owners),
-                         current["settings"].source, current["settings"].state)
+                         current["settings"].source, state_name(current["settings"]))
                 try:
                     assistant.run(lambda: datetime.now(UTC), stop, reload)
                 finally:
@@ -459,16 +462,18 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
 
 def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading.Event) -> None:
     """SIGHUP: read the config again; a config with problems is refused and the old one kept."""
+    from mailhelper.store import state_name
+
     old = current["settings"]
     try:
         new = load(args)
     except MailhelperError as exc:
         log.error("SIGHUP: the new config is refused and the old one stays in use: %s", exc)
         return
-    if new.state != old.state:
+    if new.state_location != old.state_location:
         log.error("SIGHUP: the new config is refused and the old one stays in use: state: "
                   "%s cannot change while running (it is %s); restart mailhelper to move it",
-                  new.state, old.state)
+                  state_name(new), state_name(old))
         return
     current["settings"] = new
     reload.set()
@@ -477,13 +482,14 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 
 def cmd_status(settings: Any, as_json: bool) -> int:
     from mailhelper.status import status_json, status_table, watch_json
-    from mailhelper.store import Store
+    from mailhelper.store import Store, state_password
 
-    if not Path(settings.state).exists():
+    if settings.state_url is None and not Path(settings.state).exists():
         rows: dict[str, Any] = {"threads": []}
         print(json.dumps(rows) if as_json else "No threads yet: nothing is being tracked.")
         return 0
-    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
+                       state_password(settings))
     try:
         if as_json:
             shown = status_json(store)

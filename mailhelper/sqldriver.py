@@ -28,6 +28,7 @@ only when a URL is opened.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -328,14 +329,25 @@ def _psycopg() -> Any:
 
 
 class PostgresConnection(Connection):
-    """A psycopg 3 connection (``raw``) in autocommit mode: transactions are explicit."""
+    """A psycopg 3 connection (``raw``) in autocommit mode: transactions are explicit.
+
+    A server restart or a network cut breaks the connection: the statement (and the
+    transaction it was in) fails with :class:`StateError`, and the next statement outside a
+    transaction, or the next :meth:`begin`, connects again (settings made with
+    :meth:`set_durable` and the lock of :meth:`hold` are taken again too). So a cycle that
+    meets a restart stops, and the next one goes on."""
 
     dialect = "postgresql"
-    __slots__ = ("_errors", "raw")
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], connect: Callable[[], Any] | None = None,
+                 url: str = "") -> None:
         self.raw = raw
+        self.url = url
+        self._connect = connect
         self._errors: type[Exception] = _psycopg().Error
+        self._in_transaction = False
+        self._durable = True
+        self._held: int | None = None
 
     @classmethod
     def connect(cls, url: str, password: str | None = None, read_only: bool = False,
@@ -349,19 +361,39 @@ class PostgresConnection(Connection):
             options["password"] = password
         if read_only:
             options["options"] = "-c default_transaction_read_only=on"
-        try:
-            raw = psycopg.connect(url, row_factory=_row_factory, **options)
-        except psycopg.Error as exc:
-            raise StateError(f"the state database {redact(url)} cannot be reached "
-                             f"({' '.join(str(exc).split())}); is the PostgreSQL server up, "
-                             "and are the user and password right?") from exc
-        return cls(raw)
+
+        def connect() -> Any:
+            try:
+                return psycopg.connect(url, row_factory=_row_factory, **options)
+            except psycopg.Error as exc:
+                raise StateError(f"the state database {redact(url)} cannot be reached "
+                                 f"({' '.join(str(exc).split())}); is the PostgreSQL server "
+                                 "up, and are the user and password right?") from exc
+
+        return cls(connect(), connect, url)
+
+    def _reconnect_if_lost(self) -> None:
+        """Connect again when the connection was lost outside a transaction (inside one,
+        the transaction is lost with it and the statement must fail)."""
+        if not (self.raw.broken or self.raw.closed) or self._in_transaction:
+            return
+        if self._connect is None:
+            raise StateError("the connection to the state database was lost")
+        with contextlib.suppress(Exception):
+            self.raw.close()
+        self.raw = self._connect()
+        if not self._durable:
+            self.set_durable(False)
+        if self._held is not None:
+            held, self._held = self._held, None
+            self.hold(held)
 
     def _wrap(self, exc: Exception) -> StateError:
         return postgres_error(exc)
 
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         statement = to_format_style(postgres_ddl(sql))
+        self._reconnect_if_lost()
         try:
             cursor = self.raw.execute(statement, parameters)
         except self._errors as exc:
@@ -370,11 +402,35 @@ class PostgresConnection(Connection):
 
     def begin(self) -> None:
         self.execute("BEGIN")
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        try:
+            self.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    def rollback(self) -> None:
+        try:
+            if self.in_transaction:
+                self.execute("ROLLBACK")
+        finally:
+            self._in_transaction = False
 
     @property
     def in_transaction(self) -> bool:
+        if self.raw.broken or self.raw.closed:
+            return False
         status = self.raw.info.transaction_status
         return status.name in ("INTRANS", "INERROR", "ACTIVE")
+
+    def hold(self, key: int) -> bool:
+        """Take the session's advisory lock ``key`` (kept until the connection closes, and
+        taken again on reconnecting); False when another session holds it."""
+        row = self.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()
+        if row[0]:
+            self._held = key
+        return bool(row[0])
 
     def has_table(self, name: str) -> bool:
         row = self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()
@@ -388,6 +444,7 @@ class PostgresConnection(Connection):
 
     def set_durable(self, each_commit: bool) -> None:
         self.execute(f"SET synchronous_commit = {'on' if each_commit else 'off'}")
+        self._durable = each_commit
 
     def server_version(self) -> str:
         """The server's version, e.g. ``15.8``."""

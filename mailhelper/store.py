@@ -11,6 +11,7 @@ order, so the due-query is an index range scan.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 
 from mailhelper.addresses import fold
 from mailhelper.backlog import FirstStart
-from mailhelper.errors import StateError
+from mailhelper.errors import StateError, StateLockedError
 from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # the store's, re-exported
 from mailhelper.migrations import NewerSchema, migrate, pending, version_of
@@ -41,6 +42,8 @@ from mailhelper.models import (
     ThreadState,
     thanked_people,
 )
+from mailhelper.secrets import resolve
+from mailhelper.settings import Settings
 from mailhelper.sqldriver import (
     Connection,
     PostgresConnection,
@@ -124,6 +127,9 @@ def private_state_path(path: Path, create_file: bool = False) -> None:
 #: The advisory lock that makes two processes migrating one PostgreSQL database take turns.
 _MIGRATION_LOCK = 0x6D61696C68656C70  # "mailhelp"
 
+#: The advisory lock a PostgreSQL state's one reading process holds (see Store.open).
+_DAEMON_LOCK = 0x6D61696C68656C71
+
 #: The :class:`StateError` for an error of SQLite (its home is :mod:`mailhelper.sqldriver`).
 state_error = sqlite_error
 
@@ -177,13 +183,18 @@ class Store:
         return type(self)(copy, self.domain)
 
     @classmethod
-    def open(cls, path: Path | str, assistant_domain: str, password: str | None = None) -> Store:
+    def open(cls, path: Path | str, assistant_domain: str, password: str | None = None,
+             exclusive: bool = False) -> Store:
         """Open and migrate the state: a ``postgresql://`` URL names a PostgreSQL database
         (``password``, if given, overrides what libpq finds: ``PGPASSWORD``, ``~/.pgpass``);
         anything else is the path of an SQLite file, created with its folder if needed (see
-        :func:`private_state_path`)."""
+        :func:`private_state_path`).
+
+        ``exclusive`` (PostgreSQL): hold the database's lock for this process, as
+        :class:`~mailhelper.daemon.StateLock` does beside an SQLite file, on any machine:
+        :class:`StateLockedError` when another mailhelper holds it."""
         if isinstance(path, str) and is_database_url(path):
-            return cls._open_postgres(path, assistant_domain, password)
+            return cls._open_postgres(path, assistant_domain, password, exclusive)
         path = Path(path)
         try:
             if str(path) != ":memory:":
@@ -208,10 +219,16 @@ class Store:
         return store
 
     @classmethod
-    def _open_postgres(cls, url: str, assistant_domain: str, password: str | None) -> Store:
+    def _open_postgres(cls, url: str, assistant_domain: str, password: str | None,
+                       exclusive: bool) -> Store:
         connection = PostgresConnection.connect(url, password)
         store = cls(connection, assistant_domain)
         try:
+            if exclusive and not connection.hold(_DAEMON_LOCK):
+                raise StateLockedError(
+                    f"another mailhelper is using the state database {redact(url)} (on this "
+                    "machine or another); stop it first: one assistant per mailbox, or the "
+                    "same mail is answered twice")
             # Two processes opening a new database at once must not both create the schema:
             # the lock is the transaction's, so it goes with the migration's commit.
             with store.transaction():
@@ -945,6 +962,19 @@ class Store:
         return self.db.integrity_ok()
 
 
+def state_password(settings: Settings) -> str | None:
+    """The PostgreSQL password from ``state_password_env``, read now; None when the config
+    names none (libpq then finds one: ``PGPASSWORD``, ``~/.pgpass``)."""
+    if settings.state_url is None or settings.state_password is None:
+        return None
+    return resolve(settings.state_password, "state_password_env")
+
+
+def state_name(settings: Settings) -> str:
+    """The state for people: the file's path, or the URL without a password."""
+    return redact(settings.state_url) if settings.state_url else str(settings.state)
+
+
 def copy_rows(source: Connection, target: Connection) -> None:
     """Copy every row of every table of the state from ``source`` to ``target`` (both of the
     same schema), in one transaction of ``target``'s; its rows before are replaced. Only the
@@ -966,10 +996,25 @@ def copy_rows(source: Connection, target: Connection) -> None:
     target.commit()
 
 
-def folder_history(path: Path, folder: str) -> tuple[bool, FirstStart | None]:
-    """Whether the state file at ``path`` has read ``folder``, and its first-start record,
-    without creating, migrating or locking anything (``check`` asks while ``run`` may be
-    running). A missing or unreadable file has read nothing."""
+def folder_history(path: Path | str, folder: str,
+                   password: str | None = None) -> tuple[bool, FirstStart | None]:
+    """Whether the state at ``path`` (a file or a ``postgresql://`` URL) has read ``folder``,
+    and its first-start record, without creating, migrating or locking anything (``check``
+    asks while ``run`` may be running). A missing or unreadable state has read nothing."""
+    if isinstance(path, str) and is_database_url(path):
+        try:
+            store = Store.open_readonly(path, "", password)
+        except StateError:
+            return False, None
+        try:
+            start = store.first_start(folder)
+            return start is not None or store.sync_position(folder) is not None, start
+        except StateError:
+            return False, None
+        finally:
+            with contextlib.suppress(StateError):
+                store.close()
+    path = Path(path)
     if not path.exists():
         return False, None
     try:
