@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from mailhelper.errors import StateError
+from mailhelper.errors import StateError, StateLockedError
 
 if TYPE_CHECKING:
     import psycopg
@@ -386,7 +386,12 @@ class PostgresConnection(Connection):
             self.set_durable(False)
         if self._held is not None:
             held, self._held = self._held, None
-            self.hold(held)
+            if not self.hold(held):
+                # Another process took the database over while this one was cut off: it
+                # must not go on beside it.
+                raise StateLockedError(f"another mailhelper took the state database "
+                                       f"{redact(self.url)} over while the connection was "
+                                       "lost; this one stops")
 
     def _wrap(self, exc: Exception) -> StateError:
         return postgres_error(exc)

@@ -242,6 +242,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    @property
+    def reconnects(self) -> bool:
+        """Whether a :class:`StateError` may pass, as a server's outage does (PostgreSQL: the
+        store connects again by itself), rather than need a person (a file's full disk)."""
+        return self.db.dialect == "postgresql"
+
     @contextmanager
     def batched_durability(self) -> Iterator[None]:
         """Inside, commits stay atomic but are not synced to disk one by one (WAL with

@@ -163,3 +163,31 @@ def test_check_reports_the_postgresql_state(
         postgres.start()
     assert code == 3, out + err
     assert "cannot be reached" in out
+
+
+def test_run_meets_a_server_restart_stops_that_cycle_and_goes_on(
+    rig_assistant: RigAssistant, postgres: PostgresServer,
+) -> None:
+    """The daemon's connection dies with the restart while it waits in IDLE; the next cycle
+    stops at its first statement with the state sentence, waits as for a mail server, and
+    goes on: each ask gets its one receipt and the daemon never exits."""
+    from tests.test_daemon import Daemon, ask, wait_for_mail
+
+    rig_assistant.configure({"state": postgres.new_database()})
+    run = Daemon(rig_assistant)
+    try:
+        run.wait_connected()
+        ask(rig_assistant, "Intro to Acme?")
+        wait_for_mail(rig_assistant, 1)
+        postgres.restart()
+        ask(rig_assistant, "Intro to Globex?")
+        [sentence] = run.wait_for("the state database cannot be used")
+        assert "trying again in 2 s" in sentence
+        receipts = wait_for_mail(rig_assistant, 2)
+        assert sorted(str(m["Subject"]).split(": ")[-1] for m in receipts) == [
+            "“Intro to Acme?”", "“Intro to Globex?”"]
+        assert run.process.poll() is None
+        assert run.stop()[0] == 0
+        assert len(rig_assistant.sent()) == 2  # nothing twice
+    finally:
+        run.close()
