@@ -68,7 +68,7 @@ def redact(url: str) -> str:
     return re.sub(r"^(\w+://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
-def sqlite_error(error: sqlite3.Error) -> StateError:
+def sqlite_error(error: Exception) -> StateError:
     """The :class:`StateError` for an error of SQLite (raise it ``from`` that error)."""
     return StateError(f"the state file cannot be used ({error}); what was not committed is "
                       "read again next time, so fix the cause (disk space, permissions) and "
@@ -195,10 +195,12 @@ class Cursor:
     """A cursor whose fetching raises :class:`StateError` too (both drivers may read rows
     only when they are fetched)."""
 
-    __slots__ = ("_cursor", "_wrap")
+    __slots__ = ("_cursor", "_errors", "_wrap")
 
-    def __init__(self, cursor: Any, wrap: Callable[[Exception], StateError]) -> None:
+    def __init__(self, cursor: Any, errors: type[Exception],
+                 wrap: Callable[[Exception], StateError]) -> None:
         self._cursor = cursor
+        self._errors = errors
         self._wrap = wrap
 
     @property
@@ -208,13 +210,13 @@ class Cursor:
     def fetchone(self) -> Any:
         try:
             return self._cursor.fetchone()
-        except Exception as exc:
+        except self._errors as exc:
             raise self._wrap(exc) from exc
 
     def fetchall(self) -> list[Any]:
         try:
             return list(self._cursor.fetchall())
-        except Exception as exc:
+        except self._errors as exc:
             raise self._wrap(exc) from exc
 
     def __iter__(self) -> Iterator[Any]:
@@ -275,7 +277,7 @@ class SQLiteConnection(Connection):
 
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         try:
-            return Cursor(self.raw.execute(sql, parameters), _wrap_sqlite)
+            return Cursor(self.raw.execute(sql, parameters), sqlite3.Error, sqlite_error)
         except sqlite3.Error as exc:
             raise sqlite_error(exc) from exc
 
@@ -313,10 +315,6 @@ class SQLiteConnection(Connection):
             self.raw.close()
         except sqlite3.Error as exc:
             raise sqlite_error(exc) from exc
-
-
-def _wrap_sqlite(exc: Exception) -> StateError:
-    return sqlite_error(exc) if isinstance(exc, sqlite3.Error) else StateError(str(exc))
 
 
 def _psycopg() -> Any:
@@ -393,9 +391,6 @@ class PostgresConnection(Connection):
                                        f"{redact(self.url)} over while the connection was "
                                        "lost; this one stops")
 
-    def _wrap(self, exc: Exception) -> StateError:
-        return postgres_error(exc)
-
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         statement = to_format_style(postgres_ddl(sql))
         self._reconnect_if_lost()
@@ -403,7 +398,7 @@ class PostgresConnection(Connection):
             cursor = self.raw.execute(statement, parameters)
         except self._errors as exc:
             raise postgres_error(exc) from exc
-        return Cursor(cursor, self._wrap)
+        return Cursor(cursor, self._errors, postgres_error)
 
     def begin(self) -> None:
         self.execute("BEGIN")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -191,3 +192,32 @@ def test_run_meets_a_server_restart_stops_that_cycle_and_goes_on(
         assert len(rig_assistant.sent()) == 2  # nothing twice
     finally:
         run.close()
+
+
+def test_a_url_without_the_driver_installed_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed: import fails
+    with pytest.raises(StateError) as refused:
+        Store.open("postgresql://helper@db.example.org/mh", "example.com")
+    assert str(refused.value) == (
+        "`state` names a PostgreSQL database, but the PostgreSQL driver is not installed: "
+        "pip install 'mailhelper[postgres]'")
+
+
+def test_a_dry_run_reads_the_database_and_writes_nothing_to_it(
+    rig_assistant: RigAssistant, postgres: PostgresServer,
+) -> None:
+    """``poll --dry-run`` works on a copy (an in-memory SQLite one: the store's SQL runs on
+    both): it shows the receipt it would send, and the database is as it was."""
+    url = postgres.new_database()
+    rig_assistant.configure({"state": url})
+    rig_assistant.poll(at("2026-12-07 08:00"))
+    rig_assistant.ask(date="Mon, 07 Dec 2026 09:30:00 +0000")
+    code, out, err = rig_assistant.cli("poll", "--once", "--dry-run", "--now",
+                                       at("2026-12-07 10:00"))
+    assert code == 0, out + err
+    assert "would send receipt to Sam Rivera <sam@example.com>" in out
+    assert rig_assistant.sent() == [] and rig_assistant.status() == []
+    rig_assistant.poll(at("2026-12-07 10:00"))
+    assert kinds(rig_assistant.sent()) == ["receipt"]
