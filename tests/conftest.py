@@ -247,11 +247,20 @@ def corpus_dir() -> Path:
 
 @pytest.fixture
 def rig_assistant(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> RigAssistant:
     """A mailhelper configured (YAML on disk) for a fresh rig account and sink; owner
     ``sam@example.com``, zone UTC, no business days, quiet hours or digest (tests turn them on
-    with ``rig_assistant.configure({...})``). Drive it with ``.poll(now)``; read ``.sent()``."""
+    with ``rig_assistant.configure({...})``). Drive it with ``.poll(now)``; read ``.sent()``.
+
+    With ``MAILHELPER_TEST_STATE=postgresql`` in the environment its state is a new database
+    of the ``postgres`` cluster instead of a file: ``MAILHELPER_TEST_STATE=postgresql pytest
+    tests/test_lifecycle*.py`` walks the lifecycles on PostgreSQL (tests that open
+    ``rig_assistant.state`` with sqlite3 themselves do not apply)."""
     workdir = tmp_path / "assistant"
     workdir.mkdir()
-    return RigAssistant(dovecot, imap_account, smtp_sink, workdir)
+    rig = RigAssistant(dovecot, imap_account, smtp_sink, workdir)
+    if os.environ.get("MAILHELPER_TEST_STATE") == "postgresql":
+        rig.configure({"state": request.getfixturevalue("postgres").new_database()})
+    return rig
