@@ -356,11 +356,27 @@ def _days(text: str) -> int:
     return days
 
 
-def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
+class _DatabaseLock:
+    """A PostgreSQL state's lock is the database's own, taken when the store opens (see
+    :meth:`mailhelper.store.Store.open`); a lock file beside the unused default path would
+    refuse a second assistant on this machine with a database of its own."""
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+def _state_lock(settings: Any) -> Any:
     from mailhelper.daemon import StateLock
 
+    return _DatabaseLock() if settings.state_url else StateLock(settings.state)
+
+
+def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     now = parse_now(args.now, settings.timezone)
-    lock = StateLock(settings.state)
+    lock = _state_lock(settings)
     lock.acquire()
     try:
         assistant = _assistant(settings)
@@ -401,9 +417,7 @@ def _plan_line(line: str) -> str:
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     """The daemon: the work runs in a thread; this one waits for signals (synchronously, so
     no handler ever interrupts the work half-way) and turns them into requests."""
-    from mailhelper.daemon import StateLock
-
-    lock = StateLock(settings.state)
+    lock = _state_lock(settings)
     lock.acquire()
     stop, reload = threading.Event(), threading.Event()
     current: dict[str, Any] = {"settings": settings}

@@ -221,3 +221,32 @@ def test_a_dry_run_reads_the_database_and_writes_nothing_to_it(
     assert rig_assistant.sent() == [] and rig_assistant.status() == []
     rig_assistant.poll(at("2026-12-07 10:00"))
     assert kinds(rig_assistant.sent()) == ["receipt"]
+
+
+def test_two_assistants_on_one_machine_each_with_its_database_run_side_by_side(
+    rig_assistant: RigAssistant, dovecot: DovecotServer,
+    smtp_sink_factory: Callable[..., SmtpSink], postgres: PostgresServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No lock file beside the default state path, which both configs share unused: each
+    database is locked on its own."""
+    from tests.test_daemon import Daemon, ask, wait_for_mail
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))  # the daemon's too
+    rig_assistant.configure({"state": postgres.new_database()})
+    workdir = tmp_path / "second"
+    workdir.mkdir()
+    account = dovecot.account(dovecot.add_user("second-pg@example.com"))
+    second = RigAssistant(dovecot, account, smtp_sink_factory(), workdir)
+    second.configure({"state": postgres.new_database()})
+    run = Daemon(rig_assistant)
+    try:
+        run.wait_connected()
+        ask(second, "Intro to Acme?")
+        second.poll(at("2026-12-07 10:00"))
+        assert kinds(second.sent()) == ["receipt"]
+        ask(rig_assistant, "Intro to Globex?")
+        wait_for_mail(rig_assistant, 1)
+        assert run.stop()[0] == 0
+    finally:
+        run.close()
