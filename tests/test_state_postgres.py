@@ -253,3 +253,30 @@ def test_two_assistants_on_one_machine_each_with_its_database_run_side_by_side(
         assert run.stop()[0] == 0
     finally:
         run.close()
+
+
+def test_text_compares_byte_by_byte_as_in_sqlite_whatever_the_databases_locale(
+    postgres: PostgresServer,
+) -> None:
+    """A database made with a language's collation (most are: initdb takes the machine's
+    locale) would put "a~" before "ab" and break prefix ranges and time comparisons made for
+    SQLite's byte order; the schema's text columns compare in byte order ("C") instead."""
+    import psycopg
+
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE icu_test TEMPLATE template0 ENCODING 'UTF8' "
+                      "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'")
+        [[by_language]] = admin.execute(
+            "SELECT array_agg(k ORDER BY k COLLATE \"en-US-x-icu\") "
+            "FROM unnest(ARRAY['ab', 'a~']) k").fetchall()
+    assert by_language == ["a~", "ab"]  # what the database's own order would say
+    store = Store.open(postgres.url("icu_test"), "example.com")
+    try:
+        with store.transaction():
+            store.set_meta("ab", "1")
+            store.set_meta("a~", "2")
+        rows = store.db.execute("SELECT key FROM meta WHERE key >= 'a' AND key < 'a~~' "
+                                "ORDER BY key").fetchall()
+        assert [r["key"] for r in rows] == ["ab", "a~"]
+    finally:
+        store.close()
