@@ -320,6 +320,18 @@ class SQLiteConnection(Connection):
             raise sqlite_error(exc) from exc
 
 
+def _as_sqlite_binds(parameters: Parameters) -> Parameters:
+    """The parameters as SQLite binds them: a bool is the integer 1 or 0 (psycopg would send
+    a boolean, which an integer column refuses)."""
+    if isinstance(parameters, Mapping):
+        if any(isinstance(v, bool) for v in parameters.values()):
+            return {k: int(v) if isinstance(v, bool) else v for k, v in parameters.items()}
+        return parameters
+    if any(isinstance(v, bool) for v in parameters):
+        return [int(v) if isinstance(v, bool) else v for v in parameters]
+    return parameters
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -398,7 +410,7 @@ class PostgresConnection(Connection):
         statement = to_format_style(postgres_ddl(sql))
         self._reconnect_if_lost()
         try:
-            cursor = self.raw.execute(statement, parameters)
+            cursor = self.raw.execute(statement, _as_sqlite_binds(parameters))
         except self._errors as exc:
             raise postgres_error(exc) from exc
         return Cursor(cursor, self._errors, postgres_error)

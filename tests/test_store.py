@@ -318,3 +318,14 @@ def test_a_read_only_state_refuses_writes(state_location: Location) -> None:
     with pytest.raises(StateError), reader.transaction():
         reader.set_meta("x", "y")
     reader.close()
+
+
+def test_a_bool_is_stored_as_an_integer_as_sqlite_does(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+        store.mark_sent(store.due(T0)[0], T0)
+    assert [a.key for a in store.unappended()] == ["a"]
+    with store.transaction():
+        store.db.execute("UPDATE actions SET appended=? WHERE key=?", (True, "a"))
+    assert store.unappended() == []
