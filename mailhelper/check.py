@@ -30,7 +30,6 @@ import contextlib
 import smtplib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
 from imapclient import IMAPClient
@@ -48,8 +47,10 @@ from mailhelper.connect import (
 )  # fmt: skip
 from mailhelper.errors import ConfigError, ConnectError, MailhelperError, SecretError
 from mailhelper.mailbox import Mailbox
+from mailhelper.migrations import SCHEMA_VERSION, version_of
 from mailhelper.settings import ImapSettings, Settings, SmtpSettings, WatchSettings
-from mailhelper.store import folder_history
+from mailhelper.sqldriver import PostgresConnection
+from mailhelper.store import Store, folder_history, state_name, state_password
 
 #: The IMAP extensions mailhelper uses when offered, and what it does without each.
 EXTENSIONS = {
@@ -101,10 +102,12 @@ def run_check(load: Callable[[], Settings], out: TextIO, now: datetime | None = 
     owners = len(settings.owners)
     report.ok(f"config {settings.source}: valid ({owners} owner{'' if owners == 1 else 's'}, "
               f"assistant {settings.assistant.email}, timezone {settings.timezone.key}, state "
-              f"{settings.state})")
+              f"{state_name(settings)})")
     # Secrets first: a missing password is the user's to fix whether or not a server answers.
     imap_secret = _check_secret(settings.imap, "imap", report)
     smtp_secret = _check_secret(settings.smtp, "smtp", report)
+    if settings.state_url is not None:
+        _check_state_database(settings, report)
     _check_imap(settings.imap, settings, report, imap_secret, now or datetime.now(UTC))
     _check_smtp(settings.smtp, report, smtp_secret)
     for watch in settings.watches:
@@ -167,6 +170,37 @@ def _secure_and_log_in(client: IMAPClient, server: ImapSettings, where: str, sec
     return True
 
 
+def _check_state_database(settings: Settings, report: _Report) -> None:
+    """The PostgreSQL state: its password, the connection, the server's version and the
+    schema (created or upgraded by the first run; a newer one is refused)."""
+    where = f"state {state_name(settings)}"
+    try:
+        store = Store.open_readonly(settings.state_location, "", state_password(settings))
+    except MailhelperError as exc:
+        report.fail(f"{where}: {exc}", 3)
+        return
+    try:
+        assert isinstance(store.db, PostgresConnection)
+        version = version_of(store.db)
+        server = f"PostgreSQL {store.db.server_version()}"
+        if version > SCHEMA_VERSION:
+            report.fail(f"{where}: connected ({server}), but of schema {version}, newer than "
+                        f"this mailhelper knows ({SCHEMA_VERSION}); upgrade mailhelper", 3)
+        elif version == 0:
+            report.ok(f"{where}: connected ({server}); an empty database, its tables are "
+                      "made by the first run")
+        elif version < SCHEMA_VERSION:
+            report.ok(f"{where}: connected ({server}), schema {version}: upgraded to "
+                      f"{SCHEMA_VERSION} by the next run")
+        else:
+            report.ok(f"{where}: connected ({server}), schema {version}")
+    except MailhelperError as exc:
+        report.fail(f"{where}: {exc}", 3)
+    finally:
+        with contextlib.suppress(MailhelperError):
+            store.close()
+
+
 def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret: bool,
                 now: datetime) -> None:
     where = f"IMAP {imap.host}:{imap.port}"
@@ -182,7 +216,7 @@ def _check_imap(imap: ImapSettings, settings: Settings, report: _Report, secret:
             return
         if not imap.username:
             report.info(f"{where}: no imap.username, so no login")
-        _check_folders(client, imap, report, settings.state, now)
+        _check_folders(client, imap, report, settings, now)
         caps = {c.decode().upper() for c in client.capabilities()}
         for name, (present, absent) in EXTENSIONS.items():
             if name in caps:
@@ -239,7 +273,7 @@ def _check_watch(watch: WatchSettings, report: _Report) -> None:
             client.logout()
 
 
-def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report, state: Path,
+def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report, state: Settings,
                    now: datetime) -> None:
     try:
         info = client.select_folder(imap.folder, readonly=True)
@@ -259,11 +293,15 @@ def _check_folders(client: IMAPClient, imap: ImapSettings, report: _Report, stat
             report.info(f"IMAP {key} {name}: missing, created when first needed")
 
 
-def _check_old_mail(client: IMAPClient, imap: ImapSettings, state: Path, now: datetime,
+def _check_old_mail(client: IMAPClient, imap: ImapSettings, state: Settings, now: datetime,
                     report: _Report) -> None:
     """How much mail the assistant leaves alone as old (:mod:`mailhelper.backlog`): what the
     first poll will leave alone, or what the first start did; and how to read it."""
-    has_read, start = folder_history(state, imap.folder)
+    try:
+        password = state_password(state)
+    except MailhelperError:
+        password = None  # reported by the state step
+    has_read, start = folder_history(state.state_location, imap.folder, password)
     if has_read and start is None:
         return  # read before first starts were recorded: nothing is left alone
     mailbox = Mailbox(client, imap.folder)

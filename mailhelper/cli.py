@@ -334,9 +334,10 @@ def _assistant(settings: Any) -> Any:
     from mailhelper.connect import open_imap, open_smtp
     from mailhelper.daemon import Assistant
     from mailhelper.render import Renderer
-    from mailhelper.store import Store
+    from mailhelper.store import Store, state_password
 
-    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
+                       state_password(settings), exclusive=True)
     return Assistant(
         settings,
         store,
@@ -359,11 +360,27 @@ def _days(text: str) -> int:
     return days
 
 
-def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
+class _DatabaseLock:
+    """A PostgreSQL state's lock is the database's own, taken when the store opens (see
+    :meth:`mailhelper.store.Store.open`); a lock file beside the unused default path would
+    refuse a second assistant on this machine with a database of its own."""
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+def _state_lock(settings: Any) -> Any:
     from mailhelper.daemon import StateLock
 
+    return _DatabaseLock() if settings.state_url else StateLock(settings.state)
+
+
+def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     now = parse_now(args.now, settings.timezone)
-    lock = StateLock(settings.state)
+    lock = _state_lock(settings)
     lock.acquire()
     try:
         assistant = _assistant(settings)
@@ -404,13 +421,13 @@ def _plan_line(line: str) -> str:
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     """The daemon: the work runs in a thread; this one waits for signals (synchronously, so
     no handler ever interrupts the work half-way) and turns them into requests."""
-    from mailhelper.daemon import StateLock
-
-    lock = StateLock(settings.state)
+    lock = _state_lock(settings)
     lock.acquire()
     stop, reload = threading.Event(), threading.Event()
     current: dict[str, Any] = {"settings": settings}
     failure: list[BaseException] = []
+
+    from mailhelper.store import state_name
 
     def work() -> None:
         try:
@@ -419,7 +436,7 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
                 assistant = _assistant(current["settings"])
                 log.info("mailhelper %s running for %s (config %s, state %s)", __version__,
                          ", ".join(o.email for o in current["settings"].owners),
-                         current["settings"].source, current["settings"].state)
+                         current["settings"].source, state_name(current["settings"]))
                 try:
                     assistant.run(lambda: datetime.now(UTC), stop, reload)
                 finally:
@@ -463,16 +480,18 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
 
 def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading.Event) -> None:
     """SIGHUP: read the config again; a config with problems is refused and the old one kept."""
+    from mailhelper.store import state_name
+
     old = current["settings"]
     try:
         new = load(args)
     except MailhelperError as exc:
         log.error("SIGHUP: the new config is refused and the old one stays in use: %s", exc)
         return
-    if new.state != old.state:
+    if new.state_location != old.state_location:
         log.error("SIGHUP: the new config is refused and the old one stays in use: state: "
                   "%s cannot change while running (it is %s); restart mailhelper to move it",
-                  new.state, old.state)
+                  state_name(new), state_name(old))
         return
     current["settings"] = new
     reload.set()
@@ -482,17 +501,18 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
     from mailhelper.ics import calendar
     from mailhelper.status import pause_json, status_ics, status_json, status_table, watch_json
-    from mailhelper.store import Store
+    from mailhelper.store import Store, state_password
 
     stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
-    if not Path(settings.state).exists():
+    if settings.state_url is None and not Path(settings.state).exists():
         if as_ics:
             sys.stdout.write(calendar([], stamp, settings.assistant.email))
             return 0
         rows: dict[str, Any] = {"threads": []}
         print(json.dumps(rows) if as_json else "No threads yet: nothing is being tracked.")
         return 0
-    store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
+    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
+                       state_password(settings))
     try:
         if as_ics:
             sys.stdout.write(status_ics(store, settings, stamp))

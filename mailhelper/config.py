@@ -38,6 +38,7 @@ from datetime import time
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Final, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
@@ -68,6 +69,7 @@ from mailhelper.settings import (
     ThankYouSchedule,
     WatchSettings,
 )
+from mailhelper.sqldriver import is_database_url
 
 #: The keys of one entry of ``owners``.
 _OWNER_KEYS: Final = ("name", "email", "timezone", "default_time")
@@ -703,14 +705,15 @@ class _Reader:
             "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval",
             "confirm", "confirm_commands", "tags", "schedules", "sending", "limits", "send_as",
             "require_auth", "trusted_authserv_id", "templates_dir", "default_time", "date_order",
-            "calendar_file",
+            "calendar_file", "state_password_env",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
         owners, watches, owner_times = self.owners(top)
         assistant = self.assistant(top, owners)
         imap = self.imap(top)
         smtp = self.smtp(top)
-        state = self.state(top)
+        state, state_url = self.state(top)
+        state_password = self.state_password(top, state_url)
         poll_interval = self.duration(top.get("poll_interval"))
         if poll_interval is not None and poll_interval.approximate < _MIN_POLL.approximate:
             self.problems.add(top.line_of("poll_interval"), "poll_interval",
@@ -731,6 +734,8 @@ class _Reader:
             imap=imap,
             smtp=smtp,
             state=state,
+            state_url=state_url,
+            state_password=state_password,
             poll_interval=_pick(poll_interval, defaults.poll_interval),
             confirm=_pick(self.flag(top.get("confirm")), defaults.confirm),
             confirm_commands=_pick(self.flag(top.get("confirm_commands")),
@@ -988,17 +993,66 @@ class _Reader:
             timeout=_pick(server.timeout, SmtpSettings().timeout),
         )
 
-    def state(self, top: _Section) -> Path:
+    def state(self, top: _Section) -> tuple[Path, str | None]:
+        """The state file's path, and the PostgreSQL URL when ``state`` is one (the path is
+        then the default one, where nothing is written)."""
         item = top.get("state")
-        text = self.text(item, "a file path")
+        text = self.text(item, "a file path or a postgresql:// URL")
+        state_home = _xdg_dir(self.environ, "XDG_STATE_HOME", ".local/state")
+        default = state_home / "mailhelper" / "state.db"
         if text is None or item is None:
-            state_home = _xdg_dir(self.environ, "XDG_STATE_HOME", ".local/state")
-            return state_home / "mailhelper" / "state.db"
+            return default, None
+        if is_database_url(text) or re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
+            return default, self.state_url(item, text)
         path = _absolute(_expand_user(text, self.environ), self.base_dir)
         if path.is_dir():
             self.problems.add(item.line, "state", f"{path} is a folder; give the SQLite file's "
                               f"path, e.g. {path / 'state.db'}")
-        return path
+        return path, None
+
+    def state_url(self, item: _Item, text: str) -> str | None:
+        example = "postgresql://mailhelper@db.example.org:5432/mailhelper"
+        if not is_database_url(text):
+            self.problems.add(item.line, "state", f'"{text.split("://")[0]}://" is not a '
+                              f"database this mailhelper knows; give an SQLite file's path or "
+                              f"a PostgreSQL URL like {example}")
+            return None
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 (a bad port raises only when read)
+        except ValueError as exc:
+            self.problems.add(item.line, "state", f"is not a valid URL ({exc}); e.g. {example}")
+            return None
+        if parts.password is not None:
+            self.problems.add(item.line, "state", "holds a password; take it out of the URL "
+                              "and give it in PGPASSWORD, ~/.pgpass or state_password_env, so "
+                              "it is not in the config file")
+            return None
+        if not parts.path.strip("/") or "/" in parts.path.strip("/"):
+            self.problems.add(item.line, "state", f"names no database; end the URL with the "
+                              f"database's name, e.g. {example}")
+            return None
+        return text
+
+    def state_password(self, top: _Section, url: str | None) -> Secret | None:
+        item = top.get("state_password_env")
+        env_name = self.text(item, "an environment variable name")
+        if item is None or env_name is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name):
+            self.problems.add(item.line, "state_password_env", f'"{env_name}" is not an '
+                              "environment variable name; give the variable's name (like "
+                              "MAILHELPER_STATE_PASSWORD), not the password")
+            return None
+        if url is None and top.get("state") is not None:
+            self.problems.add(item.line, "state_password_env", "is for a PostgreSQL state "
+                              "(state: postgresql://...); an SQLite file has no password")
+            return None
+        if url is None:
+            self.problems.add(item.line, "state_password_env", "is for a PostgreSQL state; "
+                              "set state: postgresql://user@host:port/database too")
+            return None
+        return Secret(env=env_name)
 
     def calendar_file(self, top: _Section) -> Path | None:
         """``calendar_file``: where the daemon keeps the iCalendar; null (the default) is off.

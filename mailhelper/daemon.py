@@ -916,6 +916,7 @@ class Assistant:
         """
         imap = self.settings.imap
         link = Link(f"IMAP {imap.host}:{imap.port}")
+        state = Link("the state database")
         while not _asked(stop, wake):
             try:
                 mailbox = _StoppableMailbox(self.imap_factory(), imap.folder, stop=stop)
@@ -930,6 +931,12 @@ class Assistant:
                 self._serve(mailbox, clock, stop, wake)
             except (ConnectError, IMAPClientError, OSError) as exc:
                 link.lost(_text(exc))
+            except StateError as exc:
+                if not self.store.reconnects:
+                    raise
+                # A database server goes away and comes back (a restart, a failover): nothing
+                # of the cycle was committed, so wait as for a mail server, then go on.
+                _pause(state.failed(str(exc)), stop, wake)
             finally:
                 mailbox.logout()
         self.watcher.close()

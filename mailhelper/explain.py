@@ -77,11 +77,13 @@ class _Index:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: Any = None
-        if settings.source is not None and Path(settings.state).exists():
-            from mailhelper.store import Store
+        if settings.source is not None and (settings.state_url is not None
+                                            or Path(settings.state).exists()):
+            from mailhelper.store import Store, state_password
 
-            self.store = Store.open_readonly(Path(settings.state),
-                                             settings.assistant.email.rpartition("@")[2])
+            self.store = Store.open_readonly(settings.state_location,
+                                             settings.assistant.email.rpartition("@")[2],
+                                             state_password(settings))
 
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
         return self.store.thread_for(message_ids) if self.store else None

@@ -11,7 +11,10 @@ The version is the ``schema_version`` row of the ``meta`` table: every release h
 there, so an older release still refuses a file a newer one has upgraded.
 
 To change the schema: append one function ``_vN_what_it_adds`` to :data:`MIGRATIONS` (SQL
-that works inside a transaction: no ``VACUUM``, no ``executescript``), and a test that makes a
+that works inside a transaction: no ``VACUUM``, no ``executescript``; SQL both SQLite and
+PostgreSQL run: write the DDL with SQLite's types, which :mod:`mailhelper.sqldriver`
+translates for PostgreSQL, and ``INSERT ... ON CONFLICT DO NOTHING``, not ``INSERT OR
+IGNORE``), and a test that makes a
 file of the version before (``migrate(db, 0, upto=N - 1)``), fills it as that version would
 and opens it with the store. Never edit a step once released: files out there have run it.
 A step must not use the store's code (it changes; the step must not), so it reads and writes
@@ -190,8 +193,8 @@ CREATE TABLE IF NOT EXISTS thread_answers (
     for thread_id, counterparts, answered_at, trusted, excerpt in rows:
         for position, (email, _name) in enumerate(json.loads(counterparts)):
             db.execute(
-                "INSERT OR IGNORE INTO thread_answers (thread_id, email, at, trusted, excerpt, "
-                "position) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO thread_answers (thread_id, email, at, trusted, excerpt, "
+                "position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (thread_id, email, answered_at, trusted, excerpt, position),
             )
 
@@ -258,9 +261,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def version_of(db: Database) -> int:
     """The file's schema (0: a new, empty file)."""
-    found = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-    if found is None:
+    has_table = getattr(db, "has_table", None)  # the store's connection knows its dialect
+    if has_table is not None:
+        if not has_table("meta"):
+            return 0
+    elif db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
         return 0
     row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     return 0 if row is None else int(row[0])

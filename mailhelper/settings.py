@@ -180,6 +180,11 @@ class Settings:
     imap: ImapSettings = field(default_factory=ImapSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     state: Path = Path("~/.local/state/mailhelper/state.db").expanduser()
+    #: The PostgreSQL database holding the state instead of the file ``state`` (``state:
+    #: postgresql://...`` in the config), and where its password comes from (None: libpq's
+    #: own ways, ``PGPASSWORD`` or ``~/.pgpass``).
+    state_url: str | None = None
+    state_password: Secret | None = None
     poll_interval: Duration = _d("60s")
     confirm: bool = True
     #: A one-line answer to each command that did something; false: silence (a command
@@ -203,6 +208,11 @@ class Settings:
     watches: tuple[WatchSettings, ...] = ()
     #: Where the daemon keeps the iCalendar of what is planned (``status --ics``); None: off.
     calendar_file: Path | None = None
+
+    @property
+    def state_location(self) -> Path | str:
+        """What :meth:`mailhelper.store.Store.open` opens: the URL, or the file's path."""
+        return self.state_url or self.state
 
     def owner_for(self, email: str) -> Address | None:
         """The owner with this bare address (ASCII case-insensitive), or None.

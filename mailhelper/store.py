@@ -11,6 +11,7 @@ order, so the due-query is an index range scan.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 
 from mailhelper.addresses import fold
 from mailhelper.backlog import FirstStart
-from mailhelper.errors import StateError
+from mailhelper.errors import StateError, StateLockedError
 from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # the store's, re-exported
 from mailhelper.migrations import NewerSchema, migrate, pending, version_of
@@ -41,6 +42,16 @@ from mailhelper.models import (
     Thread,
     ThreadState,
     thanked_people,
+)
+from mailhelper.secrets import resolve
+from mailhelper.settings import Settings
+from mailhelper.sqldriver import (
+    Connection,
+    PostgresConnection,
+    SQLiteConnection,
+    is_database_url,
+    redact,
+    sqlite_error,
 )
 
 log = logging.getLogger(__name__)
@@ -114,81 +125,14 @@ def private_state_path(path: Path, create_file: bool = False) -> None:
                         "holds excerpts of mail; make it private: chmod 600 %s", path, mode, path)
 
 
-def state_error(error: sqlite3.Error) -> StateError:
-    """The :class:`StateError` for an error of SQLite (raise it ``from`` that error)."""
-    return StateError(f"the state file cannot be used ({error}); what was not committed is "
-                      "read again next time, so fix the cause (disk space, permissions) and "
-                      "run again")
+#: The advisory lock that makes two processes migrating one PostgreSQL database take turns.
+_MIGRATION_LOCK = 0x6D61696C68656C70  # "mailhelp"
 
+#: The advisory lock a PostgreSQL state's one reading process holds (see Store.open).
+_DAEMON_LOCK = 0x6D61696C68656C71
 
-class _Cursor:
-    """A cursor of :class:`_Connection`: fetching raises :class:`StateError` too (SQLite
-    reads the rows after the first only when they are fetched)."""
-
-    __slots__ = ("_cursor",)
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    def fetchone(self) -> Any:
-        try:
-            return self._cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    def fetchall(self) -> list[Any]:
-        try:
-            return self._cursor.fetchall()
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    def __iter__(self) -> Iterator[Any]:
-        rows = iter(self._cursor)
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except sqlite3.Error as exc:
-                raise state_error(exc) from exc
-            yield row
-
-
-class _Connection:
-    """The store's SQLite connection, raising :class:`StateError` for every error of the
-    driver, whatever the statement: callers learn that the state failed, never how SQLite
-    says so. ``raw`` is the connection itself."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: sqlite3.Connection) -> None:
-        self.raw = raw
-
-    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
-        try:
-            return _Cursor(self.raw.execute(sql, parameters))
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.raw.in_transaction
-
-    def backup(self, target: sqlite3.Connection) -> None:
-        try:
-            self.raw.backup(target)
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
-
-    def close(self) -> None:
-        try:
-            self.raw.close()
-        except sqlite3.Error as exc:
-            raise state_error(exc) from exc
+#: The :class:`StateError` for an error of SQLite (its home is :mod:`mailhelper.sqldriver`).
+state_error = sqlite_error
 
 
 class Store:
@@ -197,57 +141,79 @@ class Store:
     Every error of SQLite comes out of it as :class:`~mailhelper.errors.StateError`.
     """
 
-    def __init__(self, connection: sqlite3.Connection, assistant_domain: str) -> None:
-        self.db = _Connection(connection)
+    def __init__(self, connection: sqlite3.Connection | Connection,
+                 assistant_domain: str) -> None:
+        self.db: Connection = (SQLiteConnection(connection)
+                               if isinstance(connection, sqlite3.Connection) else connection)
         self.domain = assistant_domain
         self._depth = 0
         self._message_id_secret: bytes | None = None
 
     @classmethod
-    def open_readonly(cls, path: Path, assistant_domain: str) -> Store:
-        """The state file at ``path`` for reading only: nothing is created or migrated, and
-        any write fails (``explain`` looks threads up while ``run`` may be using the file)."""
+    def open_readonly(cls, path: Path | str, assistant_domain: str,
+                      password: str | None = None) -> Store:
+        """The state at ``path`` (a file, or a ``postgresql://`` URL) for reading only:
+        nothing is created or migrated, and any write fails (``explain`` looks threads up
+        while ``run`` may be using the state)."""
+        if isinstance(path, str) and is_database_url(path):
+            return cls(PostgresConnection.connect(path, password, read_only=True),
+                       assistant_domain)
         try:
-            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as exc:
             raise state_error(exc) from exc
         connection.row_factory = sqlite3.Row
         store = cls(connection, assistant_domain)
         try:
             version = version_of(store.db)
-        except (sqlite3.Error, ValueError):
+        except (StateError, sqlite3.Error, ValueError):
             return store  # not a state file, or unreadable: the first read says so
-        if version in (0, SCHEMA_VERSION):
-            return store
+        if not 0 < version < SCHEMA_VERSION:
+            return store  # today's schema, an empty file, or a newer one (read as it is)
         # A file of an older schema (the daemon not yet restarted on a new release): read an
         # upgraded copy in memory, so every reader sees today's shape; the file is untouched.
-        try:
-            copy = store.snapshot()
-        finally:
-            connection.close()
+        # If the upgrade fails, the file is read as it is, as before there were copies.
+        copy = store.snapshot()
         try:
             copy._migrate(str(path))
-        except BaseException:
+        except StateError:
             copy.close()
-            raise
+            return store
+        store.close()
         return copy
 
     def snapshot(self) -> Store:
-        """An in-memory copy of the whole state, to work on without touching the file (a
-        dry run): what is written to the copy is gone when it is closed."""
+        """An in-memory copy of the whole state, to work on without touching the file or the
+        database (a dry run): what is written to the copy is gone when it is closed. The copy
+        of a PostgreSQL state is an in-memory SQLite one: the store's SQL runs on both."""
         copy = sqlite3.connect(":memory:", isolation_level=None)
         copy.row_factory = sqlite3.Row
         try:
-            self.db.backup(copy)
+            if isinstance(self.db, SQLiteConnection):
+                self.db.backup(copy)
+            else:
+                target = type(self)(copy, self.domain)
+                target._migrate(":memory:")
+                copy_rows(self.db, target.db)
         except BaseException:
             copy.close()
             raise
         return type(self)(copy, self.domain)
 
     @classmethod
-    def open(cls, path: Path, assistant_domain: str) -> Store:
-        """Open (creating it and its folder if needed, see :func:`private_state_path`) and
-        migrate the state file."""
+    def open(cls, path: Path | str, assistant_domain: str, password: str | None = None,
+             exclusive: bool = False) -> Store:
+        """Open and migrate the state: a ``postgresql://`` URL names a PostgreSQL database
+        (``password``, if given, overrides what libpq finds: ``PGPASSWORD``, ``~/.pgpass``);
+        anything else is the path of an SQLite file, created with its folder if needed (see
+        :func:`private_state_path`).
+
+        ``exclusive`` (PostgreSQL): hold the database's lock for this process, as
+        :class:`~mailhelper.daemon.StateLock` does beside an SQLite file, on any machine:
+        :class:`StateLockedError` when another mailhelper holds it."""
+        if isinstance(path, str) and is_database_url(path):
+            return cls._open_postgres(path, assistant_domain, password, exclusive)
+        path = Path(path)
         try:
             if str(path) != ":memory:":
                 private_state_path(path, create_file=True)
@@ -270,8 +236,35 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def _open_postgres(cls, url: str, assistant_domain: str, password: str | None,
+                       exclusive: bool) -> Store:
+        connection = PostgresConnection.connect(url, password)
+        store = cls(connection, assistant_domain)
+        try:
+            if exclusive and not connection.hold(_DAEMON_LOCK):
+                raise StateLockedError(
+                    f"another mailhelper is using the state database {redact(url)} (on this "
+                    "machine or another); stop it first: one assistant per mailbox, or the "
+                    "same mail is answered twice")
+            # Two processes opening a new database at once must not both create the schema:
+            # the lock is the transaction's, so it goes with the migration's commit.
+            with store.transaction():
+                store.db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+                store._migrate(redact(url))
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
     def close(self) -> None:
         self.db.close()
+
+    @property
+    def reconnects(self) -> bool:
+        """Whether a :class:`StateError` may pass, as a server's outage does (PostgreSQL: the
+        store connects again by itself), rather than need a person (a file's full disk)."""
+        return self.db.dialect == "postgresql"
 
     @contextmanager
     def batched_durability(self) -> Iterator[None]:
@@ -280,22 +273,22 @@ class Store:
         :meth:`make_durable` then syncs them all at once. Reading a backlog commits once per
         message, and a sync each time cost more than everything else done for the message.
         """
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.set_durable(False)
         try:
             yield
         finally:
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.set_durable(True)
 
     def make_durable(self) -> None:
         """Sync every commit so far to disk: a commit with ``synchronous=FULL`` syncs the whole
         write-ahead log, earlier commits included. Call it before telling the mail server that
         messages are handled."""
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.set_durable(True)
         try:
             with self.transaction():
                 self.set_meta("durable_mark", os.urandom(8).hex())  # a write, so a sync
         finally:
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.set_durable(False)
 
     def _migrate(self, where: str) -> None:
         """Bring the file to :data:`SCHEMA_VERSION` in one transaction (see
@@ -323,18 +316,18 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.begin()
         self._depth = 1
         try:
             yield
         except BaseException:
-            # SQLite has rolled back already after some errors (a full disk, an I/O error):
-            # a second ROLLBACK would fail and hide the error that caused it.
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+            # SQLite has rolled back already after some errors (a full disk, an I/O error),
+            # and a lost server connection has no transaction left: rollback() then does
+            # nothing, as a second ROLLBACK would fail and hide the error that caused it.
+            self.db.rollback()
             raise
         else:
-            self.db.execute("COMMIT")
+            self.db.commit()
         finally:
             self._depth = 0
 
@@ -367,8 +360,8 @@ class Store:
         at: datetime, outcome: str,
     ) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO processed (message_id, content_hash, folder, uid, at, outcome) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO processed (message_id, content_hash, folder, uid, at, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (message_id, content_hash, folder, uid, to_text(at), outcome[:500]),
         )
 
@@ -420,7 +413,7 @@ class Store:
             )
         return {key: tuple(value) for key, value in found.items()}
 
-    def _thread(self, row: sqlite3.Row, answers: tuple[Answer, ...] = ()) -> Thread:
+    def _thread(self, row: Any, answers: tuple[Answer, ...] = ()) -> Thread:
         return Thread(
             id=int(row["id"]),
             kind=Kind(row["kind"]),
@@ -501,7 +494,8 @@ class Store:
         )
         for person in thread.counterparts:
             self.db.execute(
-                "INSERT OR IGNORE INTO thread_participants (thread_id, email) VALUES (?, ?)",
+                "INSERT INTO thread_participants (thread_id, email) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (thread.id, person.email),
             )
         for position, answer in enumerate(thread.replies):
@@ -518,7 +512,8 @@ class Store:
         for message_id in message_ids:
             if message_id:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO thread_messages (message_id, thread_id) VALUES (?, ?)",
+                    "INSERT INTO thread_messages (message_id, thread_id) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (message_id, thread_id),
                 )
 
@@ -622,7 +617,7 @@ class Store:
         """Record ``address`` as another address of the counterpart ``email`` (the first
         record stands: an address is one person's)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO other_addresses (address, email) VALUES (?, ?)",
+            "INSERT INTO other_addresses (address, email) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (fold(address), fold(email)),
         )
 
@@ -642,7 +637,7 @@ class Store:
         return [(_req(r["at"]), r["kind"], r["detail"]) for r in rows]
 
     # -- actions ----------------------------------------------------------------------------
-    def _action(self, row: sqlite3.Row) -> Action:
+    def _action(self, row: Any) -> Action:
         return Action(
             key=row["key"],
             kind=ActionKind(row["kind"]),
@@ -684,8 +679,9 @@ class Store:
     def add_action(self, action: Action, now: datetime) -> bool:
         """Record a new pending action; False when its key exists already (planned before)."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO actions (key, kind, thread_id, due, recipients, data, status, "
-            "attempts, message_id, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            "INSERT INTO actions (key, kind, thread_id, due, recipients, data, status, "
+            "attempts, message_id, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 action.key,
                 action.kind.value,
@@ -705,9 +701,9 @@ class Store:
         ever sent or filed for it, and it counts toward no sending limit. False when its key
         exists already."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO actions (key, kind, thread_id, due, recipients, data, status, "
+            "INSERT INTO actions (key, kind, thread_id, due, recipients, data, status, "
             "attempts, message_id, created, sent_at, appended) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'sent', 0, ?, ?, ?, 1)",
+            "VALUES (?, ?, ?, ?, ?, ?, 'sent', 0, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
             (
                 action.key,
                 action.kind.value,
@@ -787,7 +783,7 @@ class Store:
         """When the next pending action falls due, a retry is next tried, or a send whose
         outcome is unknown is next checked (see :meth:`in_flight`)."""
         row = self.db.execute(
-            "SELECT min(max(due, coalesce(next_attempt, due))) FROM actions "
+            "SELECT min(CASE WHEN next_attempt > due THEN next_attempt ELSE due END) FROM actions "
             "WHERE status IN ('pending', 'sending')"
         ).fetchone()
         return from_text(row[0]) if row and row[0] else None
@@ -1050,14 +1046,62 @@ class Store:
         return Ledger(figures(None, threads), people)
 
     def integrity_ok(self) -> bool:
-        row = self.db.execute("PRAGMA integrity_check").fetchone()
-        return row is not None and row[0] == "ok"
+        return self.db.integrity_ok()
 
 
-def folder_history(path: Path, folder: str) -> tuple[bool, FirstStart | None]:
-    """Whether the state file at ``path`` has read ``folder``, and its first-start record,
-    without creating, migrating or locking anything (``check`` asks while ``run`` may be
-    running). A missing or unreadable file has read nothing."""
+def state_password(settings: Settings) -> str | None:
+    """The PostgreSQL password from ``state_password_env``, read now; None when the config
+    names none (libpq then finds one: ``PGPASSWORD``, ``~/.pgpass``)."""
+    if settings.state_url is None or settings.state_password is None:
+        return None
+    return resolve(settings.state_password, "state_password_env")
+
+
+def state_name(settings: Settings) -> str:
+    """The state for people: the file's path, or the URL without a password."""
+    return redact(settings.state_url) if settings.state_url else str(settings.state)
+
+
+def copy_rows(source: Connection, target: Connection) -> None:
+    """Copy every row of every table of the state from ``source`` to ``target`` (both of the
+    same schema), in one transaction of ``target``'s; its rows before are replaced. Only the
+    tables ``target`` has are copied, and only the columns ``source`` has."""
+    target.begin()
+    try:
+        for table in target.tables():
+            rows = source.execute(f"SELECT * FROM {table}").fetchall()
+            target.execute(f"DELETE FROM {table}")
+            for row in rows:
+                columns = [c for c in row.keys() if c != "rowid"]  # noqa: SIM118 (a row, not a dict)
+                target.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' for _ in columns)})",
+                    [row[c] for c in columns])
+    except BaseException:
+        target.rollback()
+        raise
+    target.commit()
+
+
+def folder_history(path: Path | str, folder: str,
+                   password: str | None = None) -> tuple[bool, FirstStart | None]:
+    """Whether the state at ``path`` (a file or a ``postgresql://`` URL) has read ``folder``,
+    and its first-start record, without creating, migrating or locking anything (``check``
+    asks while ``run`` may be running). A missing or unreadable state has read nothing."""
+    if isinstance(path, str) and is_database_url(path):
+        try:
+            store = Store.open_readonly(path, "", password)
+        except StateError:
+            return False, None
+        try:
+            start = store.first_start(folder)
+            return start is not None or store.sync_position(folder) is not None, start
+        except StateError:
+            return False, None
+        finally:
+            with contextlib.suppress(StateError):
+                store.close()
+    path = Path(path)
     if not path.exists():
         return False, None
     try:

@@ -7,7 +7,11 @@ Fixtures (see each docstring):
 - ``imap_account`` (function): a fresh user with an empty mailbox, as an ``ImapAccount``;
 - ``smtp_sink`` (function): a running :class:`tests.rig.smtpsink.SmtpSink` in ``tmp_path``;
 - ``smtp_sink_factory`` (function): makes more sinks with other options (all stopped after);
-- ``corpus_dir`` (session): ``Path`` of the shared mail corpus, or a skip.
+- ``corpus_dir`` (session): ``Path`` of the shared mail corpus, or a skip;
+- ``postgres`` (session): a running :class:`tests.rig.postgres.PostgresServer`, or a skip;
+- ``state_location`` (function, over ``sqlite`` and ``postgresql``): makes the ``state`` of a
+  store, an SQLite file's path or a new PostgreSQL database's URL: tests taking it (or the
+  ``store`` fixtures built on it) are the store's contract, run against both backends.
 
 Tests using ``dovecot``, ``imap_account`` or the sinks are marked ``integration`` automatically
 (``pytest -m "not integration"`` runs the rest). When Dovecot is not installed they skip with
@@ -36,6 +40,7 @@ from tests.rig import SelfSignedCert  # noqa: E402
 from tests.rig.assistant import RigAssistant  # noqa: E402
 from tests.rig.corpus import NO_CORPUS, in_ci, require_corpus  # noqa: E402
 from tests.rig.dovecot import DovecotServer, ImapAccount, find_dovecot  # noqa: E402
+from tests.rig.postgres import NO_POSTGRES, PostgresServer, RigError, find_bindir  # noqa: E402
 from tests.rig.smtpsink import SmtpSink  # noqa: E402
 
 #: The rig holds no tests; collected as files (``--doctest-modules`` looks at every module) it
@@ -92,6 +97,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for report in terminalreporter.stats.get("skipped", [])
         if NO_CORPUS in str(getattr(report, "longrepr", ""))
     ]
+    without_postgres = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if NO_POSTGRES in str(getattr(report, "longrepr", ""))
+    ]
+    if without_postgres:
+        terminalreporter.write_line(
+            f"{len(without_postgres)} PostgreSQL tests SKIPPED: {NO_POSTGRES} "
+            "(scripts/test installs it as root)", yellow=True, bold=True
+        )
     if without_corpus:
         terminalreporter.write_line(
             f"{len(without_corpus)} corpus tests SKIPPED: {NO_CORPUS}", yellow=True, bold=True
@@ -123,6 +138,56 @@ def dovecot(rig_cert: SelfSignedCert) -> Iterator[DovecotServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster for the whole session (see tests/rig/postgres.py); a
+    skip with one line when PostgreSQL or psycopg is missing or the server cannot start, a
+    failure instead under ``CI=true``."""
+    reason = None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        reason = f"{NO_POSTGRES}: psycopg missing (pip install 'psycopg[binary]')"
+    if reason is None and find_bindir() is None:
+        reason = f"{NO_POSTGRES}: no initdb found (apt-get install -y postgresql)"
+    server = None
+    if reason is None:
+        try:
+            server = PostgresServer()
+            server.start()
+        except (RigError, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = f"{NO_POSTGRES}: the server did not start ({first})"
+    if reason is not None or server is None:
+        if server is not None:
+            server.close()
+        if in_ci():
+            pytest.fail(f"{reason} (CI=true: not skipping)", pytrace=False)
+        pytest.skip(reason or NO_POSTGRES)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[str], Path | str]:
+    """``state_location(name)``: the ``state`` called ``name`` in this test (the same name
+    twice is the same state, to reopen it), on the backend of the parameter."""
+    made: dict[str, Path | str] = {}
+    server = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+
+    def location(name: str = "state") -> Path | str:
+        if name not in made:
+            made[name] = (tmp_path / "state" / f"{name}.db" if server is None
+                          else server.new_database())
+        return made[name]
+
+    return location
 
 
 _account_numbers = itertools.count(1)
@@ -182,11 +247,20 @@ def corpus_dir() -> Path:
 
 @pytest.fixture
 def rig_assistant(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> RigAssistant:
     """A mailhelper configured (YAML on disk) for a fresh rig account and sink; owner
     ``sam@example.com``, zone UTC, no business days, quiet hours or digest (tests turn them on
-    with ``rig_assistant.configure({...})``). Drive it with ``.poll(now)``; read ``.sent()``."""
+    with ``rig_assistant.configure({...})``). Drive it with ``.poll(now)``; read ``.sent()``.
+
+    With ``MAILHELPER_TEST_STATE=postgresql`` in the environment its state is a new database
+    of the ``postgres`` cluster instead of a file: ``MAILHELPER_TEST_STATE=postgresql pytest
+    tests/test_lifecycle*.py`` walks the lifecycles on PostgreSQL (tests that open
+    ``rig_assistant.state`` with sqlite3 themselves do not apply)."""
     workdir = tmp_path / "assistant"
     workdir.mkdir()
-    return RigAssistant(dovecot, imap_account, smtp_sink, workdir)
+    rig = RigAssistant(dovecot, imap_account, smtp_sink, workdir)
+    if os.environ.get("MAILHELPER_TEST_STATE") == "postgresql":
+        rig.configure({"state": request.getfixturevalue("postgres").new_database()})
+    return rig

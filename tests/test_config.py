@@ -571,3 +571,32 @@ def test_a_config_just_under_the_cap_is_read(tmp_path: Path) -> None:
 
 def test_confirm_commands_false_is_read() -> None:
     assert parse(MINIMAL + "confirm_commands: false\n").confirm_commands is False
+
+
+# --- a PostgreSQL state -----------------------------------------------------------------------
+def test_a_postgresql_url_is_the_state_and_a_path_still_an_sqlite_file() -> None:
+    url = "postgresql://helper@db.example.org:5432/mailhelper"
+    s = parse(MINIMAL + f"state: {url}\nstate_password_env: MH_STATE_PASSWORD\n")
+    assert s.state_url == url and s.state_location == url
+    assert s.state_password is not None and s.state_password.env == "MH_STATE_PASSWORD"
+    s = parse(MINIMAL + "state: /srv/postgresql/state.db\n")
+    assert s.state_url is None and s.state_location == Path("/srv/postgresql/state.db")
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    ("state: postgresql://helper:s3cret@db/mh\n",
+     "config.yaml:5: state: holds a password; take it out of the URL and give it in "
+     "PGPASSWORD, ~/.pgpass or state_password_env, so it is not in the config file"),
+    ("state: postgresql://helper@db:5432\n",
+     "config.yaml:5: state: names no database; end the URL with the database's name, e.g. "
+     "postgresql://mailhelper@db.example.org:5432/mailhelper"),
+    ("state: postgresql://helper@db:99999/mh\n", "config.yaml:5: state: is not a valid URL"),
+    ("state: mysql://helper@db/mh\n", 'config.yaml:5: state: "mysql://" is not a database'),
+    ("state_password_env: MH_PW\n", "config.yaml:5: state_password_env: is for a PostgreSQL "
+     "state; set state: postgresql://user@host:port/database too"),
+    ("state: postgresql://h@db/mh\nstate_password_env: s3cret!\n",
+     'config.yaml:6: state_password_env: "s3cret!" is not an environment variable name'),
+])
+def test_a_wrong_postgresql_state_is_one_problem_with_its_line(lines: str, problem: str) -> None:
+    [found] = problems_of(MINIMAL + lines)
+    assert found.startswith(problem)

@@ -1,5 +1,6 @@
 """State files of every earlier schema open with today's code, upgraded in one transaction and
-with nothing lost; a file of a newer schema is refused (tests/test_store.py). The file of
+with nothing lost; a file of a newer schema is refused (tests/test_store.py). The tests taking
+``state_location`` run the same steps on SQLite and on PostgreSQL. The file of
 schema 3 in tests/data was written by the release of the day, through Dovecot and the SMTP
 sink (scripts/make_state_fixture.py regenerates it)."""
 
@@ -9,6 +10,7 @@ import contextlib
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from mailhelper.errors import StateError
 from mailhelper.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, version_of
 from mailhelper.models import ActionKind, ActionStatus, Answer, Kind, ThreadState
+from mailhelper.sqldriver import Connection, PostgresConnection, SQLiteConnection
 from mailhelper.store import Store
 
 FIXTURE = Path(__file__).parent / "data" / "state-v3.sqlite"
@@ -120,11 +123,26 @@ def test_a_new_file_has_the_shape_todays_release_made(tmp_path: Path) -> None:
     assert shape(tmp_path / "v1.db") == new
 
 
-def test_a_state_file_of_schema_1_keeps_its_threads_and_actions(tmp_path: Path) -> None:
+def old_state(location: Path | str, version: int) -> Connection:
+    """A state of schema ``version`` on either backend (a path or a ``postgresql://`` URL),
+    made by the steps up to it; the caller fills it as that release would and closes it."""
+    if isinstance(location, str):
+        db: Connection = PostgresConnection.connect(location)
+    else:
+        location.parent.mkdir(parents=True, exist_ok=True)
+        db = SQLiteConnection(sqlite3.connect(location, isolation_level=None))
+    db.begin()
+    migrate(db, 0, upto=version)
+    db.commit()
+    return db
+
+
+def test_a_state_file_of_schema_1_keeps_its_threads_and_actions(
+        state_location: Callable[[], Path | str]) -> None:
     """Schema 1 had no per-person answers and no trust: an answered ask's answer goes to each
     counterpart, untrusted (its thank-you is a draft); nothing else changes."""
-    path = tmp_path / "state.db"
-    db = old_file(path, 1)
+    path = state_location()
+    db = old_state(path, 1)
     people = [["jane@example.org", "Jane Doe"], ["bob@example.net", "Bob Lee"]]
     db.execute(
         "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name, "
@@ -159,9 +177,9 @@ def test_a_state_file_of_schema_1_keeps_its_threads_and_actions(tmp_path: Path) 
 
 
 def test_a_state_file_of_schema_2_gives_each_counterpart_the_trusted_answer(
-        tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    db = old_file(path, 2)
+        state_location: Callable[[], Path | str]) -> None:
+    path = state_location()
+    db = old_state(path, 2)
     db.execute(
         "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name, "
         "counterparts, created, root_message_id, last_owner_activity, answered_at, "
@@ -206,9 +224,37 @@ def test_an_upgrade_that_fails_part_way_leaves_the_file_as_it_was(tmp_path: Path
         assert version_of(db) == 1
 
 
-def test_a_schema_version_that_is_not_a_number_is_a_state_error(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    db = old_file(path, 1)
+def test_an_upgrade_that_fails_part_way_leaves_the_state_as_it_was_on_either_backend(
+        state_location: Callable[[], Path | str]) -> None:
+    """As above, with a check constraint both databases enforce in the way of step 3."""
+    path = state_location()
+    db = old_state(path, 1)
+    db.execute(
+        "INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, owner_name, "
+        "counterparts, created, root_message_id, last_owner_activity, answered_at) VALUES "
+        "(1, 'ask', 'answered', 'S', 's', 'sam@example.com', 'Sam', '[[\"j@x.org\", \"J\"]]', "
+        "'2026-11-30T09:00:00+00:00', 'a@x', '2026-11-30T09:00:00+00:00', "
+        "'2026-11-30T10:00:00+00:00')")
+    db.execute("CREATE TABLE thread_answers (thread_id INTEGER, email TEXT CHECK (email = 'x'), "
+               "at TEXT, trusted INTEGER, excerpt TEXT, position INTEGER)")
+    db.close()
+
+    with pytest.raises(StateError):
+        Store.open(path, DOMAIN)
+
+    reader = Store.open_readonly(path, DOMAIN)
+    try:
+        assert version_of(reader.db) == 1
+        with pytest.raises(StateError):  # step 2's column was not added either
+            reader.db.execute("SELECT answer_trusted FROM threads").fetchall()
+    finally:
+        reader.close()
+
+
+def test_a_schema_version_that_is_not_a_number_is_a_state_error(
+        state_location: Callable[[], Path | str]) -> None:
+    path = state_location()
+    db = old_state(path, 1)
     db.execute("UPDATE meta SET value='x' WHERE key='schema_version'")
     db.close()
     with pytest.raises(StateError, match="schema_version is not a number"):

@@ -1,9 +1,12 @@
-"""The SQLite store answers its questions and keeps its promises across re-opening."""
+"""The store's contract: it answers its questions and keeps its promises across re-opening,
+on both backends (each test taking ``store`` or ``state_location`` runs on SQLite and on
+PostgreSQL; see tests/conftest.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
+from mailhelper.sqldriver import redact
 from mailhelper.store import SCHEMA_VERSION, Store
 
 NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
@@ -30,9 +34,14 @@ SAM = Address("sam@example.com", "Sam")
 JANE = Address("jane@example.org", "Jane Doe")
 
 
+Location = Callable[..., Path | str]
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "state" / "state.db", "example.com")
+def store(state_location: Location) -> Iterator[Store]:
+    opened = Store.open(state_location(), "example.com")
+    yield opened
+    opened.close()
 
 
 #: What each numbered step after 4 added, undone: ``as_schema`` turns a file of today into a
@@ -125,8 +134,8 @@ def test_due_respects_time_and_retry(store: Store) -> None:
     assert store.next_due() == T0 + timedelta(minutes=2)
 
 
-def test_sending_then_sent_is_remembered_after_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_sending_then_sent_is_remembered_after_reopening(state_location: Location) -> None:
+    path = state_location()
     store = Store.open(path, "example.com")
     made = thread(store)
     with store.transaction():
@@ -186,8 +195,8 @@ def test_the_ledger_counts_asks_answers_and_median(store: Store) -> None:
     assert jane.person == JANE and jane.asks_made == 3
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_a_newer_schema_is_refused(state_location: Location) -> None:
+    path = state_location()
     store = Store.open(path, "example.com")
     with store.transaction():
         store.set_meta("schema_version", "999")
@@ -195,17 +204,17 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="newer mailhelper") as refused:
         Store.open(path, "example.com")
     # the file, its version, this code's and what to do
+    where = path if isinstance(path, Path) else redact(path)
     assert str(refused.value) == (
-        f"{path} is of schema 999, newer than this mailhelper knows (schema "
+        f"{where} is of schema 999, newer than this mailhelper knows (schema "
         f"{SCHEMA_VERSION} at most): a newer mailhelper has used it; upgrade mailhelper")
-    with sqlite3.connect(path) as db:  # left as it was
-        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
-            "999",)
-    db.close()
+    left = Store.open_readonly(path, "example.com")  # left as it was
+    assert left.get_meta("schema_version") == "999"
+    left.close()
 
 
-def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_a_state_file_of_schema_1_gains_the_new_columns(state_location: Location) -> None:
+    path = state_location()
     store = Store.open(path, "example.com")
     as_schema(store, 4)
     store.db.execute("ALTER TABLE threads DROP COLUMN answer_trusted")
@@ -213,17 +222,17 @@ def test_a_state_file_of_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     store.set_meta("schema_version", "1")
     store.close()
     again = Store.open(path, "example.com")
-    columns = {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")}
-    assert {"answer_trusted", "away_capped", "written_at", "followed_up_at"} <= columns
+    again.db.execute("SELECT answer_trusted, away_capped, repeat, written_at, followed_up_at, "
+                     "expected FROM threads").fetchall()
     assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
 
 
 def test_a_state_file_of_schema_2_gives_each_counterpart_the_threads_answer(
-    tmp_path: Path,
+    state_location: Location,
 ) -> None:
     """Before schema 3 an answered ask counted as answered by all its counterparts: after the
     upgrade each has that answer (time, trust, excerpt), so nothing reopens or is lost."""
-    path = tmp_path / "state.db"
+    path = state_location()
     store = Store.open(path, "example.com")
     bob = Address("bob@example.net", "Bob Lee")
     answered = thread(store, counterparts=(JANE, bob), state=ThreadState.ANSWERED,
@@ -243,15 +252,15 @@ def test_a_state_file_of_schema_2_gives_each_counterpart_the_threads_answer(
 
 
 def test_message_ids_carry_the_installations_secret_and_survive_a_restart(
-    tmp_path: Path,
+    state_location: Location,
 ) -> None:
     action = Action("t1/follow_up/20261203T090000Z/1", ActionKind.FOLLOW_UP, NOW, 1)
-    first = Store.open(tmp_path / "a.db", "example.com")
+    first = Store.open(state_location("a"), "example.com")
     planned = first.message_id_for(action)
     first.close()
-    again = Store.open(tmp_path / "a.db", "example.com")
+    again = Store.open(state_location("a"), "example.com")
     assert again.message_id_for(action) == planned  # stable across restarts
-    other = Store.open(tmp_path / "b.db", "example.com")
+    other = Store.open(state_location("b"), "example.com")
     assert other.message_id_for(action) != planned  # another installation, another id
     assert f"<{planned}>" != make_message_id(action.key, "example.com", b"")
     secret = again.get_meta("message_id_secret")
@@ -260,9 +269,9 @@ def test_message_ids_carry_the_installations_secret_and_survive_a_restart(
 
 
 def test_a_state_from_before_the_secret_gets_one_and_keeps_its_recorded_ids(
-    tmp_path: Path,
+    state_location: Location,
 ) -> None:
-    path = tmp_path / "state.db"
+    path = state_location()
     store = Store.open(path, "example.com")
     action = Action("t1/nudge/20261203T090000Z/1", ActionKind.NUDGE, NOW, 1)
     store.add_action(action, NOW)
@@ -293,3 +302,83 @@ def test_a_repeat_round_trips_and_an_older_state_file_gains_its_column(tmp_path:
     again = Store.open(path, "example.com")
     assert {r["name"] for r in again.db.execute("PRAGMA table_info(threads)")} >= {"repeat"}
     assert again.thread(made.id) == dataclasses.replace(made, repeat=None)
+
+
+# -- what a second database could get wrong ---------------------------------------------------
+def test_a_threads_message_ids_come_back_in_the_order_they_were_seen(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_thread_messages(made.id, ["z@x", "a@x", "m@x", "a@x"])
+    assert store.thread_message_ids(made.id) == ("ask@example.com", "z@x", "a@x", "m@x")
+
+
+def test_next_due_is_the_later_of_due_and_the_retry(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+        store.add_action(Action("b", ActionKind.FOLLOW_UP, T0 + timedelta(hours=3), made.id,
+                                (SAM,)), T0)
+    [a] = store.due(T0)
+    assert a.id is not None
+    with store.transaction():
+        store.set_status(a.id, ActionStatus.PENDING, next_attempt=T0 + timedelta(hours=5))
+    assert store.next_due() == T0 + timedelta(hours=3)
+
+
+def test_the_bytes_being_sent_and_32_bit_uids_round_trip(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+        store.set_sync_position("INBOX", 4_294_967_295, 4_294_967_290)
+        store.mark_processed("m1@x", "hash1", "INBOX", 4_294_967_290, T0, "handled 100% ?")
+    raw = bytes(range(256)) * 4
+    sending = store.mark_sending(store.due(T0)[0], raw)
+    assert sending.id is not None and store.outgoing(sending.id) == raw
+    assert store.sync_position("INBOX") == (4_294_967_295, 4_294_967_290)
+    assert store.processed_outcome("other", "hash1") == "handled 100% ?"
+
+
+def test_a_failed_statement_rolls_its_transaction_back_and_the_store_goes_on(
+    store: Store,
+) -> None:
+    with pytest.raises(StateError) as failed, store.transaction():
+        store.mark_processed("m1@x", "hash1", "INBOX", 4, T0, "handled")
+        store.db.execute("SELECT * FROM no_such_table")
+    assert failed.value.__cause__ is not None  # the driver's own error
+    assert not store.is_processed("m1@x", "hash1")
+    with store.transaction():
+        store.mark_processed("m1@x", "hash1", "INBOX", 4, T0, "handled")
+    assert store.is_processed("m1@x", "hash1")
+
+
+def test_a_snapshot_is_a_copy_whose_writes_stay_in_it(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+    copy = store.snapshot()
+    assert copy.thread(made.id) == made and [a.key for a in copy.due(T0)] == ["a"]
+    assert copy.get_meta("message_id_secret") == store.get_meta("message_id_secret")
+    with copy.transaction():
+        copy.mark_processed("m1@x", "hash1", "INBOX", 4, T0, "handled")
+    copy.close()
+    assert not store.is_processed("m1@x", "hash1")
+
+
+def test_a_read_only_state_refuses_writes(state_location: Location) -> None:
+    Store.open(state_location(), "example.com").close()
+    reader = Store.open_readonly(state_location(), "example.com")
+    assert reader.get_meta("schema_version") == str(SCHEMA_VERSION)
+    with pytest.raises(StateError), reader.transaction():
+        reader.set_meta("x", "y")
+    reader.close()
+
+
+def test_a_bool_is_stored_as_an_integer_as_sqlite_does(store: Store) -> None:
+    made = thread(store)
+    with store.transaction():
+        store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
+        store.mark_sent(store.due(T0)[0], T0)
+    assert [a.key for a in store.unappended()] == ["a"]
+    with store.transaction():
+        store.db.execute("UPDATE actions SET appended=? WHERE key=?", (True, "a"))
+    assert store.unappended() == []
