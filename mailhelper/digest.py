@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
+from mailhelper.kinds import KINDS
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -97,7 +98,7 @@ def section_of(thread: Thread, history: Sequence[Action]) -> tuple[str, Action |
     if thread.state is ThreadState.ANSWERED:
         return "answered", None
     if thread.state is ThreadState.OPEN:
-        return ("asks" if thread.kind is Kind.ASK else "offers"), None
+        return KINDS[thread.kind].digest_section, None
     if _pending(history, (ActionKind.RETURN_FAVOR,)):
         return "favours", None
     return None

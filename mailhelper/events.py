@@ -142,5 +142,8 @@ class Ignored:
     notify_owner: Address | None = None
 
 
-Event = (NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
-         | OwnerThanked | DigestCommands)
+#: The events :func:`mailhelper.plan.apply` decides on (one thread, or none); the store starts
+#: a :class:`NewThread` and spreads :class:`DigestCommands` over the items they name.
+ThreadEvent = (OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
+               | OwnerThanked)
+Event = NewThread | DigestCommands | ThreadEvent

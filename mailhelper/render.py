@@ -184,10 +184,10 @@ from mailhelper.digest import BANDS, OFFER_OUTCOMES, Digest, Period, bar
 from mailhelper.digest import SECTIONS as DIGEST_SECTIONS
 from mailhelper.digest import build as build_digest
 from mailhelper.errors import MailhelperError
+from mailhelper.kinds import ACTIONS, KINDS, AnsweredBy
 from mailhelper.language import guess_language
 from mailhelper.message_id import bracketed, make_message_id
 from mailhelper.models import (
-    COUNTERPART_ACTIONS,
     Action,
     ActionKind,
     Address,
@@ -203,7 +203,6 @@ from mailhelper.tap import mailto, token_for, with_token
 from mailhelper.timewords import describe_repeat
 
 __all__ = [
-    "ACTION_WORDS",
     "POLICY",
     "CompositionError",
     "FiguresView",
@@ -710,14 +709,14 @@ class DigestView:
                 words.append(f"done {n}")
             if thread.state is ThreadState.OPEN:
                 words.append(f"snooze {n} 3 days")
-            if live and thread.kind is Kind.OFFER:
+            if live and KINDS[thread.kind].declinable:
                 words.append(f"decline {n}")
             if thread.state is not ThreadState.CANCELLED:
                 words.append(f"cancel {n}")
             drafting = item.draft.kind if item.draft is not None else None
             focus = (thread.answered if item.section in ("thanks", "favours")
                      or drafting is ActionKind.THANK_YOU_DRAFT
-                     else thread.silent if thread.kind is Kind.ASK else None)
+                     else thread.silent if _per_person(thread) else None)
             views.append(ItemView(n, item.section, ThreadView.of(thread, zone, focus or None),
                                   drafting.value if drafting else "", tuple(words)))
         sections = tuple((name, tuple(v for v in views if v.section == name))
@@ -983,26 +982,6 @@ def thanks_words(sent: int, drafted: int) -> str:
     return ", ".join(parts) or "none yet"
 
 
-#: What a scheduled action is called in text for people (status, dry runs).
-ACTION_WORDS = {
-    ActionKind.RECEIPT: "receipt",
-    ActionKind.FOLLOW_UP: "reminder",
-    ActionKind.OFFER_FOLLOW_UP: "reminder",
-    ActionKind.CLOSING_NOTE: "closing note",
-    ActionKind.NUDGE: "follow-up to them",
-    ActionKind.THANK_YOU_DRAFT: "thank-you draft",
-    ActionKind.THANK_YOU: "thank-you to them",
-    ActionKind.LETTER: "your letter to them",
-    ActionKind.RETURN_FAVOR: "return-the-favour reminder",
-    ActionKind.NOTE_REMINDER: "note back to you",
-    ActionKind.CHECK_IN: "check-in reminder",
-    ActionKind.DIGEST: "digest",
-    ActionKind.HELP: "help",
-    ActionKind.COMMAND_REPLY: "answer to a command",
-    ActionKind.ERROR_NOTICE: "notice",
-}
-
-
 def duration_words(hours: float | None) -> str:
     """A span of time as the digest, the status table and the demo all write it:
     ``45 minutes``, ``5 hours``, ``2.1 days`` ("" for None).
@@ -1080,26 +1059,6 @@ def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
 
 # -- the renderer ------------------------------------------------------------------------
 
-#: How an error notice names a mail that could not be sent.
-_MAIL_NAMES = {
-    ActionKind.RECEIPT: "a receipt",
-    ActionKind.FOLLOW_UP: "a follow-up reminder",
-    ActionKind.OFFER_FOLLOW_UP: "a reminder about an offer",
-    ActionKind.CLOSING_NOTE: "a closing note",
-    ActionKind.NUDGE: "the follow-up",
-    ActionKind.THANK_YOU_DRAFT: "a thank-you draft",
-    ActionKind.THANK_YOU: "the thank-you",
-    ActionKind.LETTER: "your letter",
-    ActionKind.RETURN_FAVOR: "a return-the-favour reminder",
-    ActionKind.NOTE_REMINDER: "your note back to you",
-    ActionKind.CHECK_IN: "a check-in reminder",
-    ActionKind.DIGEST: "your digest",
-    ActionKind.HELP: "the help mail",
-    ActionKind.COMMAND_REPLY: "the answer to your command",
-    ActionKind.ERROR_NOTICE: "a notice",
-}
-_SENDABLE_DRAFT = frozenset({ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT,
-                             ActionKind.CHECK_IN})
 #: Local part and domain of an address a header may carry: dot-atom text, with the non-ASCII
 #: characters RFC 6532 section 3.2 allows in it (such mail needs SMTPUTF8, see
 #: :func:`mailhelper.outbox.flatten`), and a host name (an IDN domain is turned into its ASCII
@@ -1222,7 +1181,7 @@ class Renderer:
         if job.now.tzinfo is None:
             raise ValueError("RenderJob.now must be timezone-aware")
         action = job.action
-        to_counterpart = action.kind in COUNTERPART_ACTIONS
+        to_counterpart = ACTIONS[action.kind].to_counterpart
         if to_counterpart and job.thread is None:
             raise CompositionError(f"{action.kind.value} {action.key!r}: its thread is missing")
         if not action.recipients:
@@ -1281,7 +1240,7 @@ class Renderer:
         """The subject, text and HTML of ``job``'s mail, without headers (dry runs, tests)."""
         context = self._context(job)
         kind = job.action.kind
-        if kind in COUNTERPART_ACTIONS and context["own_words"]:
+        if ACTIONS[kind].to_counterpart and context["own_words"]:
             kind = ActionKind.LETTER  # the owner's words go as they wrote them, not the draft
         subject_name, text_name, html_name = template_names(kind)
         subject = one_line(self._run(subject_name, context), MAX_SUBJECT_CHARS)
@@ -1338,7 +1297,7 @@ class Renderer:
         data = {str(k): one_line(v) for k, v in action.data.items()}
         thread = (ThreadView.of(job.thread, zone, _focus(job.thread, action))
                   if job.thread is not None else None)
-        to_counterpart = action.kind in COUNTERPART_ACTIONS
+        to_counterpart = ACTIONS[action.kind].to_counterpart
         owner = Person.of(self._owner(job))
 
         if thread is not None:
@@ -1363,7 +1322,7 @@ class Renderer:
         failed_kind = data.get("failed_kind", "")
         failed_what = ""
         if failed_kind in {k.value for k in ActionKind}:
-            failed_what = _MAIL_NAMES[ActionKind(failed_kind)]
+            failed_what = ACTIONS[ActionKind(failed_kind)].mail_name
         elif failed_kind:
             failed_what = f"a {failed_kind.replace('_', ' ')} mail"
 
@@ -1407,7 +1366,7 @@ class Renderer:
             "to_counterpart": to_counterpart,
             "from_owner": to_counterpart and settings.send_as == "owner",
             "send_as": settings.send_as,
-            "sendable_draft": action.kind in _SENDABLE_DRAFT,
+            "sendable_draft": ACTIONS[action.kind].sendable_draft,
             "number": number,
             "of": of,
             "last_reminder": of > 0 and number >= of,
@@ -1504,15 +1463,21 @@ _ABOUT_ANSWERED = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT,
 _ABOUT_SILENT = frozenset({ActionKind.FOLLOW_UP, ActionKind.NUDGE, ActionKind.CLOSING_NOTE})
 
 
+def _per_person(thread: Thread) -> bool:
+    """Whether the thread's counterparts answer it one by one (an ask), so a mail may be
+    about those who answered or those who did not."""
+    return KINDS[thread.kind].answered_by is AnsweredBy.COUNTERPARTS
+
+
 def _focus(thread: Thread, action: Action) -> tuple[Address, ...]:
     """The counterparts a mail is about: those its ``people`` names; for a mail planned
     before it named them, those who answered (thanks) or did not (reminders); else all."""
     named = set(action.data.get("people", "").split(",")) - {""}
     if named:
         chosen = tuple(c for c in thread.counterparts if c.email in named)
-    elif thread.kind is Kind.ASK and action.kind in _ABOUT_ANSWERED:
+    elif _per_person(thread) and action.kind in _ABOUT_ANSWERED:
         chosen = thread.answered
-    elif thread.kind is Kind.ASK and action.kind in _ABOUT_SILENT:
+    elif _per_person(thread) and action.kind in _ABOUT_SILENT:
         chosen = thread.silent
     else:
         chosen = ()
@@ -1827,7 +1792,7 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
 
     def job(kind: ActionKind, thread: Thread | None, data: Mapping[str, str] | None = None,
             **extra: Any) -> RenderJob:
-        recipients = thread.counterparts if thread and kind in COUNTERPART_ACTIONS else (owner,)
+        recipients = thread.counterparts if thread and ACTIONS[kind].to_counterpart else (owner,)
         action = Action(key=f"sample/{kind.value}", kind=kind, due=now,
                         thread_id=thread.id if thread else None, recipients=recipients,
                         data=dict(data or {}))

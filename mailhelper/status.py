@@ -19,6 +19,7 @@ from typing import Any
 
 from mailhelper.addresses import fold
 from mailhelper.ics import Entry, calendar
+from mailhelper.kinds import ACTIONS, KINDS, THANKS
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -30,14 +31,12 @@ from mailhelper.models import (
     ThreadState,
 )
 from mailhelper.names import join_names
-from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural, thanks_words
+from mailhelper.render import duration_words, format_when, plural, thanks_words
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 from mailhelper.terminal import one_line
 from mailhelper.timewords import describe_repeat
 from mailhelper.watch import describe, watch_states
-
-THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
 
 
 def _pending(store: Store, thread: Thread) -> list[Action]:
@@ -144,7 +143,7 @@ def calendar_entries(store: Store) -> list[Entry]:
         for action in _pending(store, thread):
             if action.kind not in CALENDAR_KINDS:
                 continue
-            words = ACTION_WORDS[action.kind]
+            words = ACTIONS[action.kind].words
             summary = f"{words[:1].upper()}{words[1:]}: {one_line(thread.subject)} ({names})"
             entries.append(Entry(action.key, goes_at(action, pause), summary,
                                  _calendar_description(action, thread, names)))
@@ -153,11 +152,11 @@ def calendar_entries(store: Store) -> list[Entry]:
 
 def _calendar_description(action: Action, thread: Thread, names: str) -> str:
     subject = one_line(thread.subject)
-    if action.kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+    if ACTIONS[action.kind].to_counterpart:  # of CALENDAR_KINDS: a nudge or a thank-you
         return (f"The assistant writes to {names} in the thread \"{subject}\", with you in "
                 "Cc.")
-    kind = "ask to" if thread.kind is Kind.ASK else "offer from"
-    return (f"The assistant mails you a {ACTION_WORDS[action.kind]} about your {kind} "
+    kind = KINDS[thread.kind].calendar_words
+    return (f"The assistant mails you a {ACTIONS[action.kind].words} about your {kind} "
             f"{names}, \"{subject}\". Reply to that mail with done, snooze or cancel.")
 
 
@@ -175,10 +174,10 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
         return lambda t: t.state is ThreadState.OPEN and t.kind is kind
 
     return [
-        ("Offers waiting on you: tell them exactly what would help", open_of(Kind.OFFER)),
+        (KINDS[Kind.OFFER].status_group, open_of(Kind.OFFER)),
         ("Thanks to say", lambda t: t.id in thanks),
-        ("Waiting for an answer", open_of(Kind.ASK)),
-        ("Notes to self", open_of(Kind.NOTE)),
+        (KINDS[Kind.ASK].status_group, open_of(Kind.ASK)),
+        (KINDS[Kind.NOTE].status_group, open_of(Kind.NOTE)),
         ("Answered: reply done when it's settled", lambda t: t.state is ThreadState.ANSWERED),
         ("Favours to return", lambda t: t.id in favours),
         ("Nothing to do", lambda t: True),
@@ -231,7 +230,8 @@ def _threads_table(store: Store, settings: Settings) -> str:
             upcoming = "-"
             if action is not None:
                 zone = settings.zone_for(thread.owner.email)  # each owner reads their own
-                upcoming = f"{ACTION_WORDS[action.kind]} {format_when(action.due.astimezone(zone))}"
+                words = ACTIONS[action.kind].words
+                upcoming = f"{words} {format_when(action.due.astimezone(zone))}"
             if thread.repeat:
                 upcoming += f" (repeats {describe_repeat(thread.repeat)})"
             lines.append(
