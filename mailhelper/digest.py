@@ -37,6 +37,7 @@ from mailhelper.models import (
     ThreadState,
     thanked_people,
 )
+from mailhelper.owed import owes_favour, owes_thanks
 
 #: How many weeks the chart of asks made and answered covers (the current week last).
 WEEKS = 8
@@ -83,23 +84,18 @@ def unsent_draft(thread: Thread, history: Sequence[Action]) -> Action | None:
     return None
 
 
-def _pending(history: Sequence[Action], kinds: Iterable[ActionKind]) -> bool:
-    wanted = set(kinds)
-    return any(a.kind in wanted and a.status is ActionStatus.PENDING for a in history)
-
-
 def section_of(thread: Thread, history: Sequence[Action]) -> tuple[str, Action | None] | None:
     """The section ``thread`` is listed in, and its unsent draft; None: not listed."""
     draft = unsent_draft(thread, history)
     if draft is not None:
         return "drafts", draft
-    if _pending(history, (ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT)):
+    if owes_thanks(history):  # the one definition of thanks due (mailhelper.owed)
         return "thanks", None
     if thread.state is ThreadState.ANSWERED:
         return "answered", None
     if thread.state is ThreadState.OPEN:
         return KINDS[thread.kind].digest_section, None
-    if _pending(history, (ActionKind.RETURN_FAVOR,)):
+    if owes_favour(history):
         return "favours", None
     return None
 

@@ -4,8 +4,9 @@ The status, the digest and the ledger tell one story. A thank-you or a return-th
 reminder is *due* while its mail is pending; once the assistant has sent it it is due no more,
 and the ledger counts it: a thank-you that went to the counterpart as *sent*, one mailed to the
 owner as a draft (in ``draft`` mode the draft is the whole of the assistant's job) as
-*drafted*, a reminder as a favour returned. :func:`thanks_due` and :func:`favours_due` answer
-that question for the digest and for the table alike, so the two cannot disagree.
+*drafted*, a letter from a return-the-favour reminder as a favour returned. :func:`thanks_due`
+and :func:`favours_due` answer that question from the store with :mod:`mailhelper.owed`, the
+one definition the digest and the table share, so the two cannot disagree.
 
 Times and figures read as the mails write them (:mod:`mailhelper.render`): ``Thu 10 Dec,
 09:00``, ``2.1 days``, and actions by name ("reminder", "thank-you draft").
@@ -13,13 +14,14 @@ Times and figures read as the mails write them (:mod:`mailhelper.render`): ``Thu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from mailhelper import owed
 from mailhelper.addresses import fold
 from mailhelper.ics import Entry, calendar
-from mailhelper.kinds import ACTIONS, KINDS, THANKS
+from mailhelper.kinds import ACTIONS, KINDS
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -52,18 +54,22 @@ def _owned(store: Store, owner: str | None) -> list[Thread]:
     return [t for t in store.threads() if owner is None or t.owner.email == owner]
 
 
+def _history(store: Store, threads: Iterable[Thread]) -> dict[int, Sequence[Action]]:
+    return {t.id: store.actions_for(t.id) for t in threads}
+
+
 def thanks_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
-    """Threads whose thank-you (draft or mail) is still to go, oldest first."""
-    due = [t for t in _owned(store, owner)
-           if any(a.kind in THANKS for a in _pending(store, t))]
-    return tuple(sorted(due, key=lambda t: (t.created, t.id)))
+    """Threads whose thank-you (draft or mail) is still to go, oldest first
+    (:func:`mailhelper.owed.thanks_due`)."""
+    threads = _owned(store, owner)
+    return owed.thanks_due(threads, _history(store, threads))
 
 
 def favours_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
-    """Threads whose return-the-favour reminder is still to go, most recently settled first."""
-    due = [t for t in _owned(store, owner)
-           if any(a.kind is ActionKind.RETURN_FAVOR for a in _pending(store, t))]
-    return tuple(sorted(due, key=lambda t: (t.closed_at or t.created, t.id), reverse=True))
+    """Threads whose return-the-favour reminder is still to go, most recently settled first
+    (:func:`mailhelper.owed.favours_due`)."""
+    threads = _owned(store, owner)
+    return owed.favours_due(threads, _history(store, threads))
 
 
 def _iso(moment: datetime | None) -> str | None:
