@@ -37,7 +37,7 @@ from mailhelper.models import (
     ThreadState,
     thanked_people,
 )
-from mailhelper.owed import owes_favour, owes_thanks
+from mailhelper.owed import favours_due, owes_favour, owes_thanks, thanks_due
 
 #: How many weeks the chart of asks made and answered covers (the current week last).
 WEEKS = 8
@@ -330,6 +330,9 @@ class Digest:
     offers: Mapping[str, int]
     expectations: tuple[Expectation, ...]
     closing: str
+    #: Thanks and favours due (:mod:`mailhelper.owed`), as the status table lists them.
+    thanks_due: tuple[Thread, ...] = ()
+    favours_due: tuple[Thread, ...] = ()
 
 
 def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], now: datetime,
@@ -348,4 +351,6 @@ def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], no
         offers=offer_outcomes(threads, now),
         expectations=expectations(threads),
         closing=closing_line(week, overall),
+        thanks_due=thanks_due(threads, history),
+        favours_due=favours_due(threads, history),
     )

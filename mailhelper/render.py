@@ -234,9 +234,6 @@ MAX_NAME_CHARS = 120
 MAX_TEXT_CHARS = 2000
 #: RFC 5322 section 3.6.4 lets a References header be trimmed; keep the root and the latest.
 MAX_REFERENCES = 20
-#: How long recent help stays in the digest (thanks for declined offers, favours to return).
-RECENT_THANKS = timedelta(days=14)
-RECENT_FAVOURS = timedelta(days=90)
 
 
 class TemplateProblem(MailhelperError):
@@ -764,9 +761,9 @@ class RenderJob:
     ``references`` are the Message-IDs of the thread, oldest first, with or without angle
     brackets (unsafe ones are dropped). ``answering`` is the Message-ID of the owner's mail a
     receipt, command reply or notice answers; it threads the answer under that mail.
-    ``thanks_due`` and ``favours_due`` list the digest's threads; None derives them from
-    ``open_threads``: answered asks not yet done and offers declined in the last 14 days are
-    thanks due; threads done in the last 90 days are favours to return.
+    ``thanks_due`` and ``favours_due`` list the digest's threads; None takes them from
+    ``digest`` (:mod:`mailhelper.owed`: a thank-you or a return-the-favour reminder still
+    pending), so a job without its threads' actions (a preview) has none.
     """
 
     action: Action
@@ -1326,10 +1323,10 @@ class Renderer:
         elif failed_kind:
             failed_what = f"a {failed_kind.replace('_', ' ')} mail"
 
-        digest = self._digest_lists(job) if action.kind is ActionKind.DIGEST else None
         facts = None
         if action.kind is ActionKind.DIGEST:
             facts = job.digest or build_digest(job.open_threads, {}, job.now, zone)
+        digest = self._digest_lists(job, facts) if facts is not None else None
         schedules = settings.schedules
         local, _, domain = settings.assistant.email.partition("@")
         ask_word = settings.tags.ask[0] if settings.tags.ask else "ask"
@@ -1418,33 +1415,16 @@ class Renderer:
         return context
 
     def _digest_lists(
-        self, job: RenderJob
+        self, job: RenderJob, facts: Digest
     ) -> tuple[tuple[ThreadView, ...], tuple[ThreadView, ...], tuple[ThreadView, ...],
                tuple[ThreadView, ...]]:
         zone = self._zone(job)
         threads = sorted(job.open_threads, key=lambda t: (t.created, t.id))
         asks = [t for t in threads if t.kind is Kind.ASK and t.state is ThreadState.OPEN]
         offers = [t for t in threads if t.kind is Kind.OFFER and t.state is ThreadState.OPEN]
-        now = job.now
-        if job.thanks_due is not None:
-            thanks = list(job.thanks_due)
-        else:
-            thanks = [
-                t for t in threads
-                if (t.kind is Kind.ASK and t.state is ThreadState.ANSWERED)
-                or (t.kind is Kind.ASK and t.state is ThreadState.OPEN and t.answers)
-                or (t.state is ThreadState.DECLINED and t.closed_at is not None
-                    and now - t.closed_at <= RECENT_THANKS)
-            ]
-        if job.favours_due is not None:
-            favours = list(job.favours_due)
-        else:
-            favours = sorted(
-                (t for t in threads
-                 if t.state is ThreadState.DONE and t.closed_at is not None
-                 and now - t.closed_at <= RECENT_FAVOURS),
-                key=lambda t: t.closed_at or t.created, reverse=True,
-            )[:10]
+        # The one definition of thanks and favours due (mailhelper.owed), as status has it.
+        thanks = job.thanks_due if job.thanks_due is not None else facts.thanks_due
+        favours = job.favours_due if job.favours_due is not None else facts.favours_due
 
         def views(items: Iterable[Thread], about: str = "") -> tuple[ThreadView, ...]:
             return tuple(ThreadView.of(t, zone, getattr(t, about) if about else None)
@@ -1831,7 +1811,7 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.LETTER, offer, {"about": "offer", "text": "Hi Jane,\n\nThe van on Saturday."}),
         job(K.NUDGE, ask, {"text": "Jane, any news?"}),
         job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
-            ledger=ledger),
+            ledger=ledger, thanks_due=(answered, offer), favours_due=(done,)),
         job(K.DIGEST, None, {"reason": "status"}),
         job(K.HELP, None, {}),
         job(K.HELP, ask, {"unknown_command": "frobnicate", "note": "Try again."}),
