@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailhelper.commands import NumberedCommand
+from mailhelper.commands import CommandName, NumberedCommand
 from mailhelper.models import ActionKind, Address, Kind
 
 
@@ -107,7 +107,7 @@ class OwnerCommand:
 
     message_id: str
     owner: Address
-    name: str
+    name: CommandName
     thread_id: int | None
     replied_kind: ActionKind | None = None
     until: datetime | None = None

@@ -397,106 +397,110 @@ def _command(
         return help_reply("That ask or offer belongs to another owner.")
 
     state = thread.state
-    if event.name == "done" and thread.repeat is not None and state in (ThreadState.OPEN,
-                                                                        ThreadState.ANSWERED):
-        return _repeat_done(thread, history, settings, reply)
-    if event.name == "done":
-        if state in (ThreadState.OPEN, ThreadState.ANSWERED):
-            updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
-            return reply("done: no more reminders on this thread", updated, True)
-        return reply(f"nothing changed: it is already {state.value}")
-    if event.name == "cancel":
-        if state is ThreadState.CANCELLED:
-            return reply("nothing changed: it is already cancelled")
-        updated = dataclasses.replace(thread, state=ThreadState.CANCELLED, closed_at=now)
-        return reply("cancelled: nothing more goes out on this thread", updated, True)
-    if event.name == "decline":
-        if not KINDS[thread.kind].declinable:
-            return help_reply("decline is for offers; for an ask, reply done or cancel.")
-        if state in (ThreadState.OPEN, ThreadState.ANSWERED):
-            updated = dataclasses.replace(thread, state=ThreadState.DECLINED, closed_at=now)
-            return reply(_declined(updated, history, settings), updated, True)
-        return reply(f"nothing changed: it is already {state.value}")
-    if event.name == "snooze":
-        until = event.until
-        if until is None:
-            return help_reply("snooze needs a time, e.g. snooze 3 days.")
-        if state is ThreadState.OPEN or (thread.repeat is not None
-                                         and state is ThreadState.ANSWERED):
-            # A repeat's snooze brings this time's reminder back; the next ones keep their
-            # days.
-            updated = dataclasses.replace(thread, follow_up_at=until)
-        elif state is ThreadState.DONE and thread.kind is Kind.NOTE:
-            # A note said done comes back when snoozed: there is no one else to wait on.
-            updated = dataclasses.replace(thread, state=ThreadState.OPEN, follow_up_at=until,
-                                          closed_at=None)
-        elif state is ThreadState.EXPIRED:
-            updated = dataclasses.replace(
-                thread,
-                state=ThreadState.OPEN,
-                last_owner_activity=now,
-                follow_up_at=until,
-                closed_at=None,
+    match event.name:
+        case "done":
+            if thread.repeat is not None and state in (ThreadState.OPEN,
+                                                       ThreadState.ANSWERED):
+                return _repeat_done(thread, history, settings, reply)
+            if state in (ThreadState.OPEN, ThreadState.ANSWERED):
+                updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
+                return reply("done: no more reminders on this thread", updated, True)
+            return reply(f"nothing changed: it is already {state.value}")
+        case "cancel":
+            if state is ThreadState.CANCELLED:
+                return reply("nothing changed: it is already cancelled")
+            updated = dataclasses.replace(thread, state=ThreadState.CANCELLED, closed_at=now)
+            return reply("cancelled: nothing more goes out on this thread", updated, True)
+        case "decline":
+            if not KINDS[thread.kind].declinable:
+                return help_reply("decline is for offers; for an ask, reply done or cancel.")
+            if state in (ThreadState.OPEN, ThreadState.ANSWERED):
+                updated = dataclasses.replace(thread, state=ThreadState.DECLINED, closed_at=now)
+                return reply(_declined(updated, history, settings), updated, True)
+            return reply(f"nothing changed: it is already {state.value}")
+        case "snooze":
+            until = event.until
+            if until is None:
+                return help_reply("snooze needs a time, e.g. snooze 3 days.")
+            if state is ThreadState.OPEN or (thread.repeat is not None
+                                             and state is ThreadState.ANSWERED):
+                # A repeat's snooze brings this time's reminder back; the next ones keep their
+                # days.
+                updated = dataclasses.replace(thread, follow_up_at=until)
+            elif state is ThreadState.DONE and thread.kind is Kind.NOTE:
+                # A note said done comes back when snoozed: there is no one else to wait on.
+                updated = dataclasses.replace(thread, state=ThreadState.OPEN, follow_up_at=until,
+                                              closed_at=None)
+            elif state is ThreadState.EXPIRED:
+                updated = dataclasses.replace(
+                    thread,
+                    state=ThreadState.OPEN,
+                    last_owner_activity=now,
+                    follow_up_at=until,
+                    closed_at=None,
+                )
+            elif state is ThreadState.CANCELLED:
+                return reply("nothing changed: it is cancelled")
+            else:
+                updated = dataclasses.replace(thread, snoozed_until=until)
+            # Say when the reminder will really come: quiet hours and weekends move it as they
+            # move every due time (plan's Planner.add), and a confirmation must not promise more.
+            goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
+            moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
+            return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
+        case "send":
+            # What "send" makes of the mail it answers (kinds.ActionSpec.send_makes).
+            match ACTIONS[event.replied_kind].send_makes if event.replied_kind else None:
+                case ActionKind.LETTER:
+                    return _send_letter(thread, event, now, replied, reply, help_reply)
+                case ActionKind.NUDGE | ActionKind.THANK_YOU as kind:
+                    pass
+                case _:
+                    return help_reply("There is no draft in that mail to send.")
+            # An expired ask: "snooze" brings it back first; a thank-you for a late answer to
+            # it may still go.
+            if state is ThreadState.CANCELLED or (state in CLOSED_STATES
+                                                   and kind is ActionKind.NUDGE):
+                return reply(f"nothing sent: it is {state.value}")
+            people = _draft_people(thread, kind, replied)
+            if kind is ActionKind.THANK_YOU:
+                thanked = [a for a in history if a.kind is ActionKind.THANK_YOU
+                           and a.status in SPENT and a.status is not ActionStatus.SKIPPED]
+                done = set().union(*(thanked_people(thread, a.kind, a.data, a.recipients)
+                                     for a in thanked))
+                left = tuple(c for c in people if c.email not in done)
+                if not left:
+                    # One thank-you per person (SPEC.md "Exactly once"): a second "send"
+                    # repeats none.
+                    when = thanked[-1].sent_at or thanked[-1].due
+                    return reply(f"nothing sent: the thank-you went to "
+                                 f"{', '.join(c.email for c in people)} on {when.isoformat()}")
+                people = left
+            if not people:
+                return reply("nothing sent: everyone has answered")
+            data = {"requested": "send", "people": ",".join(c.email for c in people)}
+            if event.replied_kind is ActionKind.CHECK_IN:
+                data["flavour"] = "check_in"  # the check-in draft, not a follow-up
+            if event.text:
+                data["text"] = event.text
+            if KINDS[thread.kind].declinable and state is ThreadState.DECLINED:
+                data["flavour"] = "declined"
+            action = Action(
+                # Keyed by the draft's mail, so a second "send" to the same draft sends nothing.
+                key=send_key(thread.id, kind, event.replied_to or event.message_id),
+                kind=kind,
+                due=now,
+                thread_id=thread.id,
+                recipients=people,
+                data=data,
             )
-        elif state is ThreadState.CANCELLED:
-            return reply("nothing changed: it is cancelled")
-        else:
-            updated = dataclasses.replace(thread, snoozed_until=until)
-        # Say when the reminder will really come: quiet hours and weekends move it as they
-        # move every due time (plan's Planner.add), and a confirmation must not promise more.
-        goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
-        moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
-        return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
-    if event.name == "send":
-        # What "send" makes of the mail it answers (kinds.ActionSpec.send_makes).
-        match ACTIONS[event.replied_kind].send_makes if event.replied_kind else None:
-            case ActionKind.LETTER:
-                return _send_letter(thread, event, now, replied, reply, help_reply)
-            case ActionKind.NUDGE | ActionKind.THANK_YOU as kind:
-                pass
-            case _:
-                return help_reply("There is no draft in that mail to send.")
-        # An expired ask: "snooze" brings it back first; a thank-you for a late answer to
-        # it may still go.
-        if state is ThreadState.CANCELLED or (state in CLOSED_STATES
-                                               and kind is ActionKind.NUDGE):
-            return reply(f"nothing sent: it is {state.value}")
-        people = _draft_people(thread, kind, replied)
-        if kind is ActionKind.THANK_YOU:
-            thanked = [a for a in history if a.kind is ActionKind.THANK_YOU
-                       and a.status in SPENT and a.status is not ActionStatus.SKIPPED]
-            done = set().union(*(thanked_people(thread, a.kind, a.data, a.recipients)
-                                 for a in thanked))
-            left = tuple(c for c in people if c.email not in done)
-            if not left:
-                # One thank-you per person (SPEC.md "Exactly once"): a second "send"
-                # repeats none.
-                when = thanked[-1].sent_at or thanked[-1].due
-                return reply(f"nothing sent: the thank-you went to "
-                             f"{', '.join(c.email for c in people)} on {when.isoformat()}")
-            people = left
-        if not people:
-            return reply("nothing sent: everyone has answered")
-        data = {"requested": "send", "people": ",".join(c.email for c in people)}
-        if event.replied_kind is ActionKind.CHECK_IN:
-            data["flavour"] = "check_in"  # the check-in draft, not a follow-up
-        if event.text:
-            data["text"] = event.text
-        if KINDS[thread.kind].declinable and state is ThreadState.DECLINED:
-            data["flavour"] = "declined"
-        action = Action(
-            # Keyed by the draft's mail, so a second "send" to the same draft sends nothing.
-            key=send_key(thread.id, kind, event.replied_to or event.message_id),
-            kind=kind,
-            due=now,
-            thread_id=thread.id,
-            recipients=people,
-            data=data,
-        )
-        what = "your words" if event.text else "the draft"
-        confirm = reply(f"sent {what} to {', '.join(c.email for c in people)}", did=True)
-        return Outcome(thread, (action, *confirm.actions), log=confirm.log)
-    return help_reply()
+            what = "your words" if event.text else "the draft"
+            confirm = reply(f"sent {what} to {', '.join(c.email for c in people)}", did=True)
+            return Outcome(thread, (action, *confirm.actions), log=confirm.log)
+        case "help" | "unknown" | "status" | "pause" | "resume":
+            return help_reply()  # answered above; pause and resume by _pause_command
+        case _:
+            assert_never(event.name)
 
 
 def _pause_command(thread: Thread | None, event: OwnerCommand, settings: Settings,
