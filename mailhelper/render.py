@@ -1369,7 +1369,7 @@ class Renderer:
             "last_reminder": of > 0 and number >= of,
             "flavour": flavour,
             "requested": data.get("requested") == "send",
-            "ask_kind": ask_kind if ask_kind in ("ask", "offer", "note") else "ask",
+            "ask_kind": ask_kind if ask_kind in set(Kind) else "ask",
             "repeat": describe_repeat(data["repeat"]) if data.get("repeat") else "",
             "occurrence": _local_or_none(_iso_or_none(data.get("occurrence")), zone),
             "problem": data.get("problem", ""),

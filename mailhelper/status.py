@@ -179,11 +179,15 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     def open_of(kind: Kind) -> Callable[[Thread], bool]:
         return lambda t: t.state is ThreadState.OPEN and t.kind is kind
 
+    # Each kind's open threads have a group (kinds.KindSpec.status_group); a kind not placed
+    # here comes after the notes.
+    open_groups = {kind: (KINDS[kind].status_group, open_of(kind)) for kind in Kind}
     return [
-        (KINDS[Kind.OFFER].status_group, open_of(Kind.OFFER)),
+        open_groups.pop(Kind.OFFER),
         ("Thanks to say", lambda t: t.id in thanks),
-        (KINDS[Kind.ASK].status_group, open_of(Kind.ASK)),
-        (KINDS[Kind.NOTE].status_group, open_of(Kind.NOTE)),
+        open_groups.pop(Kind.ASK),
+        open_groups.pop(Kind.NOTE),
+        *open_groups.values(),
         ("Answered: reply done when it's settled", lambda t: t.state is ThreadState.ANSWERED),
         ("Favours to return", lambda t: t.id in favours),
         ("Nothing to do", lambda t: True),

@@ -9,6 +9,7 @@ from dataclasses import fields
 import pytest
 
 from mailhelper import kinds
+from mailhelper.digest import SECTIONS
 from mailhelper.kinds import (
     ACTIONS,
     COUNTERPART_ACTIONS,
@@ -81,6 +82,7 @@ def test_every_thread_kind_names_a_schedule_section_and_tag_words_the_config_has
         assert spec.tag_words is None or spec.tag_words in tag_keys, thread_kind
         assert spec.reminders and all(ACTIONS[r].scheduled for r in spec.reminders)
         assert spec.status_group and spec.calendar_words
+        assert spec.digest_section in SECTIONS, thread_kind
 
 
 def test_the_keys_of_immediate_actions_are_never_scheduled_ones() -> None:
