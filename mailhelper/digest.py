@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
+from mailhelper.kinds import KINDS
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -36,6 +37,7 @@ from mailhelper.models import (
     ThreadState,
     thanked_people,
 )
+from mailhelper.owed import favours_due, owes_favour, owes_thanks, thanks_due
 
 #: How many weeks the chart of asks made and answered covers (the current week last).
 WEEKS = 8
@@ -82,23 +84,18 @@ def unsent_draft(thread: Thread, history: Sequence[Action]) -> Action | None:
     return None
 
 
-def _pending(history: Sequence[Action], kinds: Iterable[ActionKind]) -> bool:
-    wanted = set(kinds)
-    return any(a.kind in wanted and a.status is ActionStatus.PENDING for a in history)
-
-
 def section_of(thread: Thread, history: Sequence[Action]) -> tuple[str, Action | None] | None:
     """The section ``thread`` is listed in, and its unsent draft; None: not listed."""
     draft = unsent_draft(thread, history)
     if draft is not None:
         return "drafts", draft
-    if _pending(history, (ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT)):
+    if owes_thanks(history):  # the one definition of thanks due (mailhelper.owed)
         return "thanks", None
     if thread.state is ThreadState.ANSWERED:
         return "answered", None
     if thread.state is ThreadState.OPEN:
-        return ("asks" if thread.kind is Kind.ASK else "offers"), None
-    if _pending(history, (ActionKind.RETURN_FAVOR,)):
+        return KINDS[thread.kind].digest_section, None
+    if owes_favour(history):
         return "favours", None
     return None
 
@@ -333,6 +330,9 @@ class Digest:
     offers: Mapping[str, int]
     expectations: tuple[Expectation, ...]
     closing: str
+    #: Thanks and favours due (:mod:`mailhelper.owed`), as the status table lists them.
+    thanks_due: tuple[Thread, ...] = ()
+    favours_due: tuple[Thread, ...] = ()
 
 
 def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], now: datetime,
@@ -351,4 +351,6 @@ def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], no
         offers=offer_outcomes(threads, now),
         expectations=expectations(threads),
         closing=closing_line(week, overall),
+        thanks_due=thanks_due(threads, history),
+        favours_due=favours_due(threads, history),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailhelper.commands import NumberedCommand
+from mailhelper.commands import CommandName, NumberedCommand
 from mailhelper.models import ActionKind, Address, Kind
 
 
@@ -107,7 +107,7 @@ class OwnerCommand:
 
     message_id: str
     owner: Address
-    name: str
+    name: CommandName
     thread_id: int | None
     replied_kind: ActionKind | None = None
     until: datetime | None = None
@@ -142,5 +142,8 @@ class Ignored:
     notify_owner: Address | None = None
 
 
-Event = (NewThread | OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
-         | OwnerThanked | DigestCommands)
+#: The events :func:`mailhelper.plan.apply` decides on (one thread, or none); the store starts
+#: a :class:`NewThread` and spreads :class:`DigestCommands` over the items they name.
+ThreadEvent = (OwnerFollowUp | CounterpartReply | OutOfOffice | OwnerCommand | Ignored
+               | OwnerThanked)
+Event = NewThread | DigestCommands | ThreadEvent

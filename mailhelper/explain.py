@@ -50,6 +50,7 @@ from mailhelper.events import (
     OutOfOffice,
     OwnerCommand,
     OwnerFollowUp,
+    OwnerThanked,
 )
 from mailhelper.message_id import looks_like_ours
 from mailhelper.models import ActionKind, Address, Kind, Mail, Thread
@@ -191,42 +192,46 @@ def verdict(event: Event, when: Callable[[datetime], str] = datetime.isoformat) 
     >>> verdict(NewThread("m@x", Kind.OFFER, bob, (bob,), "Moving house", ()))
     'would start tracking an offer from bob@example.net, “Moving house”'
     """
-    if isinstance(event, NewThread):
-        if event.problem:
-            return f"would tell the owner it could not understand the mail ({event.problem})"
-        who = ", ".join(c.email for c in event.counterparts)
-        match event.kind:
-            case Kind.OFFER:
-                return f"would start tracking an offer from {who}, “{event.subject}”"
-            case Kind.ASK:
-                return f"would start tracking an ask to {who}, “{event.subject}”"
-            case Kind.NOTE:
-                return (f"would keep the owner's note to self, “{event.subject}”, and send "
-                        f"it back to them alone")
-            case _:
-                assert_never(event.kind)
-    if isinstance(event, OwnerCommand):
-        if event.name == "snooze" and event.until is not None:
-            return f"would run the owner's command: snooze until {when(event.until)}"
-        if event.name == "pause" and event.until is not None:
-            return f"would run the owner's command: pause until {when(event.until)}"
-        return f"would run the owner's command: {event.name}"
-    if isinstance(event, DigestCommands):
-        lines = "; ".join(
-            f"{c.line}: {c.problem}" if c.problem else f"{c.name} item {c.number}"
-            for c in event.commands) or "none"
-        return f"would run the owner's commands on the digest's numbered items ({lines})"
-    if isinstance(event, CounterpartReply):
-        return f"would mark thread {event.thread_id} answered by {event.sender.email}"
-    if isinstance(event, OwnerFollowUp):
-        shown = "".join(f", and {a.sender.email}'s answer it shows" for a in event.answers)
-        return f"would count the owner's follow-up in thread {event.thread_id}{shown}"
-    if isinstance(event, OutOfOffice):
-        return f"would note {event.sender.email} is away" + (
-            f" until {when(event.until)}" if event.until else "")
-    if isinstance(event, Ignored):
-        return f"would ignore it ({event.reason})"
-    return type(event).__name__
+    match event:
+        case NewThread():
+            if event.problem:
+                return f"would tell the owner it could not understand the mail ({event.problem})"
+            who = ", ".join(c.email for c in event.counterparts)
+            match event.kind:
+                case Kind.OFFER:
+                    return f"would start tracking an offer from {who}, “{event.subject}”"
+                case Kind.ASK:
+                    return f"would start tracking an ask to {who}, “{event.subject}”"
+                case Kind.NOTE:
+                    return (f"would keep the owner's note to self, “{event.subject}”, and send "
+                            f"it back to them alone")
+                case _:
+                    assert_never(event.kind)
+        case OwnerCommand():
+            if event.name == "snooze" and event.until is not None:
+                return f"would run the owner's command: snooze until {when(event.until)}"
+            if event.name == "pause" and event.until is not None:
+                return f"would run the owner's command: pause until {when(event.until)}"
+            return f"would run the owner's command: {event.name}"
+        case DigestCommands():
+            lines = "; ".join(
+                f"{c.line}: {c.problem}" if c.problem else f"{c.name} item {c.number}"
+                for c in event.commands) or "none"
+            return f"would run the owner's commands on the digest's numbered items ({lines})"
+        case CounterpartReply():
+            return f"would mark thread {event.thread_id} answered by {event.sender.email}"
+        case OwnerFollowUp():
+            shown = "".join(f", and {a.sender.email}'s answer it shows" for a in event.answers)
+            return f"would count the owner's follow-up in thread {event.thread_id}{shown}"
+        case OutOfOffice():
+            return f"would note {event.sender.email} is away" + (
+                f" until {when(event.until)}" if event.until else "")
+        case Ignored():
+            return f"would ignore it ({event.reason})"
+        case OwnerThanked():
+            return type(event).__name__  # (the owner's own inbox only: never read here)
+        case _:
+            assert_never(event)
 
 
 def explain_file(path: Path, settings: Settings | None, now: datetime) -> Reading:

@@ -15,6 +15,13 @@ from datetime import UTC, datetime
 from email.headerregistry import Address as _HeaderAddress
 from enum import StrEnum
 
+# The kinds and their table live in mailhelper.kinds; they are named here too, with the
+# other plain values.
+from mailhelper.kinds import COUNTERPART_ACTIONS as COUNTERPART_ACTIONS
+from mailhelper.kinds import KINDS, AnsweredBy
+from mailhelper.kinds import ActionKind as ActionKind
+from mailhelper.kinds import Kind as Kind
+
 
 @dataclass(frozen=True, order=True)
 class Address:
@@ -98,15 +105,6 @@ class Mail:
         return (self.message_id, *self.in_reply_to, *self.references)
 
 
-class Kind(StrEnum):
-    """What a thread is: the owner's ask, someone's offer, or a note to self (owner mail with
-    no recipient but the assistant: it comes back to the owner, and nobody else hears of it)."""
-
-    ASK = "ask"
-    OFFER = "offer"
-    NOTE = "note"
-
-
 class ThreadState(StrEnum):
     OPEN = "open"
     ANSWERED = "answered"
@@ -178,7 +176,8 @@ class Thread:
     def replies(self) -> tuple[Answer, ...]:
         """The answers, in order. A thread built with ``answered_at`` and no ``answers`` (by
         hand, as a test does) counts as answered by every counterpart then, untrusted."""
-        if self.answers or self.answered_at is None or self.kind is not Kind.ASK:
+        if (self.answers or self.answered_at is None
+                or KINDS[self.kind].answered_by is not AnsweredBy.COUNTERPARTS):
             return self.answers
         return tuple(Answer(c.email, self.answered_at, False, self.reply_excerpt)
                      for c in self.counterparts)
@@ -197,32 +196,6 @@ class Thread:
         """The counterparts who have not answered (yet)."""
         who = {a.email for a in self.replies}
         return tuple(c for c in self.counterparts if c.email not in who)
-
-
-class ActionKind(StrEnum):
-    """Every mail the assistant can send; each has its own template."""
-
-    RECEIPT = "receipt"  # to the owner: what I understood, when I will act
-    FOLLOW_UP = "follow_up"  # to the owner: your ask is unanswered, here is a draft
-    OFFER_FOLLOW_UP = "offer_follow_up"  # to the owner: tell them exactly what would help
-    CLOSING_NOTE = "closing_note"  # to the owner: last word on an unanswered ask
-    NUDGE = "nudge"  # to the counterpart: polite follow-up in thread
-    THANK_YOU_DRAFT = "thank_you_draft"  # to the owner: a thank-you ready to send
-    THANK_YOU = "thank_you"  # to the counterpart: the thank-you itself
-    #: to the counterpart: the owner's own words (or the return-the-favour draft), on their
-    #: ``send`` to an offer reminder or a return-the-favour reminder
-    LETTER = "letter"
-    RETURN_FAVOR = "return_favor"  # to the owner: remember who helped you
-    NOTE_REMINDER = "note_reminder"  # to the owner: their note to self, back at its time
-    CHECK_IN = "check_in"  # to the owner: a repeating ask's time to check in, with a draft
-    DIGEST = "digest"  # to the owner: open items and the ledger
-    HELP = "help"  # to the owner: the commands (also the answer to an unknown command)
-    COMMAND_REPLY = "command_reply"  # to the owner: what a command did
-    ERROR_NOTICE = "error_notice"  # to the owner: a mail could not be understood or sent
-
-
-#: Actions that go to the counterpart rather than to the owner.
-COUNTERPART_ACTIONS = frozenset({ActionKind.NUDGE, ActionKind.THANK_YOU, ActionKind.LETTER})
 
 
 class ActionStatus(StrEnum):

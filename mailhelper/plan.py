@@ -38,14 +38,15 @@ from mailhelper.addresses import fold
 from mailhelper.duration import Duration, resolve_wall_time
 from mailhelper.events import (
     CounterpartReply,
-    Event,
     Ignored,
     NewThread,
     OutOfOffice,
     OwnerCommand,
     OwnerFollowUp,
     OwnerThanked,
+    ThreadEvent,
 )
+from mailhelper.kinds import ACTIONS, KINDS, THANKS, AnsweredBy, answer_key, send_key
 from mailhelper.models import (
     CLOSED_STATES,
     Action,
@@ -68,7 +69,6 @@ from mailhelper.window import next_sending_time
 # SKIPPED counts as spent so a schedule moves on to its next step (a backfill's past reminder).
 SPENT = frozenset({ActionStatus.SENT, ActionStatus.SENDING, ActionStatus.FAILED,
                    ActionStatus.SKIPPED})
-OWNER_REMINDERS = (ActionKind.FOLLOW_UP, ActionKind.OFFER_FOLLOW_UP)
 MIN_GAP_BEFORE_CLOSING = timedelta(days=1)
 
 
@@ -111,10 +111,6 @@ def new_thread(event: NewThread, thread_id: int, now: datetime) -> Thread:
     )
 
 
-def _msg_key(message_id: str, what: str) -> str:
-    return f"msg/{message_id}/{what}"
-
-
 def receipt(
     event: NewThread, thread: Thread | None, first: Action | None, settings: Settings, now: datetime
 ) -> Action | None:
@@ -144,7 +140,7 @@ def receipt(
         data["next_kind"] = first.kind.value
         data["next_due"] = first.due.isoformat()
     return Action(
-        key=_msg_key(event.message_id, "receipt"),
+        key=answer_key(event.message_id, "receipt"),
         kind=ActionKind.RECEIPT,
         due=now,
         thread_id=thread.id if thread else None,
@@ -171,7 +167,7 @@ def left_out_lines(left_out: Sequence[tuple[str, str]]) -> str:
 
 
 def apply(
-    thread: Thread | None, event: Event, settings: Settings, now: datetime,
+    thread: Thread | None, event: ThreadEvent, settings: Settings, now: datetime,
     history: Sequence[Action] = (), replied: Action | None = None,
     paused: Pause | None = None,
 ) -> Outcome:
@@ -180,48 +176,69 @@ def apply(
     store holds for the thread (a ``send`` must not thank twice); ``replied`` the assistant's
     mail a command answers, when the store knows it (``send`` sends to the people its draft
     was written for); ``paused`` the owner's pause, if any (``pause`` and ``resume`` change
-    it)."""
-    if isinstance(event, Ignored):
-        if event.notify_owner is None:
-            return Outcome(thread, log=event.reason)
-        notice = Action(
-            key=_msg_key(event.message_id, "error_notice"),
-            kind=ActionKind.ERROR_NOTICE,
-            due=now,
-            recipients=(event.notify_owner,),
-            data={"reason": event.reason, "answering": event.message_id},
-        )
-        return Outcome(thread, (notice,), log=event.reason)
-    if isinstance(event, OwnerCommand):
-        if event.name in ("pause", "resume"):
-            return _pause_command(thread, event, settings, now, paused)
-        return _command(thread, event, settings, now, history, replied)
-    if thread is None:
-        return Outcome(None, log="no such thread")
-    if isinstance(event, CounterpartReply):
-        return _answer(thread, event, now)
-    if isinstance(event, OwnerFollowUp):
-        outcome = _follow_up(thread, now)
-        for answer in event.answers:
-            assert outcome.thread is not None
-            more = _answer(outcome.thread, answer, now)
-            outcome = Outcome(more.thread, outcome.actions + more.actions,
-                              f"{outcome.log}; it quotes an answer: {more.log}",
-                              outcome.changed or more.changed)
-        return outcome
-    if isinstance(event, OwnerThanked):
-        return _thanked_by_hand(thread, event, now, history)
-    if isinstance(event, OutOfOffice):
-        if event.until is None:
-            return Outcome(thread, log=f"out-of-office from {event.sender.email}, no return date")
-        updated = dataclasses.replace(thread, away_until=event.until, away_capped=event.capped)
-        cut = " (a later date named, cut to the longest wait)" if event.capped else ""
-        return Outcome(
-            updated,
-            log=f"{event.sender.email} is away until {event.until.date().isoformat()}{cut}",
-            changed=True,
-        )
-    return Outcome(thread, log=f"unhandled event {type(event).__name__}")
+    it). Each kind of event is named here: a new one fails the type check."""
+    match event:
+        case Ignored():
+            if event.notify_owner is None:
+                return Outcome(thread, log=event.reason)
+            notice = Action(
+                key=answer_key(event.message_id, "error_notice"),
+                kind=ActionKind.ERROR_NOTICE,
+                due=now,
+                recipients=(event.notify_owner,),
+                data={"reason": event.reason, "answering": event.message_id},
+            )
+            return Outcome(thread, (notice,), log=event.reason)
+        case OwnerCommand():
+            if event.name in ("pause", "resume"):
+                return _pause_command(thread, event, settings, now, paused)
+            return _command(thread, event, settings, now, history, replied)
+        case CounterpartReply() | OwnerFollowUp() | OwnerThanked() | OutOfOffice():
+            if thread is None:
+                return Outcome(None, log="no such thread")
+            return _on_thread(thread, event, now, history)
+        case _:
+            assert_never(event)
+
+
+def _on_thread(thread: Thread, event: CounterpartReply | OwnerFollowUp | OwnerThanked
+               | OutOfOffice, now: datetime, history: Sequence[Action]) -> Outcome:
+    """An event about a thread the store found: an answer, the owner's own mail, an
+    out-of-office."""
+    match event:
+        case CounterpartReply():
+            return _answer(thread, event, now)
+        case OwnerFollowUp():
+            outcome = _follow_up(thread, now)
+            for answer in event.answers:
+                assert outcome.thread is not None
+                more = _answer(outcome.thread, answer, now)
+                outcome = Outcome(more.thread, outcome.actions + more.actions,
+                                  f"{outcome.log}; it quotes an answer: {more.log}",
+                                  outcome.changed or more.changed)
+            return outcome
+        case OwnerThanked():
+            return _thanked_by_hand(thread, event, now, history)
+        case OutOfOffice():
+            if event.until is None:
+                return Outcome(thread,
+                               log=f"out-of-office from {event.sender.email}, no return date")
+            updated = dataclasses.replace(thread, away_until=event.until,
+                                          away_capped=event.capped)
+            cut = " (a later date named, cut to the longest wait)" if event.capped else ""
+            return Outcome(
+                updated,
+                log=f"{event.sender.email} is away until {event.until.date().isoformat()}{cut}",
+                changed=True,
+            )
+        case _:
+            assert_never(event)
+
+
+def _per_person(thread: Thread) -> bool:
+    """Whether the thread's counterparts answer it one by one (an ask): thanks and reminders
+    are then for exactly those who answered, or did not."""
+    return KINDS[thread.kind].answered_by is AnsweredBy.COUNTERPARTS
 
 
 def _follow_up(thread: Thread, now: datetime) -> Outcome:
@@ -263,12 +280,12 @@ def _thanked_by_hand(
     if all(c.email != email for c in thread.counterparts):
         return Outcome(thread, log=f"{email} is not a counterpart of thread "
                                    f"{thread.id}: not a thank-you")
-    if thread.kind is not Kind.ASK or thread.answer_from(email) is None:
+    if not _per_person(thread) or thread.answer_from(email) is None:
         return Outcome(thread, log=f"the owner wrote to {email}, who has not answered: "
                                    "not a thank-you")
     covered = set().union(*(
         thanked_people(thread, a.kind, a.data, a.recipients) for a in history
-        if a.kind in (ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT) and a.status in SPENT
+        if a.kind in THANKS and a.status in SPENT
     ))
     if email in covered:
         return Outcome(thread, log=f"the owner wrote to {email} again")
@@ -290,7 +307,7 @@ def _answer(thread: Thread, event: CounterpartReply, now: datetime) -> Outcome:
         # Classification sends only counterparts' answers; a stranger never answers.
         return Outcome(thread, log=f"{email} is not a counterpart of thread "
                                    f"{thread.id}: not an answer")
-    if thread.kind is not Kind.ASK:
+    if not _per_person(thread):
         return Outcome(thread, log=f"{email} wrote again in thread {thread.id}")
     previous = thread.answer_from(email)
     if previous is not None:
@@ -332,7 +349,7 @@ def _command(
             return Outcome(updated, (), log=f"command {event.name}: {result} (not confirmed)",
                            changed=changed)
         action = Action(
-            key=_msg_key(event.message_id, "command_reply"),
+            key=answer_key(event.message_id, "command_reply"),
             kind=ActionKind.COMMAND_REPLY,
             due=now,
             thread_id=thread.id if thread else None,
@@ -350,7 +367,7 @@ def _command(
         if event.name == "unknown":
             data["unknown_command"] = event.line
         action = Action(
-            key=_msg_key(event.message_id, "help"),
+            key=answer_key(event.message_id, "help"),
             kind=ActionKind.HELP,
             due=now,
             thread_id=thread.id if thread else None,
@@ -365,7 +382,7 @@ def _command(
         return help_reply()
     if event.name == "status":
         digest = Action(
-            key=_msg_key(event.message_id, "digest"),
+            key=answer_key(event.message_id, "digest"),
             kind=ActionKind.DIGEST,
             due=now,
             recipients=owner,
@@ -380,106 +397,110 @@ def _command(
         return help_reply("That ask or offer belongs to another owner.")
 
     state = thread.state
-    if event.name == "done" and thread.repeat is not None and state in (ThreadState.OPEN,
-                                                                        ThreadState.ANSWERED):
-        return _repeat_done(thread, history, settings, reply)
-    if event.name == "done":
-        if state in (ThreadState.OPEN, ThreadState.ANSWERED):
-            updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
-            return reply("done: no more reminders on this thread", updated, True)
-        return reply(f"nothing changed: it is already {state.value}")
-    if event.name == "cancel":
-        if state is ThreadState.CANCELLED:
-            return reply("nothing changed: it is already cancelled")
-        updated = dataclasses.replace(thread, state=ThreadState.CANCELLED, closed_at=now)
-        return reply("cancelled: nothing more goes out on this thread", updated, True)
-    if event.name == "decline":
-        if thread.kind is not Kind.OFFER:
-            return help_reply("decline is for offers; for an ask, reply done or cancel.")
-        if state in (ThreadState.OPEN, ThreadState.ANSWERED):
-            updated = dataclasses.replace(thread, state=ThreadState.DECLINED, closed_at=now)
-            return reply(_declined(updated, history, settings), updated, True)
-        return reply(f"nothing changed: it is already {state.value}")
-    if event.name == "snooze":
-        until = event.until
-        if until is None:
-            return help_reply("snooze needs a time, e.g. snooze 3 days.")
-        if state is ThreadState.OPEN or (thread.repeat is not None
-                                         and state is ThreadState.ANSWERED):
-            # A repeat's snooze brings this time's reminder back; the next ones keep their
-            # days.
-            updated = dataclasses.replace(thread, follow_up_at=until)
-        elif state is ThreadState.DONE and thread.kind is Kind.NOTE:
-            # A note said done comes back when snoozed: there is no one else to wait on.
-            updated = dataclasses.replace(thread, state=ThreadState.OPEN, follow_up_at=until,
-                                          closed_at=None)
-        elif state is ThreadState.EXPIRED:
-            updated = dataclasses.replace(
-                thread,
-                state=ThreadState.OPEN,
-                last_owner_activity=now,
-                follow_up_at=until,
-                closed_at=None,
+    match event.name:
+        case "done":
+            if thread.repeat is not None and state in (ThreadState.OPEN,
+                                                       ThreadState.ANSWERED):
+                return _repeat_done(thread, history, settings, reply)
+            if state in (ThreadState.OPEN, ThreadState.ANSWERED):
+                updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
+                return reply("done: no more reminders on this thread", updated, True)
+            return reply(f"nothing changed: it is already {state.value}")
+        case "cancel":
+            if state is ThreadState.CANCELLED:
+                return reply("nothing changed: it is already cancelled")
+            updated = dataclasses.replace(thread, state=ThreadState.CANCELLED, closed_at=now)
+            return reply("cancelled: nothing more goes out on this thread", updated, True)
+        case "decline":
+            if not KINDS[thread.kind].declinable:
+                return help_reply("decline is for offers; for an ask, reply done or cancel.")
+            if state in (ThreadState.OPEN, ThreadState.ANSWERED):
+                updated = dataclasses.replace(thread, state=ThreadState.DECLINED, closed_at=now)
+                return reply(_declined(updated, history, settings), updated, True)
+            return reply(f"nothing changed: it is already {state.value}")
+        case "snooze":
+            until = event.until
+            if until is None:
+                return help_reply("snooze needs a time, e.g. snooze 3 days.")
+            if state is ThreadState.OPEN or (thread.repeat is not None
+                                             and state is ThreadState.ANSWERED):
+                # A repeat's snooze brings this time's reminder back; the next ones keep their
+                # days.
+                updated = dataclasses.replace(thread, follow_up_at=until)
+            elif state is ThreadState.DONE and thread.kind is Kind.NOTE:
+                # A note said done comes back when snoozed: there is no one else to wait on.
+                updated = dataclasses.replace(thread, state=ThreadState.OPEN, follow_up_at=until,
+                                              closed_at=None)
+            elif state is ThreadState.EXPIRED:
+                updated = dataclasses.replace(
+                    thread,
+                    state=ThreadState.OPEN,
+                    last_owner_activity=now,
+                    follow_up_at=until,
+                    closed_at=None,
+                )
+            elif state is ThreadState.CANCELLED:
+                return reply("nothing changed: it is cancelled")
+            else:
+                updated = dataclasses.replace(thread, snoozed_until=until)
+            # Say when the reminder will really come: quiet hours and weekends move it as they
+            # move every due time (plan's Planner.add), and a confirmation must not promise more.
+            goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
+            moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
+            return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
+        case "send":
+            # What "send" makes of the mail it answers (kinds.ActionSpec.send_makes).
+            match ACTIONS[event.replied_kind].send_makes if event.replied_kind else None:
+                case ActionKind.LETTER:
+                    return _send_letter(thread, event, now, replied, reply, help_reply)
+                case ActionKind.NUDGE | ActionKind.THANK_YOU as kind:
+                    pass
+                case _:
+                    return help_reply("There is no draft in that mail to send.")
+            # An expired ask: "snooze" brings it back first; a thank-you for a late answer to
+            # it may still go.
+            if state is ThreadState.CANCELLED or (state in CLOSED_STATES
+                                                   and kind is ActionKind.NUDGE):
+                return reply(f"nothing sent: it is {state.value}")
+            people = _draft_people(thread, kind, replied)
+            if kind is ActionKind.THANK_YOU:
+                thanked = [a for a in history if a.kind is ActionKind.THANK_YOU
+                           and a.status in SPENT and a.status is not ActionStatus.SKIPPED]
+                done = set().union(*(thanked_people(thread, a.kind, a.data, a.recipients)
+                                     for a in thanked))
+                left = tuple(c for c in people if c.email not in done)
+                if not left:
+                    # One thank-you per person (SPEC.md "Exactly once"): a second "send"
+                    # repeats none.
+                    when = thanked[-1].sent_at or thanked[-1].due
+                    return reply(f"nothing sent: the thank-you went to "
+                                 f"{', '.join(c.email for c in people)} on {when.isoformat()}")
+                people = left
+            if not people:
+                return reply("nothing sent: everyone has answered")
+            data = {"requested": "send", "people": ",".join(c.email for c in people)}
+            if event.replied_kind is ActionKind.CHECK_IN:
+                data["flavour"] = "check_in"  # the check-in draft, not a follow-up
+            if event.text:
+                data["text"] = event.text
+            if KINDS[thread.kind].declinable and state is ThreadState.DECLINED:
+                data["flavour"] = "declined"
+            action = Action(
+                # Keyed by the draft's mail, so a second "send" to the same draft sends nothing.
+                key=send_key(thread.id, kind, event.replied_to or event.message_id),
+                kind=kind,
+                due=now,
+                thread_id=thread.id,
+                recipients=people,
+                data=data,
             )
-        elif state is ThreadState.CANCELLED:
-            return reply("nothing changed: it is cancelled")
-        else:
-            updated = dataclasses.replace(thread, snoozed_until=until)
-        # Say when the reminder will really come: quiet hours and weekends move it as they
-        # move every due time (plan's Planner.add), and a confirmation must not promise more.
-        goes = next_sending_time(until, settings.sending, settings.zone_for(thread.owner.email))
-        moved = "" if goes == until else f" (first sending time after {until.isoformat()})"
-        return reply(f"snoozed until {goes.isoformat()}{moved}", updated, True)
-    if event.name == "send":
-        if event.replied_kind in (ActionKind.OFFER_FOLLOW_UP, ActionKind.RETURN_FAVOR):
-            return _send_letter(thread, event, now, replied, reply, help_reply)
-        if event.replied_kind in (ActionKind.FOLLOW_UP, ActionKind.CHECK_IN):
-            kind = ActionKind.NUDGE
-        elif event.replied_kind is ActionKind.THANK_YOU_DRAFT:
-            kind = ActionKind.THANK_YOU
-        else:
-            return help_reply("There is no draft in that mail to send.")
-        # An expired ask: "snooze" brings it back first; a thank-you for a late answer to
-        # it may still go.
-        if state is ThreadState.CANCELLED or (state in CLOSED_STATES
-                                               and kind is ActionKind.NUDGE):
-            return reply(f"nothing sent: it is {state.value}")
-        people = _draft_people(thread, kind, replied)
-        if kind is ActionKind.THANK_YOU:
-            thanked = [a for a in history if a.kind is ActionKind.THANK_YOU
-                       and a.status in SPENT and a.status is not ActionStatus.SKIPPED]
-            done = set().union(*(thanked_people(thread, a.kind, a.data, a.recipients)
-                                 for a in thanked))
-            left = tuple(c for c in people if c.email not in done)
-            if not left:
-                # One thank-you per person (SPEC.md "Exactly once"): a second "send"
-                # repeats none.
-                when = thanked[-1].sent_at or thanked[-1].due
-                return reply(f"nothing sent: the thank-you went to "
-                             f"{', '.join(c.email for c in people)} on {when.isoformat()}")
-            people = left
-        if not people:
-            return reply("nothing sent: everyone has answered")
-        data = {"requested": "send", "people": ",".join(c.email for c in people)}
-        if event.replied_kind is ActionKind.CHECK_IN:
-            data["flavour"] = "check_in"  # the check-in draft, not a follow-up
-        if event.text:
-            data["text"] = event.text
-        if thread.kind is Kind.OFFER and state is ThreadState.DECLINED:
-            data["flavour"] = "declined"
-        action = Action(
-            # Keyed by the draft's mail, so a second "send" to the same draft sends nothing.
-            key=f"t{thread.id}/{kind.value}/send/{event.replied_to or event.message_id}",
-            kind=kind,
-            due=now,
-            thread_id=thread.id,
-            recipients=people,
-            data=data,
-        )
-        what = "your words" if event.text else "the draft"
-        confirm = reply(f"sent {what} to {', '.join(c.email for c in people)}", did=True)
-        return Outcome(thread, (action, *confirm.actions), log=confirm.log)
-    return help_reply()
+            what = "your words" if event.text else "the draft"
+            confirm = reply(f"sent {what} to {', '.join(c.email for c in people)}", did=True)
+            return Outcome(thread, (action, *confirm.actions), log=confirm.log)
+        case "help" | "unknown" | "status" | "pause" | "resume":
+            return help_reply()  # answered above; pause and resume by _pause_command
+        case _:
+            assert_never(event.name)
 
 
 def _pause_command(thread: Thread | None, event: OwnerCommand, settings: Settings,
@@ -502,7 +523,7 @@ def _pause_command(thread: Thread | None, event: OwnerCommand, settings: Setting
         result = (f"resumed: what the pause held comes on {change.release.isoformat()}, at "
                   "most one mail per thread")
     action = Action(
-        key=_msg_key(event.message_id, "command_reply"),
+        key=answer_key(event.message_id, "command_reply"),
         kind=ActionKind.COMMAND_REPLY,
         due=now,
         recipients=(event.owner,),
@@ -550,7 +571,7 @@ def _send_letter(
         return reply("nothing sent: it is cancelled")
     named = replied.data.get("people", "") if replied is not None else ""
     wanted = set(named.split(",")) if named else None
-    people = tuple(c for c in (thread.counterparts if offer or thread.kind is Kind.OFFER
+    people = tuple(c for c in (thread.counterparts if offer or not _per_person(thread)
                                else thread.answered)
                    if wanted is None or c.email in wanted)
     if not people:
@@ -560,7 +581,7 @@ def _send_letter(
     if event.text:
         data["text"] = event.text
     action = Action(
-        key=f"t{thread.id}/letter/send/{event.replied_to or event.message_id}",
+        key=send_key(thread.id, ActionKind.LETTER, event.replied_to or event.message_id),
         kind=ActionKind.LETTER,
         due=now,
         thread_id=thread.id,
@@ -589,7 +610,7 @@ def _draft_people(thread: Thread, kind: ActionKind, replied: Action | None) -> t
         people = tuple(c for c in thread.counterparts if c.email in wanted)
     elif kind is ActionKind.NUDGE:
         people = thread.silent
-    elif thread.kind is Kind.ASK:
+    elif _per_person(thread):
         people = thread.answered
     else:
         people = thread.counterparts
@@ -699,7 +720,7 @@ class _Planner:
     def silent_people(self) -> dict[str, str]:
         """An ask's reminder names who is still silent once someone answered."""
         thread = self.thread
-        if thread.kind is not Kind.ASK or not thread.replies:
+        if not _per_person(thread) or not thread.replies:
             return {}
         return {"people": ",".join(c.email for c in thread.silent)}
 
@@ -746,13 +767,7 @@ class _Planner:
         thread = self.thread
         rule = thread.repeat
         assert rule is not None
-        match thread.kind:
-            case Kind.NOTE:
-                kind = ActionKind.NOTE_REMINDER
-            case Kind.ASK | Kind.OFFER:
-                kind = ActionKind.CHECK_IN
-            case _:
-                assert_never(thread.kind)
+        kind = KINDS[thread.kind].repeat_reminder
         zone = self.settings.zone_for(thread.owner.email)
         prefix = repeat_prefix(thread.id)
         snoozes = f"{prefix}snooze/"
@@ -866,7 +881,7 @@ class _Planner:
         return set().union(*(
             thanked_people(self.thread, a.kind, a.data, a.recipients)
             for a in self.history
-            if a.kind in (ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT) and a.status in SPENT
+            if a.kind in THANKS and a.status in SPENT
         ))
 
     def thanks_for_answers(self) -> None:

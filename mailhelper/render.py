@@ -178,10 +178,10 @@ from mailhelper.digest import BANDS, OFFER_OUTCOMES, Digest, Period, bar
 from mailhelper.digest import SECTIONS as DIGEST_SECTIONS
 from mailhelper.digest import build as build_digest
 from mailhelper.errors import MailhelperError
+from mailhelper.kinds import ACTIONS, KINDS, AnsweredBy
 from mailhelper.language import guess_language
 from mailhelper.message_id import bracketed, make_message_id
 from mailhelper.models import (
-    COUNTERPART_ACTIONS,
     Action,
     ActionKind,
     Address,
@@ -197,7 +197,6 @@ from mailhelper.tap import mailto, token_for, with_token
 from mailhelper.timewords import describe_repeat
 
 __all__ = [
-    "ACTION_WORDS",
     "POLICY",
     "CompositionError",
     "FiguresView",
@@ -229,9 +228,6 @@ MAX_NAME_CHARS = 120
 MAX_TEXT_CHARS = 2000
 #: RFC 5322 section 3.6.4 lets a References header be trimmed; keep the root and the latest.
 MAX_REFERENCES = 20
-#: How long recent help stays in the digest (thanks for declined offers, favours to return).
-RECENT_THANKS = timedelta(days=14)
-RECENT_FAVOURS = timedelta(days=90)
 
 
 class TemplateProblem(MailhelperError):
@@ -704,14 +700,14 @@ class DigestView:
                 words.append(f"done {n}")
             if thread.state is ThreadState.OPEN:
                 words.append(f"snooze {n} 3 days")
-            if live and thread.kind is Kind.OFFER:
+            if live and KINDS[thread.kind].declinable:
                 words.append(f"decline {n}")
             if thread.state is not ThreadState.CANCELLED:
                 words.append(f"cancel {n}")
             drafting = item.draft.kind if item.draft is not None else None
             focus = (thread.answered if item.section in ("thanks", "favours")
                      or drafting is ActionKind.THANK_YOU_DRAFT
-                     else thread.silent if thread.kind is Kind.ASK else None)
+                     else thread.silent if _per_person(thread) else None)
             views.append(ItemView(n, item.section, ThreadView.of(thread, zone, focus or None),
                                   drafting.value if drafting else "", tuple(words)))
         sections = tuple((name, tuple(v for v in views if v.section == name))
@@ -759,9 +755,9 @@ class RenderJob:
     ``references`` are the Message-IDs of the thread, oldest first, with or without angle
     brackets (unsafe ones are dropped). ``answering`` is the Message-ID of the owner's mail a
     receipt, command reply or notice answers; it threads the answer under that mail.
-    ``thanks_due`` and ``favours_due`` list the digest's threads; None derives them from
-    ``open_threads``: answered asks not yet done and offers declined in the last 14 days are
-    thanks due; threads done in the last 90 days are favours to return.
+    ``thanks_due`` and ``favours_due`` list the digest's threads; None takes them from
+    ``digest`` (:mod:`mailhelper.owed`: a thank-you or a return-the-favour reminder still
+    pending), so a job without its threads' actions (a preview) has none.
     """
 
     action: Action
@@ -1031,26 +1027,6 @@ def thanks_words(sent: int, drafted: int) -> str:
     return ", ".join(parts) or "none yet"
 
 
-#: What a scheduled action is called in text for people (status, dry runs).
-ACTION_WORDS = {
-    ActionKind.RECEIPT: "receipt",
-    ActionKind.FOLLOW_UP: "reminder",
-    ActionKind.OFFER_FOLLOW_UP: "reminder",
-    ActionKind.CLOSING_NOTE: "closing note",
-    ActionKind.NUDGE: "follow-up to them",
-    ActionKind.THANK_YOU_DRAFT: "thank-you draft",
-    ActionKind.THANK_YOU: "thank-you to them",
-    ActionKind.LETTER: "your letter to them",
-    ActionKind.RETURN_FAVOR: "return-the-favour reminder",
-    ActionKind.NOTE_REMINDER: "note back to you",
-    ActionKind.CHECK_IN: "check-in reminder",
-    ActionKind.DIGEST: "digest",
-    ActionKind.HELP: "help",
-    ActionKind.COMMAND_REPLY: "answer to a command",
-    ActionKind.ERROR_NOTICE: "notice",
-}
-
-
 def duration_words(hours: float | None) -> str:
     """A span of time as the digest, the status table and the demo all write it:
     ``45 minutes``, ``5 hours``, ``2.1 days`` ("" for None).
@@ -1129,26 +1105,6 @@ def _time_filters(zone: tzinfo) -> dict[str, Callable[..., str]]:
 
 # -- the renderer ------------------------------------------------------------------------
 
-#: How an error notice names a mail that could not be sent.
-_MAIL_NAMES = {
-    ActionKind.RECEIPT: "a receipt",
-    ActionKind.FOLLOW_UP: "a follow-up reminder",
-    ActionKind.OFFER_FOLLOW_UP: "a reminder about an offer",
-    ActionKind.CLOSING_NOTE: "a closing note",
-    ActionKind.NUDGE: "the follow-up",
-    ActionKind.THANK_YOU_DRAFT: "a thank-you draft",
-    ActionKind.THANK_YOU: "the thank-you",
-    ActionKind.LETTER: "your letter",
-    ActionKind.RETURN_FAVOR: "a return-the-favour reminder",
-    ActionKind.NOTE_REMINDER: "your note back to you",
-    ActionKind.CHECK_IN: "a check-in reminder",
-    ActionKind.DIGEST: "your digest",
-    ActionKind.HELP: "the help mail",
-    ActionKind.COMMAND_REPLY: "the answer to your command",
-    ActionKind.ERROR_NOTICE: "a notice",
-}
-_SENDABLE_DRAFT = frozenset({ActionKind.FOLLOW_UP, ActionKind.THANK_YOU_DRAFT,
-                             ActionKind.CHECK_IN})
 #: Local part and domain of an address a header may carry: dot-atom text, with the non-ASCII
 #: characters RFC 6532 section 3.2 allows in it (such mail needs SMTPUTF8, see
 #: :func:`mailhelper.outbox.flatten`), and a host name (an IDN domain is turned into its ASCII
@@ -1307,7 +1263,7 @@ class Renderer:
         if job.now.tzinfo is None:
             raise ValueError("RenderJob.now must be timezone-aware")
         action = job.action
-        to_counterpart = action.kind in COUNTERPART_ACTIONS
+        to_counterpart = ACTIONS[action.kind].to_counterpart
         if to_counterpart and job.thread is None:
             raise CompositionError(f"{action.kind.value} {action.key!r}: its thread is missing")
         if not action.recipients:
@@ -1366,7 +1322,7 @@ class Renderer:
         """The subject, text and HTML of ``job``'s mail, without headers (dry runs, tests)."""
         context = self._context(job)
         kind = job.action.kind
-        if kind in COUNTERPART_ACTIONS and context["own_words"]:
+        if ACTIONS[kind].to_counterpart and context["own_words"]:
             kind = ActionKind.LETTER  # the owner's words go as they wrote them, not the draft
         subject_name, text_name, html_name = template_names(kind)
         subject = one_line(self._run(subject_name, context), MAX_SUBJECT_CHARS)
@@ -1423,7 +1379,7 @@ class Renderer:
         data = {str(k): one_line(v) for k, v in action.data.items()}
         thread = (ThreadView.of(job.thread, zone, _focus(job.thread, action))
                   if job.thread is not None else None)
-        to_counterpart = action.kind in COUNTERPART_ACTIONS
+        to_counterpart = ACTIONS[action.kind].to_counterpart
         owner = Person.of(self._owner(job))
 
         if thread is not None:
@@ -1448,14 +1404,14 @@ class Renderer:
         failed_kind = data.get("failed_kind", "")
         failed_what = ""
         if failed_kind in {k.value for k in ActionKind}:
-            failed_what = _MAIL_NAMES[ActionKind(failed_kind)]
+            failed_what = ACTIONS[ActionKind(failed_kind)].mail_name
         elif failed_kind:
             failed_what = f"a {failed_kind.replace('_', ' ')} mail"
 
-        digest = self._digest_lists(job) if action.kind is ActionKind.DIGEST else None
         facts = None
         if action.kind is ActionKind.DIGEST:
             facts = job.digest or build_digest(job.open_threads, {}, job.now, zone)
+        digest = self._digest_lists(job, facts) if facts is not None else None
         schedules = settings.schedules
         local, _, domain = settings.assistant.email.partition("@")
         ask_word = settings.tags.ask[0] if settings.tags.ask else "ask"
@@ -1492,13 +1448,13 @@ class Renderer:
             "to_counterpart": to_counterpart,
             "from_owner": to_counterpart and settings.send_as == "owner",
             "send_as": settings.send_as,
-            "sendable_draft": action.kind in _SENDABLE_DRAFT,
+            "sendable_draft": ACTIONS[action.kind].sendable_draft,
             "number": number,
             "of": of,
             "last_reminder": of > 0 and number >= of,
             "flavour": flavour,
             "requested": data.get("requested") == "send",
-            "ask_kind": ask_kind if ask_kind in ("ask", "offer", "note") else "ask",
+            "ask_kind": ask_kind if ask_kind in set(Kind) else "ask",
             "repeat": describe_repeat(data["repeat"]) if data.get("repeat") else "",
             "occurrence": _local_or_none(_iso_or_none(data.get("occurrence")), zone),
             "problem": data.get("problem", ""),
@@ -1544,33 +1500,16 @@ class Renderer:
         return context
 
     def _digest_lists(
-        self, job: RenderJob
+        self, job: RenderJob, facts: Digest
     ) -> tuple[tuple[ThreadView, ...], tuple[ThreadView, ...], tuple[ThreadView, ...],
                tuple[ThreadView, ...]]:
         zone = self._zone(job)
         threads = sorted(job.open_threads, key=lambda t: (t.created, t.id))
         asks = [t for t in threads if t.kind is Kind.ASK and t.state is ThreadState.OPEN]
         offers = [t for t in threads if t.kind is Kind.OFFER and t.state is ThreadState.OPEN]
-        now = job.now
-        if job.thanks_due is not None:
-            thanks = list(job.thanks_due)
-        else:
-            thanks = [
-                t for t in threads
-                if (t.kind is Kind.ASK and t.state is ThreadState.ANSWERED)
-                or (t.kind is Kind.ASK and t.state is ThreadState.OPEN and t.answers)
-                or (t.state is ThreadState.DECLINED and t.closed_at is not None
-                    and now - t.closed_at <= RECENT_THANKS)
-            ]
-        if job.favours_due is not None:
-            favours = list(job.favours_due)
-        else:
-            favours = sorted(
-                (t for t in threads
-                 if t.state is ThreadState.DONE and t.closed_at is not None
-                 and now - t.closed_at <= RECENT_FAVOURS),
-                key=lambda t: t.closed_at or t.created, reverse=True,
-            )[:10]
+        # The one definition of thanks and favours due (mailhelper.owed), as status has it.
+        thanks = job.thanks_due if job.thanks_due is not None else facts.thanks_due
+        favours = job.favours_due if job.favours_due is not None else facts.favours_due
 
         def views(items: Iterable[Thread], about: str = "") -> tuple[ThreadView, ...]:
             return tuple(ThreadView.of(t, zone, getattr(t, about) if about else None)
@@ -1589,15 +1528,21 @@ _ABOUT_ANSWERED = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT,
 _ABOUT_SILENT = frozenset({ActionKind.FOLLOW_UP, ActionKind.NUDGE, ActionKind.CLOSING_NOTE})
 
 
+def _per_person(thread: Thread) -> bool:
+    """Whether the thread's counterparts answer it one by one (an ask), so a mail may be
+    about those who answered or those who did not."""
+    return KINDS[thread.kind].answered_by is AnsweredBy.COUNTERPARTS
+
+
 def _focus(thread: Thread, action: Action) -> tuple[Address, ...]:
     """The counterparts a mail is about: those its ``people`` names; for a mail planned
     before it named them, those who answered (thanks) or did not (reminders); else all."""
     named = set(action.data.get("people", "").split(",")) - {""}
     if named:
         chosen = tuple(c for c in thread.counterparts if c.email in named)
-    elif thread.kind is Kind.ASK and action.kind in _ABOUT_ANSWERED:
+    elif _per_person(thread) and action.kind in _ABOUT_ANSWERED:
         chosen = thread.answered
-    elif thread.kind is Kind.ASK and action.kind in _ABOUT_SILENT:
+    elif _per_person(thread) and action.kind in _ABOUT_SILENT:
         chosen = thread.silent
     else:
         chosen = ()
@@ -1912,7 +1857,7 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
 
     def job(kind: ActionKind, thread: Thread | None, data: Mapping[str, str] | None = None,
             **extra: Any) -> RenderJob:
-        recipients = thread.counterparts if thread and kind in COUNTERPART_ACTIONS else (owner,)
+        recipients = thread.counterparts if thread and ACTIONS[kind].to_counterpart else (owner,)
         action = Action(key=f"sample/{kind.value}", kind=kind, due=now,
                         thread_id=thread.id if thread else None, recipients=recipients,
                         data=dict(data or {}))
@@ -1951,7 +1896,7 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.LETTER, offer, {"about": "offer", "text": "Hi Jane,\n\nThe van on Saturday."}),
         job(K.NUDGE, ask, {"text": "Jane, any news?"}),
         job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
-            ledger=ledger),
+            ledger=ledger, thanks_due=(answered, offer), favours_due=(done,)),
         job(K.DIGEST, None, {"reason": "status"}),
         job(K.HELP, None, {}),
         job(K.HELP, ask, {"unknown_command": "frobnicate", "note": "Try again."}),

@@ -4,8 +4,9 @@ The status, the digest and the ledger tell one story. A thank-you or a return-th
 reminder is *due* while its mail is pending; once the assistant has sent it it is due no more,
 and the ledger counts it: a thank-you that went to the counterpart as *sent*, one mailed to the
 owner as a draft (in ``draft`` mode the draft is the whole of the assistant's job) as
-*drafted*, a reminder as a favour returned. :func:`thanks_due` and :func:`favours_due` answer
-that question for the digest and for the table alike, so the two cannot disagree.
+*drafted*, a letter from a return-the-favour reminder as a favour returned. :func:`thanks_due`
+and :func:`favours_due` answer that question from the store with :mod:`mailhelper.owed`, the
+one definition the digest and the table share, so the two cannot disagree.
 
 Times and figures read as the mails write them (:mod:`mailhelper.render`): ``Thu 10 Dec,
 09:00``, ``2.1 days``, and actions by name ("reminder", "thank-you draft").
@@ -13,12 +14,14 @@ Times and figures read as the mails write them (:mod:`mailhelper.render`): ``Thu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from mailhelper import owed
 from mailhelper.addresses import fold
 from mailhelper.ics import Entry, calendar
+from mailhelper.kinds import ACTIONS, KINDS
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -30,14 +33,12 @@ from mailhelper.models import (
     ThreadState,
 )
 from mailhelper.names import join_names
-from mailhelper.render import ACTION_WORDS, duration_words, format_when, plural, thanks_words
+from mailhelper.render import duration_words, format_when, plural, thanks_words
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 from mailhelper.terminal import one_line
 from mailhelper.timewords import describe_repeat
 from mailhelper.watch import describe, watch_states
-
-THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
 
 
 def _pending(store: Store, thread: Thread) -> list[Action]:
@@ -53,18 +54,22 @@ def _owned(store: Store, owner: str | None) -> list[Thread]:
     return [t for t in store.threads() if owner is None or t.owner.email == owner]
 
 
+def _history(store: Store, threads: Iterable[Thread]) -> dict[int, Sequence[Action]]:
+    return {t.id: store.actions_for(t.id) for t in threads}
+
+
 def thanks_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
-    """Threads whose thank-you (draft or mail) is still to go, oldest first."""
-    due = [t for t in _owned(store, owner)
-           if any(a.kind in THANKS for a in _pending(store, t))]
-    return tuple(sorted(due, key=lambda t: (t.created, t.id)))
+    """Threads whose thank-you (draft or mail) is still to go, oldest first
+    (:func:`mailhelper.owed.thanks_due`)."""
+    threads = _owned(store, owner)
+    return owed.thanks_due(threads, _history(store, threads))
 
 
 def favours_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
-    """Threads whose return-the-favour reminder is still to go, most recently settled first."""
-    due = [t for t in _owned(store, owner)
-           if any(a.kind is ActionKind.RETURN_FAVOR for a in _pending(store, t))]
-    return tuple(sorted(due, key=lambda t: (t.closed_at or t.created, t.id), reverse=True))
+    """Threads whose return-the-favour reminder is still to go, most recently settled first
+    (:func:`mailhelper.owed.favours_due`)."""
+    threads = _owned(store, owner)
+    return owed.favours_due(threads, _history(store, threads))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -144,7 +149,7 @@ def calendar_entries(store: Store) -> list[Entry]:
         for action in _pending(store, thread):
             if action.kind not in CALENDAR_KINDS:
                 continue
-            words = ACTION_WORDS[action.kind]
+            words = ACTIONS[action.kind].words
             summary = f"{words[:1].upper()}{words[1:]}: {one_line(thread.subject)} ({names})"
             entries.append(Entry(action.key, goes_at(action, pause), summary,
                                  _calendar_description(action, thread, names)))
@@ -153,11 +158,11 @@ def calendar_entries(store: Store) -> list[Entry]:
 
 def _calendar_description(action: Action, thread: Thread, names: str) -> str:
     subject = one_line(thread.subject)
-    if action.kind in (ActionKind.NUDGE, ActionKind.THANK_YOU):
+    if ACTIONS[action.kind].to_counterpart:  # of CALENDAR_KINDS: a nudge or a thank-you
         return (f"The assistant writes to {names} in the thread \"{subject}\", with you in "
                 "Cc.")
-    kind = "ask to" if thread.kind is Kind.ASK else "offer from"
-    return (f"The assistant mails you a {ACTION_WORDS[action.kind]} about your {kind} "
+    kind = KINDS[thread.kind].calendar_words
+    return (f"The assistant mails you a {ACTIONS[action.kind].words} about your {kind} "
             f"{names}, \"{subject}\". Reply to that mail with done, snooze or cancel.")
 
 
@@ -174,11 +179,15 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     def open_of(kind: Kind) -> Callable[[Thread], bool]:
         return lambda t: t.state is ThreadState.OPEN and t.kind is kind
 
+    # Each kind's open threads have a group (kinds.KindSpec.status_group); a kind not placed
+    # here comes after the notes.
+    open_groups = {kind: (KINDS[kind].status_group, open_of(kind)) for kind in Kind}
     return [
-        ("Offers waiting on you: tell them exactly what would help", open_of(Kind.OFFER)),
+        open_groups.pop(Kind.OFFER),
         ("Thanks to say", lambda t: t.id in thanks),
-        ("Waiting for an answer", open_of(Kind.ASK)),
-        ("Notes to self", open_of(Kind.NOTE)),
+        open_groups.pop(Kind.ASK),
+        open_groups.pop(Kind.NOTE),
+        *open_groups.values(),
         ("Answered: reply done when it's settled", lambda t: t.state is ThreadState.ANSWERED),
         ("Favours to return", lambda t: t.id in favours),
         ("Nothing to do", lambda t: True),
@@ -231,7 +240,8 @@ def _threads_table(store: Store, settings: Settings) -> str:
             upcoming = "-"
             if action is not None:
                 zone = settings.zone_for(thread.owner.email)  # each owner reads their own
-                upcoming = f"{ACTION_WORDS[action.kind]} {format_when(action.due.astimezone(zone))}"
+                words = ACTIONS[action.kind].words
+                upcoming = f"{words} {format_when(action.due.astimezone(zone))}"
             if thread.repeat:
                 upcoming += f" (repeats {describe_repeat(thread.repeat)})"
             lines.append(

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, tzinfo
 from typing import Literal
 
+from mailhelper.kinds import KINDS
 from mailhelper.models import Address, Kind, Mail
 from mailhelper.settings import Tags
 from mailhelper.timewords import DateOrder, describe, mentions_time, read_repeat, read_when
@@ -192,7 +193,10 @@ def subject_without_tag(subject: str, tags: Tags | None = None) -> str:
 
 def _tag_words(tags: Tags) -> dict[str, Kind]:
     words: dict[str, Kind] = {}
-    for kind, configured in ((Kind.ASK, tags.ask), (Kind.OFFER, tags.offer)):
+    for kind, spec in KINDS.items():
+        if spec.tag_words is None:
+            continue
+        configured: tuple[str, ...] = getattr(tags, spec.tag_words)
         for word in configured:
             normal = " ".join(word.lower().split())
             if normal:

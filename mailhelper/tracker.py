@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime
+from typing import assert_never
 
 from mailhelper import plan
 from mailhelper.addresses import fold
@@ -23,10 +24,11 @@ from mailhelper.events import (
     OwnerCommand,
     OwnerFollowUp,
     OwnerThanked,
+    ThreadEvent,
 )
+from mailhelper.kinds import ACTIONS, answer_key, is_scheduled_key
 from mailhelper.models import (
     CLOSED_STATES,
-    COUNTERPART_ACTIONS,
     Action,
     ActionKind,
     ActionStatus,
@@ -42,8 +44,9 @@ log = logging.getLogger(__name__)
 
 def is_scheduled(action: Action) -> bool:
     """Scheduled actions come from :func:`plan.desired_actions`; immediate ones (answers to a
-    mail, drafts the owner asked to send) are never re-planned away."""
-    return not action.key.startswith("msg/") and "/send/" not in action.key
+    mail, drafts the owner asked to send) are never re-planned away
+    (:func:`mailhelper.kinds.is_scheduled_key`)."""
+    return is_scheduled_key(action.kind, action.key)
 
 
 def replan(store: Store, thread: Thread, settings: Settings, now: datetime) -> int:
@@ -54,7 +57,7 @@ def replan(store: Store, thread: Thread, settings: Settings, now: datetime) -> i
     # owner said "send" to just before "cancel" stays unsent too.
     closed = thread.state in CLOSED_STATES
     pending = [a for a in history if a.status.value == "pending"
-               and (is_scheduled(a) or (closed and a.kind in COUNTERPART_ACTIONS))]
+               and (is_scheduled(a) or (closed and ACTIONS[a.kind].to_counterpart))]
     change = plan.reconcile(desired, pending)
     store.apply_reconciliation(change.add, change.cancel, change.move, now)
     return len(change.add) + len(change.cancel) + len(change.move)
@@ -62,10 +65,17 @@ def replan(store: Store, thread: Thread, settings: Settings, now: datetime) -> i
 
 def apply_event(store: Store, settings: Settings, event: Event, now: datetime) -> str:
     """Write one event's effects; return the line to log. The caller holds the transaction."""
-    if isinstance(event, NewThread):
-        return _start(store, settings, event, now)
-    if isinstance(event, DigestCommands):
-        return _digest_commands(store, settings, event, now)
+    match event:
+        case NewThread():
+            return _start(store, settings, event, now)
+        case DigestCommands():
+            return _digest_commands(store, settings, event, now)
+        case _:
+            return _on_thread(store, settings, event, now)
+
+
+def _on_thread(store: Store, settings: Settings, event: ThreadEvent, now: datetime) -> str:
+    """An event :func:`plan.apply` decides on: its thread's new state and actions."""
     thread_id = getattr(event, "thread_id", None)
     thread = store.thread(thread_id) if thread_id is not None else None
     history = store.actions_for(thread.id) if thread is not None else ()
@@ -143,7 +153,7 @@ def _digest_commands(store: Store, settings: Settings, event: DigestCommands,
     else:
         summary = "nothing done" if not acted else f"{acted} of {total} lines done"
     answer = Action(
-        key=f"msg/{event.message_id}/command_reply",
+        key=answer_key(event.message_id, "command_reply"),
         kind=ActionKind.COMMAND_REPLY,
         due=now,
         recipients=(event.owner,),
@@ -178,15 +188,23 @@ def _start(store: Store, settings: Settings, event: NewThread, now: datetime) ->
     return detail
 
 
-def _event_kind(event: Event) -> str:
-    return {
-        CounterpartReply: "reply",
-        OwnerFollowUp: "owner-follow-up",
-        OutOfOffice: "out-of-office",
-        OwnerCommand: "command",
-        OwnerThanked: "owner-thanked",
-        Ignored: "ignored",
-    }.get(type(event), type(event).__name__)
+def _event_kind(event: ThreadEvent) -> str:
+    """The event's name in the log (a new kind of event fails the type check here)."""
+    match event:
+        case CounterpartReply():
+            return "reply"
+        case OwnerFollowUp():
+            return "owner-follow-up"
+        case OutOfOffice():
+            return "out-of-office"
+        case OwnerCommand():
+            return "command"
+        case OwnerThanked():
+            return "owner-thanked"
+        case Ignored():
+            return "ignored"
+        case _:
+            assert_never(event)
 
 
 def plan_digests(store: Store, settings: Settings, now: datetime) -> None:

@@ -48,7 +48,8 @@ from mailhelper import tracker
 from mailhelper.connect import LoginRefused, TlsFailed, open_imap
 from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.events import CounterpartReply, OwnerFollowUp, OwnerThanked
-from mailhelper.models import CLOSED_STATES, Address, Kind, Mail, Thread, ThreadState
+from mailhelper.kinds import KINDS, AnsweredBy
+from mailhelper.models import CLOSED_STATES, Address, Mail, Thread, ThreadState
 from mailhelper.settings import ImapSettings, Settings, WatchSettings
 from mailhelper.store import Store
 
@@ -155,7 +156,7 @@ def learn(mail: Mail, owner: Address, settings: Settings, index: WatchIndex,
         to_counterparts = [c for c in thread.counterparts if c.email in written_to]
         if not to_counterparts:
             return None
-        if thread.kind is Kind.ASK:
+        if KINDS[thread.kind].answered_by is AnsweredBy.COUNTERPARTS:
             # Written to someone after their own answer: a thank-you to them (the first such
             # person on the mail; one event a message).
             for person in to_counterparts:
