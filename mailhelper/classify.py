@@ -325,7 +325,10 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         # a command gone astray, never a note that would bring "cancel" back tomorrow. A
         # fresh mail "Cancel the gym membership" is a note.
         domain = settings.assistant.email.rpartition("@")[2]
-        commanding = (command.name != "unknown" and bool(mail.in_reply_to or mail.references)
+        # A tapped link's mail carries no In-Reply-To, only its token in the subject: a
+        # command under a token that names no mail is a command gone astray too.
+        answering = bool(mail.in_reply_to or mail.references or find_token(mail.subject))
+        commanding = (command.name != "unknown" and answering
                       ) or any(looks_like_ours(m, domain) for m in mail.in_reply_to)
     counterparts, left_out = writable(counterparts)
     # A note to self: nobody but the assistant on it (the owner may copy themselves), and
