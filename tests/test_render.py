@@ -352,7 +352,8 @@ def test_a_receipt_that_could_not_understand_says_why_and_what_to_do(renderer: R
 def test_the_follow_up_carries_a_ready_draft_and_says_how_to_send_it(renderer: Renderer) -> None:
     text, _ = parts(renderer.render(JOBS["follow_up"]))
     assert "Hi Jane," in text and "Thanks,\nSam" in text
-    assert 'Reply "send"' in text and "copy it" in text
+    assert 'Reply "send"' in text and "write to Jane yourself" in flat(text)
+    assert "copy it" not in text, "the draft is signed by the assistant: not the owner's to copy"
     second, _ = parts(renderer.render(JOBS["follow_up-2"]))
     assert "last reminder" in second and "14 days" in second
 
