@@ -484,9 +484,8 @@ class ThreadView:
     counterparts (a thank-you for those who answered, a reminder about those who did not)
     names only them in ``who``; ``counterparts`` and ``everyone`` are all of them.
 
-    ``phrase`` is the thread in a few words: "your ask to Jane Doe, “Intro to Acme”" or
-    "Bob Lee's offer, “Moving house”" (subjects in curly quotes, so a subject holding a
-    straight quote never nests).
+    ``phrase`` is the thread in a few words, for a sentence: "your ask to Jane Doe of Mon
+    30 Nov" or "Bob Lee's offer of Tue 8 Dec" (no subject: that is the mail's Subject line).
     """
 
     id: int
@@ -543,14 +542,17 @@ class ThreadView:
         subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
         who = _names(people, "name") or "the person you asked"
         everyone_names = _names(everyone, "name") or "the person you asked"
+        # The subject is the mail's own Subject line, never pasted into a sentence: the day
+        # the thread began tells it apart from another with the same people.
+        began = format_day(_local(thread.written_at or thread.created, zone))
         match thread.kind:
             case Kind.OFFER:
-                phrase = (f"{everyone_names}'s offer, {quoted(subject)}" if everyone
-                          else f"the offer {quoted(subject)}")
+                phrase = (f"{everyone_names}'s offer of {began}" if everyone
+                          else f"the offer of {began}")
             case Kind.ASK:
-                phrase = f"your ask to {everyone_names}, {quoted(subject)}"
+                phrase = f"your ask to {everyone_names} of {began}"
             case Kind.NOTE:
-                phrase = f"your note {quoted(subject)}"
+                phrase = f"your note of {began}"
             case _:
                 assert_never(thread.kind)
         theirs = [a for a in thread.replies if any(a.email == c.email for c in chosen)]
