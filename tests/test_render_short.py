@@ -149,3 +149,15 @@ def test_no_mail_pastes_a_subject_into_a_sentence(send_as: str) -> None:
                 for subject in SAMPLE_SUBJECTS:
                     assert subject not in line, (job.action.kind.value, line)
 
+
+def test_help_names_notes_repeats_pause_and_expect() -> None:
+    """The help mail may be long: it is where everything a receipt leaves out is told, in
+    the text and in the HTML."""
+    action = Action("h/1", ActionKind.HELP, NOW, None, (SAM,), {})
+    text, html = parts(RENDERER.render(RenderJob(action, None, NOW)))
+    shown = flat(" ".join(visible(html)))
+    for words in ("a note to yourself", "helper+5d@example.com and nobody else", "every monday",
+                  "check in with them", "pause until 6 April", "resume", "expect 2",
+                  "send 2", "done 3", "cancel 1", "own words"):
+        assert words in flat(text), words
+        assert words in shown, words
