@@ -460,8 +460,10 @@ def test_command_replies_write_times_for_people(renderer: Renderer) -> None:
 
 
 def test_an_error_notice_says_which_mail_and_why(renderer: Renderer) -> None:
-    text, _ = parts(renderer.render(JOBS["error_notice"]))
-    assert "“Fwd: Intro”" in text and "the mail has no From address." in text
+    message = renderer.render(JOBS["error_notice"])
+    text, _ = parts(message)
+    assert "“Fwd: Intro”" in str(message["Subject"]), "the subject names the mail"
+    assert "“Fwd: Intro”" not in text and "the mail has no From address." in text
     assert '"mailhelper/errors"' in text
     sent, _ = parts(renderer.render(JOBS["error_notice-send"]))
     assert "couldn't send the follow-up to jane@example.org" in sent and "550 5.1.1" in sent
