@@ -215,6 +215,7 @@ __all__ = [
     "TemplateProblem",
     "ThreadView",
     "answered_sentence",
+    "answered_words",
     "duration_words",
     "format_day",
     "format_when",
@@ -659,6 +660,8 @@ class ItemView:
     thread: ThreadView
     draft_kind: str
     commands: tuple[str, ...]
+    #: A note's next reminder, in the owner's zone; None for any other item.
+    due: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -697,6 +700,8 @@ class DigestView:
     expected_total: int
     got_total: int
     closing: str
+    #: When the owner's pause ends (their zone), None when they are not paused.
+    paused_until: datetime | None = None
 
     @classmethod
     def of(cls, digest: Digest, zone: tzinfo, now: datetime) -> DigestView:
@@ -721,7 +726,8 @@ class DigestView:
                      or drafting is ActionKind.THANK_YOU_DRAFT
                      else thread.silent if thread.kind is Kind.ASK else None)
             views.append(ItemView(n, item.section, ThreadView.of(thread, zone, focus or None),
-                                  drafting.value if drafting else "", tuple(words)))
+                                  drafting.value if drafting else "", tuple(words),
+                                  _local_or_none(item.due, zone)))
         sections = tuple((name, tuple(v for v in views if v.section == name))
                          for name in DIGEST_SECTIONS)
         biggest = max((w.made for w in digest.weeks), default=0)
@@ -733,7 +739,7 @@ class DigestView:
             weeks.append(WeekView(
                 f"{week.start.day} {_MONTHS[week.start.month - 1]}", week.made, week.answered,
                 bar(week.answered, week.made), done, cells - done))
-        expected = [(format_day(_local(e.thread.created, zone), now),
+        expected = [(format_day(_local(e.thread.written_at or e.thread.created, zone), now),
                      one_line(e.thread.subject, 60), e.expected, e.got)
                     for e in digest.expectations]
         return cls(
@@ -754,6 +760,7 @@ class DigestView:
             expected_total=sum(e.expected for e in digest.expectations),
             got_total=sum(e.got for e in digest.expectations),
             closing=digest.closing,
+            paused_until=_local_or_none(digest.paused_until, zone),
         )
 
 
@@ -953,6 +960,22 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     ('1 offer', '2 offers', '0 replies')
     """
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def answered_words(answered: int, partly: int = 0) -> str:
+    """How many asks were answered, saying how many of them only some of the people asked
+    answered (an ask counts as answered when anyone answered it).
+
+    >>> answered_words(2), answered_words(1, 1)
+    ('2 answered', '1 answered, by only some of those asked')
+    >>> answered_words(3, 1)
+    '3 answered (1 by only some of those asked)'
+    """
+    if partly <= 0:
+        return f"{answered} answered"
+    if partly >= answered:
+        return f"{answered} answered, by only some of those asked"
+    return f"{answered} answered ({partly} by only some of those asked)"
 
 
 def answered_sentence(answered: int, made: int) -> str:
@@ -1159,6 +1182,7 @@ class Renderer:
         self.env.filters["paragraphs"] = paragraphs
         self.env.filters["plain"] = plain
         self.env.filters["plural"] = plural
+        self.env.filters["answered_words"] = answered_words
         self.env.filters["quoted"] = quoted
         names = sorted(set(REQUIRED) | {n for n in self.env.list_templates() if n.endswith(".j2")})
         self.templates: dict[str, Template] = {}
@@ -1867,8 +1891,8 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.LETTER, done, {"about": "return_favor"}),
         job(K.LETTER, offer, {"about": "offer", "text": "Hi Jane,\n\nThe van on Saturday."}),
         job(K.NUDGE, ask, {"text": "Jane, any news?"}),
-        job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
-            ledger=ledger),
+        job(K.DIGEST, None, {"reason": "schedule"},
+            open_threads=(ask, answered, offer, done, note, weekly), ledger=ledger),
         job(K.DIGEST, None, {"reason": "status"}),
         job(K.HELP, None, {}),
         job(K.HELP, ask, {"unknown_command": "frobnicate", "note": "Try again."}),
