@@ -220,8 +220,9 @@ def digest_text(threads: list[Thread], history: dict[int, list[Action]] | None =
     action = Action("d/1", ActionKind.DIGEST, NOW, None, (SAM,), {"reason": "schedule"})
     job = RenderJob(action, None, NOW, open_threads=tuple(threads), digest=facts,
                     ledger=ledger)
-    text, html = parts(Renderer(settings(timezone=UTC)).render(job))
-    return " ".join(text.split()), html
+    message = Renderer(settings(timezone=UTC)).render(job)
+    text, html = parts(message)
+    return " ".join(f"Subject: {message['Subject']} {text}".split()), html
 
 
 def test_asked_and_offered_are_dated_by_the_forwarded_original() -> None:
@@ -260,6 +261,7 @@ def test_notes_to_self_are_listed_with_numbers_that_take_commands() -> None:
     assert items[1].due == due
     text, html = digest_text(threads, history)
     assert "NOTES TO SELF (2)" in text and "Notes to self (2)" in html
+    assert digest_text([note], history)[0].startswith("Subject: Your digest: 1 note to self ")
     assert "2. “Renew passport”, comes back Mon 14 Dec, 09:00" in text, text
     assert "“Water the plants”, every Monday at 09:00: next Mon 14 Dec, 09:00" in text, text
     assert "done 2 · snooze 2 3 days · cancel 2" in text
