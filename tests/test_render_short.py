@@ -114,7 +114,7 @@ SAMPLE_SUBJECTS = ("Intro to Acme", "CV review", "Moving house", "Flat viewing",
                    "Renew passport", "Hello")
 #: Where a subject may stand, on an indented line of its own: alone (a note's own words) or
 #: as a label after a name or a day ("1.  Jane Doe: “Intro to Acme”, asked …").
-LABEL = re.compile(r"^\s+(?:\d+\.\s+)?(?:[^“”:]+[:,]\s)?“[^”]*”(?:[,:]\s.*)?$")
+LABEL = re.compile(r"^\s+(?:\d+\.?\s*)?(?:[^“”:]+[:,]\s)?“[^”]*”(?:[,:]\s.*)?$")
 
 
 def prose(text: str) -> list[str]:
