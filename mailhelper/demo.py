@@ -286,7 +286,9 @@ def run_demo(keep: bool = False, out: TextIO = sys.stdout,
             out.write(status_table(story.store, story.settings) + "\n")
             out.write(_ledger(story.store))
             out.write(f"\nThe assistant sent {len(servers.smtp.received())} mails; every one is "
-                      "above, and each is also in its Sent folder.\n")
+                      "above, and each is also in its Sent folder.\n"
+                      "The digest's HTML part draws its chart in coloured table cells: run the "
+                      "demo with --keep and open it from the Sent folder in a mail client.\n")
             if keep:
                 path = shlex.quote(str(config))
                 later = (story.now + timedelta(days=7)).isoformat()

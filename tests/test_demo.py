@@ -135,6 +135,7 @@ def test_the_digest_is_shown_whole_with_its_chart(played: Played) -> None:
     assert "- Carlos Mendes: 1 ask, 0 answered" in shown
     assert "from some of those you asked" in shown and "Ask away" not in shown
     assert "Reply with one of these" not in shown, "the command list is cut at the signature"
+    assert "open it from the Sent folder" in played.text, "where to see the HTML chart"
 
 
 def run_printed(command: str, *extra: str) -> subprocess.CompletedProcess[str]:
