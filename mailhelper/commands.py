@@ -57,17 +57,22 @@ from mailhelper.timewords import DateOrder, read_when
 CommandName = Literal["done", "send", "snooze", "decline", "cancel", "status", "help", "pause",
                       "resume", "unknown"]
 
-#: One line per command, for the templates (receipts, reminders, the answer to ``help``).
+#: One line per command, for the templates (receipts, reminders, the answer to ``help``),
+#: then the words that go on a digest's lines and on an ask's first line.
 COMMANDS_HELP = """\
 done            the matter is settled: no more reminders (a thank-you still comes when due)
-send            send the draft in this mail as it is
+send            send the draft in this mail, or your own words on the lines below "send"
 snooze <when>   remind me later: snooze 3 days, snooze monday, snooze 2026-12-01
 decline         you did not take the offer up: I will still help you thank them
-cancel          stop tracking this thread and send nothing more about it
+cancel          stop tracking this thread (a repeat: every time) and send nothing more
 status          reply with the digest: open asks, offers, thanks due, favours to return
 pause <when>    nothing goes out for you until then: pause until 6 April, pause 2 weeks
 resume          end a pause: what it held comes the next morning
-help            this list"""
+help            this list
+<word> <N>      on the digest, the item's number after it: send 2, done 3, cancel 1
+expect <N>      on an ask's first line: the yeses you expect, against those that come
+every <when>    a repeat (address, subject or first line): every monday, every 3 months
+note to self    a mail to me alone comes back to you then: helper+3days@"""
 
 _SIMPLE: frozenset[str] = frozenset({"done", "send", "decline", "cancel", "status", "help",
                                      "resume"})

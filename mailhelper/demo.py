@@ -49,6 +49,8 @@ CARLOS = Address("carlos@example.com", "Carlos Mendes")
 START = datetime(2026, 12, 7, 9, 0, tzinfo=ZONE)
 #: How many non-empty lines of each mail's text the demo prints.
 SHOWN_LINES = 5
+#: The digest is printed whole, its text chart of asks made and answered included.
+DIGEST_LINES = 60
 
 
 def write_config(servers: DemoServers, workdir: Path) -> Path:
@@ -126,18 +128,19 @@ class Story:
     def say(self, line: str) -> None:
         self.out.write(f"   {line}\n")
 
-    def poll(self) -> list[EmailMessage]:
-        """One cycle, as ``mailhelper poll --once --now``; print and return what was sent."""
+    def poll(self, lines: int = SHOWN_LINES) -> list[EmailMessage]:
+        """One cycle, as ``mailhelper poll --once --now``; print and return what was sent,
+        each mail's first ``lines`` non-empty lines."""
         self.assistant.poll_once(self.now)
         new = self.servers.smtp.received()[self.shown:]
         self.shown += len(new)
         for mail in new:
-            self.show(mail)
+            self.show(mail, lines)
         if not new:
             self.say("(the assistant sent nothing)")
         return [m.message() for m in new]
 
-    def show(self, mail: ReceivedMail) -> None:
+    def show(self, mail: ReceivedMail, lines: int = SHOWN_LINES) -> None:
         """A mail the assistant sent: its headers and the start of its text."""
         message = mail.message()
         self.out.write(f"   --> From: {message['From']}\n")
@@ -145,12 +148,14 @@ class Story:
         if message["Cc"]:
             self.out.write(f"       Cc: {message['Cc']}\n")
         self.out.write(f"       Subject: {message['Subject']}\n")
-        self.show_text(message, SHOWN_LINES)
+        self.show_text(message, lines)
 
     def show_text(self, message: EmailMessage, lines: int) -> None:
         body = message.get_body(("plain",))
         text = body.get_content() if body is not None else ""
         shown = 0
+        # The signature ends what a person reads; the command list after it is in every mail.
+        text = text.split("\n— ", 1)[0]
         for line in (line for line in text.splitlines() if line.strip()):
             for part in textwrap.wrap(line, 84, subsequent_indent="  ") or [""]:
                 if shown == lines:
@@ -244,8 +249,8 @@ def play(story: Story) -> None:
     story.at(START + timedelta(days=3), "Thursday: Carlos has not answered yet")
     story.poll()
 
-    story.at(datetime(2026, 12, 14, 8, 0, tzinfo=ZONE), "a week on: Monday's digest")
-    story.poll()
+    story.at(datetime(2026, 12, 14, 8, 0, tzinfo=ZONE), "a week on: Monday's digest, in full")
+    story.poll(lines=DIGEST_LINES)
 
 
 @contextmanager
@@ -281,7 +286,9 @@ def run_demo(keep: bool = False, out: TextIO = sys.stdout,
             out.write(status_table(story.store, story.settings) + "\n")
             out.write(_ledger(story.store))
             out.write(f"\nThe assistant sent {len(servers.smtp.received())} mails; every one is "
-                      "above, and each is also in its Sent folder.\n")
+                      "above, and each is also in its Sent folder.\n"
+                      "The digest's HTML part draws its chart in coloured table cells: run the "
+                      "demo with --keep and open it from the Sent folder in a mail client.\n")
             if keep:
                 path = shlex.quote(str(config))
                 later = (story.now + timedelta(days=7)).isoformat()

@@ -33,6 +33,7 @@ from mailhelper.models import (
     ActionKind,
     ActionStatus,
     Kind,
+    Pause,
     Thread,
     ThreadState,
     thanked_people,
@@ -44,7 +45,7 @@ WEEKS = 8
 #: An offer left open this long without an answer or a decline has lapsed.
 OFFER_LAPSES = timedelta(days=14)
 #: Sections in the order the digest lists them.
-SECTIONS = ("drafts", "thanks", "answered", "asks", "offers", "favours")
+SECTIONS = ("drafts", "thanks", "answered", "asks", "offers", "notes", "favours")
 _SPENT = frozenset({ActionStatus.SENT, ActionStatus.SENDING})
 
 
@@ -57,6 +58,8 @@ class Item:
     section: str
     thread: Thread
     draft: Action | None = None
+    #: A note's next reminder (the pending one's due time); None for any other item.
+    due: datetime | None = None
 
 
 def unsent_draft(thread: Thread, history: Sequence[Action]) -> Action | None:
@@ -91,6 +94,9 @@ def section_of(thread: Thread, history: Sequence[Action]) -> tuple[str, Action |
         return "drafts", draft
     if owes_thanks(history):  # the one definition of thanks due (mailhelper.owed)
         return "thanks", None
+    if thread.kind is Kind.NOTE:
+        # A note to self is never answered, thanked or returned: it waits to come back.
+        return ("notes", None) if thread.state is ThreadState.OPEN else None
     if thread.state is ThreadState.ANSWERED:
         return "answered", None
     if thread.state is ThreadState.OPEN:
@@ -112,8 +118,15 @@ def number_items(threads: Iterable[Thread],
     items: list[Item] = []
     for section in SECTIONS:
         for thread, draft in placed[section]:
-            items.append(Item(len(items) + 1, section, thread, draft))
+            due = (_next_reminder(history.get(thread.id, ()), ActionKind.NOTE_REMINDER)
+                   if section == "notes" else None)
+            items.append(Item(len(items) + 1, section, thread, draft, due))
     return tuple(items)
+
+
+def _next_reminder(history: Sequence[Action], kind: ActionKind) -> datetime | None:
+    return min((a.due for a in history if a.kind is kind and a.status is ActionStatus.PENDING),
+               default=None)
 
 
 def items_data(items: Sequence[Item]) -> str:
@@ -157,6 +170,12 @@ def bar(done: int, total: int, width: int | None = None) -> str:
     return "▇" * full + "░" * (cells - full) + f" {done}/{total}"
 
 
+def written(thread: Thread) -> datetime:
+    """When the ask or offer was written: the forwarded original's own date when the thread
+    has one (``written_at``), else when the assistant first saw it."""
+    return thread.written_at or thread.created
+
+
 def _asks(threads: Iterable[Thread]) -> list[Thread]:
     return [t for t in threads if t.kind is Kind.ASK]
 
@@ -180,7 +199,7 @@ def weekly(threads: Iterable[Thread], now: datetime, zone: tzinfo,
     made = dict.fromkeys(starts, 0)
     answered = dict.fromkeys(starts, 0)
     for thread in _asks(threads):
-        start = week_start(thread.created, zone)
+        start = week_start(written(thread), zone)
         if start in made:
             made[start] += 1
             answered[start] += 1 if thread.replies else 0
@@ -194,12 +213,15 @@ class Period:
     label: str
     made: int
     answered: int
+    #: Of ``answered``, asks that some of the people asked have not answered.
+    partly: int = 0
 
 
 def period(threads: Iterable[Thread], since: datetime | None, label: str) -> Period:
     """Asks made since ``since`` (all time: None) and how many of them are answered."""
-    asks = [t for t in _asks(threads) if since is None or t.created >= since]
-    return Period(label, len(asks), sum(1 for t in asks if t.replies))
+    asks = [t for t in _asks(threads) if since is None or written(t) >= since]
+    answered = [t for t in asks if t.replies]
+    return Period(label, len(asks), len(answered), sum(1 for t in answered if t.silent))
 
 
 def follow_up_effect(threads: Iterable[Thread],
@@ -236,7 +258,7 @@ def answer_bands(threads: Iterable[Thread], zone: tzinfo) -> dict[str, int]:
         if answer is None:
             counts["none yet"] += 1
             continue
-        days = (answer.astimezone(zone).date() - thread.created.astimezone(zone).date()).days
+        days = (answer.astimezone(zone).date() - written(thread).astimezone(zone).date()).days
         counts["same day" if days <= 0 else "1–3 days" if days <= 3 else "later"] += 1
     return counts
 
@@ -256,7 +278,7 @@ def offer_outcomes(threads: Iterable[Thread], now: datetime) -> dict[str, int]:
             counts["taken up"] += 1
         elif thread.state is ThreadState.DECLINED:
             counts["declined"] += 1
-        elif thread.state is ThreadState.OPEN and now - thread.created < OFFER_LAPSES:
+        elif thread.state is ThreadState.OPEN and now - written(thread) < OFFER_LAPSES:
             counts["waiting"] += 1
         else:
             counts["lapsed"] += 1
@@ -276,7 +298,7 @@ class Expectation:
 def expectations(threads: Iterable[Thread]) -> tuple[Expectation, ...]:
     """Asks with an ``expect N``, oldest first."""
     return tuple(Expectation(t, t.expected, len(t.replies))
-                 for t in sorted(_asks(threads), key=lambda t: (t.created, t.id))
+                 for t in sorted(_asks(threads), key=lambda t: (written(t), t.id))
                  if t.expected is not None)
 
 
@@ -299,6 +321,12 @@ def closing_line(week: Period, overall: Period) -> str:
         none = ("Your ask has no answer yet" if overall.made == 1
                 else f"None of your {overall.made} {asks} has an answer yet")
         return f"{lead}{none}. A short, specific follow-up is often all it takes."
+    if overall.answered == overall.made and overall.partly:
+        some = ("Your one ask so far has an answer, from some of those you asked"
+                if overall.made == 1 else
+                f"All {overall.made} of your asks so far have an answer, {overall.partly} of "
+                "them from only some of those you asked")
+        return f"{lead}{some}: people do help, and a follow-up often brings the rest."
     if overall.answered == overall.made:
         every = ("Your one ask so far was answered" if overall.made == 1
                  else f"All {overall.made} of your asks so far were answered")
@@ -333,12 +361,15 @@ class Digest:
     #: Thanks and favours due (:mod:`mailhelper.owed`), as the status table lists them.
     thanks_due: tuple[Thread, ...] = ()
     favours_due: tuple[Thread, ...] = ()
+    #: When the owner's pause ends; None when they are not paused.
+    paused_until: datetime | None = None
 
 
 def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], now: datetime,
-          zone: tzinfo) -> Digest:
+          zone: tzinfo, pause: Pause | None = None) -> Digest:
     """The digest of ``threads`` (one owner's) at ``now``; ``history`` maps a thread id to
-    every action of that thread."""
+    every action of that thread; ``pause`` is the owner's pause, when one holds at ``now``
+    (the digest says so)."""
     week = period(threads, now - WEEK, "this week")
     overall = period(threads, None, "all time")
     return Digest(
@@ -353,4 +384,5 @@ def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], no
         closing=closing_line(week, overall),
         thanks_due=thanks_due(threads, history),
         favours_due=favours_due(threads, history),
+        paused_until=pause.until if pause is not None and pause.holds(now) else None,
     )

@@ -240,6 +240,9 @@ class PersonFigures:
     #: Threads whose thank-you went to the owner as a draft only (``thanks_sent``: threads
     #: whose thank-you went to the counterpart).
     thanks_drafted: int = 0
+    #: Asks counted in ``asks_answered`` that some of the people asked have not answered
+    #: (0 in one counterpart's figures: an ask is answered by them or not).
+    asks_partly: int = 0
 
 
 @dataclass(frozen=True)

@@ -302,8 +302,12 @@ class Outbox:
             )
             ledger = self.store.ledger(owner)
             history = {t.id: self.store.actions_for(t.id) for t in open_threads}
+            pause = next((p for p in self.store.pauses()
+                          if owner is not None and p.owner == fold(owner) and p.holds(now)),
+                         None)
             facts = build_digest(open_threads, history, now,
-                                 self.settings.zone_for(owner) if owner else self.settings.timezone)
+                                 self.settings.zone_for(owner) if owner else self.settings.timezone,
+                                 pause)
             # The same lists as `mailhelper status`, so digest, status and ledger agree.
             thanks, favours = status.thanks_due(self.store, owner), status.favours_due(
                 self.store, owner)

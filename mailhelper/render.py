@@ -208,6 +208,7 @@ __all__ = [
     "TemplateProblem",
     "ThreadView",
     "answered_sentence",
+    "answered_words",
     "duration_words",
     "format_day",
     "format_when",
@@ -474,9 +475,8 @@ class ThreadView:
     counterparts (a thank-you for those who answered, a reminder about those who did not)
     names only them in ``who``; ``counterparts`` and ``everyone`` are all of them.
 
-    ``phrase`` is the thread in a few words: "your ask to Jane Doe, “Intro to Acme”" or
-    "Bob Lee's offer, “Moving house”" (subjects in curly quotes, so a subject holding a
-    straight quote never nests).
+    ``phrase`` is the thread in a few words, for a sentence: "your ask to Jane Doe of Mon
+    30 Nov" or "Bob Lee's offer of Tue 8 Dec" (no subject: that is the mail's Subject line).
     """
 
     id: int
@@ -533,14 +533,17 @@ class ThreadView:
         subject = one_line(thread.subject, MAX_SUBJECT_CHARS) or "(no subject)"
         who = _names(people, "name") or "the person you asked"
         everyone_names = _names(everyone, "name") or "the person you asked"
+        # The subject is the mail's own Subject line, never pasted into a sentence: the day
+        # the thread began tells it apart from another with the same people.
+        began = format_day(_local(thread.written_at or thread.created, zone))
         match thread.kind:
             case Kind.OFFER:
-                phrase = (f"{everyone_names}'s offer, {quoted(subject)}" if everyone
-                          else f"the offer {quoted(subject)}")
+                phrase = (f"{everyone_names}'s offer of {began}" if everyone
+                          else f"the offer of {began}")
             case Kind.ASK:
-                phrase = f"your ask to {everyone_names}, {quoted(subject)}"
+                phrase = f"your ask to {everyone_names} of {began}"
             case Kind.NOTE:
-                phrase = f"your note {quoted(subject)}"
+                phrase = f"your note of {began}"
             case _:
                 assert_never(thread.kind)
         theirs = [a for a in thread.replies if any(a.email == c.email for c in chosen)]
@@ -647,6 +650,8 @@ class ItemView:
     thread: ThreadView
     draft_kind: str
     commands: tuple[str, ...]
+    #: A note's next reminder, in the owner's zone; None for any other item.
+    due: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -685,6 +690,8 @@ class DigestView:
     expected_total: int
     got_total: int
     closing: str
+    #: When the owner's pause ends (their zone), None when they are not paused.
+    paused_until: datetime | None = None
 
     @classmethod
     def of(cls, digest: Digest, zone: tzinfo, now: datetime) -> DigestView:
@@ -709,7 +716,8 @@ class DigestView:
                      or drafting is ActionKind.THANK_YOU_DRAFT
                      else thread.silent if _per_person(thread) else None)
             views.append(ItemView(n, item.section, ThreadView.of(thread, zone, focus or None),
-                                  drafting.value if drafting else "", tuple(words)))
+                                  drafting.value if drafting else "", tuple(words),
+                                  _local_or_none(item.due, zone)))
         sections = tuple((name, tuple(v for v in views if v.section == name))
                          for name in DIGEST_SECTIONS)
         biggest = max((w.made for w in digest.weeks), default=0)
@@ -721,7 +729,7 @@ class DigestView:
             weeks.append(WeekView(
                 f"{week.start.day} {_MONTHS[week.start.month - 1]}", week.made, week.answered,
                 bar(week.answered, week.made), done, cells - done))
-        expected = [(format_day(_local(e.thread.created, zone), now),
+        expected = [(format_day(_local(e.thread.written_at or e.thread.created, zone), now),
                      one_line(e.thread.subject, 60), e.expected, e.got)
                     for e in digest.expectations]
         return cls(
@@ -742,6 +750,7 @@ class DigestView:
             expected_total=sum(e.expected for e in digest.expectations),
             got_total=sum(e.got for e in digest.expectations),
             closing=digest.closing,
+            paused_until=_local_or_none(digest.paused_until, zone),
         )
 
 
@@ -997,6 +1006,22 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
+def answered_words(answered: int, partly: int = 0) -> str:
+    """How many asks were answered, saying how many of them only some of the people asked
+    answered (an ask counts as answered when anyone answered it).
+
+    >>> answered_words(2), answered_words(1, 1)
+    ('2 answered', '1 answered, by only some of those asked')
+    >>> answered_words(3, 1)
+    '3 answered (1 by only some of those asked)'
+    """
+    if partly <= 0:
+        return f"{answered} answered"
+    if partly >= answered:
+        return f"{answered} answered, by only some of those asked"
+    return f"{answered} answered ({partly} by only some of those asked)"
+
+
 def answered_sentence(answered: int, made: int) -> str:
     """How many asks were answered, as a sentence ("" when none was).
 
@@ -1216,6 +1241,7 @@ class Renderer:
         env.filters["paragraphs"] = paragraphs
         env.filters["plain"] = plain
         env.filters["plural"] = plural
+        env.filters["answered_words"] = answered_words
         env.filters["quoted"] = quoted
         names = sorted(set(REQUIRED) | {n for n in env.list_templates() if n.endswith(".j2")})
         templates = {name: self._compile(env, name) for name in names}
@@ -1895,8 +1921,9 @@ def _sample_jobs(settings: Settings) -> list[RenderJob]:
         job(K.LETTER, done, {"about": "return_favor"}),
         job(K.LETTER, offer, {"about": "offer", "text": "Hi Jane,\n\nThe van on Saturday."}),
         job(K.NUDGE, ask, {"text": "Jane, any news?"}),
-        job(K.DIGEST, None, {"reason": "schedule"}, open_threads=(ask, answered, offer, done),
-            ledger=ledger, thanks_due=(answered, offer), favours_due=(done,)),
+        job(K.DIGEST, None, {"reason": "schedule"},
+            open_threads=(ask, answered, offer, done, note, weekly), ledger=ledger,
+            thanks_due=(answered, offer), favours_due=(done,)),
         job(K.DIGEST, None, {"reason": "status"}),
         job(K.HELP, None, {}),
         job(K.HELP, ask, {"unknown_command": "frobnicate", "note": "Try again."}),

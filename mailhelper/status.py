@@ -33,7 +33,13 @@ from mailhelper.models import (
     ThreadState,
 )
 from mailhelper.names import join_names
-from mailhelper.render import duration_words, format_when, plural, thanks_words
+from mailhelper.render import (
+    answered_words,
+    duration_words,
+    format_when,
+    plural,
+    thanks_words,
+)
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 from mailhelper.terminal import one_line
@@ -261,9 +267,14 @@ def ledger_line(figures: PersonFigures) -> str:
         ...     thanks_drafted=1, favours_returned=0)))  # doctest: +NORMALIZE_WHITESPACE
         2 asks, 1 answered (median 2.1 days); 1 offer; thank-yous: 1 sent, 1 drafted;
         0 favours returned
+        >>> print(ledger_line(PersonFigures(None, asks_made=1, asks_answered=1,
+        ...     asks_partly=1)))  # doctest: +NORMALIZE_WHITESPACE
+        1 ask, 1 answered, by only some of those asked; 0 offers; thank-yous: none yet;
+        0 favours returned
     """
     if figures.asks_made:
-        asks = f"{plural(figures.asks_made, 'ask')}, {figures.asks_answered} answered"
+        asks = (f"{plural(figures.asks_made, 'ask')}, "
+                f"{answered_words(figures.asks_answered, figures.asks_partly)}")
         median = duration_words(figures.median_hours_to_answer)
         if median:
             asks += f" (median {median})"

@@ -1017,12 +1017,14 @@ class Store:
 
             asks = [t for t in group if t.kind is Kind.ASK]
             hours = []
+            partly = 0
             for thread in asks:
                 answer = (thread.replies[0] if person is None and thread.replies
                           else thread.answer_from(person.email) if person is not None
                           else None)
                 if answer is not None:
                     hours.append((answer.at - thread.created).total_seconds() / 3600)
+                    partly += 1 if person is None and thread.silent else 0
             sent = [t for t in group if among(t, thanked)]
             return PersonFigures(
                 person=person,
@@ -1034,6 +1036,7 @@ class Store:
                 # a draft the owner then had sent counts once, as sent
                 thanks_drafted=sum(1 for t in group if among(t, drafted) and t not in sent),
                 favours_returned=sum(1 for t in group if among(t, returned)),
+                asks_partly=partly,
             )
 
         by_person: dict[str, list[Thread]] = {}

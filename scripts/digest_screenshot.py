@@ -80,6 +80,18 @@ def sample() -> tuple[list[Thread], dict[int, list[Action]]]:
     history[5] = [Action("t5/return_favor", ActionKind.RETURN_FAVOR, NOW + timedelta(days=5),
                          5, (SAM,), {}, id=105)]
     threads[2] = dataclasses.replace(threads[2], state=ThreadState.ANSWERED)
+    # Notes to self: one that comes back on Thursday, one every Monday.
+    for id, subject, repeat, due in (
+            (50, "Renew the passport", None, NOW + timedelta(days=3, hours=1)),
+            (51, "Water the office plants", "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+             NOW + timedelta(hours=1))):
+        created = NOW - timedelta(days=4)
+        threads.append(Thread(
+            id=id, kind=Kind.NOTE, state=ThreadState.OPEN, subject=subject, owner=SAM,
+            counterparts=(), created=created, root_message_id=f"n{id}@example.com",
+            last_owner_activity=created, repeat=repeat))
+        history[id] = [Action(f"t{id}/note_reminder", ActionKind.NOTE_REMINDER, due, id, (SAM,),
+                              {}, id=100 + id)]
     return threads, history
 
 

@@ -280,13 +280,20 @@ def test_a_subject_of_template_syntax_comes_out_literally(rig_assistant: RigAssi
     subject = str(receipt["Subject"])
     assert "{{ config }}" in subject and "{{ 7*7 }}" in subject
     assert "{% for x in range(3) %}loop{% endfor %}" in subject
-    text = receipt.get_body(("plain",)).get_content()
-    html = receipt.get_body(("html",)).get_content()
-    # (without the links' random-looking tokens: a token may well hold the digits "49")
-    for body in (text, re.sub(r'href="mailto:[^"]*"', "", html)):
-        assert "{{ config }}" in body
-        assert "looplooploop" not in body and "49" not in body
-        assert "Settings(" not in body and "password" not in body.lower()
+    # The receipt keeps the subject out of its sentences (issue 10); the reminder quotes the
+    # ask, so the owner's words reach a mail body there, and must come out as written.
+    rig_assistant.poll("2026-12-10T09:05:00+00:00")
+    reminder = rig_assistant.sent()[-1]
+    assert reminder["X-Mailhelper-Action"] == "follow_up"
+    for mail in (receipt, reminder):
+        text = mail.get_body(("plain",)).get_content()
+        html = mail.get_body(("html",)).get_content()
+        # (without the links' random-looking tokens: a token may well hold the digits "49")
+        for body in (text, re.sub(r'href="mailto:[^"]*"', "", html)):
+            assert "looplooploop" not in body and "49" not in body
+            assert "Settings(" not in body and "password" not in body.lower()
+    quoted = reminder.get_body(("plain",)).get_content()
+    assert "{{ config }}" in " ".join(quoted.split())
     [thread] = rig_assistant.status()
     assert thread["subject"] == trap
     assert_consistent(rig_assistant, delivered=1)

@@ -125,10 +125,11 @@ class TestQuotedText:
 def test_the_help_text_has_a_line_per_command() -> None:
     lines = COMMANDS_HELP.splitlines()
     assert [line.split()[0] for line in lines] == [
-        "done", "send", "snooze", "decline", "cancel", "status", "pause", "resume", "help"]
+        "done", "send", "snooze", "decline", "cancel", "status", "pause", "resume", "help",
+        "<word>", "expect", "every", "note"]
     # Every example in the help text is itself understood.
     for example in ("snooze 3 days", "snooze monday", "snooze 2026-12-01", "pause until 6 April",
-                    "pause 2 weeks"):
+                    "pause 2 weeks", "done 3", "cancel 1"):
         assert example in COMMANDS_HELP
         name = example.split()[0]
         assert parse_command(example, datetime(2026, 11, 1, tzinfo=UTC), UTC).name == name

@@ -121,6 +121,23 @@ def test_each_mail_shows_up_under_the_heading_that_announces_it(played: Played) 
         assert wrong not in played.text, wrong
 
 
+def test_the_digest_is_shown_whole_with_its_chart(played: Played) -> None:
+    """The last of the eight mails is the digest, printed whole: its numbered item, the text
+    chart of asks made and answered, the figures and a closing line true to them (Carlos has
+    not answered: the ask is answered only in part)."""
+    story = sections(played.text)
+    digest, = (h for h in story if "Monday's digest" in h)
+    shown = story[digest]
+    assert "1.  Carlos Mendes: “Intro to someone at Acme?”, your follow-up is drafted" in shown
+    assert "send 1 · done 1 · snooze 1 3 days · cancel 1" in shown
+    assert "Asks made and answered, last 8 weeks:" in shown and "7 Dec   ▇ 1/1" in shown
+    assert "1 ask, 1 answered, by only some of those asked" in shown
+    assert "- Carlos Mendes: 1 ask, 0 answered" in shown
+    assert "from some of those you asked" in shown and "Ask away" not in shown
+    assert "Reply with one of these" not in shown, "the command list is cut at the signature"
+    assert "open it from the Sent folder" in played.text, "where to see the HTML chart"
+
+
 def run_printed(command: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """One ``mailhelper ...`` line the demo printed, run as a person would run it."""
     argv = [*shlex.split(command), *extra]

@@ -30,6 +30,9 @@ from mailhelper.models import (
     Address,
     Answer,
     Kind,
+    Ledger,
+    Pause,
+    PersonFigures,
     Thread,
     ThreadState,
 )
@@ -87,7 +90,10 @@ def test_weeks_run_monday_to_sunday_in_the_owners_zone_this_week_last() -> None:
 def test_an_ask_to_two_people_is_one_ask_answered_when_either_answers() -> None:
     threads = [ask(1, MON, Answer(JOSE.email, MON + timedelta(hours=2)), state=ThreadState.OPEN),
                ask(2)]
-    assert period(threads, None, "all time") == Period("all time", 2, 1)
+    # José answered, Jane did not: answered, and said to be only in part.
+    assert period(threads, None, "all time") == Period("all time", 2, 1, partly=1)
+    both = ask(3, MON, Answer(JOSE.email, MON), Answer(JANE.email, MON))
+    assert period([both], None, "all time") == Period("all time", 1, 1, partly=0)
     assert period(threads, NOW - timedelta(days=7), "this week").made == 2
     assert period(threads, NOW, "since now").made == 0
 
@@ -147,9 +153,15 @@ def test_expected_against_what_came() -> None:
                      "yeses as we get (Flynn & Lake, 2008). Ask away."),
     ((2, 0), (5, 1), "1 of your 5 asks was answered so far. Silence is rarely a no: a "
                      "follow-up often brings the answer."),
+    # answered only by some of the people asked: never "was answered"
+    ((1, 1, 1), (1, 1, 1), "Your one ask so far has an answer, from some of those you asked: "
+                           "people do help, and a follow-up often brings the rest."),
+    ((0, 0), (3, 3, 1), "No asks this week. All 3 of your asks so far have an answer, 1 of "
+                        "them from only some of those you asked: people do help, and a "
+                        "follow-up often brings the rest."),
 ])
-def test_the_closing_line_is_true_to_the_figures(week: tuple[int, int],
-                                                 overall: tuple[int, int], line: str) -> None:
+def test_the_closing_line_is_true_to_the_figures(week: tuple[int, ...],
+                                                 overall: tuple[int, ...], line: str) -> None:
     assert closing_line(Period("this week", *week), Period("all time", *overall)) == line
     if overall[1] * 2 < overall[0] or overall[0] == 0:
         assert "Ask away" not in line
@@ -194,3 +206,88 @@ def test_build_puts_it_together_on_a_fixed_clock() -> None:
     assert (digest.week.made, digest.week.answered, digest.overall.made) == (2, 1, 2)
     assert digest.closing.startswith("1 of your 2 asks was answered: ")
     assert [i.section for i in digest.items] == ["answered", "asks"]
+
+
+# -- what the rendered digest says -------------------------------------------------------------
+
+
+def digest_text(threads: list[Thread], history: dict[int, list[Action]] | None = None,
+                pause: Pause | None = None, ledger: Ledger | None = None) -> tuple[str, str]:
+    from mailhelper.render import Renderer, RenderJob
+    from tests.test_render import parts, settings
+
+    facts = build(threads, history or {}, NOW, UTC, pause)
+    action = Action("d/1", ActionKind.DIGEST, NOW, None, (SAM,), {"reason": "schedule"})
+    job = RenderJob(action, None, NOW, open_threads=tuple(threads), digest=facts,
+                    ledger=ledger)
+    message = Renderer(settings(timezone=UTC)).render(job)
+    text, html = parts(message)
+    return " ".join(f"Subject: {message['Subject']} {text}".split()), html
+
+
+def test_asked_and_offered_are_dated_by_the_forwarded_original() -> None:
+    """A forward seen on Mon 7 Dec of an ask written on Mon 23 Nov: the digest says it was
+    asked on the 23rd, counts it in that week, and an offer forwarded long after it was made
+    says how long ago it was made."""
+    written = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    forwarded = ask(1, MON, written_at=written)
+    old_offer = dataclasses.replace(offer(2, ThreadState.OPEN), written_at=written)
+    text, _ = digest_text([forwarded, old_offer])
+    assert "asked Mon 23 Nov (2 weeks ago)" in text, text
+    assert "offered 2 weeks ago" in text, text
+    weeks = weekly([forwarded], NOW, UTC)
+    assert [w.made for w in weeks][-3:] == [1, 0, 0]
+    assert period([forwarded], NOW - timedelta(days=7), "this week").made == 0
+
+
+def test_notes_to_self_are_listed_with_numbers_that_take_commands() -> None:
+    note = Thread(id=5, kind=Kind.NOTE, state=ThreadState.OPEN, subject="Renew passport",
+                  owner=SAM, counterparts=(), created=MON, root_message_id="n5@x",
+                  last_owner_activity=MON)
+    weekly_note = dataclasses.replace(note, id=6, subject="Water the plants",
+                                      repeat="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    done_note = dataclasses.replace(note, id=7, subject="Old", state=ThreadState.DONE)
+    due = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
+    history = {
+        5: [Action("t5/note_reminder/x", ActionKind.NOTE_REMINDER, due, 5, (SAM,), {},
+                   ActionStatus.PENDING, id=11)],
+        6: [Action("t6/note_reminder/y", ActionKind.NOTE_REMINDER, due, 6, (SAM,), {},
+                   ActionStatus.PENDING, id=12)],
+    }
+    threads = [ask(1), note, weekly_note, done_note]
+    items = number_items(threads, history)
+    assert [(i.number, i.section, i.thread.id) for i in items] == [
+        (1, "asks", 1), (2, "notes", 5), (3, "notes", 6)]
+    assert items[1].due == due
+    text, html = digest_text(threads, history)
+    assert "NOTES TO SELF (2)" in text and "Notes to self (2)" in html
+    assert digest_text([note], history)[0].startswith("Subject: Your digest: 1 note to self ")
+    assert "2. “Renew passport”, comes back Mon 14 Dec, 09:00" in text, text
+    assert "“Water the plants”, every Monday at 09:00: next Mon 14 Dec, 09:00" in text, text
+    assert "done 2 · snooze 2 3 days · cancel 2" in text
+    assert "offered" not in text and "Old" not in text
+
+
+def test_a_paused_owners_digest_says_so() -> None:
+    until = datetime(2026, 12, 21, 9, 0, tzinfo=UTC)
+    pause = Pause(SAM.email, MON, until, until)
+    text, html = digest_text([ask(1)], pause=pause)
+    assert "You're paused until Mon 21 Dec, 09:00" in text and 'Reply "resume"' in text
+    assert "paused until" in html and "resume" in html
+    unpaused, _ = digest_text([ask(1)])
+    assert "paused" not in unpaused
+    over, _ = digest_text([ask(1)], pause=Pause(SAM.email, MON, MON, MON))
+    assert "paused" not in over
+
+
+def test_an_ask_only_some_answered_is_answered_in_part_with_each_person_counted() -> None:
+    """Jane and José were asked, only José answered: one ask, answered, and the words say
+    it was only in part; each of them has their own figures."""
+    threads = [ask(1, MON, Answer(JOSE.email, MON + timedelta(hours=2)))]
+    ledger = Ledger(PersonFigures(None, asks_made=1, asks_answered=1, asks_partly=1),
+                    (PersonFigures(JANE, asks_made=1), PersonFigures(JOSE, asks_made=1,
+                                                                     asks_answered=1)))
+    text, html = digest_text(threads, ledger=ledger)
+    assert "THIS WEEK: 1 ask, 1 answered, by only some of those asked" in text, text
+    assert "1 ask, 1 answered, by only some of those asked" in html
+    assert "- Jane Doe: 1 ask, 0 answered" in text and "- José Núñez: 1 ask, 1 answered" in text

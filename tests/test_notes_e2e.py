@@ -55,8 +55,9 @@ def test_a_note_to_self_comes_back_at_its_time_to_the_owner_alone(
     assert kinds([receipt]) == ["receipt"]
     body = flat(text_of(receipt))
     assert "nobody but you and me" not in body
-    assert "Got your note “Renew the passport”: I'll send it back to you on Thu 10 Dec, " \
-           "09:00." in body
+    # The subject is the receipt's Subject line, not pasted into its sentence (issue 10).
+    assert "Got your note: I'll send it back to you on Thu 10 Dec, 09:00." in body
+    assert "Renew the passport" in str(receipt["Subject"])
     [thread] = rig_assistant.status()
     assert (thread["kind"], thread["state"], thread["counterparts"]) == ("note", "open", [])
     assert thread["next_action"] == {"kind": "note_reminder",
@@ -168,8 +169,9 @@ def test_a_repeating_ask_reminds_the_owner_to_check_in_with_a_draft(
     assert kinds(rig_assistant.sent()) == ["receipt", "check_in"]
     check_in = rig_assistant.sent()[-1]
     assert addresses(check_in, "To") == [OWNER]
-    draft = "I was thinking of you and of “Catching up”, and wanted to check in"
+    draft = "wanted to check in: how are things with you?"
     assert draft in flat(text_of(check_in))
+    assert "Catching up" not in flat(text_of(check_in)), "the subject is the Subject line"
 
     command(rig_assistant, check_in, "send", at("2027-03-07 10:00"))
     rig_assistant.poll(at("2027-03-08 10:00"))

@@ -11,6 +11,7 @@ from mailhelper import plan
 from mailhelper.events import CounterpartReply, OwnerCommand
 from mailhelper.models import ActionKind, ActionStatus, Address, ThreadState
 from mailhelper.settings import AskSchedule, Schedules, ThankYouSchedule
+from mailhelper.status import ledger_line
 from mailhelper.store import Store
 from tests.test_plan import SAM, T0, ask, sent, settings
 
@@ -136,4 +137,7 @@ def test_the_ledger_counts_every_counterpart_and_no_reminder_as_a_favour(
     assert (figures[JOSE.email].thanks_drafted, figures[JANE.email].thanks_drafted) == (1, 0)
     assert ledger.overall.favours_returned == 0, "a return-the-favour reminder is no favour"
     assert (ledger.overall.asks_made, ledger.overall.asks_answered) == (1, 1)
+    assert ledger.overall.asks_partly == 1, "answered by José, not by Jane: only in part"
+    assert (figures[JOSE.email].asks_partly, figures[JANE.email].asks_partly) == (0, 0)
+    assert ledger_line(ledger.overall).startswith("1 ask, 1 answered, by only some of those asked")
 

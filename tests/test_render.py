@@ -352,7 +352,8 @@ def test_a_receipt_that_could_not_understand_says_why_and_what_to_do(renderer: R
 def test_the_follow_up_carries_a_ready_draft_and_says_how_to_send_it(renderer: Renderer) -> None:
     text, _ = parts(renderer.render(JOBS["follow_up"]))
     assert "Hi Jane," in text and "Thanks,\nSam" in text
-    assert 'Reply "send"' in text and "copy it" in text
+    assert 'Reply "send"' in text and "write to Jane yourself" in flat(text)
+    assert "copy it" not in text, "the draft is signed by the assistant: not the owner's to copy"
     second, _ = parts(renderer.render(JOBS["follow_up-2"]))
     assert "last reminder" in second and "14 days" in second
 
@@ -459,8 +460,10 @@ def test_command_replies_write_times_for_people(renderer: Renderer) -> None:
 
 
 def test_an_error_notice_says_which_mail_and_why(renderer: Renderer) -> None:
-    text, _ = parts(renderer.render(JOBS["error_notice"]))
-    assert "“Fwd: Intro”" in text and "the mail has no From address." in text
+    message = renderer.render(JOBS["error_notice"])
+    text, _ = parts(message)
+    assert "“Fwd: Intro”" in str(message["Subject"]), "the subject names the mail"
+    assert "“Fwd: Intro”" not in text and "the mail has no From address." in text
     assert '"mailhelper/errors"' in text
     sent, _ = parts(renderer.render(JOBS["error_notice-send"]))
     assert "couldn't send the follow-up to jane@example.org" in sent and "550 5.1.1" in sent

@@ -4,6 +4,7 @@ pasted into the sentences of receipts, reminders, closing notes or confirmations
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import timedelta
@@ -11,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from mailhelper.models import Action, ActionKind, Kind, Thread
-from mailhelper.render import Renderer, RenderJob
+from mailhelper.render import Renderer, RenderJob, _sample_jobs
 from tests.test_render import NOW, SAM, parts, settings
 from tests.test_render_people import GROUPS, NAMES, SUBJECTS, thread_for
 
@@ -106,3 +107,57 @@ def test_a_confirmation_is_one_line() -> None:
         text, html = parts(message)
         assert len(lines(text)) == 1 and len(visible(html)) == 1, text
         assert SUBJECTS[0] not in flat(text) and SUBJECTS[0] in str(message["Subject"])
+
+
+
+SAMPLE_SUBJECTS = ("Intro to Acme", "CV review", "Moving house", "Flat viewing",
+                   "Renew passport", "Hello")
+#: Where a subject may stand, on an indented line of its own: alone (a note's own words) or
+#: as a label after a name or a day ("1.  Jane Doe: “Intro to Acme”, asked …").
+LABEL = re.compile(r"^\s+(?:\d+\.?\s*)?(?:[^“”:]+[:,]\s)?“[^”]*”(?:[,:]\s.*)?$")
+
+
+def prose(text: str) -> list[str]:
+    """The text's paragraphs of prose, each made one line (a wrapped sentence is one)."""
+    paragraphs, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.strip() and not line.startswith(" "):
+            current.append(line)
+            continue
+        if current:
+            paragraphs.append(" ".join(current))
+            current = []
+    return paragraphs
+
+
+@pytest.mark.parametrize("send_as", ["assistant", "owner"])
+def test_no_mail_pastes_a_subject_into_a_sentence(send_as: str) -> None:
+    """Every kind, in the branches the sample jobs take (receipts, reminders, drafts,
+    letters, notes, check-ins, the digest, help, confirmations, error notices): the subject
+    may stand in the Subject header and as an indented label, never inside a sentence of the
+    text or the HTML."""
+    base = settings()
+    renderer = Renderer(dataclasses.replace(base, send_as=send_as))
+    for job in _sample_jobs(base):
+        text, html = parts(renderer.render(job))
+        labels = [line for line in text.splitlines() if line.startswith(" ")]
+        for line in prose(text) + [line for line in labels if not LABEL.match(line)]:
+            for subject in SAMPLE_SUBJECTS:
+                assert subject not in line, (job.action.kind.value, line)
+        for line in visible(html):
+            if not LABEL.match(" " + line):
+                for subject in SAMPLE_SUBJECTS:
+                    assert subject not in line, (job.action.kind.value, line)
+
+
+def test_help_names_notes_repeats_pause_and_expect() -> None:
+    """The help mail may be long: it is where everything a receipt leaves out is told, in
+    the text and in the HTML."""
+    action = Action("h/1", ActionKind.HELP, NOW, None, (SAM,), {})
+    text, html = parts(RENDERER.render(RenderJob(action, None, NOW)))
+    shown = flat(" ".join(visible(html)))
+    for words in ("a note to yourself", "helper+5d@example.com and nobody else", "every monday",
+                  "check in with them", "pause until 6 April", "resume", "expect 2",
+                  "send 2", "done 3", "cancel 1", "own words"):
+        assert words in flat(text), words
+        assert words in shown, words

@@ -191,3 +191,54 @@ def test_an_owner_without_a_name_in_the_config_is_named_as_their_mail_names_them
     configured = dataclasses.replace(settings, owners=(Address("sam@example.com", "Sam R."),))
     event = classify(parse_mail(raw), Context(configured, store, NOW))
     assert isinstance(event, NewThread) and event.owner.name == "Sam R.", "the config wins"
+
+
+@pytest.mark.parametrize(("kind", "data", "state"), [
+    (ActionKind.FOLLOW_UP, {"number": "1", "of": "2"}, ThreadState.OPEN),
+    (ActionKind.THANK_YOU_DRAFT, {"flavour": "helped"}, ThreadState.ANSWERED),
+])
+@pytest.mark.parametrize("send_as", ["assistant", "owner"])
+def test_the_owner_is_offered_to_copy_only_a_letter_in_their_own_voice(
+        send_as: str, kind: ActionKind, data: dict[str, str], state: ThreadState) -> None:
+    """In the assistant's voice the draft is the assistant's letter, signed by it: the
+    reminder offers ``send`` (the draft, or the owner's own words below it) and writing to
+    them yourself, never "copy it" (the copy would be signed by the assistant)."""
+    text, html = letter(send_as, kind, data, state=state)
+    after = flat(text.split("-" * 63)[-1])
+    shown_after = flat(re.sub(r"<[^>]+>", "", html.split("</blockquote>")[-1]))
+    if send_as == "owner":
+        assert "copy it" in after.lower()
+        return
+    for words, send in ((after, '"send"'), (shown_after, "send")):
+        assert "copy it" not in words.lower(), words
+        assert f"own words below {send}" in words, words
+        assert re.search(r"yourself,? with me in Cc", words), words
+
+
+@pytest.mark.parametrize(("data", "thread_kind", "state"), [
+    ({"text": "Jane, any news on this?\n\nSam"}, Kind.ASK, ThreadState.OPEN),
+    ({"about": "offer", "text": "The van on Saturday would be perfect."}, Kind.OFFER,
+     ThreadState.OPEN),
+    ({"about": "return_favor"}, Kind.ASK, ThreadState.DONE),
+])
+@pytest.mark.parametrize("send_as", ["assistant", "owner"])
+def test_own_words_say_once_in_their_last_line_who_sent_them(
+        send_as: str, data: dict[str, str], thread_kind: Kind, state: ThreadState) -> None:
+    """``send`` with the owner's own words (and the return-the-favour letter): in the
+    assistant's voice the last line of the text and of the HTML says once that the owner's
+    assistant sent it on the owner's behalf; as the owner, just the words."""
+    owner = OWNERS["named"]
+    action = Action("l/1", ActionKind.LETTER, NOW, 3, (JANE,), data)
+    job = RenderJob(action, thread(owner, ENGLISH, thread_kind, state), NOW,
+                    references=("ask@mail.example.com",))
+    text, html = parts(renderer(send_as, owner).render(job))
+    body = html.split("<body", 1)[1]
+    shown = [line for line in re.sub(r"<[^>]+>", "\n", body).splitlines() if line.strip()]
+    if send_as == "owner":
+        assert "assistant" not in text.lower() and "assistant" not in html.lower()
+        return
+    wanted = "Sam Rivera's mail assistant, on Sam's behalf (Sam is in Cc)"
+    assert text.strip().splitlines()[-1] == wanted, text
+    assert flat(text).count("assistant") == 1
+    assert shown[-1].strip() == wanted, shown
+    assert flat(" ".join(shown)).count("assistant") == 1
