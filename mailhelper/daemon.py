@@ -40,6 +40,7 @@ from mailhelper.render import Renderer
 from mailhelper.settings import Settings
 from mailhelper.status import status_ics
 from mailhelper.store import Store, private_state_path
+from mailhelper.transport import SmtpTransport, Transport
 from mailhelper.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -353,8 +354,7 @@ class Assistant:
     def cycle(self, mailbox: Mailbox, now: datetime,
               backfill: timedelta | None = None) -> CycleReport:
         tracker.replan_if_config_changed(self.store, self.settings, now)
-        outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
-                        mailbox)
+        outbox = Outbox(self.store, self.settings, self.renderer, self._transport(), mailbox)
         try:
             outbox.recover_in_flight(now)
             report = self.read_inbox(mailbox, now, backfill=backfill)
@@ -371,6 +371,10 @@ class Assistant:
             outbox.close()
         self._keep_calendar(now)
         return report
+
+    def _transport(self) -> Transport:
+        """The SMTP edge for one cycle; it connects only when a mail is to go."""
+        return SmtpTransport(self.smtp_factory)  # type: ignore[arg-type]
 
     def _keep_calendar(self, now: datetime) -> None:
         """Rewrite ``calendar_file`` when what it shows changed (its DTSTAMPs aside), by an
@@ -409,8 +413,7 @@ class Assistant:
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             tracker.release_pauses(self.store, self.settings, now)
-            outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
-                            None)
+            outbox = Outbox(self.store, self.settings, self.renderer, self._transport(), None)
             report.sent = outbox.send_due(now, dry_run=True)
             report.lines += [self._preview(outbox, a, now) for a in report.sent.sent]
             return report

@@ -3,7 +3,8 @@
 The order for one action (SPEC.md safety rule 3):
 
 1. compose the mail and record the attempt (status ``sending``, with the exact bytes), commit;
-2. send it over SMTP, all recipients or none (:func:`transmit`);
+2. hand it to the :class:`~mailhelper.transport.Transport`, all recipients or none (over SMTP,
+   :func:`mailhelper.transport.transmit`); it reports accepted, refused or unknown;
 3. record the server's acceptance (``sent``), the delivery and the thread's new state, in one
    transaction;
 4. APPEND the same bytes to the Sent folder, then note that it is filed.
@@ -39,13 +40,11 @@ SMTP server does not offer SMTPUTF8 (RFC 6531); where it does, that mail goes wi
 
 from __future__ import annotations
 
-import contextlib
 import email
 import logging
 import os
 import signal
-import smtplib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -73,6 +72,7 @@ from mailhelper.render import Renderer, RenderJob
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 from mailhelper.tracker import is_scheduled, replan
+from mailhelper.transport import Accepted, Envelope, Refused, Transport, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +118,6 @@ def backoff(attempts: int) -> timedelta:
 class CannotCompose(Exception):
     """This action cannot become a mail, and retrying will not change that; the message
     says why, for the owner and the log."""
-
-
-class NeedsSmtpUtf8(Exception):
-    """The mail needs SMTPUTF8 (RFC 6531: an envelope address with a non-ASCII local part)
-    and the server does not offer it; nothing was sent."""
-
-
-class OutcomeUnknown(Exception):
-    """The connection failed after the whole mail was handed over (DATA sent, no final reply):
-    the server may have accepted it or not (RFC 1047)."""
 
 
 @dataclass
@@ -189,71 +179,6 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
     return None
 
 
-def transmit(
-    smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes,
-    international: bool = False,
-) -> None:
-    """One SMTP mail transaction (RFC 5321 section 3.3) that reaches all ``recipients`` or none.
-
-    smtplib's ``sendmail`` goes on to DATA when some recipients are refused and reports them
-    afterwards: the mail would then reach the owner in Cc but not the counterpart, and a retry
-    would reach the owner twice. Here any refused RCPT ends the transaction with RSET before
-    DATA (section 4.1.1.5), and the refusal is raised.
-
-    Raises :class:`smtplib.SMTPResponseException` (or its subclass
-    ``SMTPRecipientsRefused``) when the server refused: nothing was delivered; an ``OSError``
-    (``SMTPServerDisconnected``, timeouts) when the connection failed before DATA: nothing was
-    delivered; :class:`OutcomeUnknown` when it failed during DATA; :class:`NeedsSmtpUtf8` when
-    ``international`` mail meets a server without SMTPUTF8: nothing was sent.
-    """
-    options: list[str] = []
-    smtp.ehlo_or_helo_if_needed()
-    if international:
-        if not smtp.has_extn("smtputf8"):
-            # smtplib would raise SMTPNotSupportedError from mail(); say what it means here.
-            raise NeedsSmtpUtf8(
-                "an address in it has non-ASCII characters before the @, and the SMTP server "
-                "does not offer SMTPUTF8 (RFC 6531), which such an address needs")
-        options += ["SMTPUTF8", "BODY=8BITMIME"]
-    if smtp.does_esmtp and smtp.has_extn("size"):
-        options.append(f"SIZE={len(raw)}")
-    code, text = smtp.mail(sender, options)
-    if code != 250:
-        _end_transaction(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, text, sender)
-    refused: dict[str, tuple[int, bytes]] = {}
-    for recipient in recipients:
-        code, text = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            refused[recipient] = (code, text)
-            if code == 421:
-                break
-    if refused:
-        _end_transaction(smtp, max(code for code, _ in refused.values()))
-        raise smtplib.SMTPRecipientsRefused(refused)
-    try:
-        code, text = smtp.data(raw)
-    except smtplib.SMTPDataError:
-        _end_transaction(smtp, 0)  # refused at DATA itself, before the message went
-        raise
-    except OSError as exc:  # SMTPServerDisconnected is an OSError too
-        raise OutcomeUnknown(f"connection lost during DATA: {exc or type(exc).__name__}") from exc
-    if code != 250:
-        _end_transaction(smtp, code)
-        raise smtplib.SMTPDataError(code, text)
-
-
-def _end_transaction(smtp: smtplib.SMTP, code: int) -> None:
-    """After a refusal: RSET, or close where the server is closing (421, RFC 5321 3.8)."""
-    if code == 421:
-        smtp.close()
-        return
-    try:
-        smtp.rset()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-
-
 def flatten(message: EmailMessage, envelope: Sequence[str]) -> tuple[bytes, bool]:
     """The bytes to send and to file, and whether they need SMTPUTF8 (RFC 6531): only when an
     envelope address is not ASCII. The message's own policy folds it (CRLF line ends)."""
@@ -272,15 +197,14 @@ class Outbox:
         store: Store,
         settings: Settings,
         renderer: Renderer,
-        smtp_factory: Callable[[], smtplib.SMTP],
+        transport: Transport,
         mailbox: Mailbox | None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.renderer = renderer
-        self.smtp_factory = smtp_factory
+        self.transport = transport
         self.mailbox = mailbox
-        self._smtp: smtplib.SMTP | None = None
         self._sent_folder: str | None = None
 
     # -- composing --------------------------------------------------------------------------
@@ -322,22 +246,8 @@ class Outbox:
         return job
 
     # -- connections ------------------------------------------------------------------------
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            self._smtp = self.smtp_factory()
-        return self._smtp
-
     def close(self) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._smtp.quit()
-            self._smtp = None
-
-    def _drop_connection(self) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._smtp.close()
-            self._smtp = None
+        self.transport.close()
 
     def _fields(self, action: Action, envelope: Sequence[str] | None = None) -> dict[str, Any]:
         """The structured log fields of a line about ``action`` (:mod:`mailhelper.logfields`),
@@ -518,38 +428,26 @@ class Outbox:
         self, action: Action, raw: bytes, international: bool, envelope: list[str],
         subject: str, now: datetime, report: SendReport,
     ) -> None:
-        smtp = self._connection()  # before the attempt is recorded: no server, no attempt
+        self.transport.open()  # before the attempt is recorded: no server, no attempt
         action = self.store.mark_sending(action, raw)
         crash_point("before_send")
-        try:
-            transmit(smtp, self.settings.assistant.email, envelope, raw, international)
-        except OutcomeUnknown as exc:
-            self._drop_connection()
-            self._outcome_unknown(action, now, str(exc), report)
-            return
-        except NeedsSmtpUtf8 as exc:
-            log.error("action %s failed: %s", action.key, exc,
-                      extra=self._fields(action))
-            self._give_up(action, now, str(exc), "server")
-            report.failed.append(action)
-            return
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            code = max(codes) if any(c >= 500 for c in codes) else min(codes)
-            if 421 in codes:
-                self._drop_connection()
-            self._failure(action, now, code, _refusal_text(exc.recipients, code), report)
-            return
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:
-                self._drop_connection()
-            self._failure(action, now, exc.smtp_code, _decode(exc.smtp_error), report)
-            return
-        except OSError as exc:  # before DATA: the mail did not go
-            self._drop_connection()
-            self._failure(action, now, 451, f"connection lost: {exc or type(exc).__name__}",
-                          report)
-            return
+        outcome = self.transport.send(
+            Envelope(self.settings.assistant.email, tuple(envelope), international), raw)
+        match outcome:
+            case Unknown(reason):
+                self._outcome_unknown(action, now, reason, report)
+                return
+            case Refused(reason=reason) if reason is not None:
+                log.error("action %s failed: %s", action.key, reason,
+                          extra=self._fields(action))
+                self._give_up(action, now, reason, "server")
+                report.failed.append(action)
+                return
+            case Refused(code, text):
+                self._failure(action, now, code, text, report)
+                return
+            case Accepted():
+                pass
         crash_point("after_accept")
         with self.store.transaction():
             self._record_sent(action, now)
@@ -693,14 +591,3 @@ def _addresses_in(message: EmailMessage, header: str) -> list[Address]:
     if value is None:
         return []
     return [Address(fold(a.addr_spec), a.display_name) for a in value.addresses]
-
-
-def _decode(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _refusal_text(recipients: dict[str, tuple[int, bytes]], code: int) -> str:
-    for address, (each, text) in recipients.items():
-        if each == code:
-            return f"{address}: {_decode(text)}"
-    return ""
