@@ -52,10 +52,9 @@ from email.policy import EmailPolicy
 from email.policy import default as DEFAULT_POLICY
 from typing import Any
 
-from mailhelper import logfields, plan, status
+from mailhelper import logfields, sending
 from mailhelper.addresses import fold
-from mailhelper.digest import Digest, items_data
-from mailhelper.digest import build as build_digest
+from mailhelper.digest import items_data
 from mailhelper.errors import ConnectError, MailhelperError, StateError
 from mailhelper.mailbox import Mailbox
 from mailhelper.models import (
@@ -64,14 +63,12 @@ from mailhelper.models import (
     ActionStatus,
     Address,
     Pause,
-    Thread,
-    ThreadState,
 )
 from mailhelper.pause import HELD, owner_of_action
 from mailhelper.render import Renderer, RenderJob
 from mailhelper.settings import Settings
 from mailhelper.store import Store
-from mailhelper.tracker import is_scheduled, replan
+from mailhelper.tracker import is_scheduled
 from mailhelper.transport import Accepted, Envelope, Refused, Transport, Unknown
 
 log = logging.getLogger(__name__)
@@ -212,40 +209,8 @@ class Outbox:
         return self.renderer.render(self._job(action, now))
 
     def _job(self, action: Action, now: datetime) -> RenderJob:
-        thread = self.store.thread(action.thread_id) if action.thread_id is not None else None
-        references = self.store.thread_message_ids(thread.id) if thread else ()
-        owner = action.recipients[0].email if action.recipients else None
-        open_threads: tuple[Thread, ...] = ()
-        ledger = None
-        thanks: tuple[Thread, ...] | None = None
-        favours: tuple[Thread, ...] | None = None
-        facts: Digest | None = None
-        if action.kind is ActionKind.DIGEST:
-            open_threads = tuple(
-                t for t in self.store.threads() if owner is None or t.owner.email == owner
-            )
-            ledger = self.store.ledger(owner)
-            history = {t.id: self.store.actions_for(t.id) for t in open_threads}
-            facts = build_digest(open_threads, history, now,
-                                 self.settings.zone_for(owner) if owner else self.settings.timezone)
-            # The same lists as `mailhelper status`, so digest, status and ledger agree.
-            thanks, favours = status.thanks_due(self.store, owner), status.favours_due(
-                self.store, owner)
-        job = RenderJob(
-            action=action,
-            thread=thread,
-            now=now,
-            references=references,
-            open_threads=open_threads,
-            ledger=ledger,
-            thanks_due=thanks,
-            favours_due=favours,
-            message_id=self.store.message_id_for(action),
-            digest=facts,
-        )
-        return job
+        return sending.render_job(self.store, self.settings, action, now)
 
-    # -- connections ------------------------------------------------------------------------
     def close(self) -> None:
         self.transport.close()
 
@@ -475,17 +440,7 @@ class Outbox:
         return True
 
     def _record_sent(self, action: Action, now: datetime) -> None:
-        self.store.mark_sent(action, now)
-        if action.thread_id is not None:
-            thread = self.store.thread(action.thread_id)
-            if thread is not None:
-                updated = plan.after_sent(thread, action, now)
-                if updated != thread:
-                    self.store.save_thread(updated)
-                    self.store.log_event(thread.id, now, "expired",
-                                         None, "closing note sent")
-                if updated.state not in (ThreadState.CANCELLED,):
-                    replan(self.store, updated, self.settings, now)
+        sending.record_sent(self.store, self.settings, action, now)
 
     # -- failures ---------------------------------------------------------------------------
     def _outcome_unknown(

@@ -5,7 +5,8 @@ reminder is *due* while its mail is pending; once the assistant has sent it it i
 and the ledger counts it: a thank-you that went to the counterpart as *sent*, one mailed to the
 owner as a draft (in ``draft`` mode the draft is the whole of the assistant's job) as
 *drafted*, a reminder as a favour returned. :func:`thanks_due` and :func:`favours_due` answer
-that question for the digest and for the table alike, so the two cannot disagree.
+that question for the table by the one definition the digest uses too (:mod:`mailhelper.owed`),
+so the two cannot disagree.
 
 Times and figures read as the mails write them (:mod:`mailhelper.render`): ``Thu 10 Dec,
 09:00``, ``2.1 days``, and actions by name ("reminder", "thank-you draft").
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from mailhelper import owed
 from mailhelper.addresses import fold
 from mailhelper.ics import Entry, calendar
 from mailhelper.models import (
@@ -37,8 +39,6 @@ from mailhelper.terminal import one_line
 from mailhelper.timewords import describe_repeat
 from mailhelper.watch import describe, watch_states
 
-THANKS = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
-
 
 def _pending(store: Store, thread: Thread) -> list[Action]:
     return [a for a in store.actions_for(thread.id) if a.status is ActionStatus.PENDING]
@@ -54,17 +54,17 @@ def _owned(store: Store, owner: str | None) -> list[Thread]:
 
 
 def thanks_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
-    """Threads whose thank-you (draft or mail) is still to go, oldest first."""
-    due = [t for t in _owned(store, owner)
-           if any(a.kind in THANKS for a in _pending(store, t))]
-    return tuple(sorted(due, key=lambda t: (t.created, t.id)))
+    """Threads whose thank-you (draft or mail) is still to go, oldest first
+    (:func:`mailhelper.owed.thanks_due`)."""
+    threads = _owned(store, owner)
+    return owed.thanks_due(threads, {t.id: store.actions_for(t.id) for t in threads})
 
 
 def favours_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
-    """Threads whose return-the-favour reminder is still to go, most recently settled first."""
-    due = [t for t in _owned(store, owner)
-           if any(a.kind is ActionKind.RETURN_FAVOR for a in _pending(store, t))]
-    return tuple(sorted(due, key=lambda t: (t.closed_at or t.created, t.id), reverse=True))
+    """Threads whose return-the-favour reminder is still to go, most recently settled first
+    (:func:`mailhelper.owed.favours_due`)."""
+    threads = _owned(store, owner)
+    return owed.favours_due(threads, {t.id: store.actions_for(t.id) for t in threads})
 
 
 def _iso(moment: datetime | None) -> str | None:
