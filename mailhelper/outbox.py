@@ -56,7 +56,7 @@ from mailhelper import logfields, sending
 from mailhelper.addresses import fold
 from mailhelper.digest import items_data
 from mailhelper.errors import ConnectError, MailhelperError, StateError
-from mailhelper.mailbox import Mailbox
+from mailhelper.mailsource import SentFolder
 from mailhelper.models import (
     Action,
     ActionKind,
@@ -195,14 +195,13 @@ class Outbox:
         settings: Settings,
         renderer: Renderer,
         transport: Transport,
-        mailbox: Mailbox | None,
+        sent: SentFolder | None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.renderer = renderer
         self.transport = transport
-        self.mailbox = mailbox
-        self._sent_folder: str | None = None
+        self.sent = sent
 
     # -- composing --------------------------------------------------------------------------
     def compose(self, action: Action, now: datetime) -> EmailMessage:
@@ -220,18 +219,10 @@ class Outbox:
         return logfields.action(action, message_id=self.store.message_id_for(action),
                                 recipients=envelope)
 
-    def sent_folder(self) -> str | None:
-        if self.mailbox is None:
-            return None
-        if self._sent_folder is None:
-            self._sent_folder = self.mailbox.sent_folder(self.settings.imap.sent_folder)
-        return self._sent_folder
-
     def _in_sent_folder(self, action: Action) -> bool:
-        folder = self.sent_folder()
-        if folder is None or self.mailbox is None:
+        if self.sent is None:
             return False
-        return self.mailbox.contains_message_id(folder, self.store.message_id_for(action))
+        return self.sent.sent_contains(self.store.message_id_for(action))
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_in_flight(self, now: datetime) -> None:
@@ -424,11 +415,11 @@ class Outbox:
 
     def _file(self, action: Action, raw: bytes, when: datetime) -> bool:
         """APPEND a copy to the Sent folder and note it; True when it is there."""
-        folder = self.sent_folder()
-        if folder is None or self.mailbox is None:
+        if self.sent is None:
             return False
+        folder = self.sent.sent_name()
         try:
-            self.mailbox.append(folder, raw, when)
+            self.sent.file_sent(raw, when)
         except Exception as exc:
             log.warning("could not file %s in %s (%s); will try again next cycle",
                         action.key, folder, exc,
