@@ -54,8 +54,11 @@ class Refused:
 
     @property
     def temporary(self) -> bool:
-        """>>> Refused(451, "try later").temporary, Refused(550, "no such user").temporary
-        (True, False)"""
+        """Whether a later try may succeed (a 4xx reply, RFC 5321 4.2.1).
+
+        >>> Refused(451, "try later").temporary, Refused(550, "no such user").temporary
+        (True, False)
+        """
         return 400 <= self.code < 500
 
 
