@@ -355,7 +355,7 @@ class Assistant:
     def cycle(self, mailbox: Mailbox, now: datetime,
               backfill: timedelta | None = None) -> CycleReport:
         tracker.replan_if_config_changed(self.store, self.settings, now)
-        sent = ImapSource(mailbox, self.settings.imap.sent_folder)
+        sent = ImapSource(mailbox, self.settings.imap)
         outbox = Outbox(self.store, self.settings, self.renderer, self._transport(), sent)
         try:
             outbox.recover_in_flight(now)
@@ -672,15 +672,10 @@ class Assistant:
         """Flag (or move) what was committed, then remember how far the folder was read."""
         if handled or failed:
             self.store.make_durable()  # nothing is flagged before its effects are on disk
-        mailbox.mark_handled(handled)
-        processed = self.settings.imap.processed_folder
-        if processed and handled:
-            mailbox.move(handled, processed)
-        if failed:
-            mailbox.move([uid for uid, _ in failed], self.settings.imap.error_folder)
-            for uid, why in failed:
-                log.error("message UID %d moved to %s: %s", uid, self.settings.imap.error_folder,
-                          why, extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
+        ImapSource(mailbox, self.settings.imap).settle(handled, [uid for uid, _ in failed])
+        for uid, why in failed:
+            log.error("message UID %d moved to %s: %s", uid, self.settings.imap.error_folder,
+                      why, extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
         with self.store.transaction():
             self.store.set_sync_position(self.settings.imap.folder, uidvalidity, highest)
 

@@ -1,7 +1,8 @@
 """The assistant's mailbox as the engine sees it: a :class:`MailSource`, never IMAP itself.
 
 The engine asks a source whether news may have come since a *cursor* (an opaque string the
-source made; the engine only keeps it), waits for news, and asks the Sent folder whether a
+source made; the engine only keeps it), waits for news, settles what it read (handled, or
+filed as an error), and asks the Sent folder whether a
 mail went and files a copy there (:class:`SentFolder`, SPEC.md safety rule 3).
 :class:`ImapSource` is the real one over :class:`~mailhelper.mailbox.Mailbox`;
 :mod:`mailhelper.memory` has one in memory for engine tests.
@@ -18,11 +19,12 @@ UIDVALIDITY makes every UID of the cursor meaningless, which only the source nee
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from mailhelper.mailbox import Mailbox
+from mailhelper.settings import ImapSettings
 
 #: How often a wait looks at the stop and reload requests, in seconds.
 WAIT_SLICE = 0.5
@@ -57,6 +59,10 @@ class MailSource(SentFolder, Protocol):
         """Wait up to ``seconds`` for new mail, ending early when ``asked()`` turns true (a
         stop or reload); returns why it ended."""
 
+    def settle(self, handled: Sequence[int], failed: Sequence[int]) -> None:
+        """Mark messages whose effects are committed as handled, and file those that could
+        not be understood in the error folder; never deletes anything."""
+
 
 def imap_cursor(position: tuple[int, int] | None) -> str | None:
     """The cursor of a folder read up to ``(uidvalidity, last_uid)``; None before the first."""
@@ -71,14 +77,18 @@ def last_uid(cursor: str | None) -> int:
 
 
 class ImapSource:
-    """A :class:`MailSource` over one logged-in :class:`~mailhelper.mailbox.Mailbox`. The
-    Sent folder is ``sent_folder`` if configured, else the one flagged ``\\Sent``, else
-    ``Sent``, found (or created) when first needed."""
+    """A :class:`MailSource` over one logged-in :class:`~mailhelper.mailbox.Mailbox`, with the
+    folders of ``imap`` in the config (``folders``). The Sent folder is ``sent_folder`` if
+    configured, else the one flagged ``\\Sent``, else ``Sent``, found (or created) when first
+    needed."""
 
-    def __init__(self, mailbox: Mailbox, sent_folder: str | None = None,
+    def __init__(self, mailbox: Mailbox, folders: ImapSettings | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
+        folders = folders or ImapSettings()
         self.mailbox = mailbox
-        self._configured = sent_folder
+        self._configured = folders.sent_folder
+        self._processed = folders.processed_folder
+        self._error = folders.error_folder
         self._sent: str | None = None
         self._monotonic = monotonic
 
@@ -99,6 +109,15 @@ class ImapSource:
 
     def has_news(self, cursor: str | None) -> bool:
         return self.mailbox.has_news(last_uid(cursor))
+
+    def settle(self, handled: Sequence[int], failed: Sequence[int]) -> None:
+        """The handled keyword on ``handled`` (and a move to ``processed_folder`` when one is
+        set); ``failed`` moved to ``error_folder``."""
+        self.mailbox.mark_handled(handled)
+        if self._processed and handled:
+            self.mailbox.move(handled, self._processed)
+        if failed:
+            self.mailbox.move(failed, self._error)
 
     def wait_for_news(self, seconds: float, asked: Callable[[], bool]) -> str:
         """IDLE for up to ``seconds`` (RFC 2177), in short slices so a stop or a reload is

@@ -187,7 +187,9 @@ def flatten(message: EmailMessage, envelope: Sequence[str]) -> tuple[bytes, bool
 
 
 class Outbox:
-    """Sends due actions over one SMTP connection per cycle (opened only when needed)."""
+    """Sends due actions exactly once: through ``transport`` (one connection per cycle,
+    opened only when needed), with ``sent`` as the Sent folder that settles an attempt whose
+    outcome was never recorded (None: no folder to ask, as in a dry run)."""
 
     def __init__(
         self,
