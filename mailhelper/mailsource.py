@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mailhelper.mailbox import Mailbox
 from mailhelper.settings import ImapSettings
@@ -148,3 +148,8 @@ class ImapSource:
             return "stop or reload requested"
         finally:
             client.idle_done()
+
+
+if TYPE_CHECKING:  # mypy holds the IMAP source to the interface; nothing runs here
+    def _imap_plays_the_role(source: ImapSource) -> MailSource:
+        return source

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.policy import default as DEFAULT_POLICY
+from typing import TYPE_CHECKING
 
 from mailhelper.transport import Accepted, Envelope, Outcome, Unknown
 
@@ -83,3 +84,11 @@ class MemorySentFolder:
 
     def file_sent(self, raw: bytes, when: datetime | None) -> None:
         self.mails.append(raw)
+
+
+if TYPE_CHECKING:  # mypy holds the in-memory edges to the interfaces; nothing runs here
+    from mailhelper.mailsource import SentFolder
+    from mailhelper.transport import Transport
+
+    def _plays_the_roles(t: MemoryTransport, s: MemorySentFolder) -> tuple[Transport, SentFolder]:
+        return t, s
