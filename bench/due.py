@@ -38,6 +38,7 @@ from mailhelper.models import Address, Kind
 from mailhelper.outbox import Outbox, hold_reason
 from mailhelper.settings import Settings
 from mailhelper.store import Store, to_text
+from mailhelper.transport import SmtpTransport
 
 DUE_GOAL_MS = 10
 NOW = datetime(2027, 2, 1, 9, 30, tzinfo=UTC)
@@ -133,8 +134,8 @@ def _cycle_overhead(assistant: object, report: Report, repeat: int) -> None:
 
     assert isinstance(assistant, Assistant)
     store, settings = assistant.store, assistant.settings
-    outbox = Outbox(store, settings, assistant.renderer, assistant.smtp_factory,  # type: ignore[arg-type]
-                    None)
+    transport = SmtpTransport(assistant.smtp_factory)  # type: ignore[arg-type]
+    outbox = Outbox(store, settings, assistant.renderer, transport, None)
 
     def store_side() -> None:
         tracker.replan_if_config_changed(store, settings, NOW)

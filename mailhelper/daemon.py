@@ -30,6 +30,7 @@ from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
+from mailhelper.mailsource import ImapSource, MailSource, imap_cursor
 from mailhelper.models import Action, ActionKind, ActionStatus, Address, Mail, ThreadState
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.plan import after_sent as plan_after_sent
@@ -37,6 +38,7 @@ from mailhelper.render import Renderer
 from mailhelper.settings import Settings
 from mailhelper.status import status_ics
 from mailhelper.store import Store, private_state_path
+from mailhelper.transport import SmtpTransport, Transport
 from mailhelper.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -350,8 +352,8 @@ class Assistant:
     def cycle(self, mailbox: Mailbox, now: datetime,
               backfill: timedelta | None = None) -> CycleReport:
         tracker.replan_if_config_changed(self.store, self.settings, now)
-        outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
-                        mailbox)
+        sent = ImapSource(mailbox, self.settings.imap)
+        outbox = Outbox(self.store, self.settings, self.renderer, self._transport(), sent)
         try:
             outbox.recover_in_flight(now)
             report = self.read_inbox(mailbox, now, backfill=backfill)
@@ -368,6 +370,10 @@ class Assistant:
             outbox.close()
         self._keep_calendar(now)
         return report
+
+    def _transport(self) -> Transport:
+        """The SMTP edge for one cycle; it connects only when a mail is to go."""
+        return SmtpTransport(self.smtp_factory)  # type: ignore[arg-type]
 
     def _keep_calendar(self, now: datetime) -> None:
         """Rewrite ``calendar_file`` when what it shows changed (its DTSTAMPs aside), by an
@@ -406,8 +412,7 @@ class Assistant:
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
             tracker.release_pauses(self.store, self.settings, now)
-            outbox = Outbox(self.store, self.settings, self.renderer, self.smtp_factory,  # type: ignore[arg-type]
-                            None)
+            outbox = Outbox(self.store, self.settings, self.renderer, self._transport(), None)
             report.sent = outbox.send_due(now, dry_run=True)
             report.lines += [self._preview(outbox, a, now) for a in report.sent.sent]
             return report
@@ -664,15 +669,10 @@ class Assistant:
         """Flag (or move) what was committed, then remember how far the folder was read."""
         if handled or failed:
             self.store.make_durable()  # nothing is flagged before its effects are on disk
-        mailbox.mark_handled(handled)
-        processed = self.settings.imap.processed_folder
-        if processed and handled:
-            mailbox.move(handled, processed)
-        if failed:
-            mailbox.move([uid for uid, _ in failed], self.settings.imap.error_folder)
-            for uid, why in failed:
-                log.error("message UID %d moved to %s: %s", uid, self.settings.imap.error_folder,
-                          why, extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
+        ImapSource(mailbox, self.settings.imap).settle(handled, [uid for uid, _ in failed])
+        for uid, why in failed:
+            log.error("message UID %d moved to %s: %s", uid, self.settings.imap.error_folder,
+                      why, extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
         with self.store.transaction():
             self.store.set_sync_position(self.settings.imap.folder, uidvalidity, highest)
 
@@ -923,7 +923,7 @@ class Assistant:
             except (MailhelperError, IMAPClientError, OSError) as exc:
                 _pause(link.failed(_text(exc), _kind(exc)), stop, wake)
                 continue
-            idle = mailbox.has("IDLE")
+            idle = ImapSource(mailbox).pushes
             poll = self.settings.poll_interval
             link.connected("IDLE: new mail is seen at once" if idle else
                            f"the server has no IDLE: looking for new mail every {poll}")
@@ -945,8 +945,11 @@ class Assistant:
         self, mailbox: Mailbox, clock: Callable[[], datetime], stop: threading.Event,
         wake: threading.Event | None,
     ) -> None:
-        """Cycle on one connection until asked to stop or reload, or the connection fails."""
-        idle = mailbox.has("IDLE")
+        """Cycle on one connection until asked to stop or reload, or the connection fails.
+        Between cycles it waits on the mailbox as a :class:`~mailhelper.mailsource.MailSource`
+        (news since the cursor, a wait that ends on new mail), never on IMAP itself."""
+        source: MailSource = ImapSource(mailbox)
+        idle = source.pushes
         poll = self.settings.poll_interval.approximate
         while not _asked(stop, wake):
             began = clock()
@@ -964,46 +967,14 @@ class Assistant:
                 continue
             if not idle:
                 _pause(wait.seconds, stop, wake)
-            elif mailbox.has_news(self._last_uid()):
+            elif source.has_news(self._cursor()):
                 # Mail came in during the cycle: its EXISTS went to an earlier command's
                 # answer, and IDLE would not report it again.
                 log.debug("new mail arrived during the cycle: another cycle at once")
             else:
-                why = self._idle(mailbox, wait.seconds, stop, wake)
+                why = source.wait_for_news(wait.seconds, lambda: _asked(stop, wake))
                 log.debug("IDLE ended: %s", why)
 
-    def _last_uid(self) -> int:
-        """The UID of the last message read from the folder (0 before the first)."""
-        position = self.store.sync_position(self.settings.imap.folder)
-        return position[1] if position is not None else 0
-
-    def _idle(
-        self, mailbox: Mailbox, seconds: float, stop: threading.Event,
-        wake: threading.Event | None, monotonic: Callable[[], float] = time.monotonic,
-    ) -> str:
-        """IDLE for up to ``seconds`` (RFC 2177), in short slices so a stop or a reload is seen
-        promptly; returns why it ended. The caller never asks for more than :data:`IDLE_MAX`,
-        so IDLE is re-issued well before the 29 minutes after which servers may drop us."""
-        deadline = monotonic() + seconds
-        mailbox.client.idle()
-        try:
-            while not _asked(stop, wake):
-                left = deadline - monotonic()
-                if left <= 0:
-                    return "time to act (a due action, or IDLE renewal)"
-                piece = min(WAIT_SLICE, left)
-                began = monotonic()
-                responses = mailbox.client.idle_check(timeout=piece)
-                kinds = {r[1] for r in responses if isinstance(r, tuple) and len(r) > 1}
-                if kinds & {b"EXISTS", b"RECENT"}:
-                    return "new mail"
-                if any(isinstance(r, tuple) and r[:1] == (b"BYE",) for r in responses):
-                    return "the server said BYE"
-                if not responses and monotonic() - began < piece / 2:
-                    # Readable but nothing parsed: the server closed the socket (imapclient
-                    # swallows the EOF). Leaving IDLE tells for sure: DONE fails on a dead
-                    # connection; on a live one this costs one extra cycle.
-                    return "woken with nothing to read"
-            return "stop or reload requested"
-        finally:
-            mailbox.client.idle_done()
+    def _cursor(self) -> str | None:
+        """How far the folder was read, as the mail source's opaque cursor."""
+        return imap_cursor(self.store.sync_position(self.settings.imap.folder))

@@ -3,7 +3,8 @@
 The order for one action (SPEC.md safety rule 3):
 
 1. compose the mail and record the attempt (status ``sending``, with the exact bytes), commit;
-2. send it over SMTP, all recipients or none (:func:`transmit`);
+2. hand it to the :class:`~mailhelper.transport.Transport`, all recipients or none (over SMTP,
+   :func:`mailhelper.transport.transmit`); it reports accepted, refused or unknown;
 3. record the server's acceptance (``sent``), the delivery and the thread's new state, in one
    transaction;
 4. APPEND the same bytes to the Sent folder, then note that it is filed.
@@ -39,13 +40,11 @@ SMTP server does not offer SMTPUTF8 (RFC 6531); where it does, that mail goes wi
 
 from __future__ import annotations
 
-import contextlib
 import email
 import logging
 import os
 import signal
-import smtplib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -53,26 +52,24 @@ from email.policy import EmailPolicy
 from email.policy import default as DEFAULT_POLICY
 from typing import Any
 
-from mailhelper import logfields, plan, status
+from mailhelper import logfields, sending
 from mailhelper.addresses import fold
-from mailhelper.digest import Digest, items_data
-from mailhelper.digest import build as build_digest
+from mailhelper.digest import items_data
 from mailhelper.errors import ConnectError, MailhelperError, StateError
-from mailhelper.mailbox import Mailbox
+from mailhelper.mailsource import SentFolder
 from mailhelper.models import (
     Action,
     ActionKind,
     ActionStatus,
     Address,
     Pause,
-    Thread,
-    ThreadState,
 )
 from mailhelper.pause import HELD, owner_of_action
 from mailhelper.render import Renderer, RenderJob
 from mailhelper.settings import Settings
 from mailhelper.store import Store
-from mailhelper.tracker import is_scheduled, replan
+from mailhelper.tracker import is_scheduled
+from mailhelper.transport import Accepted, Envelope, Refused, Transport, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +115,6 @@ def backoff(attempts: int) -> timedelta:
 class CannotCompose(Exception):
     """This action cannot become a mail, and retrying will not change that; the message
     says why, for the owner and the log."""
-
-
-class NeedsSmtpUtf8(Exception):
-    """The mail needs SMTPUTF8 (RFC 6531: an envelope address with a non-ASCII local part)
-    and the server does not offer it; nothing was sent."""
-
-
-class OutcomeUnknown(Exception):
-    """The connection failed after the whole mail was handed over (DATA sent, no final reply):
-    the server may have accepted it or not (RFC 1047)."""
 
 
 @dataclass
@@ -189,71 +176,6 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
     return None
 
 
-def transmit(
-    smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes,
-    international: bool = False,
-) -> None:
-    """One SMTP mail transaction (RFC 5321 section 3.3) that reaches all ``recipients`` or none.
-
-    smtplib's ``sendmail`` goes on to DATA when some recipients are refused and reports them
-    afterwards: the mail would then reach the owner in Cc but not the counterpart, and a retry
-    would reach the owner twice. Here any refused RCPT ends the transaction with RSET before
-    DATA (section 4.1.1.5), and the refusal is raised.
-
-    Raises :class:`smtplib.SMTPResponseException` (or its subclass
-    ``SMTPRecipientsRefused``) when the server refused: nothing was delivered; an ``OSError``
-    (``SMTPServerDisconnected``, timeouts) when the connection failed before DATA: nothing was
-    delivered; :class:`OutcomeUnknown` when it failed during DATA; :class:`NeedsSmtpUtf8` when
-    ``international`` mail meets a server without SMTPUTF8: nothing was sent.
-    """
-    options: list[str] = []
-    smtp.ehlo_or_helo_if_needed()
-    if international:
-        if not smtp.has_extn("smtputf8"):
-            # smtplib would raise SMTPNotSupportedError from mail(); say what it means here.
-            raise NeedsSmtpUtf8(
-                "an address in it has non-ASCII characters before the @, and the SMTP server "
-                "does not offer SMTPUTF8 (RFC 6531), which such an address needs")
-        options += ["SMTPUTF8", "BODY=8BITMIME"]
-    if smtp.does_esmtp and smtp.has_extn("size"):
-        options.append(f"SIZE={len(raw)}")
-    code, text = smtp.mail(sender, options)
-    if code != 250:
-        _end_transaction(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, text, sender)
-    refused: dict[str, tuple[int, bytes]] = {}
-    for recipient in recipients:
-        code, text = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            refused[recipient] = (code, text)
-            if code == 421:
-                break
-    if refused:
-        _end_transaction(smtp, max(code for code, _ in refused.values()))
-        raise smtplib.SMTPRecipientsRefused(refused)
-    try:
-        code, text = smtp.data(raw)
-    except smtplib.SMTPDataError:
-        _end_transaction(smtp, 0)  # refused at DATA itself, before the message went
-        raise
-    except OSError as exc:  # SMTPServerDisconnected is an OSError too
-        raise OutcomeUnknown(f"connection lost during DATA: {exc or type(exc).__name__}") from exc
-    if code != 250:
-        _end_transaction(smtp, code)
-        raise smtplib.SMTPDataError(code, text)
-
-
-def _end_transaction(smtp: smtplib.SMTP, code: int) -> None:
-    """After a refusal: RSET, or close where the server is closing (421, RFC 5321 3.8)."""
-    if code == 421:
-        smtp.close()
-        return
-    try:
-        smtp.rset()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-
-
 def flatten(message: EmailMessage, envelope: Sequence[str]) -> tuple[bytes, bool]:
     """The bytes to send and to file, and whether they need SMTPUTF8 (RFC 6531): only when an
     envelope address is not ASCII. The message's own policy folds it (CRLF line ends)."""
@@ -265,83 +187,33 @@ def flatten(message: EmailMessage, envelope: Sequence[str]) -> tuple[bytes, bool
 
 
 class Outbox:
-    """Sends due actions over one SMTP connection per cycle (opened only when needed)."""
+    """Sends due actions exactly once: through ``transport`` (one connection per cycle,
+    opened only when needed), with ``sent`` as the Sent folder that settles an attempt whose
+    outcome was never recorded (None: no folder to ask, as in a dry run)."""
 
     def __init__(
         self,
         store: Store,
         settings: Settings,
         renderer: Renderer,
-        smtp_factory: Callable[[], smtplib.SMTP],
-        mailbox: Mailbox | None,
+        transport: Transport,
+        sent: SentFolder | None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.renderer = renderer
-        self.smtp_factory = smtp_factory
-        self.mailbox = mailbox
-        self._smtp: smtplib.SMTP | None = None
-        self._sent_folder: str | None = None
+        self.transport = transport
+        self.sent = sent
 
     # -- composing --------------------------------------------------------------------------
     def compose(self, action: Action, now: datetime) -> EmailMessage:
         return self.renderer.render(self._job(action, now))
 
     def _job(self, action: Action, now: datetime) -> RenderJob:
-        thread = self.store.thread(action.thread_id) if action.thread_id is not None else None
-        references = self.store.thread_message_ids(thread.id) if thread else ()
-        owner = action.recipients[0].email if action.recipients else None
-        open_threads: tuple[Thread, ...] = ()
-        ledger = None
-        thanks: tuple[Thread, ...] | None = None
-        favours: tuple[Thread, ...] | None = None
-        facts: Digest | None = None
-        if action.kind is ActionKind.DIGEST:
-            open_threads = tuple(
-                t for t in self.store.threads() if owner is None or t.owner.email == owner
-            )
-            ledger = self.store.ledger(owner)
-            history = {t.id: self.store.actions_for(t.id) for t in open_threads}
-            pause = next((p for p in self.store.pauses()
-                          if owner is not None and p.owner == fold(owner) and p.holds(now)),
-                         None)
-            facts = build_digest(open_threads, history, now,
-                                 self.settings.zone_for(owner) if owner else self.settings.timezone,
-                                 pause)
-            # The same lists as `mailhelper status`, so digest, status and ledger agree.
-            thanks, favours = status.thanks_due(self.store, owner), status.favours_due(
-                self.store, owner)
-        job = RenderJob(
-            action=action,
-            thread=thread,
-            now=now,
-            references=references,
-            open_threads=open_threads,
-            ledger=ledger,
-            thanks_due=thanks,
-            favours_due=favours,
-            message_id=self.store.message_id_for(action),
-            digest=facts,
-        )
-        return job
-
-    # -- connections ------------------------------------------------------------------------
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            self._smtp = self.smtp_factory()
-        return self._smtp
+        return sending.render_job(self.store, self.settings, action, now)
 
     def close(self) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._smtp.quit()
-            self._smtp = None
-
-    def _drop_connection(self) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._smtp.close()
-            self._smtp = None
+        self.transport.close()
 
     def _fields(self, action: Action, envelope: Sequence[str] | None = None) -> dict[str, Any]:
         """The structured log fields of a line about ``action`` (:mod:`mailhelper.logfields`),
@@ -349,18 +221,10 @@ class Outbox:
         return logfields.action(action, message_id=self.store.message_id_for(action),
                                 recipients=envelope)
 
-    def sent_folder(self) -> str | None:
-        if self.mailbox is None:
-            return None
-        if self._sent_folder is None:
-            self._sent_folder = self.mailbox.sent_folder(self.settings.imap.sent_folder)
-        return self._sent_folder
-
     def _in_sent_folder(self, action: Action) -> bool:
-        folder = self.sent_folder()
-        if folder is None or self.mailbox is None:
+        if self.sent is None:
             return False
-        return self.mailbox.contains_message_id(folder, self.store.message_id_for(action))
+        return self.sent.sent_contains(self.store.message_id_for(action))
 
     # -- recovery ---------------------------------------------------------------------------
     def recover_in_flight(self, now: datetime) -> None:
@@ -522,38 +386,26 @@ class Outbox:
         self, action: Action, raw: bytes, international: bool, envelope: list[str],
         subject: str, now: datetime, report: SendReport,
     ) -> None:
-        smtp = self._connection()  # before the attempt is recorded: no server, no attempt
+        self.transport.open()  # before the attempt is recorded: no server, no attempt
         action = self.store.mark_sending(action, raw)
         crash_point("before_send")
-        try:
-            transmit(smtp, self.settings.assistant.email, envelope, raw, international)
-        except OutcomeUnknown as exc:
-            self._drop_connection()
-            self._outcome_unknown(action, now, str(exc), report)
-            return
-        except NeedsSmtpUtf8 as exc:
-            log.error("action %s failed: %s", action.key, exc,
-                      extra=self._fields(action))
-            self._give_up(action, now, str(exc), "server")
-            report.failed.append(action)
-            return
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            code = max(codes) if any(c >= 500 for c in codes) else min(codes)
-            if 421 in codes:
-                self._drop_connection()
-            self._failure(action, now, code, _refusal_text(exc.recipients, code), report)
-            return
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:
-                self._drop_connection()
-            self._failure(action, now, exc.smtp_code, _decode(exc.smtp_error), report)
-            return
-        except OSError as exc:  # before DATA: the mail did not go
-            self._drop_connection()
-            self._failure(action, now, 451, f"connection lost: {exc or type(exc).__name__}",
-                          report)
-            return
+        outcome = self.transport.send(
+            Envelope(self.settings.assistant.email, tuple(envelope), international), raw)
+        match outcome:
+            case Unknown(reason):
+                self._outcome_unknown(action, now, reason, report)
+                return
+            case Refused(reason=reason) if reason is not None:
+                log.error("action %s failed: %s", action.key, reason,
+                          extra=self._fields(action))
+                self._give_up(action, now, reason, "server")
+                report.failed.append(action)
+                return
+            case Refused(code, text):
+                self._failure(action, now, code, text, report)
+                return
+            case Accepted():
+                pass
         crash_point("after_accept")
         with self.store.transaction():
             self._record_sent(action, now)
@@ -565,11 +417,11 @@ class Outbox:
 
     def _file(self, action: Action, raw: bytes, when: datetime) -> bool:
         """APPEND a copy to the Sent folder and note it; True when it is there."""
-        folder = self.sent_folder()
-        if folder is None or self.mailbox is None:
+        if self.sent is None:
             return False
+        folder = self.sent.sent_name()
         try:
-            self.mailbox.append(folder, raw, when)
+            self.sent.file_sent(raw, when)
         except Exception as exc:
             log.warning("could not file %s in %s (%s); will try again next cycle",
                         action.key, folder, exc,
@@ -581,17 +433,7 @@ class Outbox:
         return True
 
     def _record_sent(self, action: Action, now: datetime) -> None:
-        self.store.mark_sent(action, now)
-        if action.thread_id is not None:
-            thread = self.store.thread(action.thread_id)
-            if thread is not None:
-                updated = plan.after_sent(thread, action, now)
-                if updated != thread:
-                    self.store.save_thread(updated)
-                    self.store.log_event(thread.id, now, "expired",
-                                         None, "closing note sent")
-                if updated.state not in (ThreadState.CANCELLED,):
-                    replan(self.store, updated, self.settings, now)
+        sending.record_sent(self.store, self.settings, action, now)
 
     # -- failures ---------------------------------------------------------------------------
     def _outcome_unknown(
@@ -697,14 +539,3 @@ def _addresses_in(message: EmailMessage, header: str) -> list[Address]:
     if value is None:
         return []
     return [Address(fold(a.addr_spec), a.display_name) for a in value.addresses]
-
-
-def _decode(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _refusal_text(recipients: dict[str, tuple[int, bytes]], code: int) -> str:
-    for address, (each, text) in recipients.items():
-        if each == code:
-            return f"{address}: {_decode(text)}"
-    return ""

@@ -36,6 +36,7 @@ from mailhelper.models import (
     Thread,
 )
 from mailhelper.pause import HELD, SUPERSEDED, owner_of_action, superseded
+from mailhelper.roles import Schedule
 from mailhelper.settings import Settings
 from mailhelper.store import Store
 
@@ -49,7 +50,7 @@ def is_scheduled(action: Action) -> bool:
     return is_scheduled_key(action.kind, action.key)
 
 
-def replan(store: Store, thread: Thread, settings: Settings, now: datetime) -> int:
+def replan(store: Schedule, thread: Thread, settings: Settings, now: datetime) -> int:
     """Bring the thread's pending scheduled actions in line with its state; count the changes."""
     history = store.actions_for(thread.id)
     desired = plan.desired_actions(thread, history, settings)

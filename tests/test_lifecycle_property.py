@@ -2,8 +2,9 @@
 
 A Hypothesis state machine plays an owner, counterparts and a stranger writing to the
 assistant (parse -> classify -> tracker/plan on an in-memory SQLite store) while a clock moves
-on and due actions are recorded as sent with the outbox's own bookkeeping (no servers). After
-every step it checks SPEC.md's promises:
+on and due actions are recorded as sent with the engine's own bookkeeping
+(:func:`mailhelper.sending.record_sent`; no servers). After every step it checks SPEC.md's
+promises:
 
 - thread states only move along the lifecycle;
 - no action key is ever sent twice, a thread is thanked once, and a draft is sent once;
@@ -34,7 +35,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from mailhelper import tracker
+from mailhelper import sending, tracker
 from mailhelper.classify import Context, classify
 from mailhelper.duration import Duration
 from mailhelper.models import (
@@ -46,7 +47,6 @@ from mailhelper.models import (
     Kind,
     ThreadState,
 )
-from mailhelper.outbox import Outbox
 from mailhelper.parse import parse_mail
 from mailhelper.settings import (
     AskSchedule,
@@ -256,9 +256,8 @@ class Lifecycle(RuleBasedStateMachine):
     # -- time -------------------------------------------------------------------------------
     @rule(hours=st.sampled_from((1, 2, 5, 13, 24, 49, 24 * 4, 24 * 8)))
     def time_passes(self, hours: int) -> None:
-        """The clock moves on and every due action is sent (the outbox's bookkeeping)."""
+        """The clock moves on and every due action is sent (the engine's bookkeeping)."""
         self.now += timedelta(hours=hours)
-        outbox = Outbox(self.store, self.settings, None, _no_smtp, None)  # type: ignore[arg-type]
         for _ in range(100):
             due = self.store.due(self.now)
             if not due:
@@ -268,7 +267,7 @@ class Lifecycle(RuleBasedStateMachine):
                 self.check_allowed(action)
                 self.sent_keys.add(action.key)
                 with self.store.transaction():
-                    outbox._record_sent(action, self.now)
+                    sending.record_sent(self.store, self.settings, action, self.now)
         raise AssertionError("actions keep falling due at the same moment")
 
     # -- invariants -------------------------------------------------------------------------
@@ -342,10 +341,6 @@ class Lifecycle(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.store.close()
-
-
-def _no_smtp() -> Any:
-    raise AssertionError("the property test sends nothing over SMTP")
 
 
 Lifecycle.TestCase.settings = settings(
