@@ -163,10 +163,10 @@ def test_unwritable_addresses_are_left_out_and_the_owner_is_told(
     assert thread["counterparts"] == ["jane@example.org"]
     [receipt] = rig_assistant.sent()
     text = " ".join(text_of(receipt).split())  # text parts wrap at 78 characters
-    assert "I left out these addresses: mail to them can't be sent as written" in text
+    # A receipt fits a phone screen: the first two addresses with why, then how many more.
+    assert "I left out " in text and "; and 1 more." in text
     for address, why in [("jöhn@example.de", "needs SMTPUTF8"),
-                         ("a..b@example.org", "not a valid dot-atom"),
-                         ("x@foo_bar.test", "only letters, digits and hyphens")]:
+                         ("a..b@example.org", "not a valid dot-atom")]:
         assert f"{address}, because" in text and why in text, (address, text)
     weeks_of_polls(rig_assistant)  # each poll exits 0 (poll() asserts it)
     kinds = [str(m["X-Mailhelper-Action"]) for m in rig_assistant.sent()]
