@@ -485,6 +485,23 @@ class _Reader:
             return None
         return value
 
+    def seconds_between(self, item: _Item | None, low: float, high: float) -> float | None:
+        """A number of seconds, whole or not (``10``, ``0.5``), from ``low`` to ``high``."""
+        if item is None:
+            return None
+        value = self._value(item, "a number of seconds")
+        if value is _BAD:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problems.add(item.line, item.path,
+                              f"expected a number of seconds, got {_describe(value)}")
+            return None
+        if not low <= value <= high:
+            self.problems.add(item.line, item.path,
+                              f"{value} is out of range (must be from {low:g} to {high:g})")
+            return None
+        return float(value) if isinstance(value, float) else value
+
     def flag(self, item: _Item | None) -> bool | None:
         if item is None:
             return None
@@ -1178,7 +1195,8 @@ class _Reader:
     def limits(self, top: _Section) -> LimitSettings:
         part = self.section(top, "limits", ("message_seconds",))
         return LimitSettings(message_seconds=_pick(
-            self.integer(part.get("message_seconds"), 1, 3600), LimitSettings().message_seconds))
+            self.seconds_between(part.get("message_seconds"), 0.1, 3600),
+            LimitSettings().message_seconds))
 
 
 _SECURITY: Final[dict[str, Security]] = {"ssl": "ssl", "starttls": "starttls", "none": "none"}

@@ -153,7 +153,7 @@ class LimitSettings:
     and is never read again.
     """
 
-    message_seconds: int = 10
+    message_seconds: float = 10
 
 
 @dataclass(frozen=True)

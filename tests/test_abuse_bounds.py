@@ -74,7 +74,9 @@ SLOW_HTML = b"<blockquote><br>" * 95_000
 def test_a_message_over_the_time_budget_is_filed_and_never_read_again(
     rig_assistant: RigAssistant,
 ) -> None:
-    rig_assistant.configure({"limits": {"message_seconds": 1}})
+    # Half a second: the bomb takes about a second of CPU on this machine (every stage is
+    # capped, and reading got faster), an ask a few milliseconds.
+    rig_assistant.configure({"limits": {"message_seconds": 0.5}})
     rig_assistant.deliver(_stranger_html(rig_assistant, SLOW_HTML, SLOW_HEADERS))
     rig_assistant.deliver(_ask(rig_assistant))
     # Killed right after the bomb's outcome is committed, before it is moved: the restart
@@ -82,12 +84,12 @@ def test_a_message_over_the_time_budget_is_filed_and_never_read_again(
     killed = rig_assistant.poll_process(T0, env={"MAILHELPER_CRASH_AT": "after_commit"},
                                         timeout=POLL_TIMEOUT)
     assert killed.returncode == -9, killed.stderr
-    assert "took longer than 1 s to read" in killed.stderr
+    assert "took longer than 0.5 s to read" in killed.stderr
     done = _poll(rig_assistant)
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert "not read again" not in output, "read a second time"
-    assert "@mailhelper.invalid> error: took longer than 1 s to read" in output
+    assert "@mailhelper.invalid> error: took longer than 0.5 s to read" in output
     assert "<ask-bomb@example.com> new ask to jane@example.org" in output
     [(_flags, header)] = headers_of(rig_assistant, "mailhelper/errors")
     assert b"From: Eve <eve@evil.test>" in header

@@ -128,11 +128,14 @@ def test_the_budget_is_limits_message_seconds_10_by_default() -> None:
     assert parse_settings(MINIMAL, "config.yaml", environ=HOME).limits.message_seconds == 10
     text = MINIMAL + "limits: {message_seconds: 3}\n"
     assert parse_settings(text, "config.yaml", environ=HOME).limits.message_seconds == 3
+    text = MINIMAL + "limits: {message_seconds: 0.5}\n"
+    assert parse_settings(text, "config.yaml", environ=HOME).limits.message_seconds == 0.5
 
 
 @pytest.mark.parametrize(("value", "problem"), [
-    ("0", "limits.message_seconds: 0 is out of range (must be from 1 to 3600)"),
-    ("ten", "limits.message_seconds: expected a whole number"),
+    ("0", "limits.message_seconds: 0 is out of range (must be from 0.1 to 3600)"),
+    ("0.05", "limits.message_seconds: 0.05 is out of range (must be from 0.1 to 3600)"),
+    ("ten", "limits.message_seconds: expected a number of seconds"),
 ])
 def test_a_bad_budget_is_refused_at_start_up(value: str, problem: str) -> None:
     with pytest.raises(ConfigError) as refused:
