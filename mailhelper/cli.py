@@ -102,6 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the config and log in to IMAP and SMTP (sends nothing)",
         description="Validate the config, then connect and log in to IMAP and SMTP step by "
         "step, saying what is wrong at the first step that fails. Sends and changes nothing.")
+    state = verbs.add_parser(
+        "state", help="copy the state (e.g. to PostgreSQL)",
+        description="Work on a state as a whole, with no config.")
+    state_verbs = state.add_subparsers(dest="state_verb", metavar="ACTION")
+    state_verbs.required = True
+    copy = state_verbs.add_parser(
+        "copy", parents=[logging_options],
+        help="copy a whole state into an empty file or database",
+        description="Copy the whole state (every thread, action and message seen, the "
+        "Message-ID secret, the schema version) from SRC into the empty DEST, each an SQLite "
+        "file or a postgresql:// URL (the password as libpq finds it: PGPASSWORD, ~/.pgpass). "
+        "Stop the daemon first; a DEST that is not empty, or a SRC of another schema than this "
+        "mailhelper's, is refused. Progress goes to stderr.")
+    copy.add_argument("source", metavar="SRC")
+    copy.add_argument("destination", metavar="DEST")
     demo = verbs.add_parser(
         "demo", parents=[logging_options],
         help="the whole story on local servers, nothing configured",
@@ -284,6 +299,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailhelper.demo import run_demo
 
         return run_demo(keep=args.keep)
+    if verb == "state":
+        return cmd_state_copy(args)
     if verb == "check":
         from mailhelper.check import run_check
 
@@ -528,6 +545,17 @@ def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
             print(for_terminal(status_table(store, settings)))
     finally:
         store.close()
+    return 0
+
+
+def cmd_state_copy(args: argparse.Namespace) -> int:
+    from mailhelper.sqldriver import redact
+    from mailhelper.statecopy import copy_state
+
+    copied = copy_state(args.source, args.destination,
+                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr))
+    print(f"copied {copied.total} rows in {len(copied.rows)} tables; point `state` at "
+          f"{redact(args.destination)} and start mailhelper")
     return 0
 
 
