@@ -516,36 +516,68 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 
 
 def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
-    from mailhelper.ics import calendar
-    from mailhelper.status import pause_json, status_ics, status_json, status_table, watch_json
+    if as_json and not _has_state(settings):
+        print(json.dumps({"threads": []}))
+    elif as_json:
+        print(json_for_terminal(json.dumps(status_object(settings), ensure_ascii=False,
+                                           indent=2)))
+    else:
+        shown = status_text(settings, as_ics)
+        sys.stdout.write(shown) if as_ics else print(shown)
+    return 0
+
+
+def _has_state(settings: Any) -> bool:
+    """Whether there is a state to show (a database always is; a file once made)."""
+    return settings.state_url is not None or Path(settings.state).exists()
+
+
+def _open_for_status(settings: Any) -> Any:
+    """The store for ``status``, or None when the state file does not exist yet."""
     from mailhelper.store import Store, state_password
 
-    stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
-    if settings.state_url is None and not Path(settings.state).exists():
-        if as_ics:
-            sys.stdout.write(calendar([], stamp, settings.assistant.email))
-            return 0
-        rows: dict[str, Any] = {"threads": []}
-        print(json.dumps(rows) if as_json else "No threads yet: nothing is being tracked.")
-        return 0
-    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
-                       state_password(settings))
+    if not _has_state(settings):
+        return None
+    return Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
+                      state_password(settings))
+
+
+def status_object(settings: Any) -> dict[str, Any]:
+    """``status --json`` of one assistant: ``{"threads": [...]}`` (and its watch, pauses)."""
+    from mailhelper.status import pause_json, status_json, watch_json
+
+    store = _open_for_status(settings)
+    if store is None:
+        return {"threads": []}
     try:
-        if as_ics:
-            sys.stdout.write(status_ics(store, settings, stamp))
-        elif as_json:
-            shown = status_json(store)
-            if settings.watches:
-                shown["watch"] = watch_json(store, settings)
-            pauses = pause_json(store)
-            if pauses:
-                shown["pauses"] = pauses
-            print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
-        else:
-            print(for_terminal(status_table(store, settings)))
+        shown: dict[str, Any] = status_json(store)
+        if settings.watches:
+            shown["watch"] = watch_json(store, settings)
+        pauses = pause_json(store)
+        if pauses:
+            shown["pauses"] = pauses
+        return shown
     finally:
         store.close()
-    return 0
+
+
+def status_text(settings: Any, as_ics: bool = False) -> str:
+    """``status`` (the table, for people) or ``status --ics`` of one assistant."""
+    from mailhelper.ics import calendar
+    from mailhelper.status import status_ics, status_table
+
+    stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
+    store = _open_for_status(settings)
+    if store is None:
+        if as_ics:
+            return str(calendar([], stamp, settings.assistant.email))
+        return "No threads yet: nothing is being tracked."
+    try:
+        if as_ics:
+            return str(status_ics(store, settings, stamp))
+        return str(for_terminal(status_table(store, settings)))
+    finally:
+        store.close()
 
 
 def cmd_state_copy(args: argparse.Namespace) -> int:
