@@ -1,9 +1,12 @@
 """The command line: the only place that talks to humans about errors.
 
 Verbs: ``run`` (the daemon), ``poll --once [--now ISO] [--dry-run]``, ``status [--json]``,
-``explain FILE.eml [--json]``, ``check``, ``demo``; each has ``--help``. The global options
-``--config``, ``-v``/``--verbose``, ``-q``/``--quiet``, ``--debug`` and ``--log-format`` go
-before or after the verb, with the same meaning (``mailhelper --config F check``).
+``explain FILE.eml [--json]``, ``check``, ``demo``, ``state copy SRC DEST``; each has
+``--help``. ``run``, ``poll`` and ``status`` take ``--config-dir DIR`` instead of a config:
+every ``*.yaml`` in DIR is an assistant (:mod:`mailhelper.configdir`, :mod:`mailhelper.fleet`).
+The global options ``--config``, ``-v``/``--verbose``, ``-q``/``--quiet``, ``--debug`` and
+``--log-format`` go before or after the verb, with the same meaning (``mailhelper --config F
+check``).
 
 Exit codes:
     0  success (``run``: stopped by SIGTERM or SIGINT)
@@ -598,8 +601,11 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
     (:class:`mailhelper.fleet.Fleet`); this thread waits for signals as :func:`cmd_run` does.
     SIGTERM/SIGINT stop them all (each finishes the message in hand); SIGHUP reads the folder
     again. Exit 0 when stopped by a signal; 1 when every assistant has stopped on an error."""
-    from mailhelper.fleet import Fleet
+    from mailhelper.fleet import Fleet, NameEachLine
     from mailhelper.store import state_name
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(NameEachLine())
 
     def serve(name: str, settings: Any, stop: threading.Event) -> None:
         lock = _state_lock(settings)

@@ -37,6 +37,24 @@ class _Running:
     failure: list[BaseException] = field(default_factory=list)
 
 
+class NameEachLine(logging.Filter):
+    """Each log line of an assistant's thread starts with its file name (``a.yaml: ...``), so
+    the lines of many assistants in one log can be told apart."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        thread = record.threadName or ""
+        if thread.startswith(THREAD_PREFIX):
+            name = thread[len(THREAD_PREFIX):]
+            message = record.getMessage()
+            if not message.startswith(name):
+                record.msg, record.args = f"{name}: {message}", None
+        return True
+
+
+#: An assistant's thread is named this and its file name.
+THREAD_PREFIX = "mailhelper-"
+
+
 class Fleet:
     """The assistants of one ``run --config-dir`` (see the module's docstring)."""
 
@@ -86,7 +104,7 @@ class Fleet:
                 else:
                     log.exception("%s stopped on an unexpected error", name)
 
-        running.thread = threading.Thread(target=work, name=f"mailhelper-{name}", daemon=True)
+        running.thread = threading.Thread(target=work, name=f"{THREAD_PREFIX}{name}", daemon=True)
         self._running[name] = running
         running.thread.start()
 

@@ -189,4 +189,7 @@ def test_run_serves_the_folder_and_sighup_starts_a_new_file(
                 process.wait(10)
     assert code == 0, log.read_text()
     assert took < 5, f"SIGTERM took {took:.1f} s"
-    assert log.read_text().rstrip().endswith("stopped")
+    text = log.read_text()
+    assert text.rstrip().endswith("stopped")
+    # each assistant's lines name its file: many assistants share one log
+    assert "INFO a.yaml: sent receipt" in text and "INFO b.yaml: sent receipt" in text
