@@ -175,8 +175,7 @@ def copy_tables(source: Connection, target: Connection,
                 columns = [c for c in names if c not in ("mh_copy_key", "rowid")]
                 insert = (f"INSERT INTO {table} ({', '.join(columns)}) "
                           f"VALUES ({', '.join('?' for _ in columns)})")
-                for row in batch:
-                    target.execute(insert, [_value(row[c]) for c in columns])
+                target.executemany(insert, [[_value(row[c]) for c in columns] for row in batch])
                 done += len(batch)
                 last = batch[-1]["mh_copy_key"]
                 if done - shown >= PROGRESS_EVERY:
