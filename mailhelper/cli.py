@@ -375,6 +375,8 @@ def cmd_poll_folder(folder: Any, args: argparse.Namespace) -> int:
     done: list[str] = []
     failed: dict[str, MailhelperError | Exception] = {}
     for name, found in folder.assistants.items():
+        if args.dry_run:
+            print(for_terminal(f"== {name} ({found.settings.assistant.email}) =="))
         try:
             cmd_poll(found.settings, args)
             done.append(name)
@@ -400,20 +402,30 @@ def cmd_poll_folder(folder: Any, args: argparse.Namespace) -> int:
 
 def cmd_status_folder(folder: Any, as_json: bool) -> int:
     """Each assistant's status: a section headed by its file name, or with ``--json`` one
-    object keyed by file name whose values are each assistant's ``status --json``."""
-    if as_json:
-        shown = {name: status_object(found.settings)
-                 for name, found in folder.assistants.items()}
-        print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
-        return 0 if folder.assistants else ConfigError.exit_code
-    sections = []
+    object keyed by file name whose values are each assistant's ``status --json``. A state
+    that cannot be read is that assistant's error alone (named on stderr, left out of the
+    JSON); exit 0 when at least one was shown."""
+    shown: dict[str, Any] = {}
+    failed: list[str] = []
     for name, found in folder.assistants.items():
-        heading = f"== {name} ({found.settings.assistant.email}) =="
-        sections.append(f"{for_terminal(heading)}\n{status_text(found.settings)}")
-    for name, problem in folder.problems.items():
-        sections.append(f"== {name}: skipped ==\n{for_terminal(problem)}")
-    print("\n\n".join(sections))
-    return 0 if folder.assistants else ConfigError.exit_code
+        try:
+            if as_json:
+                shown[name] = status_object(found.settings)
+            else:
+                heading = f"== {name} ({found.settings.assistant.email}) =="
+                shown[name] = f"{for_terminal(heading)}\n{status_text(found.settings)}"
+        except MailhelperError as exc:
+            log.error("%s: %s", name, exc)
+            failed.append(name)
+    if as_json:
+        print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
+    else:
+        sections = list(shown.values())
+        sections += [f"== {name}: not shown (see the error above) ==" for name in failed]
+        sections += [f"== {name}: skipped ==\n{for_terminal(problem)}"
+                     for name, problem in folder.problems.items()]
+        print("\n\n".join(sections))
+    return 0 if shown else ConfigError.exit_code if not failed else 1
 
 
 def load(args: argparse.Namespace) -> Any:
@@ -623,6 +635,10 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
             lock.release()
 
     folder = _read_folder(args)
+    if not folder.assistants:
+        for name, problem in folder.problems.items():
+            log.error("%s is skipped: %s", name, problem)
+        raise ConfigError([f"--config-dir {folder.path}: no usable config, nothing to run"])
     handled = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     fleet = Fleet(serve)
@@ -633,7 +649,7 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
         stopping = False
         while True:
             fleet.reap()
-            if not fleet.alive() and (stopping or not folder.assistants or fleet.failures()):
+            if not fleet.alive() and (stopping or fleet.failures()):
                 break
             received = signal.sigtimedwait(handled, 0.25)
             if received is None:

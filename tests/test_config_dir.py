@@ -193,3 +193,38 @@ def test_run_serves_the_folder_and_sighup_starts_a_new_file(
     assert text.rstrip().endswith("stopped")
     # each assistant's lines name its file: many assistants share one log
     assert "INFO a.yaml: sent receipt" in text and "INFO b.yaml: sent receipt" in text
+
+
+def test_status_shows_the_others_when_one_state_cannot_be_read(
+    two: Callable[[str], RigAssistant], tmp_path: Path,
+) -> None:
+    a, b = two("a"), two("b")
+    a.ask()
+    assert _cli("poll", "--once", "--now", at("2026-12-07 09:10"),
+                "--config-dir", str(tmp_path / "configs"))[0] == 0
+    for suffix in ("-wal", "-shm"):  # else SQLite reads its pages back from the log
+        Path(f"{b.state}{suffix}").unlink(missing_ok=True)
+    b.state.write_bytes(b"not a database, but not empty either" * 100)
+    code, out, err = _cli("status", "--json", "--config-dir", str(tmp_path / "configs"))
+    assert code == 0, err
+    assert list(json.loads(out)) == ["a.yaml"] and "b.yaml: " in err
+
+
+def test_run_with_no_usable_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(BROKEN)
+    code, _, err = _cli("run", "--config-dir", str(tmp_path))
+    assert code == 2
+    assert "c.yaml is skipped" in err and "no usable config, nothing to run" in err
+
+
+def test_a_dry_run_heads_each_assistants_lines_with_its_file(
+    two: Callable[[str], RigAssistant], smtp_sink: SmtpSink, tmp_path: Path,
+) -> None:
+    a, b = two("a"), two("b")
+    a.ask()
+    code, out, err = _cli("poll", "--once", "--dry-run", "--now", at("2026-12-07 09:10"),
+                          "--config-dir", str(tmp_path / "configs"))
+    assert code == 0, err
+    assert out.index(f"== a.yaml ({a.address}) ==") < out.index("receipt")
+    assert out.index("receipt") < out.index(f"== b.yaml ({b.address}) ==")
+    assert smtp_sink.messages() == []
