@@ -33,13 +33,14 @@ def folder(problems: dict[str, str] | None = None, **configs: str) -> Folder:
 
 
 def settle(fleet: Fleet) -> None:
-    """Let stopped threads end and what waited for them start."""
-    for _ in range(200):
+    """Wait for the threads asked to stop to end, and let what waited for them start."""
+    while True:
+        for running in list(fleet._running.values()):
+            if running.stop.is_set():
+                running.thread.join(10)
         fleet.reap()
-        if not fleet._waiting and all(r.thread.is_alive() or not r.stop.is_set()
-                                      for r in fleet._running.values()):
+        if not fleet._waiting:
             return
-        threading.Event().wait(0.01)
 
 
 def test_new_files_start_removed_ones_stop_and_changed_ones_restart() -> None:
@@ -71,12 +72,13 @@ def test_one_assistant_failing_leaves_the_others_running_and_sighup_retries_it()
     seen = Recorder()
     fleet = Fleet(seen.serve)
     fleet.apply(folder(a="fails", b="b1"))
-    settle(fleet)
+    fleet._running["a.yaml"].thread.join(10)
     assert fleet.alive() == ["b.yaml"]
     assert [str(e) for e in fleet.failures()] == ["a bug in this assistant alone"]
 
     fleet.apply(folder(a="fails", b="b1"))  # read again: the failed one is started again
     settle(fleet)
+    fleet._running["a.yaml"].thread.join(10)
     assert seen.started.count(("a.yaml", "fails")) == 2
     fleet.stop_all()
     fleet.join(10)
