@@ -179,6 +179,18 @@ def test_run_serves_the_folder_and_sighup_starts_a_new_file(
             process.send_signal(signal.SIGHUP)
             _wait(lambda: "a.yaml: its file is gone" in log.read_text(), "a stopped", log)
 
+            config_b = configs / "b.yaml"
+            config_b.write_text(config_b.read_text() + "poll_interval: 10 minutes\n")
+            process.send_signal(signal.SIGHUP)
+            _wait(lambda: log.read_text().count("b.yaml: running for") == 2, "b restarted", log)
+            assert "b.yaml changed; restarting that assistant" in log.read_text()
+            config_b.write_text(config_b.read_text() + "poll_interval: soon\n")
+            process.send_signal(signal.SIGHUP)
+            _wait(lambda: "b.yaml is refused and its old config stays in use" in log.read_text(),
+                  "b's bad file refused", log)
+            b.ask(subject="Slides?")  # still served, with the config it had
+            _wait(lambda: len(smtp_sink.messages()) == 3, "receipt from b after", log)
+
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
             code = process.wait(10)
