@@ -12,12 +12,14 @@ The contract:
 - both are held as a daemon holds them (the lock file beside an SQLite state, the database's
   lock on PostgreSQL), so a running daemon is refused instead of copied half-way;
 - the source is read in one snapshot, the destination written in one transaction: a failure
-  part way leaves it empty; ids are kept, rows go in the source's insertion order;
+  part way leaves it empty (its new schema taken away again); ids are kept, rows go in the
+  source's insertion order;
 - progress, for large states, goes to the ``progress`` callable (the command line: stderr).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,10 +231,14 @@ def copy_state(source: str, destination: str, password: str | None = None,
             try:
                 copied = copy_tables(db, target.db, progress)
             except BaseException:
+                # The destination was empty: make it so again, so a second try is not
+                # refused for the schema this one made.
+                if is_database_url(destination):
+                    with contextlib.suppress(StateError):
+                        for table in reversed(target.db.tables()):
+                            target.db.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
                 target.close()
                 if not is_database_url(destination):
-                    # The file was created here: take it away, so a second try finds the
-                    # destination empty again.
                     for suffix in ("", "-wal", "-shm"):
                         Path(destination + suffix).unlink(missing_ok=True)
                 raise

@@ -143,3 +143,25 @@ def test_state_copy_needs_both_places(words: list[str]) -> None:
     with pytest.raises(SystemExit) as stopped, contextlib.redirect_stderr(io.StringIO()):
         main(words)
     assert stopped.value.code == 2
+
+
+def test_a_copy_that_fails_part_way_leaves_the_database_empty_for_another_try(
+    rig_assistant: RigAssistant, postgres: PostgresServer,
+) -> None:
+    rig = rig_assistant
+    walk = Walk(rig)
+    walk.ask(at("2026-12-07 09:00"))
+    walk.poll(at("2026-12-07 09:10"))
+    # SQLite keeps what it is given; PostgreSQL refuses text in a number column.
+    db = sqlite3.connect(rig.state, isolation_level=None)
+    db.execute("UPDATE threads SET expected='many'")
+    url = postgres.new_database()
+    code, _, err = _cli("state", "copy", str(rig.state), url)
+    assert code == 1 and "cannot be used" in err
+    assert _contents(url) == {}
+
+    db.execute("UPDATE threads SET expected=NULL")
+    db.close()
+    code, _, err = _cli("state", "copy", str(rig.state), url)
+    assert code == 0, err
+    assert _sorted(_contents(url)) == _sorted(_contents(str(rig.state)))
