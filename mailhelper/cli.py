@@ -1,9 +1,12 @@
 """The command line: the only place that talks to humans about errors.
 
 Verbs: ``run`` (the daemon), ``poll --once [--now ISO] [--dry-run]``, ``status [--json]``,
-``explain FILE.eml [--json]``, ``check``, ``demo``; each has ``--help``. The global options
-``--config``, ``-v``/``--verbose``, ``-q``/``--quiet``, ``--debug`` and ``--log-format`` go
-before or after the verb, with the same meaning (``mailhelper --config F check``).
+``explain FILE.eml [--json]``, ``check``, ``demo``, ``state copy SRC DEST``; each has
+``--help``. ``run``, ``poll`` and ``status`` take ``--config-dir DIR`` instead of a config:
+every ``*.yaml`` in DIR is an assistant (:mod:`mailhelper.configdir`, :mod:`mailhelper.fleet`).
+The global options ``--config``, ``-v``/``--verbose``, ``-q``/``--quiet``, ``--debug`` and
+``--log-format`` go before or after the verb, with the same meaning (``mailhelper --config F
+check``).
 
 Exit codes:
     0  success (``run``: stopped by SIGTERM or SIGINT)
@@ -66,13 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
     verbs.required = True
 
-    verbs.add_parser("run", parents=[common], help="run the assistant: IDLE or poll, send "
-                     "what is due, until SIGTERM/SIGINT",
-                     description="Run the assistant until stopped. SIGHUP reloads the config.")
+    run = verbs.add_parser("run", parents=[common], help="run the assistant: IDLE or poll, "
+                           "send what is due, until SIGTERM/SIGINT",
+                           description="Run the assistant until stopped. SIGHUP reloads the "
+                           "config (with --config-dir: reads the folder again; a new file "
+                           "starts, a removed one stops, a changed one restarts, a bad one "
+                           "keeps its old config).")
+    _add_config_dir(run, "serve every assistant of DIR in this process, one thread each")
     poll = verbs.add_parser("poll", parents=[common], help="one full cycle, then exit",
                             description="Read new mail, update threads, send what is due; exit.")
     poll.add_argument("--once", action="store_true", required=True,
                       help="run exactly one cycle (required; `run` is the daemon)")
+    _add_config_dir(poll, "one cycle for each assistant of DIR, one after the other; one "
+                    "failing does not stop the others")
     poll.add_argument("--now", metavar="ISO-8601", help="the clock for this run, e.g. "
                       "2026-12-07T09:00:00+00:00 (tests, demos, backfills)")
     poll.add_argument("--dry-run", action="store_true",
@@ -85,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = verbs.add_parser("status", parents=[common], help="every thread and what is next",
                               description="Every thread, finished ones included.")
     status.add_argument("--json", action="store_true", help='print {"threads": [...]}')
+    _add_config_dir(status, "a section per assistant of DIR (--json: an object keyed by "
+                    "file name, each value that assistant's status)")
     status.add_argument("--ics", action="store_true",
                         help="print the pending reminders and thanks as an iCalendar")
     explain = verbs.add_parser(
@@ -102,6 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the config and log in to IMAP and SMTP (sends nothing)",
         description="Validate the config, then connect and log in to IMAP and SMTP step by "
         "step, saying what is wrong at the first step that fails. Sends and changes nothing.")
+    state = verbs.add_parser(
+        "state", help="copy the state (e.g. to PostgreSQL)",
+        description="Work on a state as a whole, with no config.")
+    state_verbs = state.add_subparsers(dest="state_verb", metavar="ACTION")
+    state_verbs.required = True
+    copy = state_verbs.add_parser(
+        "copy", parents=[logging_options],
+        help="copy a whole state into an empty file or database",
+        description="Copy the whole state (every thread, action and message seen, the "
+        "Message-ID secret, the schema version) from SRC into the empty DEST, each an SQLite "
+        "file or a postgresql:// URL (the password as libpq finds it: PGPASSWORD, ~/.pgpass). "
+        "Stop the daemon first; a DEST that is not empty, or a SRC of another schema than this "
+        "mailhelper's, is refused. Progress goes to stderr.")
+    copy.add_argument("source", metavar="SRC")
+    copy.add_argument("destination", metavar="DEST")
     demo = verbs.add_parser(
         "demo", parents=[logging_options],
         help="the whole story on local servers, nothing configured",
@@ -114,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="leave the demo servers running, with a config for them, and say "
                       "how to connect and which mailhelper commands to try")
     return parser
+
+
+def _add_config_dir(verb: argparse.ArgumentParser, what: str) -> None:
+    verb.add_argument("--config-dir", metavar="DIR", default=None,
+                      help=f"every *.yaml in DIR is an assistant (its own mailbox, owners, "
+                      f"schedules and state): {what}; a bad file is named with its line and "
+                      "skipped, the others run (exit 0 if at least one ran)")
 
 
 #: The global options' names (``args.NAME``), how each is written, and its value when given
@@ -284,10 +317,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailhelper.demo import run_demo
 
         return run_demo(keep=args.keep)
+    if verb == "state":
+        return cmd_state_copy(args)
     if verb == "check":
         from mailhelper.check import run_check
 
         return run_check(lambda: load(args), sys.stdout)
+    if getattr(args, "config_dir", None) is not None:
+        return _dispatch_folder(args)
     settings = load(args)
     if verb == "status":
         return cmd_status(settings, args.json, getattr(args, "ics", False))
@@ -296,6 +333,99 @@ def _dispatch(args: argparse.Namespace) -> int:
     if verb == "run":
         return cmd_run(settings, args)
     raise ConfigError([f"unknown command {verb}"])
+
+
+def _dispatch_folder(args: argparse.Namespace) -> int:
+    """``run``, ``poll --once`` or ``status`` with ``--config-dir``."""
+    if args.config is not None:
+        raise ConfigError(["--config and --config-dir exclude each other: one file, or a "
+                           "folder of them"])
+    if getattr(args, "ics", False):
+        raise ConfigError(["status --ics shows one assistant: give --config, not --config-dir"])
+    if args.verb == "run":
+        return cmd_run_folder(args)
+    folder = _read_folder(args)
+    for name, problem in folder.problems.items():
+        log.error("%s is skipped: %s", name, problem)
+    if args.verb == "status":
+        return cmd_status_folder(folder, args.json)
+    return cmd_poll_folder(folder, args)
+
+
+def _read_folder(args: argparse.Namespace) -> Any:
+    from mailhelper.configdir import read_folder
+
+    return read_folder(Path(args.config_dir).expanduser(), os.environ)
+
+
+def _summary(args: argparse.Namespace, text: str, trouble: bool) -> None:
+    """The line a ``--config-dir`` command ends with: on stderr for people, a log entry with
+    ``--log-format json``."""
+    if args.log_format == "json":
+        log.log(logging.WARNING if trouble else logging.INFO, "%s", text)
+    else:
+        print(f"mailhelper: {text}", file=sys.stderr)
+
+
+def cmd_poll_folder(folder: Any, args: argparse.Namespace) -> int:
+    """One cycle for each assistant, one after the other, each with its own connections and
+    state; an error in one (its IMAP server down, its state locked) is reported with its file
+    name and the others go on. Exit 0 when at least one completed its cycle, else the first
+    failure's code (2 when no file was usable)."""
+    done: list[str] = []
+    failed: dict[str, MailhelperError | Exception] = {}
+    for name, found in folder.assistants.items():
+        if args.dry_run:
+            print(for_terminal(f"== {name} ({found.settings.assistant.email}) =="))
+        try:
+            cmd_poll(found.settings, args)
+            done.append(name)
+        except MailhelperError as exc:
+            log.error("%s: %s", name, exc)
+            failed[name] = exc
+        except Exception as exc:  # one assistant's bug must not stop the others' cycles
+            log.exception("%s: unexpected error", name)
+            failed[name] = exc
+    text = f"--config-dir {folder.path}: {len(done)} of {len(folder.assistants)} assistant(s) " \
+           "polled"
+    if failed:
+        text += f"; failed: {', '.join(failed)}"
+    if folder.problems:
+        text += f"; skipped (bad file): {', '.join(folder.problems)}"
+    _summary(args, text, bool(failed or folder.problems))
+    if done:
+        return 0
+    for first in failed.values():
+        return first.exit_code if isinstance(first, MailhelperError) else 1
+    return ConfigError.exit_code
+
+
+def cmd_status_folder(folder: Any, as_json: bool) -> int:
+    """Each assistant's status: a section headed by its file name, or with ``--json`` one
+    object keyed by file name whose values are each assistant's ``status --json``. A state
+    that cannot be read is that assistant's error alone (named on stderr, left out of the
+    JSON); exit 0 when at least one was shown."""
+    shown: dict[str, Any] = {}
+    failed: list[str] = []
+    for name, found in folder.assistants.items():
+        try:
+            if as_json:
+                shown[name] = status_object(found.settings)
+            else:
+                heading = f"== {name} ({found.settings.assistant.email}) =="
+                shown[name] = f"{for_terminal(heading)}\n{status_text(found.settings)}"
+        except MailhelperError as exc:
+            log.error("%s: %s", name, exc)
+            failed.append(name)
+    if as_json:
+        print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
+    else:
+        sections = list(shown.values())
+        sections += [f"== {name}: not shown (see the error above) ==" for name in failed]
+        sections += [f"== {name}: skipped ==\n{for_terminal(problem)}"
+                     for name, problem in folder.problems.items()]
+        print("\n\n".join(sections))
+    return 0 if shown else ConfigError.exit_code if not failed else 1
 
 
 def load(args: argparse.Namespace) -> Any:
@@ -478,6 +608,80 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_folder(args: argparse.Namespace) -> int:
+    """``run --config-dir``: every assistant of the folder in this process, one thread each
+    (:class:`mailhelper.fleet.Fleet`); this thread waits for signals as :func:`cmd_run` does.
+    SIGTERM/SIGINT stop them all (each finishes the message in hand); SIGHUP reads the folder
+    again. Exit 0 when stopped by a signal; 1 when every assistant has stopped on an error."""
+    from mailhelper.fleet import Fleet, NameEachLine
+    from mailhelper.store import state_name
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(NameEachLine())
+
+    def serve(name: str, settings: Any, stop: threading.Event) -> None:
+        lock = _state_lock(settings)
+        lock.acquire()
+        try:
+            while not stop.is_set():
+                assistant = _assistant(settings)
+                log.info("%s: running for %s (state %s)", name,
+                         ", ".join(o.email for o in settings.owners), state_name(settings))
+                try:
+                    assistant.run(lambda: datetime.now(UTC), stop)
+                finally:
+                    assistant.store.close()
+        finally:
+            lock.release()
+
+    folder = _read_folder(args)
+    if not folder.assistants:
+        for name, problem in folder.problems.items():
+            log.error("%s is skipped: %s", name, problem)
+        raise ConfigError([f"--config-dir {folder.path}: no usable config, nothing to run"])
+    handled = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    fleet = Fleet(serve)
+    try:
+        fleet.apply(folder)
+        log.info("mailhelper %s running --config-dir %s: %s", __version__, folder.path,
+                 folder.summary())
+        stopping = False
+        while True:
+            fleet.reap()
+            if not fleet.alive() and (stopping or fleet.failures()):
+                break
+            received = signal.sigtimedwait(handled, 0.25)
+            if received is None:
+                continue
+            name = signal.Signals(received.si_signo).name
+            if received.si_signo == signal.SIGHUP:
+                try:
+                    folder = _read_folder(args)
+                except MailhelperError as exc:
+                    log.error("SIGHUP: the folder cannot be read, every assistant keeps "
+                              "running as it was: %s", exc)
+                    continue
+                fleet.apply(folder)
+                log.info("SIGHUP: --config-dir %s read again: %s", folder.path,
+                         folder.summary())
+            elif not stopping:
+                log.info("%s: every assistant finishes the message in hand, then stops", name)
+                stopping = True
+                fleet.stop_all()
+            else:
+                log.warning("%s again: stopping at once", name)
+                os._exit(1)  # the state locks go with the process
+        fleet.join()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    if not stopping:
+        raise MailhelperError("every assistant of the folder has stopped (see the errors "
+                              "above); fix them and start again")
+    log.info("stopped")
+    return 0
+
+
 def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading.Event) -> None:
     """SIGHUP: read the config again; a config with problems is refused and the old one kept."""
     from mailhelper.store import state_name
@@ -499,35 +703,78 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 
 
 def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
-    from mailhelper.ics import calendar
-    from mailhelper.status import pause_json, status_ics, status_json, status_table, watch_json
+    if as_json and not _has_state(settings):
+        print(json.dumps({"threads": []}))
+    elif as_json:
+        print(json_for_terminal(json.dumps(status_object(settings), ensure_ascii=False,
+                                           indent=2)))
+    else:
+        shown = status_text(settings, as_ics)
+        sys.stdout.write(shown) if as_ics else print(shown)
+    return 0
+
+
+def _has_state(settings: Any) -> bool:
+    """Whether there is a state to show (a database always is; a file once made)."""
+    return settings.state_url is not None or Path(settings.state).exists()
+
+
+def _open_for_status(settings: Any) -> Any:
+    """The store for ``status``, or None when the state file does not exist yet."""
     from mailhelper.store import Store, state_password
 
-    stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
-    if settings.state_url is None and not Path(settings.state).exists():
-        if as_ics:
-            sys.stdout.write(calendar([], stamp, settings.assistant.email))
-            return 0
-        rows: dict[str, Any] = {"threads": []}
-        print(json.dumps(rows) if as_json else "No threads yet: nothing is being tracked.")
-        return 0
-    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
-                       state_password(settings))
+    if not _has_state(settings):
+        return None
+    return Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
+                      state_password(settings))
+
+
+def status_object(settings: Any) -> dict[str, Any]:
+    """``status --json`` of one assistant: ``{"threads": [...]}`` (and its watch, pauses)."""
+    from mailhelper.status import pause_json, status_json, watch_json
+
+    store = _open_for_status(settings)
+    if store is None:
+        return {"threads": []}
     try:
-        if as_ics:
-            sys.stdout.write(status_ics(store, settings, stamp))
-        elif as_json:
-            shown = status_json(store)
-            if settings.watches:
-                shown["watch"] = watch_json(store, settings)
-            pauses = pause_json(store)
-            if pauses:
-                shown["pauses"] = pauses
-            print(json_for_terminal(json.dumps(shown, ensure_ascii=False, indent=2)))
-        else:
-            print(for_terminal(status_table(store, settings)))
+        shown: dict[str, Any] = status_json(store)
+        if settings.watches:
+            shown["watch"] = watch_json(store, settings)
+        pauses = pause_json(store)
+        if pauses:
+            shown["pauses"] = pauses
+        return shown
     finally:
         store.close()
+
+
+def status_text(settings: Any, as_ics: bool = False) -> str:
+    """``status`` (the table, for people) or ``status --ics`` of one assistant."""
+    from mailhelper.ics import calendar
+    from mailhelper.status import status_ics, status_table
+
+    stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
+    store = _open_for_status(settings)
+    if store is None:
+        if as_ics:
+            return str(calendar([], stamp, settings.assistant.email))
+        return "No threads yet: nothing is being tracked."
+    try:
+        if as_ics:
+            return str(status_ics(store, settings, stamp))
+        return str(for_terminal(status_table(store, settings)))
+    finally:
+        store.close()
+
+
+def cmd_state_copy(args: argparse.Namespace) -> int:
+    from mailhelper.sqldriver import redact
+    from mailhelper.statecopy import copy_state
+
+    copied = copy_state(args.source, args.destination,
+                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr))
+    print(f"copied {copied.total} rows in {len(copied.rows)} tables; point `state` at "
+          f"{redact(args.destination)} and start mailhelper")
     return 0
 
 

@@ -234,6 +234,12 @@ class Connection:
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         raise NotImplementedError
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql`` once for each of ``rows`` (a bulk insert: one round trip to a server
+        for them all, not one per row)."""
+        for row in rows:
+            self.execute(sql, row)
+
     def begin(self) -> None:
         raise NotImplementedError
 
@@ -281,6 +287,12 @@ class SQLiteConnection(Connection):
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         try:
             return Cursor(self.raw.execute(sql, parameters), sqlite3.Error, sqlite_error)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.raw.executemany(sql, [_as_sqlite_binds(r) for r in rows])
         except sqlite3.Error as exc:
             raise sqlite_error(exc) from exc
 
@@ -414,6 +426,14 @@ class PostgresConnection(Connection):
         except self._errors as exc:
             raise postgres_error(exc) from exc
         return Cursor(cursor, self._errors, postgres_error)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._reconnect_if_lost()
+        try:
+            with self.raw.cursor() as cursor:
+                cursor.executemany(to_format_style(sql), [_as_sqlite_binds(r) for r in rows])
+        except self._errors as exc:
+            raise postgres_error(exc) from exc
 
     def begin(self) -> None:
         self.execute("BEGIN")

@@ -31,7 +31,7 @@ from mailhelper.errors import (
 from tests.rig.assistant import REPO, RigAssistant
 
 NOW = "2026-12-07T09:00:00+00:00"
-VERBS = ["run", "poll", "status", "explain", "check", "demo"]
+VERBS = ["run", "poll", "status", "explain", "check", "demo", "state"]
 
 
 def run_main(*argv: str) -> tuple[int, str, str]:
@@ -57,6 +57,11 @@ def test_every_verb_has_help(verb: str) -> None:
     code, out, _ = run_main(verb, "--help")
     assert code == 0
     assert out.startswith(f"usage: mailhelper {verb}")
+    if verb == "state":  # a state as a whole, named on the command line: no config
+        code, out, _ = run_main(verb, "copy", "--help")
+        assert code == 0 and "SRC" in out and "DEST" in out
+        assert "--log-format" in out and "--config" not in out
+        return
     assert "--config PATH" in out and "--log-format" in out
 
 
