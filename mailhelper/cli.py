@@ -514,8 +514,13 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     lock.acquire()
     try:
         assistant = _assistant(settings)
-        backfill = None if args.backfill is None else timedelta(days=args.backfill)
-        report = assistant.poll_once(now, dry_run=args.dry_run, backfill=backfill)
+        try:
+            backfill = None if args.backfill is None else timedelta(days=args.backfill)
+            report = assistant.poll_once(now, dry_run=args.dry_run, backfill=backfill)
+        finally:
+            # Closed here, not when the process ends: --config-dir polls several assistants
+            # in one process, and an open state of one must not outlive its cycle.
+            assistant.store.close()
     finally:
         lock.release()
     sent = report.sent
