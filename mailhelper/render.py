@@ -1496,6 +1496,8 @@ class Renderer:
             ]),
             "command": data.get("command", ""),
             "result": _humanize_times(data.get("result", ""), zone, now),
+            "result_lines": tuple(_humanize_times(line, zone, now)
+                                  for line in _lines(action.data.get("lines", ""))),
             "unknown_command": data.get("unknown_command", ""),
             "own_words": own_text(action.data.get("text", "")),
             "note": _humanize_times(data.get("note", ""), zone, now),

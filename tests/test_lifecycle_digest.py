@@ -61,18 +61,22 @@ def test_the_digest_numbers_the_drafts_and_a_reply_acts_on_them(
     assert kinds([thanks, answer]) == ["thank_you", "command_reply"]
     assert addresses(thanks, "To") == [JANE_EMAIL]
     said = flat(text_of(answer))
-    assert str(answer["Subject"]) == "2 of 4 lines done"
-    assert '"send 1": sent the draft to jane@example.org' in said
-    assert '"snooze 2 3 days": snoozed until Sun 13 Dec, 10:30' in said
-    assert '"done 7": nothing done, that digest has no item 7 (it has 1 to 2)' in said
-    assert '"frobnicate 2": nothing done, not a command I know' in said
+    # A short letter under the digest's own subject, one line per command, in words.
+    assert str(answer["Subject"]) == "Re: Status: 2 drafts to send"
+    assert said.startswith("Hi Sam, send 1: sent your thank-you to Jane Doe. ")
+    assert "snooze 2 3 days: snoozed until Sun 13 Dec, 10:30. " in said
+    assert "done 7: that digest has items 1 to 2, so nothing was done. " in said
+    assert "frobnicate 2: not a command I know (send, done, " in said
+    assert "jane@example.org" not in said and '"' not in said
     assert walk.status(2)["next_action"] == {"kind": "follow_up",
                                              "due": "2026-12-13T10:30:00+00:00"}
     assert walk.status(1)["state"] == "answered"
     # The same numbers by tap, on the same digest: done 1.
     tap(walk, digest, "done 1", at("2026-12-10 11:00"))
     [done] = walk.poll(at("2026-12-10 11:00"))
-    assert kinds([done]) == ["command_reply"] and "Done" in str(done["Subject"])
+    assert kinds([done]) == ["command_reply"]
+    assert str(done["Subject"]) == "Re: Status: 2 drafts to send"  # the tap's token dropped
+    assert "done 1: done, no more reminders on this thread." in flat(text_of(done))
     assert walk.status(1)["state"] == "done"
     # send 1 again (the thank-you went already): nothing goes twice.
     walk.command(digest, "send 1", at("2026-12-10 11:30"))
