@@ -291,3 +291,16 @@ def test_an_ask_only_some_answered_is_answered_in_part_with_each_person_counted(
     assert "THIS WEEK: 1 ask, 1 answered, by only some of those asked" in text, text
     assert "1 ask, 1 answered, by only some of those asked" in html
     assert "- Jane Doe: 1 ask, 0 answered" in text and "- José Núñez: 1 ask, 1 answered" in text
+
+
+def test_the_footer_examples_are_this_digests_own_items() -> None:
+    """A digest of one open ask: the footer's examples name item 1 and only the commands it
+    takes (once "send 2", "done 3", "snooze 4 3 days", "decline 5" whatever the digest held)."""
+    text, html = digest_text([ask(1)])
+    assert ('Reply with one command per line, each naming an item by its number: "done 1", '
+            '"snooze 1 3 days", "cancel 1". Or on the first line:') in text, text
+    for stale in ("send 2", "done 3", "snooze 4", "decline 5"):
+        assert stale not in text and stale not in html
+    assert "<code>done 1</code>, <code>snooze 1 3 days</code>, <code>cancel 1</code>" in html
+    empty, empty_html = digest_text([])
+    assert "naming an item" not in empty and "naming an item" not in empty_html

@@ -98,8 +98,8 @@ def test_the_digest_figures_and_its_chart(rig_assistant: RigAssistant) -> None:
     assert "You expected 2 yeses and got 0 answers:" in text
     assert "Mon 7 Dec, “Q4 plan”: expected 2, got 0" in text
     assert flat(text).endswith("Ask away. — Sam's assistant Reply with one command per line, "
-                               "each naming an item by its number: \"send 2\", \"done 3\", "
-                               "\"snooze 4 3 days\", \"decline 5\", \"cancel 1\". Or on the "
+                               "each naming an item by its number: \"send 1\", \"done 2\", "
+                               "\"snooze 2 3 days\", \"cancel 1\". Or on the "
                                "first line: status get a digest of everything open, right away "
                                "help how I work: all the commands and tags")
     assert "1 of your 2 asks was answered" in flat(text)
