@@ -374,6 +374,9 @@ def test_thanks_for_help_and_thanks_for_an_offer_declined_differ(renderer: Rende
     assert "Hi Jane," in helped and "Hi Bob," in declined
     assert "didn't need to take you up on it" in flat(declined)
     assert "didn't need" not in helped
+    # The first thanks in the thread is no "thanks again"; the aside takes its comma.
+    assert "Thank you for offering to help. As it turned out, Sam didn't need" in flat(declined)
+    assert "again" not in declined
     draft, _ = parts(renderer.render(JOBS["thank_you_draft-declined"]))
     assert "offer you didn't use" in flat(draft) and 'Reply "send"' in draft
 
