@@ -677,6 +677,8 @@ class DigestView:
     counts: Mapping[str, int]
     weeks: tuple[WeekView, ...]
     week: Period
+    #: The Monday the week began ("Mon 14 Dec"), the chart's last row too.
+    week_from: str
     overall: Period
     overall_bar: str
     week_bar: str
@@ -741,6 +743,8 @@ class DigestView:
             counts={name: len(items) for name, items in sections},
             weeks=tuple(weeks),
             week=digest.week,
+            week_from=(format_day(datetime.combine(digest.weeks[-1].start, time(0)), now)
+                       if digest.weeks else ""),
             overall=digest.overall,
             overall_bar=bar(digest.overall.answered, digest.overall.made),
             week_bar=bar(digest.week.answered, digest.week.made),

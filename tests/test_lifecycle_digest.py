@@ -89,7 +89,7 @@ def test_the_digest_figures_and_its_chart(rig_assistant: RigAssistant) -> None:
     two_asks(walk)
     digest = status(walk, at("2026-12-10 10:00"))
     text = text_of(digest).replace("\r\n", "\n")
-    assert "THIS WEEK: 2 asks, 1 answered ▇░ 1/2" in text
+    assert "THIS WEEK (from Mon 7 Dec): 2 asks, 1 answered ▇░ 1/2" in text
     assert "ALL TIME: 2 asks, 1 answered ▇░ 1/2" in text
     assert "Asks made and answered, last 8 weeks:" in text
     assert "  7 Dec   ▇░ 1/2" in text and "  19 Oct  · 0/0" in text
@@ -128,5 +128,6 @@ def test_the_closing_line_never_cheers_over_silence(rig_assistant: RigAssistant)
     walk.poll(at("2026-12-10 09:00"))
     walk.poll(at("2026-12-14 09:00"))
     later = flat(text_of(status(walk, at("2026-12-15 10:00"))))
-    assert "THIS WEEK: no asks" in later and "ALL TIME: 1 ask, 0 answered" in later
+    assert "THIS WEEK (from Mon 14 Dec): no asks" in later
+    assert "ALL TIME: 1 ask, 0 answered" in later
     assert "No asks this week. Your ask has no answer yet." in later

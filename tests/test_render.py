@@ -424,7 +424,7 @@ def test_the_digest_numbers_what_waits_on_the_owner_and_shows_the_figures(
         # (text parts wrap at 78 characters: read the item as one line)
         assert re.search(re.escape(f"{heading} {entry}") + r"[^·]*? " + re.escape(commands)
                          + r"( [A-Z]|$)", flat(text)), heading
-    assert "THIS WEEK: 3 asks, 2 answered ▇▇░ 2/3" in lines
+    assert "THIS WEEK (from Mon 30 Nov): 3 asks, 2 answered ▇▇░ 2/3" in lines
     assert "ALL TIME: 4 asks, 2 answered ▇▇░░ 2/4" in lines
     assert "30 Nov  ▇▇░ 2/3" in text and "16 Nov  ░ 0/1" in text
     assert "Answered before a follow-up: 2; after one: 0" in text
@@ -452,7 +452,7 @@ def test_an_empty_digest_says_so_and_ends_truthfully(renderer: Renderer) -> None
     message = renderer.render(JOBS["digest-empty"])
     text, _ = parts(message)
     assert message["Subject"] == "Status: nothing open"
-    assert "Nothing is waiting on you." in text and "THIS WEEK: no asks" in text
+    assert "Nothing is waiting on you." in text and "THIS WEEK (from Mon 30 Nov): no asks" in text
     assert "Ask away" not in text and "Nothing asked yet." in text
     assert "WAITING FOR AN ANSWER" not in text  # empty sections are left out
 
