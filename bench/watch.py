@@ -109,7 +109,7 @@ def run(messages: int, cycles: int = 30, recent: int = 1000,
         rig.configure({"owners": [{"name": "Sam Rivera", "email": "sam@example.com", "watch": {
             "host": imap["host"], "port": imap["port"], "security": imap["security"],
             "username": owner.username, "password_file": str(password),
-            "ca_file": imap["ca_file"], "timeout": 30}}]})
+            "ca_file": imap["ca_file"], "timeout": "30 seconds"}}]})
         assistant = assistant_for(Path(rig.config_path))
         began = max(FIRST_DATE, newest - timedelta(minutes=recent))
         _open_thread(assistant, began)

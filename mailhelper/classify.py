@@ -257,7 +257,7 @@ def _owner_event(mail: Mail, owner: Address, ctx: Context) -> Event:
         if kind is ActionKind.DIGEST and command.name not in ("status", "help"):
             # On the digest, commands name its numbered items, one per line.
             return DigestCommands(mid, owner, replied_to, parse_numbered(
-                mail.reply_text or mail.text, ctx.now, **words))
+                mail.reply_text or mail.text, ctx.now, **words), subject=mail.subject)
         if command.name == "unknown" and kind is ActionKind.HELP:
             return Ignored(mid, "an unknown command in answer to the list of commands: not "
                                 "answered again (no loop with an auto-responder)")

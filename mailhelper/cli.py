@@ -93,11 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "own date; nothing is scheduled in the past")
     status = verbs.add_parser("status", parents=[common], help="every thread and what is next",
                               description="Every thread, finished ones included.")
-    status.add_argument("--json", action="store_true", help='print {"threads": [...]}')
+    # One output at a time: "--json --ics" is refused with a usage error (exit 2), not one
+    # of them silently preferred.
+    shown = status.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help='print {"threads": [...]}')
+    shown.add_argument("--ics", action="store_true",
+                       help="print the pending reminders and thanks as an iCalendar")
     _add_config_dir(status, "a section per assistant of DIR (--json: an object keyed by "
                     "file name, each value that assistant's status)")
-    status.add_argument("--ics", action="store_true",
-                        help="print the pending reminders and thanks as an iCalendar")
     explain = verbs.add_parser(
         "explain", parents=[common],
         help="how the assistant reads one message (touches no mailbox)",

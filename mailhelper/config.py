@@ -199,6 +199,43 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     return parse_settings(text, str(path), environ=environ, base_dir=path.parent)
 
 
+def _syntax_error_line(exc: yaml.MarkedYAMLError, text: str) -> int:
+    """The line (from 1) to fix for a YAML syntax error: where the broken text is, not
+    where the reader noticed it.
+
+    A scanner error's context mark is where the broken token starts (the key missing its
+    colon, the quote never closed); its problem mark is only where the scanner gave up, often
+    the next line or the end of the file. A parser error's problem mark is the token that
+    does not fit. "Mapping values are not allowed here" on a key right under a line of the
+    same indent that has no colon means that line lost its colon and ran on into this one.
+
+    >>> def line(text):
+    ...     try:
+    ...         yaml.compose(text, Loader=yaml.SafeLoader)
+    ...     except yaml.MarkedYAMLError as exc:
+    ...         return _syntax_error_line(exc, text)
+    >>> line("smtp:\\n  host: h\\n  port 25\\n  security: none\\n")
+    3
+    >>> line("smtp:\\n  port 25\\n  host: h\\n"), line("a: 'open\\nb: 2\\n")
+    (2, 1)
+    >>> line("a:\\n  b: 1\\n c: 2\\n")
+    3
+    """
+    if isinstance(exc, yaml.scanner.ScannerError) and exc.context_mark is not None:
+        return exc.context_mark.line + 1
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return 1
+    lines = text.splitlines()
+    if exc.problem == "mapping values are not allowed here" and 0 < mark.line < len(lines):
+        here, above = lines[mark.line], lines[mark.line - 1]
+        indent = len(here) - len(here.lstrip())
+        if (above.strip() and not above.lstrip().startswith(("#", "-")) and ":" not in above
+                and len(above) - len(above.lstrip()) == indent):
+            return mark.line
+    return mark.line + 1
+
+
 def parse_settings(
     text: str,
     source: str,
@@ -227,8 +264,7 @@ def parse_settings(
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
+        line = _syntax_error_line(exc, text)
         what = "; ".join(part for part in (exc.context, exc.problem) if part)
         raise ConfigError(
             [f"{source}:{line}: YAML syntax error: {what or exc}"
@@ -526,16 +562,27 @@ class _Reader:
                           f"{', '.join(options)} ({hint})")
         return None
 
-    def duration(self, item: _Item | None) -> Duration | None:
+    def duration(self, item: _Item | None, likely: str = "days") -> Duration | None:
+        """A duration with its unit ("3 days", "60s"). A bare number is refused everywhere
+        (``3`` could be seconds or days); the message offers the units most likely meant,
+        ``likely`` first: "seconds" for intervals and timeouts, else "days"."""
         if item is None:
             return None
         value = self._value(item, 'a duration like "3 days"')
         if value is _BAD:
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             # Duration.parse would say "3 is not a duration"; the useful news is the missing unit.
+            units = (("seconds", "minutes", "hours") if likely == "seconds"
+                     else ("days", "hours", "minutes"))
+            amount = int(value) if value == int(value) else max(1, round(value))
+            if amount <= 0:
+                self.problems.add(item.line, item.path, "expected a positive duration like "
+                                  f'"60 {units[0]}", got {value}')
+                return None
             self.problems.add(item.line, item.path, f"{value} has no unit; write "
-                              f'"{value} days", "{value} hours" or "{value} minutes"')
+                              f'"{amount} {units[0]}", "{amount} {units[1]}" or '
+                              f'"{amount} {units[2]}"')
             return None
         if not isinstance(value, str):
             self.problems.add(item.line, item.path,
@@ -731,7 +778,7 @@ class _Reader:
         smtp = self.smtp(top)
         state, state_url = self.state(top)
         state_password = self.state_password(top, state_url)
-        poll_interval = self.duration(top.get("poll_interval"))
+        poll_interval = self.duration(top.get("poll_interval"), likely="seconds")
         if poll_interval is not None and poll_interval.approximate < _MIN_POLL.approximate:
             self.problems.add(top.line_of("poll_interval"), "poll_interval",
                               f'"{poll_interval}" is too often; the least is "10 seconds" '
@@ -939,17 +986,24 @@ class _Reader:
         )
 
     def seconds(self, item: _Item | None) -> float | None:
-        """A positive number of seconds; a duration such as "2 minutes" is accepted too."""
+        """A positive duration ("60 seconds", "2 minutes", "60s"), in seconds. A bare number
+        here is a number of seconds, as it always was for a timeout (configs written that way
+        keep working); everywhere else a bare number is refused."""
         if item is None:
             return None
         value = self.scalar(item)
-        if isinstance(value, str):
-            duration = self.duration(item)
-            return None if duration is None else duration.approximate.total_seconds()
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            self._expect(item, 'a positive number of seconds (or a duration like "60s")')
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value > 0:
+                return float(value)
+            self.problems.add(item.line, item.path,
+                              f'expected a positive duration like "60 seconds", got {value}')
             return None
-        return float(value)
+        duration = self.duration(item, likely="seconds")
+        if duration is not None and duration.amount <= 0:
+            self.problems.add(item.line, item.path,
+                              f'expected a positive duration like "60 seconds", got "{duration}"')
+            return None
+        return None if duration is None else duration.approximate.total_seconds()
 
     def imap(self, top: _Section) -> ImapSettings:
         part = self.section(top, "imap", (

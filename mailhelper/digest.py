@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from mailhelper.kinds import KINDS
 from mailhelper.models import (
@@ -340,8 +340,16 @@ def closing_line(week: Period, overall: Period) -> str:
             "answer.")
 
 
-#: "This week" is the seven days before the digest.
-WEEK = timedelta(days=7)
+def week_began(now: datetime, zone: tzinfo) -> datetime:
+    """The moment ``now``'s calendar week began: Monday 00:00 in ``zone``. "This week" in
+    the digest, in its THIS WEEK line and in its chart's last row alike, is this week.
+
+    >>> from datetime import UTC
+    >>> from zoneinfo import ZoneInfo
+    >>> week_began(datetime(2026, 12, 14, 8, 0, tzinfo=UTC), ZoneInfo("Europe/London"))
+    datetime.datetime(2026, 12, 14, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='Europe/London'))
+    """
+    return datetime.combine(week_start(now, zone), time(0), tzinfo=zone)
 
 
 @dataclass(frozen=True)
@@ -350,6 +358,7 @@ class Digest:
 
     items: tuple[Item, ...]
     weeks: tuple[Week, ...]
+    #: The calendar week so far (from :func:`week_began`), as the chart's last row.
     week: Period
     overall: Period
     #: (answered before any follow-up, answered after one)
@@ -370,7 +379,7 @@ def build(threads: Sequence[Thread], history: Mapping[int, Sequence[Action]], no
     """The digest of ``threads`` (one owner's) at ``now``; ``history`` maps a thread id to
     every action of that thread; ``pause`` is the owner's pause, when one holds at ``now``
     (the digest says so)."""
-    week = period(threads, now - WEEK, "this week")
+    week = period(threads, week_began(now, zone), "this week")
     overall = period(threads, None, "all time")
     return Digest(
         items=number_items(threads, history),

@@ -130,6 +130,8 @@ class DigestCommands:
     owner: Address
     replied_to: str
     commands: tuple[NumberedCommand, ...]
+    #: The owner's reply's subject ("Re: Your digest: …"): the answer threads under it.
+    subject: str = ""
 
 
 @dataclass(frozen=True)

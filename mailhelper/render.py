@@ -677,6 +677,8 @@ class DigestView:
     counts: Mapping[str, int]
     weeks: tuple[WeekView, ...]
     week: Period
+    #: The Monday the week began ("Mon 14 Dec"), the chart's last row too.
+    week_from: str
     overall: Period
     overall_bar: str
     week_bar: str
@@ -692,6 +694,9 @@ class DigestView:
     closing: str
     #: When the owner's pause ends (their zone), None when they are not paused.
     paused_until: datetime | None = None
+    #: The footer's example reply lines, taken from this digest's own items (see
+    #: :func:`footer_examples`); empty when it has none.
+    examples: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, digest: Digest, zone: tzinfo, now: datetime) -> DigestView:
@@ -738,6 +743,8 @@ class DigestView:
             counts={name: len(items) for name, items in sections},
             weeks=tuple(weeks),
             week=digest.week,
+            week_from=(format_day(datetime.combine(digest.weeks[-1].start, time(0)), now)
+                       if digest.weeks else ""),
             overall=digest.overall,
             overall_bar=bar(digest.overall.answered, digest.overall.made),
             week_bar=bar(digest.week.answered, digest.week.made),
@@ -751,7 +758,31 @@ class DigestView:
             got_total=sum(e.got for e in digest.expectations),
             closing=digest.closing,
             paused_until=_local_or_none(digest.paused_until, zone),
+            examples=footer_examples(tuple(v.commands for v in views)),
         )
+
+
+def footer_examples(commands: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """The digest footer's examples: one real command of each kind its items offer (in the
+    order send, done, snooze, decline, cancel), each from an item not used yet when one
+    offers it, so every example would act on this digest as written.
+
+    >>> footer_examples([("send 1", "done 1", "cancel 1")])
+    ('send 1', 'done 1', 'cancel 1')
+    >>> footer_examples([("send 1", "done 1", "cancel 1"),
+    ...                  ("done 2", "snooze 2 3 days", "decline 2", "cancel 2")])
+    ('send 1', 'done 2', 'snooze 2 3 days', 'decline 2', 'cancel 1')
+    """
+    examples: list[str] = []
+    used: set[int] = set()
+    for word in ("send", "done", "snooze", "decline", "cancel"):
+        offered = [(i, c) for i, item in enumerate(commands) for c in item
+                   if c.split(" ", 1)[0] == word]
+        if offered:
+            index, command = next(((i, c) for i, c in offered if i not in used), offered[0])
+            used.add(index)
+            examples.append(command)
+    return tuple(examples)
 
 
 # -- the job and the result --------------------------------------------------------------
@@ -1496,6 +1527,8 @@ class Renderer:
             ]),
             "command": data.get("command", ""),
             "result": _humanize_times(data.get("result", ""), zone, now),
+            "result_lines": tuple(_humanize_times(line, zone, now)
+                                  for line in _lines(action.data.get("lines", ""))),
             "unknown_command": data.get("unknown_command", ""),
             "own_words": own_text(action.data.get("text", "")),
             "note": _humanize_times(data.get("note", ""), zone, now),

@@ -239,20 +239,23 @@ def _threads_table(store: Store, settings: Settings) -> str:
             continue
         placed.update(t.id for t in group)
         lines.append(f"{title} ({len(group)})")
-        lines.append(f"  {'id':>4}  {'kind':5}  {'state':9}  {'with':28}  {'subject':32}  next")
+        lines.append(f"  {'id':>4}  {'kind':5}  {'state':9}  {'with':28}  {'subject':32}  "
+                     f"{'created':10}  next")
         for thread in group:
             action = next_action(store, thread)
             who = ", ".join(c.email for c in thread.counterparts) or "-"
             upcoming = "-"
+            zone = settings.zone_for(thread.owner.email)  # each owner reads their own
+            # The day it was created (SPEC.md: status shows "created"), in the owner's zone.
+            created = f"{thread.created.astimezone(zone):%Y-%m-%d}"
             if action is not None:
-                zone = settings.zone_for(thread.owner.email)  # each owner reads their own
                 words = ACTIONS[action.kind].words
                 upcoming = f"{words} {format_when(action.due.astimezone(zone))}"
             if thread.repeat:
                 upcoming += f" (repeats {describe_repeat(thread.repeat)})"
             lines.append(
                 f"  {thread.id:>4}  {thread.kind.value:5}  {thread.state.value:9}  "
-                f"{_cut(who, 28):28}  {_cut(thread.subject, 32):32}  {upcoming}"
+                f"{_cut(who, 28):28}  {_cut(thread.subject, 32):32}  {created:10}  {upcoming}"
             )
         lines.append("")
     lines.append(f"Ledger: {ledger_line(store.ledger().overall)}")

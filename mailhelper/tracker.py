@@ -6,7 +6,9 @@ writes what plan returned, inside the caller's transaction.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from datetime import datetime
 from typing import assert_never
 
@@ -35,6 +37,7 @@ from mailhelper.models import (
     Pause,
     Thread,
 )
+from mailhelper.names import read_name
 from mailhelper.pause import HELD, SUPERSEDED, owner_of_action, superseded
 from mailhelper.roles import Schedule
 from mailhelper.settings import Settings
@@ -114,16 +117,13 @@ def _digest_commands(store: Store, settings: Settings, event: DigestCommands,
     digest = store.action_by_message_id(event.replied_to)
     items = items_of(digest.data) if digest is not None else {}
     results: list[str] = []
-    acted = 0
     for number, line in enumerate(event.commands, start=1):
         item = items.get(line.number) if line.number is not None else None
         if line.problem is not None:
-            results.append(f'"{line.line}": nothing done, {line.problem}')
+            results.append(f"{line.line}: {line.problem}, so nothing was done")
             continue
         if item is None:
-            last = f" (it has 1 to {max(items)})" if items else ""
-            results.append(f'"{line.line}": nothing done, that digest has no item '
-                           f"{line.number}{last}")
+            results.append(f"{line.line}: {_items_named(items)}, so nothing was done")
             continue
         thread = store.thread(item[0])
         draft = store.action(item[1]) if item[1] is not None else None
@@ -142,29 +142,72 @@ def _digest_commands(store: Store, settings: Settings, event: DigestCommands,
             if outcome.changed:
                 store.save_thread(outcome.thread)
             replan(store, outcome.thread, settings, now)
-        words = [a.data.get("result") or a.data.get("note") or "nothing done" for a in said]
-        results.append(f'"{line.line}": {"; ".join(words) or "done"}')
-        acted += 1
+        words = [_in_words(a.data.get("result") or a.data.get("note") or "nothing done",
+                           thread, draft) for a in said]
+        results.append(f"{line.line}: {'; '.join(words) or 'done'}")
         store.log_event(item[0], now, "command", event.message_id, outcome.log)
-    total = len(event.commands)
-    if not total:
-        summary, results = "nothing done", ["I found no command in your reply"]
-    elif acted == total:
-        summary = "done" if total == 1 else f"all {total} lines done"
-    else:
-        summary = "nothing done" if not acted else f"{acted} of {total} lines done"
+    if not event.commands:
+        results = ["I found no command in your reply, so nothing was done"]
     answer = Action(
         key=answer_key(event.message_id, "command_reply"),
         kind=ActionKind.COMMAND_REPLY,
         due=now,
         recipients=(event.owner,),
         data={"command": ", ".join(c.line for c in event.commands) or "(empty)",
-              "result": f"{summary}: {'; '.join(results)}", "answering": event.message_id},
+              "result": "; ".join(results), "lines": json.dumps(results),
+              "reply_subject": reply_subject(event.subject),
+              "answering": event.message_id},
     )
     store.add_action(answer, now)
     detail = "; ".join(results)
     store.log_event(None, now, "digest-commands", event.message_id, detail)
     return f"digest commands: {detail}"
+
+
+#: What ``send`` on a digest item's draft sends, as the answer names it.
+_SENT_WHAT = {ActionKind.NUDGE: "your follow-up", ActionKind.THANK_YOU: "your thank-you",
+              ActionKind.LETTER: "your letter"}
+
+
+def _items_named(items: dict[int, tuple[int, int | None]]) -> str:
+    """Which numbers a digest has, for a line that named another one.
+
+    >>> _items_named({1: (4, None)})
+    'that digest has only item 1'
+    >>> _items_named({1: (4, None), 2: (5, 6)})
+    'that digest has items 1 to 2'
+    """
+    if not items:
+        return "that digest has no numbered items"
+    if len(items) == 1:
+        return f"that digest has only item {min(items)}"
+    return f"that digest has items {min(items)} to {max(items)}"
+
+
+def _in_words(result: str, thread: Thread | None, draft: Action | None) -> str:
+    """A command's result as the answer to a digest says it: people by name, not address
+    ("sent your follow-up to Carlos Ruiz"), and "what: detail" as one clause."""
+    if draft is not None and ACTIONS[draft.kind].send_makes in _SENT_WHAT:
+        made = ACTIONS[draft.kind].send_makes
+        assert made is not None
+        result = result.replace("sent the draft", f"sent {_SENT_WHAT[made]}", 1)
+    for person in thread.counterparts if thread is not None else ():
+        name = read_name(person.name, person.email).full or person.email
+        result = result.replace(person.email, name)
+    head, colon, detail = result.partition(": ")
+    return f"{head}, {detail}" if colon else result
+
+
+def reply_subject(subject: str) -> str:
+    """The subject of an answer to the owner's mail: "Re: " and theirs, without its own
+    "Re:"s and tap token (a digest's subject when the owner replied to one).
+
+    >>> reply_subject("RE: Re: Your digest: 2 drafts to send [#0a1b2c3d]")
+    'Re: Your digest: 2 drafts to send'
+    """
+    bare = re.sub(r"\s*\[#[0-9a-fA-F]+\]", "", subject or "")
+    bare = re.sub(r"^(?:\s*(?:re|aw|sv|fwd?)\s*:\s*)+", "", bare, flags=re.IGNORECASE)
+    return f"Re: {' '.join(bare.split())}" if bare.strip() else ""
 
 
 def _start(store: Store, settings: Settings, event: NewThread, now: datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
 
@@ -395,7 +396,11 @@ BAD_CONFIGS: list[tuple[str, str, str, int]] = [
     ("host-is-a-number", OWNERS + ASSISTANT + IMAP + "smtp: {host: 25}\n",
      "smtp.host: expected a host name, got the number 25 (put it in quotes)", 4),
     ("timeout-negative", OWNERS + ASSISTANT + "imap: {host: i.example.com, timeout: -5}\n"
-     + SMTP, "imap.timeout: expected a positive number of seconds", 3),
+     + SMTP, 'imap.timeout: expected a positive duration like "60 seconds", got -5', 3),
+    ("poll-interval-bare-number", MINIMAL + "poll_interval: 60\n",
+     'poll_interval: 60 has no unit; write "60 seconds", "60 minutes" or "60 hours"', 5),
+    ("follow-up-bare-number", MINIMAL + "schedules:\n  ask: {follow_up: 3}\n",
+     'schedules.ask.follow_up: 3 has no unit; write "3 days", "3 hours" or "3 minutes"', 6),
     ("duration-too-long", MINIMAL + "schedules:\n  return_favor: {after: 99999 days}\n",
      'schedules.return_favor.after: "99999 days" is longer than ten years', 6),
     ("note-after-not-a-duration", MINIMAL + "schedules:\n  note: {after: soonish}\n",
@@ -481,6 +486,34 @@ def test_yaml_syntax_error_reports_its_line() -> None:
     problems = problems_of(text)
     assert len(problems) == 1
     assert problems[0].startswith("config.yaml:7: YAML syntax error")
+
+
+def test_yaml_syntax_error_names_the_broken_line_not_the_next() -> None:
+    """A key without its colon on line 5: the scanner notices only on line 6, the message
+    names line 5 (it said :6)."""
+    text = MINIMAL.replace("smtp: {host: smtp.example.com}\n",
+                           "smtp:\n  port 33961\n  host: smtp.example.com\n")
+    assert text.splitlines()[4] == "  port 33961"
+    problems = problems_of(text)
+    assert len(problems) == 1 and problems[0].startswith("config.yaml:5: YAML syntax error"), (
+        problems)
+    # The same key among others (host above it): the scanner's own error, the same line.
+    text = MINIMAL.replace("smtp: {host: smtp.example.com}\n",
+                           "smtp:\n  host: smtp.example.com\n  port 33961\n  security: none\n")
+    assert text.splitlines()[5] == "  port 33961"
+    assert problems_of(text)[0].startswith("config.yaml:6: YAML syntax error")
+    # A quoted value never closed: the line it opens on, not the end of the file.
+    problems = problems_of(OWNERS + "assistant: {email: 'helper@example.com}\n" + IMAP + SMTP)
+    assert problems[0].startswith("config.yaml:2: YAML syntax error"), problems
+
+
+def test_the_example_config_keeps_its_own_rule_no_bare_number_durations() -> None:
+    """config.example.yaml says a bare number is not a duration: no key in it is one."""
+    example = (Path(__file__).parent.parent / "config.example.yaml").read_text()
+    assert "A bare number is not a duration" in example
+    assert re.search(r"(?m)^\s*timeout: 60 seconds\b", example)
+    assert not re.search(r"(?m)^\s*(timeout|poll_interval|after|give_up_after): \d+\s*(#|$)",
+                         example)
 
 
 def test_unclosed_flow_mapping_reports_a_line() -> None:
@@ -600,3 +633,10 @@ def test_a_postgresql_url_is_the_state_and_a_path_still_an_sqlite_file() -> None
 def test_a_wrong_postgresql_state_is_one_problem_with_its_line(lines: str, problem: str) -> None:
     [found] = problems_of(MINIMAL + lines)
     assert found.startswith(problem)
+
+
+def test_a_bare_timeout_is_still_seconds_as_configs_always_wrote_it() -> None:
+    """``timeout: 60`` was read as seconds before durations needed units: it still is, so an
+    existing config keeps loading; every other duration needs its unit."""
+    s = parse(OWNERS + ASSISTANT + "imap: {host: i.example.com, timeout: 60}\n" + SMTP)
+    assert s.imap.timeout == 60.0

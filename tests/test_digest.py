@@ -288,6 +288,41 @@ def test_an_ask_only_some_answered_is_answered_in_part_with_each_person_counted(
                     (PersonFigures(JANE, asks_made=1), PersonFigures(JOSE, asks_made=1,
                                                                      asks_answered=1)))
     text, html = digest_text(threads, ledger=ledger)
-    assert "THIS WEEK: 1 ask, 1 answered, by only some of those asked" in text, text
+    assert ("THIS WEEK (from Mon 7 Dec): 1 ask, 1 answered, by only some of those asked"
+            in text), text
     assert "1 ask, 1 answered, by only some of those asked" in html
     assert "- Jane Doe: 1 ask, 0 answered" in text and "- José Núñez: 1 ask, 1 answered" in text
+
+
+def test_the_footer_examples_are_this_digests_own_items() -> None:
+    """A digest of one open ask: the footer's examples name item 1 and only the commands it
+    takes (once "send 2", "done 3", "snooze 4 3 days", "decline 5" whatever the digest held)."""
+    text, html = digest_text([ask(1)])
+    assert ('Reply with one command per line, each naming an item by its number: "done 1", '
+            '"snooze 1 3 days", "cancel 1". Or on the first line:') in text, text
+    for stale in ("send 2", "done 3", "snooze 4", "decline 5"):
+        assert stale not in text and stale not in html
+    assert "<code>done 1</code>, <code>snooze 1 3 days</code>, <code>cancel 1</code>" in html
+    empty, empty_html = digest_text([])
+    assert "naming an item" not in empty and "naming an item" not in empty_html
+
+
+def test_this_week_is_the_calendar_week_in_the_line_and_the_chart_alike() -> None:
+    """A digest on Monday 14 Dec at 08:00 (London): the ask of Thu 10 Dec belongs to last
+    week's row of the chart, and THIS WEEK, from Mon 14 Dec, counts what the chart's last row
+    counts (it was a rolling 7 days: 1/1 this week beside 0/0 in the chart's current row)."""
+    london = ZoneInfo("Europe/London")
+    monday = datetime(2026, 12, 14, 8, 0, tzinfo=london)
+    thursday = datetime(2026, 12, 10, 9, 0, tzinfo=london)
+    threads = [ask(1, thursday, Answer(JANE.email, thursday + timedelta(hours=1)))]
+    digest = build(threads, {}, monday, london)
+    assert digest.weeks[-1].start.isoformat() == "2026-12-14"
+    assert (digest.week.made, digest.week.answered) == (digest.weeks[-1].made,
+                                                        digest.weeks[-1].answered) == (0, 0)
+    assert (digest.weeks[-2].made, digest.weeks[-2].answered) == (1, 1)
+    from mailhelper.render import DigestView
+    view = DigestView.of(digest, london, monday)
+    assert view.week_from == "Mon 14 Dec"
+    # Sunday 23:30 is still the week of the 7th; Monday 00:00 starts the 14th's.
+    sunday = datetime(2026, 12, 13, 23, 30, tzinfo=london)
+    assert build(threads, {}, sunday, london).week.made == 1

@@ -61,18 +61,22 @@ def test_the_digest_numbers_the_drafts_and_a_reply_acts_on_them(
     assert kinds([thanks, answer]) == ["thank_you", "command_reply"]
     assert addresses(thanks, "To") == [JANE_EMAIL]
     said = flat(text_of(answer))
-    assert str(answer["Subject"]) == "2 of 4 lines done"
-    assert '"send 1": sent the draft to jane@example.org' in said
-    assert '"snooze 2 3 days": snoozed until Sun 13 Dec, 10:30' in said
-    assert '"done 7": nothing done, that digest has no item 7 (it has 1 to 2)' in said
-    assert '"frobnicate 2": nothing done, not a command I know' in said
+    # A short letter under the digest's own subject, one line per command, in words.
+    assert str(answer["Subject"]) == "Re: Status: 2 drafts to send"
+    assert said.startswith("Hi Sam, send 1: sent your thank-you to Jane Doe. ")
+    assert "snooze 2 3 days: snoozed until Sun 13 Dec, 10:30. " in said
+    assert "done 7: that digest has items 1 to 2, so nothing was done. " in said
+    assert "frobnicate 2: not a command I know (send, done, " in said
+    assert "jane@example.org" not in said and '"' not in said
     assert walk.status(2)["next_action"] == {"kind": "follow_up",
                                              "due": "2026-12-13T10:30:00+00:00"}
     assert walk.status(1)["state"] == "answered"
     # The same numbers by tap, on the same digest: done 1.
     tap(walk, digest, "done 1", at("2026-12-10 11:00"))
     [done] = walk.poll(at("2026-12-10 11:00"))
-    assert kinds([done]) == ["command_reply"] and "Done" in str(done["Subject"])
+    assert kinds([done]) == ["command_reply"]
+    assert str(done["Subject"]) == "Re: Status: 2 drafts to send"  # the tap's token dropped
+    assert "done 1: done, no more reminders on this thread." in flat(text_of(done))
     assert walk.status(1)["state"] == "done"
     # send 1 again (the thank-you went already): nothing goes twice.
     walk.command(digest, "send 1", at("2026-12-10 11:30"))
@@ -85,7 +89,7 @@ def test_the_digest_figures_and_its_chart(rig_assistant: RigAssistant) -> None:
     two_asks(walk)
     digest = status(walk, at("2026-12-10 10:00"))
     text = text_of(digest).replace("\r\n", "\n")
-    assert "THIS WEEK: 2 asks, 1 answered ▇░ 1/2" in text
+    assert "THIS WEEK (from Mon 7 Dec): 2 asks, 1 answered ▇░ 1/2" in text
     assert "ALL TIME: 2 asks, 1 answered ▇░ 1/2" in text
     assert "Asks made and answered, last 8 weeks:" in text
     assert "  7 Dec   ▇░ 1/2" in text and "  19 Oct  · 0/0" in text
@@ -94,8 +98,8 @@ def test_the_digest_figures_and_its_chart(rig_assistant: RigAssistant) -> None:
     assert "You expected 2 yeses and got 0 answers:" in text
     assert "Mon 7 Dec, “Q4 plan”: expected 2, got 0" in text
     assert flat(text).endswith("Ask away. — Sam's assistant Reply with one command per line, "
-                               "each naming an item by its number: \"send 2\", \"done 3\", "
-                               "\"snooze 4 3 days\", \"decline 5\", \"cancel 1\". Or on the "
+                               "each naming an item by its number: \"send 1\", \"done 2\", "
+                               "\"snooze 2 3 days\", \"cancel 1\". Or on the "
                                "first line: status get a digest of everything open, right away "
                                "help how I work: all the commands and tags")
     assert "1 of your 2 asks was answered" in flat(text)
@@ -124,5 +128,6 @@ def test_the_closing_line_never_cheers_over_silence(rig_assistant: RigAssistant)
     walk.poll(at("2026-12-10 09:00"))
     walk.poll(at("2026-12-14 09:00"))
     later = flat(text_of(status(walk, at("2026-12-15 10:00"))))
-    assert "THIS WEEK: no asks" in later and "ALL TIME: 1 ask, 0 answered" in later
+    assert "THIS WEEK (from Mon 14 Dec): no asks" in later
+    assert "ALL TIME: 1 ask, 0 answered" in later
     assert "No asks this week. Your ask has no answer yet." in later

@@ -284,8 +284,10 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
             return
         assert text.startswith("Hi Sam,")
         if kind is ActionKind.DIGEST:
-            # The digest's commands name its numbered items; status and help stay words.
-            assert "Reply with one command per line, each naming an item by its number" in text
+            # The digest's commands name its numbered items; status and help stay words. An
+            # empty digest has no items to name, so it shows no numbered examples.
+            numbered = "Reply with one command per line, each naming an item by its number"
+            assert (numbered in text) == (name != "digest-empty"), text
             assert 'href="mailto:helper@example.com?subject=Re%3A%20' in html
             assert "&amp;body=status" in html and "&amp;body=help" in html
             return
@@ -372,6 +374,9 @@ def test_thanks_for_help_and_thanks_for_an_offer_declined_differ(renderer: Rende
     assert "Hi Jane," in helped and "Hi Bob," in declined
     assert "didn't need to take you up on it" in flat(declined)
     assert "didn't need" not in helped
+    # The first thanks in the thread is no "thanks again"; the aside takes its comma.
+    assert "Thank you for offering to help. As it turned out, Sam didn't need" in flat(declined)
+    assert "again" not in declined
     draft, _ = parts(renderer.render(JOBS["thank_you_draft-declined"]))
     assert "offer you didn't use" in flat(draft) and 'Reply "send"' in draft
 
@@ -419,7 +424,7 @@ def test_the_digest_numbers_what_waits_on_the_owner_and_shows_the_figures(
         # (text parts wrap at 78 characters: read the item as one line)
         assert re.search(re.escape(f"{heading} {entry}") + r"[^·]*? " + re.escape(commands)
                          + r"( [A-Z]|$)", flat(text)), heading
-    assert "THIS WEEK: 3 asks, 2 answered ▇▇░ 2/3" in lines
+    assert "THIS WEEK (from Mon 30 Nov): 3 asks, 2 answered ▇▇░ 2/3" in lines
     assert "ALL TIME: 4 asks, 2 answered ▇▇░░ 2/4" in lines
     assert "30 Nov  ▇▇░ 2/3" in text and "16 Nov  ░ 0/1" in text
     assert "Answered before a follow-up: 2; after one: 0" in text
@@ -430,8 +435,8 @@ def test_the_digest_numbers_what_waits_on_the_owner_and_shows_the_figures(
     assert flat(text).endswith(
         "2 of your 4 asks were answered: we tend to expect about half as many yeses as we "
         "get (Flynn & Lake, 2008). Ask away. — Sam's assistant Reply with one command per "
-        "line, each naming an item by its number: \"send 2\", \"done 3\", \"snooze 4 3 days\", "
-        "\"decline 5\", \"cancel 1\". Or on the first line: status get a digest of everything "
+        "line, each naming an item by its number: \"send 1\", \"done 3\", \"snooze 4 3 days\", "
+        "\"decline 5\", \"cancel 2\". Or on the first line: status get a digest of everything "
         "open, right away help how I work: all the commands and tags")
     # The HTML: every item command a mailto: link, the chart table cells, no image.
     assert html.count('<a href="mailto:helper@example.com?subject=Re%3A%20Your%20digest') == (
@@ -447,7 +452,7 @@ def test_an_empty_digest_says_so_and_ends_truthfully(renderer: Renderer) -> None
     message = renderer.render(JOBS["digest-empty"])
     text, _ = parts(message)
     assert message["Subject"] == "Status: nothing open"
-    assert "Nothing is waiting on you." in text and "THIS WEEK: no asks" in text
+    assert "Nothing is waiting on you." in text and "THIS WEEK (from Mon 30 Nov): no asks" in text
     assert "Ask away" not in text and "Nothing asked yet." in text
     assert "WAITING FOR AN ANSWER" not in text  # empty sections are left out
 

@@ -161,15 +161,32 @@ def test_the_matrix_covers_the_names_the_issue_names() -> None:
     assert any(len(g) == 3 for g in GROUPS) and dataclasses.is_dataclass(RenderJob)
 
 
-def test_done_on_a_partly_answered_ask_says_it_ends_the_reminders_for_the_silent_too() -> None:
+def test_done_says_plainly_that_the_thread_is_settled() -> None:
+    """``done`` on a partly answered ask ends the reminders for the silent too: said plainly,
+    as on an ask nobody answered yet (once "it's sorted for everyone: no more reminders,
+    about Jane and Priya either")."""
     people = (NAMES["José"], NAMES["Okafor"], NAMES["Dr."])
     [draft] = [j for j in jobs(people, SUBJECTS[0])
                if j.action.kind is ActionKind.THANK_YOU_DRAFT and j.thread is not None
                and j.thread.kind is Kind.ASK and j.thread.silent]
     text, html = parts(RENDERERS["assistant"].render(draft))
-    assert "sorted for everyone: no more reminders, about Jane and Priya either" in flat(text)
-    assert "about Jane and Priya either" in html
+    assert "done it's settled; no more reminders on this thread" in flat(text)
+    assert "either" not in text and "sorted" not in text and "either" not in html
     [fresh] = [j for j in jobs(people, SUBJECTS[0]) if j.action.kind is ActionKind.FOLLOW_UP
                and j.thread is not None and not j.thread.answers]
-    assert "it's sorted: no more reminders about this" in flat(parts(
+    assert "done it's settled; no more reminders on this thread" in flat(parts(
         RENDERERS["assistant"].render(fresh))[0])
+
+
+def test_a_reminder_about_the_silent_says_the_answer_so_far_may_settle_it() -> None:
+    """A follow-up reminder about Jane and Priya after José said yes tells the owner that
+    José's answer may be enough; the letter to Jane and Priya does not mention it."""
+    people = (NAMES["José"], NAMES["Okafor"], NAMES["Dr."])
+    reminder = jobs(people, SUBJECTS[0])[3]
+    text, html = parts(RENDERERS["assistant"].render(reminder))
+    said = ('What José said may settle it: if it does, reply "done" and I\'ll stop reminding '
+            "you.")
+    assert said in flat(text)
+    assert "What José said may settle it" in html
+    letter = text.split("-" * 63)[1]
+    assert "Jane" in letter and "settle" not in letter and "José" not in letter

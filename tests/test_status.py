@@ -14,6 +14,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -206,3 +207,29 @@ def test_no_state_yet(tmp_path: Path) -> None:
 def test_status_json_of_an_empty_store(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.db", "example.com")
     assert status_json(store) == {"threads": []}
+
+
+def test_the_table_has_the_created_column_spec_lists(world: tuple[Path, Store]) -> None:
+    """SPEC.md: status shows id, kind, state, subject, counterparts, created, next action."""
+    config, store = world
+    code, table = run("status", "--config", str(config))
+    assert code == 0
+    header = next(line for line in table.splitlines() if line.strip().startswith("id"))
+    assert header.split() == ["id", "kind", "state", "with", "subject", "created", "next"]
+    for thread in store.threads():
+        row = next(line for line in table.splitlines()
+                   if line.split() and line.split()[0] == str(thread.id))
+        assert f"{thread.created.astimezone(ZoneInfo('Europe/London')):%Y-%m-%d}" in row
+
+
+def test_json_and_ics_together_are_a_usage_error(world: tuple[Path, Store],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``status --json --ics`` once printed the calendar alone; now it says they exclude
+    each other and exits 2."""
+    config, _ = world
+    with pytest.raises(SystemExit) as stopped:
+        main(["status", "--json", "--ics", "--config", str(config)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --ics: not allowed with argument --json" in err, err
+    assert "[--json | --ics]" in err

@@ -58,7 +58,7 @@ def watch_config(rig: RigAssistant, box: OwnerBox, **extra: Any) -> dict[str, An
     return {
         "host": LOOPBACK, "port": rig.account.port, "security": "starttls",
         "username": box.credentials.username, "password_file": str(password),
-        "ca_file": str(rig.account.ca_file), "timeout": 10, **extra,
+        "ca_file": str(rig.account.ca_file), "timeout": "10 seconds", **extra,
     }
 
 

@@ -73,10 +73,10 @@ class RigAssistant:
             "imap": {
                 "host": LOOPBACK, "port": account.port, "security": "starttls",
                 "username": account.username, "password_file": "imap-password",
-                "ca_file": str(account.ca_file), "timeout": 10,
+                "ca_file": str(account.ca_file), "timeout": "10 seconds",
             },
             "smtp": {
-                "host": LOOPBACK, "port": sink.port, "security": "none", "timeout": 10,
+                "host": LOOPBACK, "port": sink.port, "security": "none", "timeout": "10 seconds",
             },
             "state": str(self.state),
             "sending": {"business_days": False, "quiet_hours": None,
