@@ -35,7 +35,8 @@ from mailhelper.models import (
     Pause,
     Thread,
 )
-from mailhelper.pause import HELD, SUPERSEDED, owner_of_action, superseded
+from mailhelper.pause import HELD, SUPERSEDED, owner_of_action
+from mailhelper.release import superseded
 from mailhelper.roles import Schedule
 from mailhelper.settings import Settings
 from mailhelper.store import Store
