@@ -499,8 +499,9 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 
 
 def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
+    from mailhelper.agenda import status_ics
     from mailhelper.ics import calendar
-    from mailhelper.status import pause_json, status_ics, status_json, status_table, watch_json
+    from mailhelper.status import pause_json, status_json, status_table, watch_json
     from mailhelper.store import Store, state_password
 
     stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)

@@ -24,6 +24,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailhelper import logfields, tracker
+from mailhelper.agenda import status_ics
 from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
 from mailhelper.budget import OverBudget, TimeBudget
 from mailhelper.connect import LoginRefused, TlsFailed
@@ -36,7 +37,6 @@ from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.plan import after_sent as plan_after_sent
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
-from mailhelper.status import status_ics
 from mailhelper.store import Store, private_state_path
 from mailhelper.transport import SmtpTransport, Transport
 from mailhelper.watch import Watcher

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mailhelper.agenda import favours_due, thanks_due
 from mailhelper.cli import main
 from mailhelper.models import (
     Action,
@@ -28,7 +29,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.status import favours_due, status_json, thanks_due
+from mailhelper.status import status_json
 from mailhelper.store import Store
 
 SAM = Address("sam@example.com", "Sam Rivera")
