@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from mailhelper.addresses import fold
-from mailhelper.backlog import FirstStart
 from mailhelper.errors import StateError, StateLockedError
 from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # the store's, re-exported
@@ -35,6 +34,7 @@ from mailhelper.models import (
     ActionStatus,
     Address,
     Answer,
+    FirstStart,
     Kind,
     Ledger,
     Pause,
