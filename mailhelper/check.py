@@ -49,9 +49,10 @@ from mailhelper.errors import ConfigError, ConnectError, MailhelperError, Secret
 from mailhelper.mailbox import Mailbox
 from mailhelper.migrations import SCHEMA_VERSION, version_of
 from mailhelper.models import GRACE, FirstStart
+from mailhelper.secrets import state_password
 from mailhelper.settings import ImapSettings, Settings, SmtpSettings, WatchSettings
 from mailhelper.sqldriver import PostgresConnection
-from mailhelper.store import Store, folder_history, state_name, state_password
+from mailhelper.store import Store, folder_history, state_name
 
 #: The IMAP extensions mailhelper uses when offered, and what it does without each.
 EXTENSIONS = {

@@ -334,7 +334,8 @@ def _assistant(settings: Any) -> Any:
     from mailhelper.connect import open_imap, open_smtp
     from mailhelper.daemon import Assistant
     from mailhelper.render import Renderer
-    from mailhelper.store import Store, state_password
+    from mailhelper.secrets import state_password
+    from mailhelper.store import Store
 
     store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
                        state_password(settings), exclusive=True)
@@ -501,8 +502,9 @@ def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading
 def cmd_status(settings: Any, as_json: bool, as_ics: bool = False) -> int:
     from mailhelper.agenda import status_ics
     from mailhelper.ics import calendar
+    from mailhelper.secrets import state_password
     from mailhelper.status import pause_json, status_json, status_table, watch_json
-    from mailhelper.store import Store, state_password
+    from mailhelper.store import Store
 
     stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
     if settings.state_url is None and not Path(settings.state).exists():
