@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from bench.mailgen import FIRST_DATE, Loaded, generate, load_maildir
-from mailhelper.backlog import FirstStart
+from mailhelper.models import FirstStart
 from mailhelper.store import Store
 from tests.rig import SelfSignedCert
 from tests.rig.assistant import RigAssistant

@@ -2,94 +2,28 @@
 on purpose (``poll --once --backfill DAYS``). Pure: values in, values out.
 
 The rule (README "Old mail"): when a state file has never read the folder, the first cycle
-records a :class:`FirstStart` (its time, the folder's UIDVALIDITY and UIDNEXT). A message that
-was already in the folder then is **old** when both its arrival (INTERNALDATE, the server's
-clock) and its ``Date`` header (the writer's clock) are more than :data:`GRACE` before that
-first start; old mail is left alone, on the first cycle and on every later one (a UIDVALIDITY
-change, a restart mid-way), because the record, not the cycle, decides. Why both dates: a
-mailbox that has been receiving mail for months has both old, while the mail a new user sends
-just before starting the assistant (or a demo, or a test with ``--now``) has at least one
-recent date; a single recent date is enough to read it, so nothing meant for the assistant is
-ignored. A message without a readable ``Date`` header is read (a test or a demo may run with
-``--now`` days ahead of the server's clock, and the arrival alone cannot tell). Mail that
-arrives after the first start (UID at or above the recorded UIDNEXT) is never old.
+records a :class:`~mailhelper.models.FirstStart` (its time, the folder's UIDVALIDITY and
+UIDNEXT). A message that was already in the folder then is **old** when both its arrival
+(INTERNALDATE, the server's clock) and its ``Date`` header (the writer's clock) are more than
+:data:`~mailhelper.models.GRACE` before that first start; old mail is left alone, on the first
+cycle and on every later one (a UIDVALIDITY change, a restart mid-way), because the record, not
+the cycle, decides. Why both dates: a mailbox that has been receiving mail for months has both
+old, while the mail a new user sends just before starting the assistant (or a demo, or a test
+with ``--now``) has at least one recent date; a single recent date is enough to read it, so
+nothing meant for the assistant is ignored. A message without a readable ``Date`` header is
+read (a test or a demo may run with ``--now`` days ahead of the server's clock, and the arrival
+alone cannot tell). Mail that arrives after the first start (UID at or above the recorded
+UIDNEXT) is never old.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-#: How long before the first start mail still counts as new: a new user's first cc'd ask,
-#: sent while setting the assistant up, is answered.
-GRACE = timedelta(days=1)
+from mailhelper.models import GRACE
+
 #: ``--backfill`` without a number of days.
 DEFAULT_BACKFILL_DAYS = 30
-
-
-@dataclass(frozen=True)
-class FirstStart:
-    """The first time a state file read a folder: what was there then is judged old or not
-    against :attr:`cutoff`, for good.
-
-        >>> s = FirstStart(datetime(2026, 12, 7, 9, tzinfo=UTC), uidvalidity=7, boundary=501)
-        >>> s.cutoff.isoformat()
-        '2026-12-06T09:00:00+00:00'
-        >>> FirstStart.from_json(s.to_json()) == s
-        True
-    """
-
-    at: datetime
-    uidvalidity: int
-    boundary: int  # the folder's UIDNEXT at the first start: UIDs from here on came later
-
-    @property
-    def cutoff(self) -> datetime:
-        return self.at - GRACE
-
-    def was_there(self, uid: int, uidvalidity: int) -> bool:
-        """Whether the message may have been in the folder at the first start (after a
-        UIDVALIDITY change every UID is new, so every message may have been)."""
-        return uidvalidity != self.uidvalidity or uid < self.boundary
-
-    def to_json(self) -> str:
-        return json.dumps({"at": self.at.isoformat(), "uidvalidity": self.uidvalidity,
-                           "boundary": self.boundary})
-
-    @classmethod
-    def from_json(cls, text: str) -> FirstStart:
-        data = json.loads(text)
-        return cls(datetime.fromisoformat(data["at"]), int(data["uidvalidity"]),
-                   int(data["boundary"]))
-
-
-def written_at(header: bytes | None) -> datetime | None:
-    """The ``Date`` field of a header block (RFC 5322 3.6.1) as an aware time; None when it is
-    missing or unreadable. A date without a zone is read as UTC.
-
-        >>> written_at(b"Date: Mon, 05 Jan 2026 10:00:00 +0100\\r\\n\\r\\n").isoformat()
-        '2026-01-05T10:00:00+01:00'
-        >>> written_at(b"Date: soon\\r\\n") is None
-        True
-    """
-    if not header:
-        return None
-    text = header.decode("ascii", "replace").replace("\r\n", "\n")
-    value = None
-    for line in text.replace("\n ", " ").replace("\n\t", " ").split("\n"):
-        name, sep, rest = line.partition(":")
-        if sep and name.strip().lower() == "date":
-            value = rest.strip()
-            break
-    if not value:
-        return None
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def is_old(arrival: datetime | None, written: datetime | None, cutoff: datetime) -> bool:

@@ -5,17 +5,17 @@
     ...     sum(range(10))
     45
 
-Why this design: the reading of one message (the header check, :func:`~mailhelper.parse.
-parse_mail`, :func:`~mailhelper.classify.classify`) is pure Python in whatever thread runs the
-cycle, and under ``mailhelper run`` that is a worker thread (the main thread waits for
-signals). A thread cannot be killed, and ``SIGALRM`` is delivered to the main thread only, so
-an alarm could not stop the worker. A subprocess per message would cost more than reading
-most messages and cannot share the state store. Checks of a deadline inside the converters'
-loops would miss the stdlib parsers (``html.parser``, ``email``), where the time goes. What
-does stop the worker: CPython can make another thread raise an exception at its next bytecode
-(``PyThreadState_SetAsyncExc``); a watchdog thread does that when the deadline passes. A long
-C call (a regular expression over a huge string) is not interrupted, but every stage of the
-reading is capped in input size, so the next bytecode is never far off.
+Why this design: the reading of one message (the header check,
+:func:`~mailhelper.parse.parse_mail`, :func:`~mailhelper.classify.classify`) is pure Python in
+whatever thread runs the cycle, and under ``mailhelper run`` that is a worker thread (the main
+thread waits for signals). A thread cannot be killed, and ``SIGALRM`` is delivered to the main
+thread only, so an alarm could not stop the worker. A subprocess per message would cost more
+than reading most messages and cannot share the state store. Checks of a deadline inside the
+converters' loops would miss the stdlib parsers (``html.parser``, ``email``), where the time
+goes. What does stop the worker: CPython can make another thread raise an exception at its next
+bytecode (``PyThreadState_SetAsyncExc``); a watchdog thread does that when the deadline passes.
+A long C call (a regular expression over a huge string) is not interrupted, but every stage of
+the reading is capped in input size, so the next bytecode is never far off.
 
 Where that call does not exist (not CPython), the budget is not enforced; the input caps
 still bound the reading.

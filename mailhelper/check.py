@@ -36,7 +36,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailhelper import secrets
-from mailhelper.backlog import DEFAULT_BACKFILL_DAYS, GRACE, FirstStart, is_old, own_date
+from mailhelper.backlog import DEFAULT_BACKFILL_DAYS, is_old, own_date
 from mailhelper.connect import (
     imap_connect,
     imap_login,
@@ -48,9 +48,11 @@ from mailhelper.connect import (
 from mailhelper.errors import ConfigError, ConnectError, MailhelperError, SecretError
 from mailhelper.mailbox import Mailbox
 from mailhelper.migrations import SCHEMA_VERSION, version_of
+from mailhelper.models import GRACE, FirstStart
+from mailhelper.secrets import state_password
 from mailhelper.settings import ImapSettings, Settings, SmtpSettings, WatchSettings
 from mailhelper.sqldriver import PostgresConnection
-from mailhelper.store import Store, folder_history, state_name, state_password
+from mailhelper.store import Store, folder_history, state_name
 
 #: The IMAP extensions mailhelper uses when offered, and what it does without each.
 EXTENSIONS = {

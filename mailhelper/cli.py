@@ -467,7 +467,8 @@ def _assistant(settings: Any) -> Any:
     from mailhelper.connect import open_imap, open_smtp
     from mailhelper.daemon import Assistant
     from mailhelper.render import Renderer
-    from mailhelper.store import Store, state_password
+    from mailhelper.secrets import state_password
+    from mailhelper.store import Store
 
     store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
                        state_password(settings), exclusive=True)
@@ -729,7 +730,8 @@ def _has_state(settings: Any) -> bool:
 
 def _open_for_status(settings: Any) -> Any:
     """The store for ``status``, or None when the state file does not exist yet."""
-    from mailhelper.store import Store, state_password
+    from mailhelper.secrets import state_password
+    from mailhelper.store import Store
 
     if not _has_state(settings):
         return None
@@ -758,8 +760,9 @@ def status_object(settings: Any) -> dict[str, Any]:
 
 def status_text(settings: Any, as_ics: bool = False) -> str:
     """``status`` (the table, for people) or ``status --ics`` of one assistant."""
+    from mailhelper.agenda import status_ics
     from mailhelper.ics import calendar
-    from mailhelper.status import status_ics, status_table
+    from mailhelper.status import status_table
 
     stamp = datetime.now(UTC)  # DTSTAMP: when the calendar is written (the edge's clock)
     store = _open_for_status(settings)

@@ -24,19 +24,27 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailhelper import logfields, tracker
-from mailhelper.backlog import FirstStart, is_old, left_alone_line, own_date
+from mailhelper.agenda import status_ics
+from mailhelper.backlog import is_old, left_alone_line, own_date
 from mailhelper.budget import OverBudget, TimeBudget
 from mailhelper.connect import LoginRefused, TlsFailed
 from mailhelper.errors import ConnectError, MailhelperError, StateError, StateLockedError
 from mailhelper.events import Event, Ignored
 from mailhelper.mailbox import Fetched, Mailbox, content_key
 from mailhelper.mailsource import ImapSource, MailSource, imap_cursor
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, Mail, ThreadState
+from mailhelper.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    FirstStart,
+    Mail,
+    ThreadState,
+)
 from mailhelper.outbox import Outbox, SendReport, crash_point
 from mailhelper.plan import after_sent as plan_after_sent
 from mailhelper.render import Renderer
 from mailhelper.settings import Settings
-from mailhelper.status import status_ics
 from mailhelper.store import Store, private_state_path
 from mailhelper.transport import SmtpTransport, Transport
 from mailhelper.watch import Watcher
@@ -451,8 +459,8 @@ class Assistant:
         failures become :class:`ConnectError` naming the folder.
 
         Old mail (README "Old mail"): the first time a state reads the folder it records a
-        :class:`~mailhelper.backlog.FirstStart`; mail that was there then and is older than it
-        by more than :data:`~mailhelper.backlog.GRACE` is left alone on that cycle and every
+        :class:`~mailhelper.models.FirstStart`; mail that was there then and is older than it
+        by more than :data:`~mailhelper.models.GRACE` is left alone on that cycle and every
         later one, as is mail flagged as handled by any state. ``backfill`` (``poll --once
         --backfill DAYS``) reads old mail of the last ``backfill`` first, each message at its
         own date, then nothing it planned is left in the past (:meth:`_catch_up`).

@@ -1,4 +1,5 @@
-"""The small tree of errors that cli.py turns into one sentence and an exit code."""
+"""The small tree of errors that the command line (:mod:`mailhelper.cli`) turns into one
+sentence and an exit code."""
 
 from __future__ import annotations
 

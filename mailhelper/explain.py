@@ -80,7 +80,8 @@ class _Index:
         self.store: Any = None
         if settings.source is not None and (settings.state_url is not None
                                             or Path(settings.state).exists()):
-            from mailhelper.store import Store, state_password
+            from mailhelper.secrets import state_password
+            from mailhelper.store import Store
 
             self.store = Store.open_readonly(settings.state_location,
                                              settings.assistant.email.rpartition("@")[2],

@@ -23,7 +23,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailhelper import logfields
-from mailhelper.backlog import written_at
+from mailhelper.parse import written_at
 
 log = logging.getLogger(__name__)
 

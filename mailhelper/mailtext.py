@@ -2,10 +2,10 @@
 and RFC 2047 encoded-words decoded), subjects without their reply and forward prefixes,
 Message-IDs, dates, addresses, and the readable text of its body.
 
-These are the pieces :func:`mailhelper.parse.parse_mail` builds a :class:`~mailhelper.models.
-Mail` from, and what :mod:`mailhelper.forwards` reads an attached original with; both import
-them from here (neither imports the other's insides). Every function is total: unreadable
-input gives an empty value, never an exception but where said.
+These are the pieces :func:`mailhelper.parse.parse_mail` builds a
+:class:`~mailhelper.models.Mail` from, and what :mod:`mailhelper.forwards` reads an attached
+original with; both import them from here (neither imports the other's insides). Every
+function is total: unreadable input gives an empty value, never an exception but where said.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ them by hand::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address as _HeaderAddress
 from enum import StrEnum
 
@@ -276,3 +277,44 @@ class Pause:
     def holds(self, now: datetime) -> bool:
         """Whether the pause still holds mail back at ``now`` (until its release)."""
         return now.astimezone(UTC) < self.release.astimezone(UTC)
+
+
+#: How long before the first start mail still counts as new: a new user's first cc'd ask,
+#: sent while setting the assistant up, is answered.
+GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    """The first time a state file read a folder: what was there then is judged old or not
+    against :attr:`cutoff`, for good (the rule is :mod:`mailhelper.backlog`'s).
+
+        >>> s = FirstStart(datetime(2026, 12, 7, 9, tzinfo=UTC), uidvalidity=7, boundary=501)
+        >>> s.cutoff.isoformat()
+        '2026-12-06T09:00:00+00:00'
+        >>> FirstStart.from_json(s.to_json()) == s
+        True
+    """
+
+    at: datetime
+    uidvalidity: int
+    boundary: int  # the folder's UIDNEXT at the first start: UIDs from here on came later
+
+    @property
+    def cutoff(self) -> datetime:
+        return self.at - GRACE
+
+    def was_there(self, uid: int, uidvalidity: int) -> bool:
+        """Whether the message may have been in the folder at the first start (after a
+        UIDVALIDITY change every UID is new, so every message may have been)."""
+        return uidvalidity != self.uidvalidity or uid < self.boundary
+
+    def to_json(self) -> str:
+        return json.dumps({"at": self.at.isoformat(), "uidvalidity": self.uidvalidity,
+                           "boundary": self.boundary})
+
+    @classmethod
+    def from_json(cls, text: str) -> FirstStart:
+        data = json.loads(text)
+        return cls(datetime.fromisoformat(data["at"]), int(data["uidvalidity"]),
+                   int(data["boundary"]))

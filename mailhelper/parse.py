@@ -14,9 +14,11 @@ are not a mail at all. Pure: bytes in, value out::
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -411,3 +413,30 @@ def _guard(what: str, compute: Callable[[], T], default: T, defects: list[str]) 
     except (Exception, RecursionError) as exc:
         defects.append(f"{what} unreadable ({type(exc).__name__})")
         return default
+
+
+def written_at(header: bytes | None) -> datetime | None:
+    """The ``Date`` field of a header block (RFC 5322 3.6.1) as an aware time; None when it is
+    missing or unreadable. A date without a zone is read as UTC.
+
+        >>> written_at(b"Date: Mon, 05 Jan 2026 10:00:00 +0100\\r\\n\\r\\n").isoformat()
+        '2026-01-05T10:00:00+01:00'
+        >>> written_at(b"Date: soon\\r\\n") is None
+        True
+    """
+    if not header:
+        return None
+    text = header.decode("ascii", "replace").replace("\r\n", "\n")
+    value = None
+    for line in text.replace("\n ", " ").replace("\n\t", " ").split("\n"):
+        name, sep, rest = line.partition(":")
+        if sep and name.strip().lower() == "date":
+            value = rest.strip()
+            break
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

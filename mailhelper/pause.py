@@ -5,7 +5,8 @@ reminders, closing notes, nudges and thank-yous of their threads, their digest, 
 summary of others' mail filed as errors (to the first owner). What answers the owner's own
 mail still goes, because they are writing and wait for it: a receipt, a command's reply (the
 pause's own confirmation), the digest they ask for with ``status``, a draft they say ``send``
-to. Everything here is pure; :mod:`mailhelper.tracker` writes what it decides.
+to. Everything here is pure; :mod:`mailhelper.tracker` writes what it decides, and
+:mod:`mailhelper.release` walks a thread's schedule at the release.
 
     >>> from zoneinfo import ZoneInfo
     >>> from mailhelper.settings import SendingSettings
@@ -36,26 +37,20 @@ The rules, where people could mean more than one thing:
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from mailhelper.addresses import fold
 from mailhelper.duration import resolve_wall_time
-from mailhelper.models import Action, ActionKind, ActionStatus, Pause, Thread
+from mailhelper.models import Action, Pause, Thread
 from mailhelper.settings import SendingSettings, Settings
 from mailhelper.window import next_sending_time
 
 #: The longest pause taken: longer is refused as a slip.
 MAX_PAUSE = timedelta(days=366)
-#: Kinds a later mail of the thread never supersedes.
-NEVER_SUPERSEDED = frozenset({ActionKind.THANK_YOU, ActionKind.THANK_YOU_DRAFT})
 #: What a held action's ``last_error`` says while the pause holds it.
 HELD = "pause: held until the pause ends"
 #: What a superseded action's ``last_error`` says.
 SUPERSEDED = "pause: superseded by a later mail of the thread, sent when the pause ended"
-# A thread's schedule has a handful of steps; never walk for ever.
-_MAX_STEPS = 50
 
 
 def release_time(end: datetime, zone: tzinfo, default_time: time,
@@ -127,48 +122,6 @@ def owner_of_action(action: Action, thread: Thread | None, settings: Settings) -
         if settings.owner_for(person.email) is not None:
             return fold(person.email)
     return None
-
-
-def superseded(thread: Thread, history: Sequence[Action], settings: Settings,
-               release: datetime) -> tuple[list[Action], Thread]:
-    """The thread's scheduled mails the pause held that the release must skip, earliest first,
-    and the thread as it stands after them (a skipped closing note expired the ask).
-
-    The schedule is walked as :func:`mailhelper.plan.desired_actions` plans it, each skipped
-    step counted as done at its due time, until at most one mail (thank-yous aside) falls due
-    before ``release``: that one goes.
-    """
-    # Here, not at the top: plan imports this module for the pause command.
-    from mailhelper.plan import after_sent, desired_actions
-
-    skipped: list[Action] = []
-    walked = list(history)
-    for _step in range(_MAX_STEPS):
-        held = _held(desired_actions(thread, walked, settings), release)
-        if not held:
-            break
-        victim = held[0]
-        if len(held) == 1:
-            # The only one left: skip it only when a later step would fall in the pause too.
-            trial = [*walked, _skip(victim)]
-            later = _held(desired_actions(after_sent(thread, victim, victim.due), trial,
-                                          settings), release)
-            if not [a for a in later if a.key != victim.key]:
-                break
-        skipped.append(_skip(victim))
-        walked.append(_skip(victim))
-        thread = after_sent(thread, victim, victim.due)
-    return skipped, thread
-
-
-def _held(planned: Sequence[Action], release: datetime) -> list[Action]:
-    """The planned mails due before ``release`` a later one may supersede, earliest first."""
-    return sorted((a for a in planned if _utc(a.due) < _utc(release)
-                   and a.kind not in NEVER_SUPERSEDED), key=lambda a: (_utc(a.due), a.key))
-
-
-def _skip(action: Action) -> Action:
-    return dataclasses.replace(action, status=ActionStatus.SKIPPED, last_error=SUPERSEDED)
 
 
 def _utc(moment: datetime) -> datetime:

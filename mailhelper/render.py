@@ -909,10 +909,14 @@ def _code_stamp() -> bytes:
             with contextlib.suppress(OSError):
                 info = path.stat()
                 stamp.append(f"jinja2/{path.name} {info.st_size} {info.st_mtime_ns}")
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    # The whole package, however deep this module sits in it (parents[N], which a move of
+    # this module into a subpackage deepens).
+    package = Path(__file__).parents[0]
+    for path in sorted(package.rglob("*.py")):
         with contextlib.suppress(OSError):
             info = path.stat()
-            stamp.append(f"{path.name} {info.st_size} {info.st_mtime_ns}")
+            stamp.append(f"{path.relative_to(package).as_posix()} {info.st_size} "
+                         f"{info.st_mtime_ns}")
     return "\n".join(stamp).encode()
 
 

@@ -22,8 +22,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from mailhelper.backlog import FirstStart
-from mailhelper.models import Action, ActionKind, ActionStatus, Ledger, Pause, Thread
+from mailhelper.models import Action, ActionKind, ActionStatus, FirstStart, Ledger, Pause, Thread
 
 
 class Transactional(Protocol):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from mailhelper.errors import SecretError
-from mailhelper.settings import Secret
+from mailhelper.settings import Secret, Settings
 
 __all__ = ["COMMAND_TIMEOUT", "oauth2_token", "resolve"]
 
@@ -149,3 +149,11 @@ def _run(cmd: str, what: str) -> str:
     if not value:
         raise SecretError(f"{what}: {cmd!r} printed nothing")
     return value
+
+
+def state_password(settings: Settings) -> str | None:
+    """The PostgreSQL password from ``state_password_env``, read now; None when the config
+    names none (libpq then finds one: ``PGPASSWORD``, ``~/.pgpass``)."""
+    if settings.state_url is None or settings.state_password is None:
+        return None
+    return resolve(settings.state_password, "state_password_env")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from mailhelper.addresses import fold
-from mailhelper.backlog import FirstStart
 from mailhelper.errors import StateError, StateLockedError
 from mailhelper.message_id import make_message_id, new_secret
 from mailhelper.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # the store's, re-exported
@@ -35,6 +34,7 @@ from mailhelper.models import (
     ActionStatus,
     Address,
     Answer,
+    FirstStart,
     Kind,
     Ledger,
     Pause,
@@ -43,7 +43,6 @@ from mailhelper.models import (
     ThreadState,
     thanked_people,
 )
-from mailhelper.secrets import resolve
 from mailhelper.settings import Settings
 from mailhelper.sqldriver import (
     Connection,
@@ -1050,14 +1049,6 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.db.integrity_ok()
-
-
-def state_password(settings: Settings) -> str | None:
-    """The PostgreSQL password from ``state_password_env``, read now; None when the config
-    names none (libpq then finds one: ``PGPASSWORD``, ``~/.pgpass``)."""
-    if settings.state_url is None or settings.state_password is None:
-        return None
-    return resolve(settings.state_password, "state_password_env")
 
 
 def state_name(settings: Settings) -> str:

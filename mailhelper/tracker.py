@@ -38,7 +38,8 @@ from mailhelper.models import (
     Thread,
 )
 from mailhelper.names import read_name
-from mailhelper.pause import HELD, SUPERSEDED, owner_of_action, superseded
+from mailhelper.pause import HELD, SUPERSEDED, owner_of_action
+from mailhelper.release import superseded
 from mailhelper.roles import Schedule
 from mailhelper.settings import Settings
 from mailhelper.store import Store

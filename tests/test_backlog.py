@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from mailhelper.backlog import GRACE, FirstStart, is_old, left_alone_line, own_date, written_at
+from mailhelper.backlog import is_old, left_alone_line, own_date
+from mailhelper.models import GRACE, FirstStart
+from mailhelper.parse import written_at
 
 START = FirstStart(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), uidvalidity=7, boundary=501)
 JAN = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import owed, status
+from mailhelper import agenda, owed
 from mailhelper.digest import build
 from mailhelper.models import (
     Action,
@@ -112,9 +112,9 @@ def test_the_definition_on_the_fixed_threads() -> None:
 def test_status_table_agrees(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "state.db", "example.com")
     history(store)
-    assert [t.id for t in status.thanks_due(store)] == THANKS_DUE
-    assert [t.id for t in status.favours_due(store)] == FAVOURS_DUE
-    assert [t.id for t in status.thanks_due(store, "someone@example.com")] == []
+    assert [t.id for t in agenda.thanks_due(store)] == THANKS_DUE
+    assert [t.id for t in agenda.favours_due(store)] == FAVOURS_DUE
+    assert [t.id for t in agenda.thanks_due(store, "someone@example.com")] == []
 
 
 def test_digest_sections_agree() -> None:

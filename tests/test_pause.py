@@ -16,8 +16,8 @@ from mailhelper.pause import (
     pause_problem,
     release_time,
     resumed,
-    superseded,
 )
+from mailhelper.release import superseded
 from mailhelper.settings import OwnerTime, QuietHours, SendingSettings, Settings
 
 LONDON = ZoneInfo("Europe/London")

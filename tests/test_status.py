@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from mailhelper.agenda import favours_due, thanks_due
 from mailhelper.cli import main
 from mailhelper.models import (
     Action,
@@ -29,7 +30,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.status import favours_due, status_json, thanks_due
+from mailhelper.status import status_json
 from mailhelper.store import Store
 
 SAM = Address("sam@example.com", "Sam Rivera")

@@ -14,12 +14,12 @@ from typing import Protocol
 
 import pytest
 
-from mailhelper.backlog import FirstStart
 from mailhelper.models import (
     Action,
     ActionKind,
     ActionStatus,
     Address,
+    FirstStart,
     Kind,
     Thread,
     ThreadState,

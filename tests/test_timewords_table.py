@@ -9,10 +9,12 @@ The expected times are written by hand from the rules in :mod:`mailhelper.timewo
 from __future__ import annotations
 
 from datetime import datetime, time
+from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailhelper import commands, tags, timewords
 from mailhelper.commands import parse_command
 from mailhelper.models import Address, Mail
 from mailhelper.settings import Tags
@@ -383,10 +385,9 @@ def test_two_tagged_addresses_each_give_a_time() -> None:
     assert reading.when == d(3, 30, 14, 37) and reading.problem is None
 
 
-@pytest.mark.parametrize("module", ["timewords", "tags", "commands"])
-def test_docstring_examples(module: str) -> None:
+@pytest.mark.parametrize("module", [timewords, tags, commands], ids=lambda m: m.__name__)
+def test_docstring_examples(module: ModuleType) -> None:
     import doctest
-    import importlib
 
-    result = doctest.testmod(importlib.import_module(f"mailhelper.{module}"))
+    result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
