@@ -264,6 +264,13 @@ def _follow_up(thread: Thread, now: datetime) -> Outcome:
             assert_never(thread.kind)
 
 
+def _thanks_drafted_after(thread: Thread, history: Sequence[Action]) -> bool:
+    """Whether a thank-you draft was mailed to the owner after the thread was closed."""
+    return thread.closed_at is not None and any(
+        a.kind is ActionKind.THANK_YOU_DRAFT and a.status in SPENT
+        and (a.sent_at or a.due) >= thread.closed_at for a in history)
+
+
 def thanked_by_hand_key(thread_id: int, email: str) -> str:
     """The key of the record of a thank-you the owner sent ``email`` by hand (one a person)."""
     return f"t{thread_id}/thank_you/by_hand/{quote(email, safe='@')}"
@@ -405,6 +412,13 @@ def _command(
             if state in (ThreadState.OPEN, ThreadState.ANSWERED):
                 updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
                 return reply("done: no more reminders on this thread", updated, True)
+            if state in (ThreadState.DONE, ThreadState.DECLINED) and _thanks_drafted_after(
+                    thread, history):
+                # The thank-you draft the closing made is settled by hand: the digest and the
+                # status stop listing it (digest.unsent_draft: drafts mailed before closed_at).
+                updated = dataclasses.replace(thread, closed_at=now)
+                return reply("done: the thank-you draft is settled, nothing more goes out",
+                             updated, True)
             return reply(f"nothing changed: it is already {state.value}")
         case "cancel":
             if state is ThreadState.CANCELLED:

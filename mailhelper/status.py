@@ -20,6 +20,7 @@ from typing import Any
 
 from mailhelper import owed
 from mailhelper.addresses import fold
+from mailhelper.digest import unsent_draft
 from mailhelper.ics import Entry, calendar
 from mailhelper.kinds import ACTIONS, KINDS
 from mailhelper.models import (
@@ -188,7 +189,12 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     # Each kind's open threads have a group (kinds.KindSpec.status_group); a kind not placed
     # here comes after the notes.
     open_groups = {kind: (KINDS[kind].status_group, open_of(kind)) for kind in Kind}
+    threads = store.threads()
+    history = _history(store, threads)
+    # The digest's own test (digest.unsent_draft), so the two list the same drafts.
+    drafts = {t.id for t in threads if unsent_draft(t, history[t.id]) is not None}
     return [
+        ("Drafts to send: reply send to the draft", lambda t: t.id in drafts),
         open_groups.pop(Kind.OFFER),
         ("Thanks to say", lambda t: t.id in thanks),
         open_groups.pop(Kind.ASK),

@@ -126,3 +126,49 @@ def test_the_closing_line_never_cheers_over_silence(rig_assistant: RigAssistant)
     later = flat(text_of(status(walk, at("2026-12-15 10:00"))))
     assert "THIS WEEK: no asks" in later and "ALL TIME: 1 ask, 0 answered" in later
     assert "No asks this week. Your ask has no answer yet." in later
+
+
+def test_a_declined_offers_thank_you_draft_is_listed_until_sent(
+    rig_assistant: RigAssistant,
+) -> None:
+    """``decline`` is what makes an offer's thank-you draft: the digest and ``status`` list it
+    under drafts to send (before: left out, Bob under "Nothing to do"), until it is sent."""
+    walk = Walk(rig_assistant)
+    walk.deliver(SAM, BOB, "Re: Help with the move", "Thanks Bob, let me think about it.",
+                 at("2026-12-07 09:00"), cc=walk.assistant.replace("@", "+offer@"))
+    [receipt] = walk.poll(at("2026-12-07 09:00"))
+    walk.command(receipt, "decline", at("2026-12-07 12:00"))
+    assert kinds(walk.poll(at("2026-12-07 12:00"))) == ["command_reply"]
+    assert kinds(walk.poll(at("2026-12-07 14:00"))) == ["thank_you_draft"]
+    code, table, _ = rig_assistant.cli("status")
+    assert code == 0
+    assert table.index("Drafts to send") < table.index("bob@example.net")
+    assert "Nothing to do" not in table
+    digest = status(walk, at("2026-12-07 15:00"))
+    text = flat(text_of(digest))
+    assert "DRAFTS READY TO SEND (1) 1. Bob Lee" in text
+    walk.command(digest, "send 1", at("2026-12-07 15:30"))
+    thanks, answer = walk.poll(at("2026-12-07 15:30"))
+    assert kinds([thanks, answer]) == ["thank_you", "command_reply"]
+    assert addresses(thanks, "To") == ["bob@example.net"]
+    assert "DRAFTS READY TO SEND" not in flat(text_of(status(walk, at("2026-12-07 16:00"))))
+    walk.check_sent_folder()
+
+
+def test_done_settles_a_declined_offers_thank_you_draft(rig_assistant: RigAssistant) -> None:
+    """The owner who thanked Bob by hand says ``done``: the draft is listed no more."""
+    walk = Walk(rig_assistant)
+    walk.deliver(SAM, BOB, "Re: Help with the move", "Thanks Bob, let me think about it.",
+                 at("2026-12-07 09:00"), cc=walk.assistant.replace("@", "+offer@"))
+    [receipt] = walk.poll(at("2026-12-07 09:00"))
+    walk.command(receipt, "decline", at("2026-12-07 12:00"))
+    walk.poll(at("2026-12-07 12:00"))
+    [draft] = walk.poll(at("2026-12-07 14:00"))
+    walk.command(draft, "done", at("2026-12-07 15:00"))
+    [answer] = walk.poll(at("2026-12-07 15:00"))
+    assert "thank-you draft is settled" in flat(text_of(answer))
+    assert walk.status()["state"] == "declined"
+    code, table, _ = rig_assistant.cli("status")
+    assert code == 0
+    assert "Drafts to send" not in table and "Nothing to do" in table
+    assert "DRAFTS READY TO SEND" not in flat(text_of(status(walk, at("2026-12-07 16:00"))))
