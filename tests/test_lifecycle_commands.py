@@ -205,3 +205,25 @@ def test_an_unknown_word_gets_help_and_changes_nothing(rig_assistant: RigAssista
     walk.quiet(at("2026-12-14 08:59"))
     assert kinds(walk.poll(at("2026-12-14 09:00"))) == ["follow_up"]
     walk.check_sent_folder()
+
+
+def test_send_on_a_late_reminder_replans_the_next_one_before_it_goes(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Sam answers reminder 1 with ``send`` only after reminder 2 fell due (Mon 14 Dec 09:00):
+    the nudge goes, and reminder 2 keeps the schedule's spacing (4 days) from it (before:
+    "Still no reply" in the same second as the nudge it asks for)."""
+    walk = Walk(rig_assistant)
+    reminder = first_reminder(walk)
+    walk.command(reminder, "send", at("2026-12-14 10:00"))
+    nudge, answer = walk.poll(at("2026-12-14 10:00"))
+    assert kinds([nudge, answer]) == ["nudge", "command_reply"]
+    assert addresses(nudge, "To") == [JANE_EMAIL]
+    assert walk.status()["next_action"] == {"kind": "follow_up",
+                                            "due": "2026-12-18T10:00:00+00:00"}
+    walk.quiet(at("2026-12-15 09:00"), at("2026-12-18 09:59"))
+    [later] = walk.poll(at("2026-12-18 10:00"))
+    assert kinds([later]) == ["follow_up"]
+    assert "even after the follow-up that went to Jane on Mon 14 Dec" in " ".join(
+        text_of(later).split())
+    walk.check_sent_folder()

@@ -172,3 +172,21 @@ def test_done_settles_a_declined_offers_thank_you_draft(rig_assistant: RigAssist
     assert code == 0
     assert "Drafts to send" not in table and "Nothing to do" in table
     assert "DRAFTS READY TO SEND" not in flat(text_of(status(walk, at("2026-12-07 16:00"))))
+
+
+def test_send_by_digest_number_replans_the_reminder_already_due(
+    rig_assistant: RigAssistant,
+) -> None:
+    """``send 1`` to a digest, read after reminder 2 fell due: the follow-up goes to Jane and
+    no "still no reply" reminder goes with it in the same cycle: it comes 4 days later."""
+    walk = Walk(rig_assistant)
+    walk.ask(at("2026-12-07 09:00"))
+    walk.poll(at("2026-12-07 09:00"))
+    assert kinds(walk.poll(at("2026-12-10 09:00"))) == ["follow_up"]
+    digest = status(walk, at("2026-12-10 10:00"))
+    walk.command(digest, "send 1", at("2026-12-14 10:00"))
+    sent = walk.poll(at("2026-12-14 10:00"))
+    assert kinds(sent) == ["nudge", "command_reply"]
+    assert addresses(sent[0], "To") == [JANE_EMAIL]
+    assert walk.status()["next_action"] == {"kind": "follow_up",
+                                            "due": "2026-12-18T10:00:00+00:00"}
