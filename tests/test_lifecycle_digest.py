@@ -190,3 +190,21 @@ def test_send_by_digest_number_replans_the_reminder_already_due(
     assert addresses(sent[0], "To") == [JANE_EMAIL]
     assert walk.status()["next_action"] == {"kind": "follow_up",
                                             "due": "2026-12-18T10:00:00+00:00"}
+
+
+def test_an_earlier_clock_never_plans_a_digest_before_the_last_one_sent(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Mon 7 Dec's digest, missed while the assistant was down, went at Mon 14 Dec 08:00
+    (``--now``). A poll on a clock behind that (Sun 13 Dec) must not plan one for Mon 14 Dec
+    08:00 (before: it did, dropping Mon 21 Dec's, and the next poll sent a second digest the
+    same Monday). The next one stays Mon 21 Dec."""
+    rig_assistant.configure({"schedules": {"digest": {"rrule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8"}}})
+    walk = Walk(rig_assistant)
+    walk.ask(at("2026-12-01 09:00"))
+    walk.poll(at("2026-12-01 09:00"))
+    assert kinds(walk.poll(at("2026-12-14 08:00"))).count("digest") == 1
+    assert "digest" not in kinds(walk.poll(at("2026-12-13 12:00")))  # a clock behind
+    assert "digest" not in kinds(walk.poll(at("2026-12-14 09:00")))
+    assert "digest" not in kinds(walk.poll(at("2026-12-20 12:00")))
+    assert "digest" in kinds(walk.poll(at("2026-12-21 08:00")))
