@@ -147,6 +147,21 @@ def test_dry_run_prints_what_would_be_sent_and_changes_nothing(
     assert sorted(kinds(walk.poll(at("2026-12-10 09:00")))) == ["follow_up", "receipt"]
 
 
+def test_dry_run_on_a_fresh_config_creates_nothing(rig_assistant: RigAssistant) -> None:
+    """No state yet: the dry run reads the mailbox and says what it would send, and leaves no
+    state, lock or remembered-templates file behind (before: all three were created)."""
+    rig_assistant.ask()
+    before = sorted(p.name for p in rig_assistant.state.parent.iterdir())
+    flags = rig_assistant.flags("INBOX")
+    code, out, _ = rig_assistant.cli("poll", "--once", "--dry-run", "--now",
+                                     at("2026-12-07 09:00"))
+    assert code == 0
+    assert "would send receipt to Sam Rivera <sam@example.com>" in out
+    assert sorted(p.name for p in rig_assistant.state.parent.iterdir()) == before
+    assert not rig_assistant.state.exists()
+    assert rig_assistant.flags("INBOX") == flags and rig_assistant.sent() == []
+
+
 # -- 13. every template, through the servers -------------------------------------------------
 
 
