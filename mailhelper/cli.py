@@ -463,21 +463,33 @@ def parse_now(text: str | None, zone: Any) -> datetime:
     return moment
 
 
-def _assistant(settings: Any) -> Any:
+def _no_state_yet(settings: Any) -> bool:
+    """Whether the state is an SQLite file that does not exist yet."""
+    return not settings.state_url and not Path(settings.state).exists()
+
+
+def _assistant(settings: Any, dry_run: bool = False) -> Any:
+    """The assistant on the configured state. A dry run creates nothing: with no state file
+    yet it works on an empty in-memory state, and it remembers no template check."""
     from mailhelper.connect import open_imap, open_smtp
     from mailhelper.daemon import Assistant
     from mailhelper.render import Renderer
     from mailhelper.secrets import state_password
     from mailhelper.store import Store
 
-    store = Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
-                       state_password(settings), exclusive=True)
+    domain = settings.assistant.email.rpartition("@")[2]
+    if dry_run and _no_state_yet(settings):
+        store = Store.open(":memory:", domain)
+    else:
+        store = Store.open(settings.state_location, domain, state_password(settings),
+                           exclusive=True)
     return Assistant(
         settings,
         store,
         # A check of the templates that passed is remembered beside the state: a cron poll
         # compiles no template when it has nothing to send and nothing changed.
-        Renderer(settings, remembered=Path(f"{settings.state}-templates")),
+        Renderer(settings, remembered=None if dry_run
+                 else Path(f"{settings.state}-templates")),
         lambda: open_imap(settings.imap),
         lambda: open_smtp(settings.smtp),
     )
@@ -514,10 +526,12 @@ def _state_lock(settings: Any) -> Any:
 
 def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     now = parse_now(args.now, settings.timezone)
-    lock = _state_lock(settings)
+    # A dry run with no state yet has nothing to guard: no lock file is made for it.
+    lock = (_DatabaseLock() if args.dry_run and _no_state_yet(settings)
+            else _state_lock(settings))
     lock.acquire()
     try:
-        assistant = _assistant(settings)
+        assistant = _assistant(settings, dry_run=args.dry_run)
         try:
             backfill = None if args.backfill is None else timedelta(days=args.backfill)
             report = assistant.poll_once(now, dry_run=args.dry_run, backfill=backfill)

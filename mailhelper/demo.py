@@ -6,8 +6,10 @@ loader as any config), a password file and the state file, and the story is play
 real code: mail is delivered to the assistant's IMAP inbox, each step is one ``poll --once``
 cycle on a clock that jumps forward, and everything the assistant sends goes through SMTP.
 Each mail the cast writes (``<--``) and each mail the assistant sent (``-->``) is printed as it
-goes; then the status table and the ledger. With ``--keep`` the servers stay up and the demo
-prints the ``mailhelper status`` and ``poll`` commands that work on that config.
+goes; then the status table and the ledger. With ``--keep`` the servers stay up (until Enter,
+or with no input until SIGINT/SIGTERM) and the demo prints the ``status`` and ``poll``
+commands, with the full path of this mailhelper and the story's clock, that work on that
+config.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets as _random
 import shlex
+import signal
 import sys
 import tempfile
 import textwrap
@@ -268,7 +271,8 @@ def _quiet_logs() -> Iterator[None]:
 
 def run_demo(keep: bool = False, out: TextIO = sys.stdout,
              wait: Callable[[], None] | None = None) -> int:
-    """Play the demo; with ``keep``, leave the servers up until Enter (or ``wait``) returns."""
+    """Play the demo; with ``keep``, leave the servers up until ``wait`` returns (default
+    :func:`wait_for_stop`)."""
     out = cast(TextIO, TerminalStream(out))  # mail words reach the terminal through here
     password = _random.token_urlsafe(12)
     with _quiet_logs(), tempfile.TemporaryDirectory(prefix="mailhelper-demo-") as tmp, \
@@ -285,29 +289,67 @@ def run_demo(keep: bool = False, out: TextIO = sys.stdout,
             out.write("\n== mailhelper status\n")
             out.write(status_table(story.store, story.settings) + "\n")
             out.write(_ledger(story.store))
-            out.write(f"\nThe assistant sent {len(servers.smtp.received())} mails; every one is "
-                      "above, and each is also in its Sent folder.\n"
+            out.write(f"\nThe assistant sent {len(servers.smtp.received())} mails: each is above, "
+                      "its first lines (the digest whole), and each is whole in its Sent "
+                      "folder.\n"
                       "The digest's HTML part draws its chart in coloured table cells: run the "
                       "demo with --keep and open it from the Sent folder in a mail client.\n")
             if keep:
                 path = shlex.quote(str(config))
+                program = program_words()
+                last = story.now.isoformat()
                 later = (story.now + timedelta(days=7)).isoformat()
                 out.write(
                     f"\nThe servers stay up, with a config for them in {config}. Try:\n"
-                    f"  mailhelper status --config {path}\n"
-                    f"  mailhelper poll --once --config {path}\n"
-                    f"  mailhelper poll --once --dry-run --now {later} --config {path}\n"
-                    "(the last shows what would go out a week later in the story, sending "
-                    "nothing). Or point a mail client at them:\n"
+                    f"  {program} status --config {path}\n"
+                    f"  {program} poll --once --now {last} --config {path}\n"
+                    f"  {program} poll --once --dry-run --now {later} --config {path}\n"
+                    "(the story's clock: the first poll runs at its last moment, the second "
+                    "shows what would go out a week later, sending nothing). Or point a mail "
+                    "client at them:\n"
                     f"  IMAP {servers.imap_host} port {servers.imap_port}, no TLS, user "
                     f"{HELPER.email}, password {password}\n"
                     f"  SMTP {servers.smtp_host} port {servers.smtp_port}, no TLS, no login\n"
-                    "Press Enter to stop them.\n")
+                    "Press Enter to stop them (with no terminal to read, they run until "
+                    "Ctrl-C or SIGTERM).\n")
                 out.flush()
-                (wait or (lambda: sys.stdin.readline() and None))()
+                (wait or wait_for_stop)()
         finally:
             story.store.close()
     return 0
+
+
+def program_words() -> str:
+    """How to run this same mailhelper from a shell, for the commands ``--keep`` prints: the
+    full path of the script that started the demo (``.venv/bin/mailhelper``, seldom on PATH
+    after ``bash scripts/demo``), else this interpreter with ``-m mailhelper.cli``."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == "mailhelper" and script.is_file():
+        return shlex.quote(str(script.resolve()))
+    return f"{shlex.quote(sys.executable)} -m mailhelper.cli"
+
+
+class _Stopped(Exception):
+    """SIGTERM while the demo's servers wait."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def wait_for_stop() -> None:
+    """Until Enter; on end of input (``</dev/null``, no terminal) until SIGINT or SIGTERM,
+    so ``--keep`` keeps serving however it was started."""
+    if sys.stdin is not None and sys.stdin.readline():
+        return
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        while True:
+            signal.pause()
+    except (_Stopped, KeyboardInterrupt):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _ledger(store: Store) -> str:

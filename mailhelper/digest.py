@@ -65,8 +65,9 @@ class Item:
 def unsent_draft(thread: Thread, history: Sequence[Action]) -> Action | None:
     """The latest draft mailed to the owner about ``thread`` that has not gone out: a
     reminder (follow-up draft) of an ask still open with someone silent and no nudge sent
-    since; a thank-you draft, on a thread not yet done, covering someone no thank-you went to
-    since."""
+    since; a thank-you draft covering someone no thank-you went to since, on a thread not yet
+    done or declined, or mailed after it was (an offer's thanks follow its done or decline;
+    a later ``done`` settles them)."""
     spent = [a for a in history if a.status in _SPENT]
     if thread.state is ThreadState.CANCELLED:
         return None
@@ -78,8 +79,13 @@ def unsent_draft(thread: Thread, history: Sequence[Action]) -> Action | None:
                 continue
             return draft
         if draft.kind is ActionKind.THANK_YOU_DRAFT:
-            if thread.state not in (ThreadState.OPEN, ThreadState.ANSWERED):
-                continue  # done or declined: the owner settled it (perhaps thanked by hand)
+            if thread.state not in (ThreadState.OPEN, ThreadState.ANSWERED) and not (
+                    thread.closed_at is not None
+                    and (draft.sent_at or draft.due) >= thread.closed_at):
+                # Done or declined before the draft: the owner settled it (perhaps thanked by
+                # hand). A draft the closing itself made (an offer's thanks follow its done or
+                # decline) waits for send, or for a later done.
+                continue
             thanked = set().union(*(thanked_people(thread, a.kind, a.data, a.recipients)
                                     for a in spent if a.kind is ActionKind.THANK_YOU))
             if thanked_people(thread, draft.kind, draft.data, draft.recipients) - thanked:

@@ -264,6 +264,13 @@ def _follow_up(thread: Thread, now: datetime) -> Outcome:
             assert_never(thread.kind)
 
 
+def _thanks_drafted_after(thread: Thread, history: Sequence[Action]) -> bool:
+    """Whether a thank-you draft was mailed to the owner after the thread was closed."""
+    return thread.closed_at is not None and any(
+        a.kind is ActionKind.THANK_YOU_DRAFT and a.status in SPENT
+        and (a.sent_at or a.due) >= thread.closed_at for a in history)
+
+
 def thanked_by_hand_key(thread_id: int, email: str) -> str:
     """The key of the record of a thank-you the owner sent ``email`` by hand (one a person)."""
     return f"t{thread_id}/thank_you/by_hand/{quote(email, safe='@')}"
@@ -405,6 +412,13 @@ def _command(
             if state in (ThreadState.OPEN, ThreadState.ANSWERED):
                 updated = dataclasses.replace(thread, state=ThreadState.DONE, closed_at=now)
                 return reply("done: no more reminders on this thread", updated, True)
+            if state in (ThreadState.DONE, ThreadState.DECLINED) and _thanks_drafted_after(
+                    thread, history):
+                # The thank-you draft the closing made is settled by hand: the digest and the
+                # status stop listing it (digest.unsent_draft: drafts mailed before closed_at).
+                updated = dataclasses.replace(thread, closed_at=now)
+                return reply("done: the thank-you draft is settled, nothing more goes out",
+                             updated, True)
             return reply(f"nothing changed: it is already {state.value}")
         case "cancel":
             if state is ThreadState.CANCELLED:
@@ -733,6 +747,18 @@ class _Planner:
                 and a.sent_at is not None and a.sent_at >= base]
         return {"nudged": max(sent).isoformat()} if sent else {}
 
+    def owner_nudge(self) -> datetime | None:
+        """When the latest follow-up the owner had sent with ``send`` in this series went, or
+        goes (a pending one is due now): the reminders are re-planned around it when the
+        command is read, before anything already due is sent in that cycle."""
+        base = self.thread.last_owner_activity
+        times = [a.sent_at or a.due for a in self.history
+                 if a.kind is ActionKind.NUDGE and a.data.get("requested") == "send"
+                 and a.status in (ActionStatus.SENT, ActionStatus.SENDING,
+                                  ActionStatus.PENDING)
+                 and (a.sent_at or a.due) >= base]
+        return max(times, default=None)
+
     def reminders(self) -> None:
         """The open thread's reminders, on its kind's own schedule section. Each kind is
         named here: a new kind fails the type check instead of taking another's schedule."""
@@ -802,21 +828,28 @@ class _Planner:
         override = thread.follow_up_at
         if override is not None and last_sent is not None and override <= last_sent:
             override = None
+        # The follow-up the owner had sent (``send``), even one going in this very cycle: the
+        # next reminder keeps the schedule's spacing from it, the closing note a day.
+        owner_sent = self.owner_nudge() if ask else None
         if n < len(offsets):
             due = offsets[n].after(base, zone)
+            gap = offsets[n].approximate - (offsets[n - 1].approximate if n else timedelta())
             if override is not None:
                 due = override
-            elif n and last_sent is not None:
-                gap = offsets[n].approximate - offsets[n - 1].approximate
-                due = max(due, last_sent + gap)
+            else:
+                if n and last_sent is not None:
+                    due = max(due, last_sent + gap)
+                if owner_sent is not None:
+                    due = max(due, owner_sent + gap)
             moved = self.away_bound(due)
             data = {"number": str(n + 1), "of": str(len(offsets)), **self.away_note(due, moved),
                     **self.silent_people(), **(self.nudged() if ask else {})}
             self.add(kind, f"{prefix}{n + 1}", moved, (thread.owner,), data)
         elif ask:
             due = self.settings.schedules.ask.give_up_after.after(base, zone)
-            if last_sent is not None:
-                due = max(due, last_sent + MIN_GAP_BEFORE_CLOSING)
+            for before in (last_sent, owner_sent):
+                if before is not None:
+                    due = max(due, before + MIN_GAP_BEFORE_CLOSING)
             if override is not None:
                 due = override
             self.add(

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from mailhelper.agenda import favours_due, next_action, thanks_due
+from mailhelper.digest import unsent_draft
 from mailhelper.kinds import ACTIONS, KINDS
 from mailhelper.models import Kind, PersonFigures, Thread, ThreadState
 from mailhelper.render import (
@@ -96,7 +97,12 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     # Each kind's open threads have a group (kinds.KindSpec.status_group); a kind not placed
     # here comes after the notes.
     open_groups = {kind: (KINDS[kind].status_group, open_of(kind)) for kind in Kind}
+    threads = store.threads()
+    history = {t.id: store.actions_for(t.id) for t in threads}
+    # The digest's own test (digest.unsent_draft), so the two list the same drafts.
+    drafts = {t.id for t in threads if unsent_draft(t, history[t.id]) is not None}
     return [
+        ("Drafts to send: reply send to the draft", lambda t: t.id in drafts),
         open_groups.pop(Kind.OFFER),
         ("Thanks to say", lambda t: t.id in thanks),
         open_groups.pop(Kind.ASK),
@@ -182,19 +188,28 @@ def ledger_line(figures: PersonFigures) -> str:
         ...     asks_partly=1)))  # doctest: +NORMALIZE_WHITESPACE
         1 ask, 1 answered, by only some of those asked; 0 offers; thank-yous: none yet;
         0 favours returned
+
+    Every count is a number ("0 asks", "0 offers"); thank-yous are named only once there is
+    something to thank for (an answer, an offer) or one went: for someone who never answered
+    "none yet" would read as a thank-you owed::
+
+        >>> print(ledger_line(PersonFigures(None, asks_made=1)))
+        1 ask, 0 answered; 0 offers; 0 favours returned
     """
+    asks = plural(figures.asks_made, "ask")
     if figures.asks_made:
-        asks = (f"{plural(figures.asks_made, 'ask')}, "
-                f"{answered_words(figures.asks_answered, figures.asks_partly)}")
+        asks += f", {answered_words(figures.asks_answered, figures.asks_partly)}"
         median = duration_words(figures.median_hours_to_answer)
         if median:
             asks += f" (median {median})"
-    else:
-        asks = "no asks"
+    owed = (figures.asks_answered or figures.offers_received or figures.thanks_sent
+            or figures.thanks_drafted)
+    thanks = ([f"thank-yous: {thanks_words(figures.thanks_sent, figures.thanks_drafted)}"]
+              if owed else [])
     return "; ".join([
         asks,
         plural(figures.offers_received, "offer"),
-        f"thank-yous: {thanks_words(figures.thanks_sent, figures.thanks_drafted)}",
+        *thanks,
         f"{plural(figures.favours_returned, 'favour')} returned",
     ])
 

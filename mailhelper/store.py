@@ -908,6 +908,15 @@ class Store:
             ).fetchall()
         return [_req(row[0]) for row in rows]
 
+    def last_delivery(self, kind: ActionKind, recipient: str) -> datetime | None:
+        """When the latest mail of ``kind`` accepted for ``recipient`` went (None: none yet)."""
+        row = self.db.execute(
+            "SELECT max(d.at) FROM deliveries d JOIN actions a ON a.id = d.action_id "
+            "WHERE a.kind = ? AND d.recipient = ?",
+            (kind.value, recipient),
+        ).fetchone()
+        return None if row is None or row[0] is None else _req(row[0])
+
     def cancel_pending(self, thread_id: int) -> None:
         self.db.execute(
             "DELETE FROM outgoing WHERE action_id IN "

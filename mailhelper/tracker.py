@@ -256,7 +256,10 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
     """Keep one pending digest per owner at the next occurrence of ``schedules.digest.rrule``.
 
     A pending digest already due (missed while the assistant was down) is left to go out; a
-    future one that no longer matches the rule (the config changed) is replaced.
+    future one that no longer matches the rule (the config changed) is replaced. The next
+    occurrence counts from ``now`` or from the last digest sent to that owner, whichever is
+    later: a clock behind an earlier run's (``--now``) never plans a digest at or before one
+    that went, so none goes twice the same day and the next one is not dropped.
     """
     rule = settings.schedules.digest.rrule
     anchor_text = store.get_meta("digest_anchor")
@@ -269,8 +272,11 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
     for owner in settings.owners:
         mine = [a for a in pending if a.recipients and a.recipients[0].email == owner.email]
         # The rule's BYHOUR and BYDAY are the owner's own (owners[].timezone).
-        due = next_digest(rule, now, settings.zone_for(owner.email), anchor) if rule else None
-        keep = [a for a in mine if a.due <= now or (due is not None and a.due == due)]
+        last = store.last_delivery(ActionKind.DIGEST, owner.email)
+        after = now if last is None else max(now, last)
+        due = next_digest(rule, after, settings.zone_for(owner.email), anchor) if rule else None
+        keep = [a for a in mine if (a.due <= now and (last is None or a.due > last))
+                or (due is not None and a.due == due)]
         drop = [a for a in mine if a not in keep]
         if drop:
             store.apply_reconciliation((), drop, (), now)

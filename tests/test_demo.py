@@ -7,17 +7,19 @@ import io
 import logging
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pymap", reason="the demo needs the demo extra (pymap, aiosmtpd)")
 
-from mailhelper.demo import run_demo
+from mailhelper.demo import program_words, run_demo
 
 
 def sections(text: str) -> dict[str, str]:
@@ -115,8 +117,16 @@ def test_each_mail_shows_up_under_the_heading_that_announces_it(played: Played) 
     # Jane's thank-you was sent (with "send"), Bob's only drafted: the ledger tells them apart.
     assert "thank-yous: 1 sent, 1 drafted; 0 favours returned" in table
     ledger = story["the help ledger"]
-    assert re.search(r"Bob Lindqvist <bob@example.net>\s+no asks; 1 offer; thank-yous: "
+    # Counts as numbers alike; no "thank-yous: none yet" for Carlos, who never answered.
+    assert re.search(r"Bob Lindqvist <bob@example.net>\s+0 asks; 1 offer; thank-yous: "
                      r"1 drafted; 0 favours returned", ledger)
+    assert re.search(r"Carlos Mendes <carlos@example.com>\s+1 ask, 0 answered; 0 offers; "
+                     r"0 favours returned\n", ledger)
+    assert "none yet" not in ledger and "no asks" not in ledger
+    # The mails are cut after their first lines: the closing words say so.
+    assert "its first lines (the digest whole), and each is whole in its Sent folder" in \
+        played.text
+    assert "every one is above" not in played.text
     for wrong in ("1 offers", " h)", "(s)", "0 of 0", "''", "Mon 07"):
         assert wrong not in played.text, wrong
 
@@ -141,11 +151,47 @@ def test_the_digest_is_shown_whole_with_its_chart(played: Played) -> None:
 
 
 def run_printed(command: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """One ``mailhelper ...`` line the demo printed, run as a person would run it."""
+    """One command line the demo printed, run exactly as printed (no PATH needed)."""
     argv = [*shlex.split(command), *extra]
-    assert argv[0] == "mailhelper"
-    return subprocess.run([sys.executable, "-m", "mailhelper.cli", *argv[1:]],
-                          capture_output=True, text=True, timeout=60, check=False)
+    # Under pytest there is no mailhelper script in argv[0]: this interpreter, -m.
+    assert argv[:3] == [sys.executable, "-m", "mailhelper.cli"], argv
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_program_words_name_the_script_that_runs_by_its_full_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script = tmp_path / "bin" / "mailhelper"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(sys, "argv", [str(script), "demo", "--keep"])
+    assert program_words() == str(script.resolve())
+    monkeypatch.setattr(sys, "argv", ["/somewhere/pytest"])
+    assert program_words() == f"{sys.executable} -m mailhelper.cli"
+
+
+def test_demo_keep_with_no_input_serves_until_sigterm() -> None:
+    """``mailhelper demo --keep </dev/null``: end of input does not stop the servers (before:
+    it said "Press Enter" and exited at once); SIGTERM does."""
+    demo = subprocess.Popen([sys.executable, "-m", "mailhelper.cli", "demo", "--keep"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert demo.stdout is not None
+        seen = ""
+        for line in demo.stdout:
+            seen += line
+            if line.startswith("Press Enter"):
+                break
+        assert "until Ctrl-C or SIGTERM" in seen
+        with pytest.raises(subprocess.TimeoutExpired):
+            demo.wait(timeout=1)  # still serving after end of input
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=20) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
 
 
 def test_demo_keep_prints_commands_that_work_while_the_servers_are_up() -> None:
@@ -154,10 +200,12 @@ def test_demo_keep_prints_commands_that_work_while_the_servers_are_up() -> None:
 
     def while_up() -> None:
         text = out.getvalue()
-        commands = re.findall(r"^  (mailhelper .*)$", text, re.MULTILINE)
-        status, = (c for c in commands if c.startswith("mailhelper status --config "))
+        commands = re.findall(r"^  (\S.* (?:status|poll) .*--config .*)$", text, re.MULTILINE)
+        status, = (c for c in commands if " status --config " in c)
         dry, = (c for c in commands if "--dry-run" in c)
-        poll, = (c for c in commands if c.startswith("mailhelper poll --once --config "))
+        # The story's last moment, so a poll by hand keeps the story's schedule.
+        poll, = (c for c in commands
+                 if " poll --once --now 2026-12-14T08:00:00+00:00 --config " in c)
         # A mail client, logged in as the demo says, files a new ask in the inbox.
         found = re.search(r"IMAP (\S+) port (\d+), no TLS, user (\S+), password (\S+)$", text,
                           re.MULTILINE)
@@ -186,7 +234,8 @@ def test_demo_keep_prints_commands_that_work_while_the_servers_are_up() -> None:
     assert run_demo(keep=True, out=out, wait=while_up) == 0
     text = out.getvalue()
     assert re.search(r"IMAP 127\.0\.0\.1 port \d+, no TLS, user helper@example\.org", text)
-    assert "Press Enter to stop them." in text
+    assert "Press Enter to stop them (with no terminal to read, they run until Ctrl-C or " \
+        "SIGTERM)." in text
     assert "(mailhelper status reads it)" not in text
 
     status = results["status"]

@@ -3,6 +3,7 @@ SMTP sink: the owner answers one of the assistant's mails with one word on the f
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
@@ -187,8 +188,8 @@ def test_help_command(rig_assistant: RigAssistant) -> None:
     walk.command(reminder, "help", at("2026-12-10 10:00"))
     [help_mail] = walk.poll(at("2026-12-10 10:00"))
     assert kinds([help_mail]) == ["help"] and "How to use" in str(help_mail["Subject"])
-    for word in ("done", "send", "snooze", "decline", "cancel", "status"):
-        assert word in text_of(help_mail)
+    # About an open ask: what fits it (no "decline", for offers; no "send": no draft here).
+    assert commands_offered(help_mail) == ["done", "snooze 3 days", "cancel", "status", "help"]
     assert walk.status()["next_action"] == {"kind": "follow_up",
                                             "due": "2026-12-14T09:00:00+00:00"}
 
@@ -205,3 +206,58 @@ def test_an_unknown_word_gets_help_and_changes_nothing(rig_assistant: RigAssista
     walk.quiet(at("2026-12-14 08:59"))
     assert kinds(walk.poll(at("2026-12-14 09:00"))) == ["follow_up"]
     walk.check_sent_folder()
+
+
+def test_send_on_a_late_reminder_replans_the_next_one_before_it_goes(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Sam answers reminder 1 with ``send`` only after reminder 2 fell due (Mon 14 Dec 09:00):
+    the nudge goes, and reminder 2 keeps the schedule's spacing (4 days) from it (before:
+    "Still no reply" in the same second as the nudge it asks for)."""
+    walk = Walk(rig_assistant)
+    reminder = first_reminder(walk)
+    walk.command(reminder, "send", at("2026-12-14 10:00"))
+    nudge, answer = walk.poll(at("2026-12-14 10:00"))
+    assert kinds([nudge, answer]) == ["nudge", "command_reply"]
+    assert addresses(nudge, "To") == [JANE_EMAIL]
+    assert walk.status()["next_action"] == {"kind": "follow_up",
+                                            "due": "2026-12-18T10:00:00+00:00"}
+    walk.quiet(at("2026-12-15 09:00"), at("2026-12-18 09:59"))
+    [later] = walk.poll(at("2026-12-18 10:00"))
+    assert kinds([later]) == ["follow_up"]
+    assert "even after the follow-up that went to Jane on Mon 14 Dec" in " ".join(
+        text_of(later).split())
+    walk.check_sent_folder()
+
+
+def test_help_on_a_declined_offer_offers_only_what_fits_its_state(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Help asked in a declined offer's thread lists no "decline" and no "snooze" (before:
+    every command, as if nothing were settled); help with no thread still lists them all."""
+    walk = Walk(rig_assistant)
+    walk.deliver(f"{OWNER_NAME} <{OWNER}>", "Bob Lee <bob@example.net>",
+                 "Re: Help with the move", "Thanks Bob, let me think about it.",
+                 at("2026-12-07 09:00"), cc=walk.assistant.replace("@", "+offer@"))
+    [receipt] = walk.poll(at("2026-12-07 09:00"))
+    walk.command(receipt, "decline", at("2026-12-07 12:00"))
+    walk.poll(at("2026-12-07 12:00"))
+    walk.command(receipt, "help", at("2026-12-07 12:30"))
+    [help_mail] = walk.poll(at("2026-12-07 12:30"))
+    assert kinds([help_mail]) == ["help"]
+    offered = commands_offered(help_mail)
+    assert "decline" not in offered and not any(w.startswith("snooze") for w in offered)
+    assert {"cancel", "status", "help"} <= set(offered)
+    walk.deliver(f"{OWNER_NAME} <{OWNER}>", walk.assistant, "help", "help",
+                 at("2026-12-07 13:00"))
+    [general] = walk.poll(at("2026-12-07 13:00"))
+    assert {"done", "send", "decline", "cancel"} <= set(commands_offered(general))
+
+
+def commands_offered(mail: EmailMessage) -> list[str]:
+    """The commands listed after "Reply with one of these on the first line:" in the text
+    part: each on a line of its own indented two spaces ("snooze 3 days" whole)."""
+    text = text_of(mail).replace("\r\n", "\n")
+    listed = text.split("Reply with one of these on the first line:\n")[1]
+    return [re.split(r"\s{2,}", line.strip())[0] for line in listed.split("\n\n")[0].splitlines()
+            if re.match(r"  \S", line)]

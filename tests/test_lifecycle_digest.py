@@ -131,3 +131,85 @@ def test_the_closing_line_never_cheers_over_silence(rig_assistant: RigAssistant)
     assert "THIS WEEK (from Mon 14 Dec): no asks" in later
     assert "ALL TIME: 1 ask, 0 answered" in later
     assert "No asks this week. Your ask has no answer yet." in later
+
+
+def test_a_declined_offers_thank_you_draft_is_listed_until_sent(
+    rig_assistant: RigAssistant,
+) -> None:
+    """``decline`` is what makes an offer's thank-you draft: the digest and ``status`` list it
+    under drafts to send (before: left out, Bob under "Nothing to do"), until it is sent."""
+    walk = Walk(rig_assistant)
+    walk.deliver(SAM, BOB, "Re: Help with the move", "Thanks Bob, let me think about it.",
+                 at("2026-12-07 09:00"), cc=walk.assistant.replace("@", "+offer@"))
+    [receipt] = walk.poll(at("2026-12-07 09:00"))
+    walk.command(receipt, "decline", at("2026-12-07 12:00"))
+    assert kinds(walk.poll(at("2026-12-07 12:00"))) == ["command_reply"]
+    assert kinds(walk.poll(at("2026-12-07 14:00"))) == ["thank_you_draft"]
+    code, table, _ = rig_assistant.cli("status")
+    assert code == 0
+    assert table.index("Drafts to send") < table.index("bob@example.net")
+    assert "Nothing to do" not in table
+    digest = status(walk, at("2026-12-07 15:00"))
+    text = flat(text_of(digest))
+    assert "DRAFTS READY TO SEND (1) 1. Bob Lee" in text
+    walk.command(digest, "send 1", at("2026-12-07 15:30"))
+    thanks, answer = walk.poll(at("2026-12-07 15:30"))
+    assert kinds([thanks, answer]) == ["thank_you", "command_reply"]
+    assert addresses(thanks, "To") == ["bob@example.net"]
+    assert "DRAFTS READY TO SEND" not in flat(text_of(status(walk, at("2026-12-07 16:00"))))
+    walk.check_sent_folder()
+
+
+def test_done_settles_a_declined_offers_thank_you_draft(rig_assistant: RigAssistant) -> None:
+    """The owner who thanked Bob by hand says ``done``: the draft is listed no more."""
+    walk = Walk(rig_assistant)
+    walk.deliver(SAM, BOB, "Re: Help with the move", "Thanks Bob, let me think about it.",
+                 at("2026-12-07 09:00"), cc=walk.assistant.replace("@", "+offer@"))
+    [receipt] = walk.poll(at("2026-12-07 09:00"))
+    walk.command(receipt, "decline", at("2026-12-07 12:00"))
+    walk.poll(at("2026-12-07 12:00"))
+    [draft] = walk.poll(at("2026-12-07 14:00"))
+    walk.command(draft, "done", at("2026-12-07 15:00"))
+    [answer] = walk.poll(at("2026-12-07 15:00"))
+    assert "thank-you draft is settled" in flat(text_of(answer))
+    assert walk.status()["state"] == "declined"
+    code, table, _ = rig_assistant.cli("status")
+    assert code == 0
+    assert "Drafts to send" not in table and "Nothing to do" in table
+    assert "DRAFTS READY TO SEND" not in flat(text_of(status(walk, at("2026-12-07 16:00"))))
+
+
+def test_send_by_digest_number_replans_the_reminder_already_due(
+    rig_assistant: RigAssistant,
+) -> None:
+    """``send 1`` to a digest, read after reminder 2 fell due: the follow-up goes to Jane and
+    no "still no reply" reminder goes with it in the same cycle: it comes 4 days later."""
+    walk = Walk(rig_assistant)
+    walk.ask(at("2026-12-07 09:00"))
+    walk.poll(at("2026-12-07 09:00"))
+    assert kinds(walk.poll(at("2026-12-10 09:00"))) == ["follow_up"]
+    digest = status(walk, at("2026-12-10 10:00"))
+    walk.command(digest, "send 1", at("2026-12-14 10:00"))
+    sent = walk.poll(at("2026-12-14 10:00"))
+    assert kinds(sent) == ["nudge", "command_reply"]
+    assert addresses(sent[0], "To") == [JANE_EMAIL]
+    assert walk.status()["next_action"] == {"kind": "follow_up",
+                                            "due": "2026-12-18T10:00:00+00:00"}
+
+
+def test_an_earlier_clock_never_plans_a_digest_before_the_last_one_sent(
+    rig_assistant: RigAssistant,
+) -> None:
+    """Mon 7 Dec's digest, missed while the assistant was down, went at Mon 14 Dec 08:00
+    (``--now``). A poll on a clock behind that (Sun 13 Dec) must not plan one for Mon 14 Dec
+    08:00 (before: it did, dropping Mon 21 Dec's, and the next poll sent a second digest the
+    same Monday). The next one stays Mon 21 Dec."""
+    rig_assistant.configure({"schedules": {"digest": {"rrule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8"}}})
+    walk = Walk(rig_assistant)
+    walk.ask(at("2026-12-01 09:00"))
+    walk.poll(at("2026-12-01 09:00"))
+    assert kinds(walk.poll(at("2026-12-14 08:00"))).count("digest") == 1
+    assert "digest" not in kinds(walk.poll(at("2026-12-13 12:00")))  # a clock behind
+    assert "digest" not in kinds(walk.poll(at("2026-12-14 09:00")))
+    assert "digest" not in kinds(walk.poll(at("2026-12-20 12:00")))
+    assert "digest" in kinds(walk.poll(at("2026-12-21 08:00")))

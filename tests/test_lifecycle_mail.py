@@ -52,13 +52,15 @@ def test_weekly_digest_with_the_ledger_agrees_with_status(rig_assistant: RigAssi
     walk.quiet(at("2026-12-14 07:59"))  # read at 07:59: 167 hours after the ask
     [digest] = walk.poll(at("2026-12-14 08:00"))
     assert kinds([digest]) == ["digest"] and addresses(digest, "To") == [OWNER]
-    # Carlos's reminder left a follow-up draft unsent: it leads, numbered.
-    assert digest["Subject"] == ("Your digest: 1 draft to send, 1 thank-you due, "
+    # Carlos's reminder left a follow-up draft unsent, Sam's decline a thank-you draft to
+    # Bob: they lead, numbered.
+    assert digest["Subject"] == ("Your digest: 2 drafts to send, 1 thank-you due, "
                                  "1 favour to return")
     body = flat(text_of(digest))
-    assert "DRAFTS READY TO SEND (1) 1. Carlos Mendes: “Read my abstract?”" in body
-    assert "THANKS DUE (1) 2. Dana Ito: “Flat viewing?”, answered Mon 14 Dec" in body
-    assert "FAVOURS TO RETURN (1) 3. Jane Doe: “Intro to Acme?”, helped Wed 9 Dec" in body
+    assert "DRAFTS READY TO SEND (2) 1. Carlos Mendes: “Read my abstract?”" in body
+    assert "2. Bob Lee: “Help with the move”" in body
+    assert "THANKS DUE (1) 3. Dana Ito: “Flat viewing?”, answered Mon 14 Dec" in body
+    assert "FAVOURS TO RETURN (1) 4. Jane Doe: “Intro to Acme?”, helped Wed 9 Dec" in body
     assert "ALL TIME: 3 asks, 2 answered ▇▇░ 2/3" in body
     assert "Median time to an answer: 4.5 days" in body  # the median of 50 h and 167 h
     # Both thank-yous went to Sam as drafts: drafted, not sent.
@@ -79,15 +81,16 @@ def test_weekly_digest_with_the_ledger_agrees_with_status(rig_assistant: RigAssi
     groups = {block.splitlines()[0]: block for block in table.split("\n\n")}
     assert "Flat viewing?" in groups["Thanks to say (1)"]
     assert "Intro to Acme?" in groups["Favours to return (1)"]
-    assert "Read my abstract?" in groups["Waiting for an answer (1)"]
-    assert "Help with the move" in groups["Nothing to do (1)"], "Bob's thanks went as a draft"
+    # The same drafts as the digest's, Bob's declined offer's thank-you draft among them.
+    drafts = groups["Drafts to send: reply send to the draft (2)"]
+    assert "Read my abstract?" in drafts and "Help with the move" in drafts
 
     # Dana's draft goes at 09:59: then no thanks are due, and the ledger counts 3.
     assert sorted(kinds(walk.poll(at("2026-12-14 10:00")))) == ["follow_up", "thank_you_draft"]
     walk.quiet(at("2026-12-20 08:00"))
     [second] = walk.poll(at("2026-12-21 08:00"))
     # Dana's thank-you is drafted and her ask not done: it waits on Sam too.
-    assert second["Subject"] == "Your digest: 2 drafts to send, 1 favour to return"
+    assert second["Subject"] == "Your digest: 3 drafts to send, 1 favour to return"
     assert "Thank-yous: 3 drafted" in flat(text_of(second))
     assert "thank-yous: 3 drafted" in rig_assistant.cli("status")[1]
     walk.check_sent_folder()
@@ -144,6 +147,21 @@ def test_dry_run_prints_what_would_be_sent_and_changes_nothing(
     assert snapshot() == before
     # The real poll then does exactly that.
     assert sorted(kinds(walk.poll(at("2026-12-10 09:00")))) == ["follow_up", "receipt"]
+
+
+def test_dry_run_on_a_fresh_config_creates_nothing(rig_assistant: RigAssistant) -> None:
+    """No state yet: the dry run reads the mailbox and says what it would send, and leaves no
+    state, lock or remembered-templates file behind (before: all three were created)."""
+    rig_assistant.ask()
+    before = sorted(p.name for p in rig_assistant.state.parent.iterdir())
+    flags = rig_assistant.flags("INBOX")
+    code, out, _ = rig_assistant.cli("poll", "--once", "--dry-run", "--now",
+                                     at("2026-12-07 09:00"))
+    assert code == 0
+    assert "would send receipt to Sam Rivera <sam@example.com>" in out
+    assert sorted(p.name for p in rig_assistant.state.parent.iterdir()) == before
+    assert not rig_assistant.state.exists()
+    assert rig_assistant.flags("INBOX") == flags and rig_assistant.sent() == []
 
 
 # -- 13. every template, through the servers -------------------------------------------------

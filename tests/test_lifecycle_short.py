@@ -169,7 +169,9 @@ def test_reminder_2_and_the_closing_note_know_a_follow_up_went_out(
     assert kinds([nudge, confirmation]) == ["nudge", "command_reply"]
     assert text_of(confirmation).strip() == "Sent the draft to jane@example.org."
 
-    [second] = walk.poll(at("2026-12-14 09:00"))
+    # Reminder 2 keeps the schedule's 4 days from the follow-up Sam had sent at 10:00.
+    walk.quiet(at("2026-12-14 09:00"))
+    [second] = walk.poll(at("2026-12-14 10:00"))
     assert kinds([second]) == ["follow_up"]
     text = flat(text_of(second))
     assert ("Still no reply from Jane Okafor to your ask of Mon 7 Dec (7 days ago), even after "

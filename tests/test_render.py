@@ -293,8 +293,9 @@ def test_every_kind_renders_a_complete_mail(renderer: Renderer, name: str) -> No
             return
         # The commands close every mail to the owner, one line each with what it does: about
         # one thread only those that fit its state, without a thread all of them.
-        tail = text[text.index("Reply with one of these"):]
-        table = html[html.index("Reply with one of these"):]
+        # (The help mail's note on the digest's numbered commands is not a list of them.)
+        tail = text[text.index("Reply with one of these"):].split("On the digest")[0]
+        table = html[html.index("Reply with one of these"):].split("On the digest")[0]
         offered = commands_for(job_)
         for word in ("done", "send", "snooze", "decline", "cancel", "status", "help"):
             listed = any(line.strip().startswith(word) and len(line.split()) > 2
@@ -314,8 +315,9 @@ def commands_for(job_: RenderJob) -> set[str]:
         if thread is None:
             return {"help"}
         return {"decline" if thread.kind is Kind.OFFER else "cancel", "help"}
-    if thread is None or job_.action.kind is ActionKind.HELP:
+    if thread is None:
         return {"done", "send", "snooze", "decline", "cancel", "status", "help"}
+    # The help mail about a thread offers what fits its state, as every other mail does.
     live = thread.state in (ThreadState.OPEN, ThreadState.ANSWERED)
     words = {"status", "help"}
     if live:
