@@ -35,16 +35,16 @@ def _vm_hwm_kb() -> int:
 
 
 def _settings(config: str) -> Any:
-    from mailhelper.config import load_settings
+    from mailhelper.cli.config import load_settings
 
     return load_settings(Path(config), os.environ)
 
 
 def run_poll(config: str, now: str) -> dict[str, Any]:
-    from mailhelper.connect import open_imap, open_smtp
-    from mailhelper.daemon import Assistant
-    from mailhelper.render import Renderer
-    from mailhelper.store import Store
+    from mailhelper.compose.render import Renderer
+    from mailhelper.engine.daemon import Assistant
+    from mailhelper.mail.connect import open_imap, open_smtp
+    from mailhelper.state.store import Store
 
     settings = _settings(config)
     store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
@@ -61,7 +61,7 @@ def run_poll(config: str, now: str) -> dict[str, Any]:
 
 
 def run_raw(config: str, batch: int) -> dict[str, Any]:
-    from mailhelper.connect import open_imap
+    from mailhelper.mail.connect import open_imap
 
     settings = _settings(config)
     began, cpu = time.perf_counter(), time.process_time()

@@ -43,7 +43,7 @@ def _script() -> list[str]:
     script = Path(sys.executable).with_name("mailhelper")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from mailhelper.cli import main; "
+    return [sys.executable, "-c", "import sys; from mailhelper.cli.main import main; "
             "sys.exit(main())"]
 
 

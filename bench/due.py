@@ -31,14 +31,14 @@ from bench.imapcount import CommandLog
 from bench.nonews import DIGEST, assistant_for
 from bench.results import RESULTS_DIR, Report
 from bench.servers import BenchServers
-from mailhelper import tracker
-from mailhelper.events import CounterpartReply, NewThread
-from mailhelper.mailbox import Mailbox
-from mailhelper.models import Address, Kind
-from mailhelper.outbox import Outbox, hold_reason
-from mailhelper.settings import Settings
-from mailhelper.store import Store, to_text
-from mailhelper.transport import SmtpTransport
+from mailhelper.decide.events import CounterpartReply, NewThread
+from mailhelper.engine import tracker
+from mailhelper.engine.outbox import Outbox, hold_reason
+from mailhelper.mail.mailbox import Mailbox
+from mailhelper.mail.transport import SmtpTransport
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import Address, Kind
+from mailhelper.state.store import Store, to_text
 
 DUE_GOAL_MS = 10
 NOW = datetime(2027, 2, 1, 9, 30, tzinfo=UTC)
@@ -130,7 +130,7 @@ def run(threads: int, repeat: int = 50, results_dir: Path | None = RESULTS_DIR,
 
 
 def _cycle_overhead(assistant: object, report: Report, repeat: int) -> None:
-    from mailhelper.daemon import Assistant
+    from mailhelper.engine.daemon import Assistant
 
     assert isinstance(assistant, Assistant)
     store, settings = assistant.store, assistant.settings

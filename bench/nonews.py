@@ -32,12 +32,12 @@ from bench.imapcount import CommandLog
 from bench.mailgen import FIRST_DATE
 from bench.results import RESULTS_DIR, Report
 from bench.servers import BenchServers
-from mailhelper.config import load_settings
-from mailhelper.connect import open_imap, open_smtp
-from mailhelper.daemon import Assistant
-from mailhelper.mailbox import HANDLED_FLAG, Mailbox
-from mailhelper.render import Renderer
-from mailhelper.store import Store
+from mailhelper.cli.config import load_settings
+from mailhelper.compose.render import Renderer
+from mailhelper.engine.daemon import Assistant
+from mailhelper.mail.connect import open_imap, open_smtp
+from mailhelper.mail.mailbox import HANDLED_FLAG, Mailbox
+from mailhelper.state.store import Store
 
 COMMANDS_GOAL = 4
 CYCLE_GOAL_MS = 50

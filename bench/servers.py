@@ -20,8 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from bench.mailgen import FIRST_DATE, Loaded, generate, load_maildir
-from mailhelper.models import FirstStart
-from mailhelper.store import Store
+from mailhelper.model.values import FirstStart
+from mailhelper.state.store import Store
 from tests.rig import SelfSignedCert
 from tests.rig.assistant import RigAssistant
 from tests.rig.dovecot import DovecotServer
@@ -86,7 +86,7 @@ class BenchServers:
         at :data:`~bench.mailgen.FIRST_DATE` on the empty folder, as if it had been set up
         before the mail came: a first poll then reads every message at its ``now``, which is
         what the benchmarks measure. Without it, a first poll reads only mail less than a day
-        older than its ``now`` and leaves the rest alone (:mod:`mailhelper.backlog`). ``mix``
+        older than its ``now`` and leaves the rest alone (:mod:`mailhelper.decide.backlog`). ``mix``
         names one of :data:`~bench.mailgen.MIXES`."""
         maildir = self.dovecot.maildir(assistant.address)
         if os.geteuid() == 0:

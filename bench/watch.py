@@ -38,16 +38,16 @@ from bench.imapcount import CommandLog
 from bench.mailgen import FIRST_DATE, generate, load_maildir
 from bench.results import RESULTS_DIR, Report
 from bench.servers import BenchServers
-from mailhelper import tracker
-from mailhelper.config import load_settings
-from mailhelper.connect import open_imap, open_smtp
-from mailhelper.daemon import Assistant
-from mailhelper.events import NewThread
-from mailhelper.mailbox import Mailbox
-from mailhelper.models import Address, Kind
-from mailhelper.render import Renderer
-from mailhelper.store import Store
-from mailhelper.watch import Watcher
+from mailhelper.cli.config import load_settings
+from mailhelper.compose.render import Renderer
+from mailhelper.decide.events import NewThread
+from mailhelper.engine import tracker
+from mailhelper.engine.daemon import Assistant
+from mailhelper.engine.watch import Watcher
+from mailhelper.mail.connect import open_imap, open_smtp
+from mailhelper.mail.mailbox import Mailbox
+from mailhelper.model.values import Address, Kind
+from mailhelper.state.store import Store
 
 COMMANDS_GOAL = 2
 ADDED_MS_GOAL = 20

@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mailhelper.digest import build
-from mailhelper.models import (
+from mailhelper.compose.render import Renderer, RenderJob
+from mailhelper.decide.digest import build
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -28,8 +30,6 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.render import Renderer, RenderJob
-from mailhelper.settings import Settings
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 12, 14, 8, 0, tzinfo=LONDON)  # a Monday, digest time

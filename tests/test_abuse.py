@@ -20,7 +20,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailhelper.mailbox import HANDLED_FLAG
+from mailhelper.mail.mailbox import HANDLED_FLAG
 from tests.rig.assistant import OWNER, REPO, RigAssistant
 from tests.rig.mailboxes import connect, folders, make_message
 
@@ -399,7 +399,7 @@ def test_a_fifty_megabyte_attachment_is_filed_with_memory_kept_sane(
     # the peak of the (large) test process it was forked from.
     probe = (
         "import re, sys\n"
-        "from mailhelper.cli import main\n"
+        "from mailhelper.cli.main import main\n"
         "code = main(sys.argv[1:])\n"
         "status = open('/proc/self/status').read()\n"
         "print('MAXRSS-KB', re.search(r'VmHWM:\\s+(\\d+)', status)[1], file=sys.stderr)\n"

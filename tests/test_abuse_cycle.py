@@ -25,13 +25,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.config import load_settings
-from mailhelper.mailbox import MAX_MESSAGE_BYTES
-from mailhelper.models import Action, ActionKind, Address, Kind, Thread, ThreadState
-from mailhelper.outbox import NOTICES_PER_HOUR, hold_reason
-from mailhelper.settings import SendingSettings, Settings
-from mailhelper.store import Store
-from mailhelper.tracker import replan
+from mailhelper.cli.config import load_settings
+from mailhelper.engine.outbox import NOTICES_PER_HOUR, hold_reason
+from mailhelper.engine.tracker import replan
+from mailhelper.mail.mailbox import MAX_MESSAGE_BYTES
+from mailhelper.model.settings import SendingSettings, Settings
+from mailhelper.model.values import Action, ActionKind, Address, Kind, Thread, ThreadState
+from mailhelper.state.store import Store
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.dovecot import DovecotServer, ImapAccount
 from tests.rig.mailboxes import make_message

@@ -15,7 +15,7 @@ import sqlite3
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailhelper.message_id import make_message_id
+from mailhelper.model.message_id import make_message_id
 from tests.rig.assistant import OWNER, RigAssistant
 from tests.rig.mailboxes import make_message
 

@@ -1,4 +1,4 @@
-"""Addresses are compared in one form everywhere (:func:`mailhelper.addresses.fold`): ASCII
+"""Addresses are compared in one form everywhere (:func:`mailhelper.model.addresses.fold`): ASCII
 letters lower-cased, a non-ASCII domain as IDNA, non-ASCII letters of a local part kept.
 ``str.lower()`` differs on both, so an owner or a counterpart written one way in the config
 or a header and another way in the state would be refused, or let through twice."""
@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mailhelper.config import parse_settings
-from mailhelper.models import Action, ActionKind, Address, Kind, Thread, ThreadState
-from mailhelper.outbox import allowed_recipients
-from mailhelper.render import _parse_people, _unique
-from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.cli.config import parse_settings
+from mailhelper.compose.render import _parse_people, _unique
+from mailhelper.engine.outbox import allowed_recipients
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import Action, ActionKind, Address, Kind, Thread, ThreadState
+from mailhelper.state.store import Store
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 CONFIG = """\

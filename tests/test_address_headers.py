@@ -16,7 +16,7 @@ from email.policy import default
 
 import pytest
 
-from mailhelper.render import _name_words
+from mailhelper.compose.render import _name_words
 from tests.rig.assistant import OWNER, RigAssistant
 
 T0 = datetime(2026, 12, 7, 9, tzinfo=UTC)

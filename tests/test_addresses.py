@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import addresses, plan
-from mailhelper import classify as classify_module
-from mailhelper.addresses import check, fold
-from mailhelper.classify import Context, classify, is_assistant_address
-from mailhelper.events import NewThread
-from mailhelper.models import ActionKind, Address, Kind, Thread, ThreadState
-from mailhelper.parse import parse_mail
-from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.decide import classify as classify_module
+from mailhelper.decide import plan
+from mailhelper.decide.classify import Context, classify, is_assistant_address
+from mailhelper.decide.events import NewThread
+from mailhelper.model import addresses
+from mailhelper.model.addresses import check, fold
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import ActionKind, Address, Kind, Thread, ThreadState
+from mailhelper.read.parse import parse_mail
+from mailhelper.state.store import Store
 
 
 def test_docstring_examples() -> None:

@@ -18,13 +18,13 @@ from email.message import EmailMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailhelper.addresses import mailboxes
-from mailhelper.classify import Context, classify
-from mailhelper.events import NewThread
-from mailhelper.forwards import find_inline_forward
-from mailhelper.models import ActionKind, Address, Thread
-from mailhelper.parse import address_list, parse_mail
-from mailhelper.settings import Settings
+from mailhelper.decide.classify import Context, classify
+from mailhelper.decide.events import NewThread
+from mailhelper.model.addresses import mailboxes
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import ActionKind, Address, Thread
+from mailhelper.read.forwards import find_inline_forward
+from mailhelper.read.parse import address_list, parse_mail
 
 SETTINGS = Settings(owners=(Address("sam@example.com"),), assistant=Address("helper@example.com"))
 NOW = datetime(2026, 12, 7, 9, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailhelper.authresults import passes
+from mailhelper.read.authresults import passes
 
 TRUSTED = "mx.example.com"
 OWNER = "sam@example.com"
@@ -83,7 +83,7 @@ def test_every_header_of_the_trusted_run_is_read(headers: list[str], expected: b
 
 
 def test_an_encoded_word_is_not_the_trusted_authserv_id() -> None:
-    from mailhelper.parse import parse_mail
+    from mailhelper.read.parse import parse_mail
 
     raw = (b"From: sam@example.com\r\nMessage-ID: <a@example.com>\r\n"
            b"Authentication-Results: =?utf-8?q?mx=2Eexample=2Ecom?=; dmarc=pass\r\n\r\nhi\r\n")

@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.autoreply import (
+from mailhelper.model.values import Address, Mail
+from mailhelper.read.autoreply import (
     auto_generated,
     bounded_return_date,
     is_out_of_office,
     return_date,
 )
-from mailhelper.models import Address, Mail
-from mailhelper.parse import parse_mail
+from mailhelper.read.parse import parse_mail
 
 JANE = Address("jane@acme.com", "Jane Doe")
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday

@@ -1,12 +1,12 @@
-"""The old-mail rule and a backfill's dates, as pure arithmetic (mailhelper.backlog)."""
+"""The old-mail rule and a backfill's dates, as pure arithmetic (mailhelper.decide.backlog)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from mailhelper.backlog import is_old, left_alone_line, own_date
-from mailhelper.models import GRACE, FirstStart
-from mailhelper.parse import written_at
+from mailhelper.decide.backlog import is_old, left_alone_line, own_date
+from mailhelper.model.values import GRACE, FirstStart
+from mailhelper.read.parse import written_at
 
 START = FirstStart(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), uidvalidity=7, boundary=501)
 JAN = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import parse, prefilter
-from mailhelper.budget import OverBudget, TimeBudget
-from mailhelper.config import parse_settings
-from mailhelper.daemon import Assistant
-from mailhelper.errors import ConfigError
-from mailhelper.models import Address
-from mailhelper.render import Renderer
-from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.cli.config import parse_settings
+from mailhelper.compose.render import Renderer
+from mailhelper.decide import prefilter
+from mailhelper.engine.budget import OverBudget, TimeBudget
+from mailhelper.engine.daemon import Assistant
+from mailhelper.model.errors import ConfigError
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import Address
+from mailhelper.read import parse
+from mailhelper.state.store import Store
 
 pytestmark = pytest.mark.skipif(not TimeBudget(1).enforced, reason="needs CPython")
 

@@ -1,6 +1,6 @@
 """Classification: one incoming mail, what the assistant knows, and a clock in; one event out.
 
-:func:`mailhelper.classify.classify` is pure: these tests build the mail as bytes (so parsing
+:func:`mailhelper.decide.classify.classify` is pure: these tests build the mail as bytes (so parsing
 runs as in production), the known threads in an in-memory store, and pass ``now`` in.
 """
 
@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.classify import Context, _written, classify, display_subject
-from mailhelper.events import (
+from mailhelper.decide.classify import Context, _written, classify, display_subject
+from mailhelper.decide.events import (
     CounterpartReply,
     Event,
     Ignored,
@@ -24,8 +24,9 @@ from mailhelper.events import (
     OwnerCommand,
     OwnerFollowUp,
 )
-from mailhelper.message_id import make_message_id
-from mailhelper.models import (
+from mailhelper.model.message_id import make_message_id
+from mailhelper.model.settings import Settings, Tags
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -36,9 +37,8 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.parse import parse_mail
-from mailhelper.settings import Settings, Tags
-from mailhelper.store import Store
+from mailhelper.read.parse import parse_mail
+from mailhelper.state.store import Store
 from tests.rig.mailboxes import make_message
 
 LONDON = ZoneInfo("Europe/London")

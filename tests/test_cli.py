@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper import cli
-from mailhelper.errors import (
+from mailhelper.cli import main as cli
+from mailhelper.model.errors import (
     ConfigError,
     ConnectError,
     MailhelperError,
@@ -428,7 +428,7 @@ def test_output_to_a_reader_that_went_away_ends_quietly(rig_assistant: RigAssist
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line is written
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from mailhelper.cli import main; "
+        [sys.executable, "-c", "import sys; from mailhelper.cli.main import main; "
          "sys.exit(main(sys.argv[1:]))", "check", "--config", str(rig_assistant.config_path)],
         stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
     )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailhelper.commands import COMMANDS_HELP, Command, parse_command
+from mailhelper.decide.commands import COMMANDS_HELP, Command, parse_command
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 30, 14, 37, 21, tzinfo=LONDON)  # a Monday

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailhelper.commands import own_words, parse_command, parse_numbered
+from mailhelper.decide.commands import own_words, parse_command, parse_numbered
 
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.config import EXAMPLE_NAME, find_config, load_settings, parse_settings
-from mailhelper.duration import Duration
-from mailhelper.errors import ConfigError
-from mailhelper.models import Address
-from mailhelper.settings import Settings
+from mailhelper.cli.config import EXAMPLE_NAME, find_config, load_settings, parse_settings
+from mailhelper.model.duration import Duration
+from mailhelper.model.errors import ConfigError
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import Address
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.cli import main
+from mailhelper.cli.main import main
 from tests.rig.assistant import REPO, RigAssistant
 from tests.rig.dovecot import DovecotServer
 from tests.rig.smtpsink import SmtpSink

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mailhelper.autoreply import auto_generated
-from mailhelper.htmltext import html_to_text
-from mailhelper.models import Mail
-from mailhelper.parse import parse_mail
+from mailhelper.model.values import Mail
+from mailhelper.read.autoreply import auto_generated
+from mailhelper.read.htmltext import html_to_text
+from mailhelper.read.parse import parse_mail
 from tests.rig.corpus import require_corpus
 
 CORPUS = require_corpus(module_level=True)

@@ -186,7 +186,7 @@ def folder_ids(rig: RigAssistant, folder: str) -> Counter[str]:
 
 def share_message_id_secret(source: Path, target: Path) -> None:
     """Start the state ``target`` with the Message-ID secret of the state ``source``."""
-    from mailhelper.store import MESSAGE_ID_SECRET, Store
+    from mailhelper.state.store import MESSAGE_ID_SECRET, Store
 
     with sqlite3.connect(source) as db:
         [(secret,)] = db.execute("SELECT value FROM meta WHERE key=?", (MESSAGE_ID_SECRET,))

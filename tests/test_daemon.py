@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from mailhelper.daemon import (
+from mailhelper.engine.daemon import (
     IDLE_MAX,
     RECONNECT_CAP,
     STUCK_RETRY,
@@ -34,7 +34,7 @@ from mailhelper.daemon import (
     next_wait,
     reconnect_delay,
 )  # fmt: skip
-from mailhelper.mailbox import HANDLED_FLAG
+from mailhelper.mail.mailbox import HANDLED_FLAG
 from tests.rig.assistant import OWNER, OWNER_NAME, REPO, RigAssistant
 from tests.rig.mailboxes import make_message
 from tests.rig.smtpsink import SmtpSink
@@ -113,7 +113,7 @@ def test_link_logs_once_per_change_of_state_not_per_retry(
 ) -> None:
     clock = iter(float(n) for n in range(100))
     link = Link("IMAP mail.example.com:993", monotonic=lambda: next(clock))
-    with caplog.at_level(logging.INFO, logger="mailhelper.daemon"):
+    with caplog.at_level(logging.INFO, logger="mailhelper.engine.daemon"):
         link.connected("IDLE: new mail is seen at once")
         link.lost("socket error: EOF")
         link.failed("IMAP mail.example.com:993: cannot connect: connection reset by peer")

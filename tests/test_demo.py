@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("pymap", reason="the demo needs the demo extra (pymap, aiosmtpd)")
 
-from mailhelper.demo import program_words, run_demo
+from mailhelper.cli.demo import program_words, run_demo
 
 
 def sections(text: str) -> dict[str, str]:

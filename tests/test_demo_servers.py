@@ -20,7 +20,7 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from mailhelper.demo_servers import (
+from mailhelper.cli.demo_servers import (
     DemoServerError,
     DemoServers,
     EmbeddedImap,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.digest import (
+from mailhelper.decide.digest import (
     Period,
     answer_bands,
     bar,
@@ -23,7 +23,7 @@ from mailhelper.digest import (
     period,
     weekly,
 )
-from mailhelper.models import (
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -213,7 +213,7 @@ def test_build_puts_it_together_on_a_fixed_clock() -> None:
 
 def digest_text(threads: list[Thread], history: dict[int, list[Action]] | None = None,
                 pause: Pause | None = None, ledger: Ledger | None = None) -> tuple[str, str]:
-    from mailhelper.render import Renderer, RenderJob
+    from mailhelper.compose.render import Renderer, RenderJob
     from tests.test_render import parts, settings
 
     facts = build(threads, history or {}, NOW, UTC, pause)
@@ -320,7 +320,7 @@ def test_this_week_is_the_calendar_week_in_the_line_and_the_chart_alike() -> Non
     assert (digest.week.made, digest.week.answered) == (digest.weeks[-1].made,
                                                         digest.weeks[-1].answered) == (0, 0)
     assert (digest.weeks[-2].made, digest.weeks[-2].answered) == (1, 1)
-    from mailhelper.render import DigestView
+    from mailhelper.compose.render import DigestView
     view = DigestView.of(digest, london, monday)
     assert view.week_from == "Mon 14 Dec"
     # Sunday 23:30 is still the week of the 7th; Monday 00:00 starts the 14th's.

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailhelper.digest_schedule import next_digest, validate_rrule
+from mailhelper.decide.digest_schedule import next_digest, validate_rrule
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -1,5 +1,5 @@
 """The engine without servers: the exactly-once protocol and the bookkeeping after a send, run
-on a real SQLite store with the in-memory Transport and Sent folder (:mod:`mailhelper.memory`).
+on a real SQLite store with the in-memory Transport and Sent folder (:mod:`mailhelper.mail.memory`).
 
 These are fast (no Dovecot, no SMTP sink) and pin the engine's side of SPEC.md safety rule 3;
 the same promises are held against real servers by tests/test_outbox.py and test_crash.py.
@@ -15,10 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import owed, sending
-from mailhelper.daemon import Assistant
-from mailhelper.memory import MemorySentFolder, MemoryTransport
-from mailhelper.models import (
+from mailhelper.compose.render import Renderer
+from mailhelper.decide import owed
+from mailhelper.engine import sending
+from mailhelper.engine.daemon import Assistant
+from mailhelper.engine.outbox import Outbox
+from mailhelper.mail.memory import MemorySentFolder, MemoryTransport
+from mailhelper.mail.transport import Refused, Unknown
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -27,11 +32,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.outbox import Outbox
-from mailhelper.render import Renderer
-from mailhelper.settings import Settings
-from mailhelper.store import Store
-from mailhelper.transport import Refused, Unknown
+from mailhelper.state.store import Store
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 SAM = Address("sam@example.com", "Sam Owner")

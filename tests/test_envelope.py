@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.explain import explain_mail
-from mailhelper.message_id import make_message_id
-from mailhelper.models import Address
-from mailhelper.parse import parse_mail
-from mailhelper.settings import Settings
+from mailhelper.cli.explain import explain_mail
+from mailhelper.model.message_id import make_message_id
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import Address
+from mailhelper.read.parse import parse_mail
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 12, 7, 9, tzinfo=LONDON)  # a Monday

@@ -1,5 +1,5 @@
 """``mailhelper explain FILE.eml [--json]``: how the assistant reads one message, run through
-the real command line (:func:`mailhelper.cli.main`) on crafted files and on the corpus."""
+the real command line (:func:`mailhelper.cli.main.main`) on crafted files and on the corpus."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from mailhelper.cli import main
-from mailhelper.message_id import make_message_id
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
-from mailhelper.store import Store
+from mailhelper.cli.main import main
+from mailhelper.model.message_id import make_message_id
+from mailhelper.model.values import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    Kind,
+    Thread,
+    ThreadState,
+)
+from mailhelper.state.store import Store
 from tests.rig.mailboxes import make_message
 
 #: The keys SPEC.md names, and no others.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.mailbox import HANDLED_FLAG, MAX_MESSAGE_BYTES
+from mailhelper.mail.mailbox import HANDLED_FLAG, MAX_MESSAGE_BYTES
 from tests.rig import SelfSignedCert
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.dovecot import DovecotServer

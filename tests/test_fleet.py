@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mailhelper.configdir import Folder, Found
-from mailhelper.fleet import Fleet
+from mailhelper.cli.configdir import Folder, Found
+from mailhelper.cli.fleet import Fleet
 
 
 class Recorder:

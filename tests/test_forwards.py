@@ -7,9 +7,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailhelper.forwards import find_forward, find_inline_forward, parse_loose_date
-from mailhelper.models import Address
-from mailhelper.parse import parse_mail
+from mailhelper.model.values import Address
+from mailhelper.read.forwards import find_forward, find_inline_forward, parse_loose_date
+from mailhelper.read.parse import parse_mail
 
 JANE = Address("jane@acme.com", "Jane Doe")
 BODY = "Could you introduce me to Bob?\n\nJane"

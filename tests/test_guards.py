@@ -12,8 +12,8 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
-from mailhelper.models import Action, ActionKind, ActionStatus, Address
-from mailhelper.store import Store
+from mailhelper.model.values import Action, ActionKind, ActionStatus, Address
+from mailhelper.state.store import Store
 from tests.rig.assistant import OWNER, RigAssistant
 
 T0 = "2026-12-07T09:00:00+00:00"

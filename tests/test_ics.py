@@ -1,4 +1,4 @@
-"""The iCalendar writer (mailhelper.ics) on a fixed clock, read back by a small RFC 5545
+"""The iCalendar writer (mailhelper.compose.ics) on a fixed clock, read back by a small RFC 5545
 parser: lines, folding, escaping, UIDs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.ics import LINE_OCTETS, Entry, calendar, escape_text, fold_line, uid
+from mailhelper.compose.ics import LINE_OCTETS, Entry, calendar, escape_text, fold_line, uid
 
 STAMP = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 ASSISTANT = "helper@example.com"

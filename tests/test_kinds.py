@@ -1,4 +1,4 @@
-"""The table of kinds (mailhelper/kinds.py): complete, and what the rest of the package reads
+"""The table of kinds (mailhelper/model/kinds.py): complete, and what the rest of the package reads
 from it agrees with the templates, the config and the planner."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from dataclasses import fields
 
 import pytest
 
-from mailhelper import kinds
-from mailhelper.digest import SECTIONS
-from mailhelper.kinds import (
+from mailhelper.compose.render import template_names
+from mailhelper.decide.digest import SECTIONS
+from mailhelper.model import kinds
+from mailhelper.model.kinds import (
     ACTIONS,
     COUNTERPART_ACTIONS,
     KINDS,
@@ -26,8 +27,7 @@ from mailhelper.kinds import (
     kind_spec,
     send_key,
 )
-from mailhelper.render import template_names
-from mailhelper.settings import Schedules, Tags
+from mailhelper.model.settings import Schedules, Tags
 
 
 def test_every_action_kind_and_thread_kind_has_an_entry() -> None:

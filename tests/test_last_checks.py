@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailhelper.config import parse_settings
-from mailhelper.models import Action, ActionKind, ActionStatus, Address
-from mailhelper.outbox import allowed_recipients
-from mailhelper.store import Store
+from mailhelper.cli.config import parse_settings
+from mailhelper.engine.outbox import allowed_recipients
+from mailhelper.model.values import Action, ActionKind, ActionStatus, Address
+from mailhelper.state.store import Store
 from tests.rig.assistant import OWNER, RigAssistant
 
 T0 = "2026-12-07T09:00:00+00:00"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from mailhelper.models import ActionKind
+from mailhelper.model.values import ActionKind
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.test_lifecycle import JANE_EMAIL, Walk, addresses, at, html_of, kinds, text_of
 

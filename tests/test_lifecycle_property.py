@@ -3,7 +3,7 @@
 A Hypothesis state machine plays an owner, counterparts and a stranger writing to the
 assistant (parse -> classify -> tracker/plan on an in-memory SQLite store) while a clock moves
 on and due actions are recorded as sent with the engine's own bookkeeping
-(:func:`mailhelper.sending.record_sent`; no servers). After every step it checks SPEC.md's
+(:func:`mailhelper.engine.sending.record_sent`; no servers). After every step it checks SPEC.md's
 promises:
 
 - thread states only move along the lifecycle;
@@ -35,10 +35,19 @@ from hypothesis.stateful import (
     rule,
 )
 
-from mailhelper import sending, tracker
-from mailhelper.classify import Context, classify
-from mailhelper.duration import Duration
-from mailhelper.models import (
+from mailhelper.decide.classify import Context, classify
+from mailhelper.decide.window import in_window
+from mailhelper.engine import sending, tracker
+from mailhelper.model.duration import Duration
+from mailhelper.model.settings import (
+    AskSchedule,
+    QuietHours,
+    Schedules,
+    SendingSettings,
+    Settings,
+    ThankYouSchedule,
+)
+from mailhelper.model.values import (
     COUNTERPART_ACTIONS,
     Action,
     ActionKind,
@@ -47,17 +56,8 @@ from mailhelper.models import (
     Kind,
     ThreadState,
 )
-from mailhelper.parse import parse_mail
-from mailhelper.settings import (
-    AskSchedule,
-    QuietHours,
-    Schedules,
-    SendingSettings,
-    Settings,
-    ThankYouSchedule,
-)
-from mailhelper.store import Store
-from mailhelper.window import in_window
+from mailhelper.read.parse import parse_mail
+from mailhelper.state.store import Store
 
 LONDON = ZoneInfo("Europe/London")
 SAM = Address("sam@example.com", "Sam Rivera")

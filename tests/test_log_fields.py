@@ -7,7 +7,8 @@ import json
 import logging
 from typing import Any
 
-from mailhelper import cli, logfields
+from mailhelper.cli import main as cli
+from mailhelper.model import logfields
 from tests.rig.assistant import RigAssistant
 
 NOW = "2026-12-07T09:00:00+00:00"

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from mailhelper.errors import StateError
-from mailhelper.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, version_of
-from mailhelper.models import ActionKind, ActionStatus, Answer, Kind, ThreadState
-from mailhelper.sqldriver import Connection, PostgresConnection, SQLiteConnection
-from mailhelper.store import Store
+from mailhelper.model.errors import StateError
+from mailhelper.model.values import ActionKind, ActionStatus, Answer, Kind, ThreadState
+from mailhelper.state.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, version_of
+from mailhelper.state.sqldriver import Connection, PostgresConnection, SQLiteConnection
+from mailhelper.state.store import Store
 
 FIXTURE = Path(__file__).parent / "data" / "state-v3.sqlite"
 DOMAIN = "example.com"

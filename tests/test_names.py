@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailhelper.names import greeting, join_names, read_name
+from mailhelper.read.names import greeting, join_names, read_name
 
 #: (display name, address, the name a sentence uses, the name "Hi …," takes)
 NAMES = [
@@ -93,7 +93,7 @@ def test_lists_and_greetings_read_as_sentences() -> None:
 def test_the_examples_in_the_docstrings_hold() -> None:
     import doctest
 
-    import mailhelper.names
+    import mailhelper.read.names
 
-    result = doctest.testmod(mailhelper.names)
+    result = doctest.testmod(mailhelper.read.names)
     assert result.attempted > 5 and result.failed == 0

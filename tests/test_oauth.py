@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from mailhelper.connect import xoauth2_string
+from mailhelper.mail.connect import xoauth2_string
 from tests.rig import SelfSignedCert
 from tests.rig.assistant import OWNER, RigAssistant
 from tests.rig.smtpsink import SmtpSink

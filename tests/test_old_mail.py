@@ -23,7 +23,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailhelper.store import Store
+from mailhelper.state.store import Store
 from tests.rig.assistant import OWNER, OWNER_NAME, REPO, RigAssistant
 from tests.rig.mailboxes import append, make_message
 from tests.test_daemon import Daemon

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.outbox import backoff
+from mailhelper.engine.outbox import backoff
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.dovecot import DovecotServer
 from tests.rig.mailboxes import append, folders, make_message

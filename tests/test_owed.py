@@ -1,4 +1,4 @@
-"""One definition of thanks due and favours due (mailhelper/owed.py): the status table, the
+"""One definition of thanks due and favours due (mailhelper/decide/owed.py): the status table, the
 digest's numbered sections and the digest mail's lists agree on a fixed set of threads.
 
 The render part fails on the code before owed.py: without the lists, the digest mail took
@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import agenda, owed
-from mailhelper.digest import build
-from mailhelper.models import (
+from mailhelper.compose.render import Renderer, RenderJob
+from mailhelper.decide import owed
+from mailhelper.decide.digest import build
+from mailhelper.engine import agenda
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -25,9 +28,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.render import Renderer, RenderJob
-from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.state.store import Store
 
 SAM = Address("sam@example.com", "Sam Rivera")
 NOW = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailhelper import autoreply, forwards, htmltext, mailtext, parse, replytext
-from mailhelper.models import Address
-from mailhelper.parse import (
+from mailhelper.model.values import Address
+from mailhelper.read import autoreply, forwards, htmltext, mailtext, parse, replytext
+from mailhelper.read.parse import (
     MAX_HEADER_VALUE,
     UnparseableMail,
     clean_subject,

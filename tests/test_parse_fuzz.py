@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailhelper.addresses import fold
-from mailhelper.models import Mail
-from mailhelper.parse import MAX_HEADER_VALUE, UnparseableMail, parse_mail
+from mailhelper.model.addresses import fold
+from mailhelper.model.values import Mail
+from mailhelper.read.parse import MAX_HEADER_VALUE, UnparseableMail, parse_mail
 from tests.rig.corpus import CORPUS_DIR as CORPUS
 from tests.rig.corpus import require_corpus
 

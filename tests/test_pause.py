@@ -1,4 +1,4 @@
-"""The pause arithmetic (mailhelper.pause) on a fixed clock: the release, the refusals, and
+"""The pause arithmetic (mailhelper.decide.pause) on a fixed clock: the release, the refusals, and
 which held mails a release supersedes."""
 
 from __future__ import annotations
@@ -8,17 +8,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.commands import parse_command
-from mailhelper.models import ActionKind, ActionStatus, Address, Answer, Kind, Thread, ThreadState
-from mailhelper.pause import (
+from mailhelper.decide.commands import parse_command
+from mailhelper.decide.pause import (
     MAX_PAUSE,
     new_pause,
     pause_problem,
     release_time,
     resumed,
 )
-from mailhelper.release import superseded
-from mailhelper.settings import OwnerTime, QuietHours, SendingSettings, Settings
+from mailhelper.decide.release import superseded
+from mailhelper.model.settings import OwnerTime, QuietHours, SendingSettings, Settings
+from mailhelper.model.values import (
+    ActionKind,
+    ActionStatus,
+    Address,
+    Answer,
+    Kind,
+    Thread,
+    ThreadState,
+)
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -7,12 +7,12 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
-from mailhelper import plan
-from mailhelper.events import CounterpartReply, OwnerCommand
-from mailhelper.models import ActionKind, ActionStatus, Address, ThreadState
-from mailhelper.settings import AskSchedule, Schedules, ThankYouSchedule
-from mailhelper.status import ledger_line
-from mailhelper.store import Store
+from mailhelper.cli.status import ledger_line
+from mailhelper.decide import plan
+from mailhelper.decide.events import CounterpartReply, OwnerCommand
+from mailhelper.model.settings import AskSchedule, Schedules, ThankYouSchedule
+from mailhelper.model.values import ActionKind, ActionStatus, Address, ThreadState
+from mailhelper.state.store import Store
 from tests.test_plan import SAM, T0, ask, sent, settings
 
 JOSE = Address("jose@example.org", "José Núñez")

@@ -6,10 +6,17 @@ import dataclasses
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from mailhelper import plan
-from mailhelper.duration import Duration
-from mailhelper.events import CounterpartReply, OutOfOffice, OwnerCommand, OwnerFollowUp
-from mailhelper.models import (
+from mailhelper.decide import plan
+from mailhelper.decide.events import CounterpartReply, OutOfOffice, OwnerCommand, OwnerFollowUp
+from mailhelper.model.duration import Duration
+from mailhelper.model.settings import (
+    AskSchedule,
+    Schedules,
+    SendingSettings,
+    Settings,
+    ThankYouSchedule,
+)
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -18,13 +25,6 @@ from mailhelper.models import (
     Kind,
     Thread,
     ThreadState,
-)
-from mailhelper.settings import (
-    AskSchedule,
-    Schedules,
-    SendingSettings,
-    Settings,
-    ThankYouSchedule,
 )
 
 LONDON = ZoneInfo("Europe/London")
@@ -283,8 +283,8 @@ def test_the_owners_zone_decides_quiet_hours_and_calendar_days() -> None:
     """A New York owner on a London assistant: an ask at 19:30 New York time on Friday is
     due Monday 19:30 New York (three calendar days there), before their 20:00 quiet hours;
     counted in London it would be Tuesday 00:30, quiet there, and land at 08:00 London."""
-    from mailhelper.settings import OwnerTime, QuietHours
-    from mailhelper.tracker import schedule_fingerprint
+    from mailhelper.engine.tracker import schedule_fingerprint
+    from mailhelper.model.settings import OwnerTime, QuietHours
 
     new_york = ZoneInfo("America/New_York")
     window = SendingSettings(business_days=False, quiet_hours=QuietHours(time(20), time(8)))

@@ -9,11 +9,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper import plan
-from mailhelper.duration import Duration
-from mailhelper.events import OwnerCommand, OwnerFollowUp
-from mailhelper.models import Action, ActionKind, ActionStatus, Address, Kind, Thread, ThreadState
-from mailhelper.settings import NoteSchedule, Schedules, SendingSettings, Settings
+from mailhelper.decide import plan
+from mailhelper.decide.events import OwnerCommand, OwnerFollowUp
+from mailhelper.model.duration import Duration
+from mailhelper.model.settings import NoteSchedule, Schedules, SendingSettings, Settings
+from mailhelper.model.values import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Address,
+    Kind,
+    Thread,
+    ThreadState,
+)
 
 LONDON = ZoneInfo("Europe/London")
 SAM = Address("sam@example.com", "Sam Rivera")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.classify import Context, classify
-from mailhelper.events import Ignored
-from mailhelper.models import ActionKind, Address, Kind, Thread, ThreadState
-from mailhelper.parse import UnparseableMail, parse_mail
-from mailhelper.prefilter import ignorable
-from mailhelper.settings import Settings
+from mailhelper.decide.classify import Context, classify
+from mailhelper.decide.events import Ignored
+from mailhelper.decide.prefilter import ignorable
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import ActionKind, Address, Kind, Thread, ThreadState
+from mailhelper.read.parse import UnparseableMail, parse_mail
 
 SETTINGS = Settings(owners=(Address("sam@example.com", "Sam Rivera"),),
                     assistant=Address("helper@example.com"))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.htmltext import MAX_QUOTE_DEPTH, html_to_text
-from mailhelper.parse import (
+from mailhelper.read.htmltext import MAX_QUOTE_DEPTH, html_to_text
+from mailhelper.read.parse import (
     MAX_ADDRESS_TOTAL,
     MAX_HEADER_FIELDS,
     MAX_LINE_CHECKS,
@@ -26,7 +26,7 @@ from mailhelper.parse import (
     mime_prefix,
     parse_mail,
 )
-from mailhelper.replytext import MAX_LINES, strip_reply
+from mailhelper.read.replytext import MAX_LINES, strip_reply
 from tests.rig.reading import read_in_child
 
 #: CPU seconds one message may take to read, and the child's peak RSS, in MB.

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from mailhelper.models import Action, ActionKind, Address, Answer, Kind, Thread, ThreadState
-from mailhelper.render import Renderer, RenderJob
+from mailhelper.compose.render import Renderer, RenderJob
+from mailhelper.model.values import Action, ActionKind, Address, Answer, Kind, Thread, ThreadState
 from tests.test_render import SAM, T0, settings
 
 ROOT = Path(__file__).resolve().parent.parent

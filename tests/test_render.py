@@ -15,9 +15,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.digest import build as build_digest
-from mailhelper.message_id import bracketed, looks_like_ours, make_message_id
-from mailhelper.models import (
+from mailhelper.compose.render import (
+    CompositionError,
+    Renderer,
+    RenderJob,
+    TemplateProblem,
+    one_line,
+    paragraphs,
+)
+from mailhelper.decide.digest import build as build_digest
+from mailhelper.model.message_id import bracketed, looks_like_ours, make_message_id
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import (
     COUNTERPART_ACTIONS,
     Action,
     ActionKind,
@@ -29,15 +38,6 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.render import (
-    CompositionError,
-    Renderer,
-    RenderJob,
-    TemplateProblem,
-    one_line,
-    paragraphs,
-)
-from mailhelper.settings import Settings
 
 LONDON = ZoneInfo("Europe/London")
 SAM = Address("sam@example.com", "Sam Rivera")

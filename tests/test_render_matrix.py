@@ -23,7 +23,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mailhelper.models import (
+from mailhelper.compose.render import TEMPLATE_PACKAGE, Renderer, RenderJob
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import (
     Action,
     ActionKind,
     Address,
@@ -34,8 +36,6 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.render import TEMPLATE_PACKAGE, Renderer, RenderJob
-from mailhelper.settings import Settings
 from tests.test_render import ASSISTANT, LONDON, NOW, SAM, T0, flat, parts
 
 PEOPLE = {

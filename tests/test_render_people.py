@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from mailhelper.models import Action, ActionKind, Address, Answer, Kind, Thread, ThreadState
-from mailhelper.render import Renderer, RenderJob
+from mailhelper.compose.render import Renderer, RenderJob
+from mailhelper.model.values import Action, ActionKind, Address, Answer, Kind, Thread, ThreadState
 from tests.test_render import NOW, SAM, T0, flat, parts, settings
 
 NAMES = {

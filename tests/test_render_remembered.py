@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import render
-from mailhelper.render import Renderer, TemplateProblem
+from mailhelper.compose import render
+from mailhelper.compose.render import Renderer, TemplateProblem
 from tests.test_render import JOBS, settings
 
 

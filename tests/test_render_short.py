@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from mailhelper.models import Action, ActionKind, Kind, Thread
-from mailhelper.render import Renderer, RenderJob, _sample_jobs
+from mailhelper.compose.render import Renderer, RenderJob, _sample_jobs
+from mailhelper.model.values import Action, ActionKind, Kind, Thread
 from tests.test_render import NOW, SAM, parts, settings
 from tests.test_render_people import GROUPS, NAMES, SUBJECTS, thread_for
 

@@ -4,7 +4,7 @@ fixed clock two days before the spring change in Europe/London (clocks go 01:00 
 BST on Sunday 29 March 2026), and the refusals with their reasons.
 
 The expected rules and times are written by hand from the rules in
-:func:`mailhelper.timewords.read_repeat`: a day named without a time is at 09:00 local,
+:func:`mailhelper.decide.timewords.read_repeat`: a day named without a time is at 09:00 local,
 summer or winter; a rule on the day it is said (``every week`` on a Friday) starts next time.
 """
 
@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.models import Address, Mail
-from mailhelper.settings import Tags
-from mailhelper.tags import read_tag
-from mailhelper.timewords import (
+from mailhelper.decide.tags import read_tag
+from mailhelper.decide.timewords import (
     describe_repeat,
     first_occurrence,
     next_occurrence,
     read_repeat,
     read_when,
 )
+from mailhelper.model.settings import Tags
+from mailhelper.model.values import Address, Mail
 
 LONDON = ZoneInfo("Europe/London")
 #: Friday 27 March 2026, 14:37 GMT; Sunday 29 March starts British Summer Time.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailhelper.replytext import (
+from mailhelper.read.replytext import (
     attribution_at,
     header_block_at,
     header_field,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper import secrets
-from mailhelper.config import parse_settings
-from mailhelper.errors import SecretError
-from mailhelper.settings import Secret
+from mailhelper.cli.config import parse_settings
+from mailhelper.mail import secrets
+from mailhelper.model.errors import SecretError
+from mailhelper.model.settings import Secret
 
 PASSWORD = "s3cret-Pa55word"
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from mailhelper.cli import main
-from mailhelper.migrations import SCHEMA_VERSION, migrate
-from mailhelper.sqldriver import Connection, PostgresConnection, SQLiteConnection
+from mailhelper.cli.main import main
+from mailhelper.state.migrations import SCHEMA_VERSION, migrate
+from mailhelper.state.sqldriver import Connection, PostgresConnection, SQLiteConnection
 from tests.rig.assistant import RigAssistant
 from tests.rig.postgres import PostgresServer
 from tests.test_lifecycle import JANE, Walk, at, kinds

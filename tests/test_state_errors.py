@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.errors import StateError
-from mailhelper.mailbox import HANDLED_FLAG
-from mailhelper.store import Store
+from mailhelper.mail.mailbox import HANDLED_FLAG
+from mailhelper.model.errors import StateError
+from mailhelper.state.store import Store
 from tests.rig.assistant import RigAssistant
 from tests.rig.mailboxes import folders
 

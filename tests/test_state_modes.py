@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.daemon import StateLock
-from mailhelper.store import Store
+from mailhelper.engine.daemon import StateLock
+from mailhelper.state.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ def test_a_state_file_others_can_read_is_left_alone_with_a_warning(
     path = tmp_path / "state.db"
     Store.open(path, "example.com").close()
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="mailhelper.store"):
+    with caplog.at_level(logging.WARNING, logger="mailhelper.state.store"):
         Store.open(path, "example.com").close()
     assert mode(path) == 0o644
     [record] = [r for r in caplog.records if "state file" in r.getMessage()]
@@ -82,6 +82,6 @@ def test_a_state_file_others_can_read_is_left_alone_with_a_warning(
     assert f"chmod 600 {path}" in record.getMessage()
     caplog.clear()
     path.chmod(0o600)
-    with caplog.at_level(logging.WARNING, logger="mailhelper.store"):
+    with caplog.at_level(logging.WARNING, logger="mailhelper.state.store"):
         Store.open(path, "example.com").close()
     assert not [r for r in caplog.records if "state file" in r.getMessage()]

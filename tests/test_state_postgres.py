@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.errors import StateError, StateLockedError
-from mailhelper.models import Action, ActionKind
-from mailhelper.store import Store
+from mailhelper.model.errors import StateError, StateLockedError
+from mailhelper.model.values import Action, ActionKind
+from mailhelper.state.store import Store
 from tests.rig.assistant import RigAssistant
 from tests.rig.dovecot import DovecotServer
 from tests.rig.postgres import PostgresServer

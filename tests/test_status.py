@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from mailhelper.agenda import favours_due, thanks_due
-from mailhelper.cli import main
-from mailhelper.models import (
+from mailhelper.cli.main import main
+from mailhelper.cli.status import status_json
+from mailhelper.engine.agenda import favours_due, thanks_due
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -30,8 +31,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.status import status_json
-from mailhelper.store import Store
+from mailhelper.state.store import Store
 
 SAM = Address("sam@example.com", "Sam Rivera")
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.errors import StateError
-from mailhelper.message_id import make_message_id
-from mailhelper.models import (
+from mailhelper.model.errors import StateError
+from mailhelper.model.message_id import make_message_id
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -24,8 +24,8 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.sqldriver import redact
-from mailhelper.store import SCHEMA_VERSION, Store
+from mailhelper.state.sqldriver import redact
+from mailhelper.state.store import SCHEMA_VERSION, Store
 
 NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 

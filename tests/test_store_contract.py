@@ -1,4 +1,4 @@
-"""The contract every store backend keeps, by role (:mod:`mailhelper.roles`).
+"""The contract every store backend keeps, by role (:mod:`mailhelper.state.roles`).
 
 One class of tests, run once per backend in :data:`BACKENDS`: a new backend (PostgreSQL, an
 in-memory one) adds a factory there and must pass all of it unchanged. The tests use only the
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pytest
 
-from mailhelper.models import (
+from mailhelper.model.values import (
     Action,
     ActionKind,
     ActionStatus,
@@ -24,8 +24,8 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.roles import History, Journal, Schedule, Threads, Transactional
-from mailhelper.store import Store
+from mailhelper.state.roles import History, Journal, Schedule, Threads, Transactional
+from mailhelper.state.store import Store
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 SAM = Address("sam@example.com", "Sam")

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from imapclient import IMAPClient
 
-from mailhelper.mailbox import HANDLED_FLAG, Mailbox, content_key
+from mailhelper.mail.mailbox import HANDLED_FLAG, Mailbox, content_key
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.imapproxy import ImapProxy
 from tests.rig.mailboxes import connect, make_message, read_folder, recreate_folder

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper.models import Address, Kind, Mail
-from mailhelper.settings import Tags
-from mailhelper.tags import NO_TAG, TagReading, read_tag, subject_without_tag
+from mailhelper.decide.tags import NO_TAG, TagReading, read_tag, subject_without_tag
+from mailhelper.model.settings import Tags
+from mailhelper.model.values import Address, Kind, Mail
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 30, 14, 37, tzinfo=LONDON)  # a Monday

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mailhelper.events import DigestCommands, NewThread, OwnerCommand
-from mailhelper.models import ActionKind
-from mailhelper.store import Store
-from mailhelper.tap import find_token, mailto, token_for, with_token
+from mailhelper.decide.events import DigestCommands, NewThread, OwnerCommand
+from mailhelper.decide.tap import find_token, mailto, token_for, with_token
+from mailhelper.model.values import ActionKind
+from mailhelper.state.store import Store
 from tests.test_classify import (
     ALEX,
     HELPER,

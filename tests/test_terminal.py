@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mailhelper.terminal import TerminalStream, for_terminal, json_for_terminal, one_line
+from mailhelper.compose.terminal import TerminalStream, for_terminal, json_for_terminal, one_line
 
 
 @pytest.mark.parametrize(

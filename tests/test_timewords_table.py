@@ -3,7 +3,7 @@ tag, a first body line and a ``snooze`` command, with its due time on a fixed cl
 before the spring change in Europe/London (clocks go 01:00 GMT -> 02:00 BST on Sunday 29 March
 2026), and the refusals with their reasons.
 
-The expected times are written by hand from the rules in :mod:`mailhelper.timewords`.
+The expected times are written by hand from the rules in :mod:`mailhelper.decide.timewords`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailhelper import commands, tags, timewords
-from mailhelper.commands import parse_command
-from mailhelper.models import Address, Mail
-from mailhelper.settings import Tags
-from mailhelper.tags import read_tag
-from mailhelper.timewords import read_when
+from mailhelper.decide import commands, tags, timewords
+from mailhelper.decide.commands import parse_command
+from mailhelper.decide.tags import read_tag
+from mailhelper.decide.timewords import read_when
+from mailhelper.model.settings import Tags
+from mailhelper.model.values import Address, Mail
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

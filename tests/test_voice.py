@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from mailhelper.classify import Context, classify
-from mailhelper.events import NewThread
-from mailhelper.language import guess_language
-from mailhelper.models import Action, ActionKind, Address, Answer, Kind, Thread, ThreadState
-from mailhelper.parse import parse_mail
-from mailhelper.render import Renderer, RenderJob
-from mailhelper.settings import Settings
-from mailhelper.store import Store
+from mailhelper.compose.render import Renderer, RenderJob
+from mailhelper.decide.classify import Context, classify
+from mailhelper.decide.events import NewThread
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import Action, ActionKind, Address, Answer, Kind, Thread, ThreadState
+from mailhelper.read.language import guess_language
+from mailhelper.read.parse import parse_mail
+from mailhelper.state.store import Store
 from tests.rig.mailboxes import make_message
 from tests.test_render import LONDON, NOW, T0, flat, parts
 

@@ -1,4 +1,4 @@
-"""What a message in the owner's own mailbox tells (:func:`mailhelper.watch.learn`), and the
+"""What a message in the owner's own mailbox tells (:func:`mailhelper.engine.watch.learn`), and the
 plan's answer to a thank-you by hand: pure, no server."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailhelper import plan
-from mailhelper.events import CounterpartReply, OwnerFollowUp, OwnerThanked
-from mailhelper.models import (
+from mailhelper.decide import plan
+from mailhelper.decide.events import CounterpartReply, OwnerFollowUp, OwnerThanked
+from mailhelper.engine.watch import first_look_since, learn, retry_after
+from mailhelper.model.settings import SendingSettings, Settings
+from mailhelper.model.values import (
     ActionKind,
     ActionStatus,
     Address,
@@ -19,9 +21,7 @@ from mailhelper.models import (
     Thread,
     ThreadState,
 )
-from mailhelper.parse import parse_mail
-from mailhelper.settings import SendingSettings, Settings
-from mailhelper.watch import first_look_since, learn, retry_after
+from mailhelper.read.parse import parse_mail
 
 SAM = Address("sam@example.com", "Sam Rivera")
 JANE = Address("jane@example.org", "Jane Doe")

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailhelper.settings import QuietHours, SendingSettings
-from mailhelper.timewords import parse_when
-from mailhelper.window import in_window, next_sending_time
+from mailhelper.decide.timewords import parse_when
+from mailhelper.decide.window import in_window, next_sending_time
+from mailhelper.model.settings import QuietHours, SendingSettings
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -13,14 +13,24 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from mailhelper import cli, explain, render, status
-from mailhelper.events import OwnerCommand
-from mailhelper.message_id import make_message_id
-from mailhelper.models import Action, ActionKind, Address, Kind, PersonFigures, Thread, ThreadState
-from mailhelper.plan import apply
-from mailhelper.render import Renderer, RenderJob, answered_sentence, plural, thanks_words
-from mailhelper.settings import Settings
-from mailhelper.status import ledger_line
+from mailhelper.cli import explain, status
+from mailhelper.cli import main as cli
+from mailhelper.cli.status import ledger_line
+from mailhelper.compose import render
+from mailhelper.compose.render import Renderer, RenderJob, answered_sentence, plural, thanks_words
+from mailhelper.decide.events import OwnerCommand
+from mailhelper.decide.plan import apply
+from mailhelper.model.message_id import make_message_id
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import (
+    Action,
+    ActionKind,
+    Address,
+    Kind,
+    PersonFigures,
+    Thread,
+    ThreadState,
+)
 from tests.rig.mailboxes import make_message
 
 LONDON = ZoneInfo("Europe/London")
@@ -87,7 +97,7 @@ def test_the_answer_to_decline_says_when_the_thank_you_comes_and_offers_decline_
 
 
 def test_status_names_actions_and_times_as_the_mails_do(tmp_path: Path) -> None:
-    from mailhelper.store import Store
+    from mailhelper.state.store import Store
 
     store = Store.open(tmp_path / "s.db", "example.com")
     thread = dataclasses.replace(offer_thread(), kind=Kind.ASK, state=ThreadState.DONE,

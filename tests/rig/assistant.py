@@ -2,7 +2,7 @@
 
 :class:`RigAssistant` writes a real YAML config (so config loading is exercised too), delivers
 mail into the assistant's INBOX by APPEND, runs ``mailhelper poll --once --now ...`` (in this
-process through :func:`mailhelper.cli.main`, or as a subprocess where a test needs to kill it),
+process through :func:`mailhelper.cli.main.main`, or as a subprocess where a test needs to kill it),
 and reads back what was sent (the sink), what was filed (Sent, the error folder) and
 ``status --json``.
 
@@ -110,7 +110,7 @@ class RigAssistant:
     def cli(self, *args: str) -> tuple[int, str, str]:
         """Run ``mailhelper ARGS --config ...`` in this process: (exit code, stdout, stderr)."""
         out, err = io.StringIO(), io.StringIO()
-        from mailhelper.cli import main
+        from mailhelper.cli.main import main
 
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main([*args, "--config", str(self.config_path)])

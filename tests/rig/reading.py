@@ -1,7 +1,7 @@
 """The whole reading of mail (content key, header check, parse, classify: what
-:meth:`mailhelper.daemon.Assistant.handle` does before its transaction), or the HTML converter
-alone, measured in a child process: CPU seconds per message (``time.process_time``) and the
-child's peak RSS.
+:meth:`mailhelper.engine.daemon.Assistant.handle` does before its transaction), or the HTML
+converter alone, measured in a child process: CPU seconds per message (``time.process_time``) and
+the child's peak RSS.
 
 A child, not the test process, so that the peak RSS is the reading's and not pytest's, and so
 that a reading that never ends is stopped by a timeout instead of hanging the suite::
@@ -79,14 +79,14 @@ def _peak_mb() -> float:
 
 
 def _reader(what: str) -> Callable[[bytes], object]:
-    from mailhelper.classify import Context, classify
-    from mailhelper.htmltext import html_to_text
-    from mailhelper.mailbox import content_key
-    from mailhelper.models import Address
-    from mailhelper.parse import UnparseableMail, parse_mail
-    from mailhelper.prefilter import ignorable
-    from mailhelper.settings import Settings
-    from mailhelper.store import Store
+    from mailhelper.decide.classify import Context, classify
+    from mailhelper.decide.prefilter import ignorable
+    from mailhelper.mail.mailbox import content_key
+    from mailhelper.model.settings import Settings
+    from mailhelper.model.values import Address
+    from mailhelper.read.htmltext import html_to_text
+    from mailhelper.read.parse import UnparseableMail, parse_mail
+    from mailhelper.state.store import Store
 
     if what == "html":
         return lambda raw: html_to_text(raw.decode("utf-8", "replace"))

@@ -1,0 +1,101 @@
+"""A look at a message's header alone, to leave mail that cannot matter unparsed.
+
+Most of a real inbox is mail the assistant can only ignore: newsletters, notifications, and
+strangers writing about things it does not track. Parsing the whole of each (MIME, quoted
+replies, forwards, HTML) costs far more than reading it. :func:`ignorable` answers, from the
+header only, whether :func:`mailhelper.decide.classify.classify` could return anything but "ignored"
+for it; when in any doubt it says no and the message goes the full way.
+
+A message is ignorable when its From is one address, read as the full reading reads it, that
+is not an owner's nor the assistant's (nor names either anywhere in the From field), it
+carries a Message-ID that is not the assistant's, and it refers to no Message-ID the
+assistant knows, and its sender is on no thread at all (so no subject fallback and no
+out-of-office could apply).
+"""
+
+from __future__ import annotations
+
+import email.policy
+from email.parser import BytesHeaderParser
+from typing import Protocol
+
+from mailhelper.decide.classify import is_assistant_address
+from mailhelper.model.addresses import fold
+from mailhelper.model.message_id import looks_like_ours
+from mailhelper.model.settings import Settings
+from mailhelper.model.values import ActionKind, Thread
+from mailhelper.read.parse import address_list, message_ids, mime_prefix
+
+_PARSER = BytesHeaderParser(policy=email.policy.compat32)
+
+
+class Lookup(Protocol):
+    def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None: ...
+
+    def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None: ...
+
+    def is_participant(self, email: str) -> bool: ...
+
+
+def header_of(raw: bytes) -> bytes:
+    """The header section of a raw message (up to the first empty line)."""
+    for blank in (b"\r\n\r\n", b"\n\n"):
+        end = raw.find(blank)
+        if end >= 0:
+            return raw[: end + len(blank)]
+    return raw
+
+
+def ignorable(raw: bytes, settings: Settings, lookup: Lookup) -> tuple[str, str] | None:
+    """(Message-ID, why) when the full reading of ``raw`` would only ignore it, else None
+    (read it in full).
+
+        >>> from mailhelper.model.values import Address
+        >>> class Nothing:
+        ...     def thread_for(self, ids): return None
+        ...     def sent_mail(self, ids): return None
+        ...     def is_participant(self, email): return False
+        >>> s = Settings(owners=(Address("sam@example.com"),),
+        ...              assistant=Address("helper@example.com"))
+        >>> news = b"From: news@shop.example\\r\\nMessage-ID: <1@shop.example>\\r\\n\\r\\nHi"
+        >>> ignorable(news, s, Nothing())[1]
+        'from news@shop.example: not an owner and not a reply to a tracked thread'
+        >>> ignorable(b"From: Sam <sam@example.com>\\r\\nMessage-ID: <2@x>\\r\\n\\r\\n", s,
+        ...           Nothing())
+    """
+    readable, cut = mime_prefix(header_of(raw))
+    if cut:  # a header too big to parse whole: the full reading is bounded, this one not
+        return None
+    try:
+        header = _PARSER.parsebytes(readable)
+        froms = header.get_all("From") or []
+        message_id = message_ids(str(header.get("Message-ID", "")))
+        references = message_ids(" ".join(
+            str(v) for v in (header.get_all("In-Reply-To") or []) + (header.get_all("References")
+                                                                    or [])))
+    except Exception:  # any doubt: the full reading decides
+        return None
+    if len(froms) != 1 or len(message_id) != 1:
+        return None
+    field = fold(str(froms[0]))
+    assistant = fold(settings.assistant.email)
+    local, _, domain = assistant.partition("@")
+    if any(owner.email in field for owner in settings.owners) or (
+            local in field and domain in field):
+        return None
+    # The full reading's own address reader, so that both take the same sender: a comment or
+    # folding inside the address ("sam(Sam)@example.com") must not hide an owner here.
+    senders = address_list(str(froms[0]))
+    if len(senders) != 1:
+        return None
+    sender = senders[0].email
+    if settings.owner_for(sender) is not None or is_assistant_address(sender, settings.assistant):
+        return None
+    if looks_like_ours(message_id[0], domain):
+        return None
+    ids = (*message_id, *references)
+    if lookup.thread_for(ids) is not None or lookup.sent_mail(ids) is not None:
+        return None
+    if lookup.is_participant(sender):
+        return None
+    return message_id[0], f"from {sender}: not an owner and not a reply to a tracked thread"
