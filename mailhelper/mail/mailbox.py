@@ -23,7 +23,6 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailhelper.model import logfields
-from mailhelper.read.parse import written_at
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +286,10 @@ class Mailbox:
         expunged meanwhile is absent. Only that header field is fetched."""
         out: dict[int, Dates] = {}
         wanted = [b"INTERNALDATE", b"BODY.PEEK[HEADER.FIELDS (DATE)]"]
+        # Imported here: the reading modules cost a no-news poll (cron's) a few tens of
+        # milliseconds, and only this path, old mail at a first start, needs one of them.
+        from mailhelper.read.parse import written_at
+
         normalise = self.client.normalise_times
         self.client.normalise_times = False  # keep the server's offset: an aware time
         try:
