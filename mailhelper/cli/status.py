@@ -27,9 +27,10 @@ from mailhelper.compose.render import (
     thanks_words,
 )
 from mailhelper.compose.terminal import one_line
+from mailhelper.decide import owed
 from mailhelper.decide.digest import unsent_draft
 from mailhelper.decide.timewords import describe_repeat
-from mailhelper.engine.agenda import favours_due, next_action, thanks_due
+from mailhelper.engine.agenda import histories, next_action
 from mailhelper.engine.watch import describe, watch_states
 from mailhelper.model.kinds import ACTIONS, KINDS
 from mailhelper.model.settings import Settings
@@ -88,8 +89,11 @@ def pause_lines(store: Store, settings: Settings) -> list[str]:
 
 def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     """What the owner should do, most pressing first; a thread goes in the first that fits."""
-    thanks = {t.id for t in thanks_due(store)}
-    favours = {t.id for t in favours_due(store)}
+    # Every thread's actions, read once for the three tests below (each used to read them).
+    threads = store.threads()
+    history = histories(store, threads)
+    thanks = {t.id for t in owed.thanks_due(threads, history)}
+    favours = {t.id for t in owed.favours_due(threads, history)}
 
     def open_of(kind: Kind) -> Callable[[Thread], bool]:
         return lambda t: t.state is ThreadState.OPEN and t.kind is kind
@@ -97,8 +101,6 @@ def _groups(store: Store) -> list[tuple[str, Callable[[Thread], bool]]]:
     # Each kind's open threads have a group (kinds.KindSpec.status_group); a kind not placed
     # here comes after the notes.
     open_groups = {kind: (KINDS[kind].status_group, open_of(kind)) for kind in Kind}
-    threads = store.threads()
-    history = {t.id: store.actions_for(t.id) for t in threads}
     # The digest's own test (digest.unsent_draft), so the two list the same drafts.
     drafts = {t.id for t in threads if unsent_draft(t, history[t.id]) is not None}
     return [

@@ -20,6 +20,7 @@ from mailhelper.model.kinds import ACTIONS, KINDS
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import Action, ActionKind, ActionStatus, Pause, Thread
 from mailhelper.read.names import join_names
+from mailhelper.state.roles import Schedule
 from mailhelper.state.store import Store
 
 
@@ -36,7 +37,9 @@ def _owned(store: Store, owner: str | None) -> list[Thread]:
     return [t for t in store.threads() if owner is None or t.owner.email == owner]
 
 
-def _history(store: Store, threads: Iterable[Thread]) -> dict[int, Sequence[Action]]:
+def histories(store: Schedule, threads: Iterable[Thread]) -> dict[int, Sequence[Action]]:
+    """Each thread's actions by its id: what :mod:`mailhelper.decide.owed` and the digest
+    read, loaded once."""
     return {t.id: store.actions_for(t.id) for t in threads}
 
 
@@ -44,14 +47,14 @@ def thanks_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
     """Threads whose thank-you (draft or mail) is still to go, oldest first
     (:func:`mailhelper.decide.owed.thanks_due`)."""
     threads = _owned(store, owner)
-    return owed.thanks_due(threads, _history(store, threads))
+    return owed.thanks_due(threads, histories(store, threads))
 
 
 def favours_due(store: Store, owner: str | None = None) -> tuple[Thread, ...]:
     """Threads whose return-the-favour reminder is still to go, most recently settled first
     (:func:`mailhelper.decide.owed.favours_due`)."""
     threads = _owned(store, owner)
-    return owed.favours_due(threads, _history(store, threads))
+    return owed.favours_due(threads, histories(store, threads))
 
 
 def goes_at(action: Action, pause: Pause | None) -> datetime:

@@ -21,6 +21,7 @@ from mailhelper.compose.render import RenderJob
 from mailhelper.decide import owed, plan
 from mailhelper.decide.digest import Digest
 from mailhelper.decide.digest import build as build_digest
+from mailhelper.engine.agenda import histories
 from mailhelper.engine.tracker import replan
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import Action, ActionKind, Thread, ThreadState
@@ -66,7 +67,7 @@ def render_job(
             t for t in store.threads() if owner is None or t.owner.email == owner
         )
         ledger = store.ledger(owner)
-        history = {t.id: store.actions_for(t.id) for t in open_threads}
+        history = histories(store, open_threads)
         pause = store.pause_for(owner) if owner is not None else None
         facts = build_digest(open_threads, history, now,
                              settings.zone_for(owner) if owner else settings.timezone,
