@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import IO
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientError
 
 from mailhelper.compose.render import Renderer
-from mailhelper.decide.backlog import is_old, left_alone_line, own_date
+from mailhelper.decide import backlog
 from mailhelper.decide.events import Event, Ignored
 from mailhelper.decide.plan import after_sent as plan_after_sent
 from mailhelper.engine import tracker
@@ -34,7 +34,7 @@ from mailhelper.engine.outbox import Outbox, SendReport, crash_point
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
-from mailhelper.mail.source import ImapSource, MailSource, imap_cursor
+from mailhelper.mail.source import ImapCursor, ImapSource, MailSource, OldMailRule, Reading
 from mailhelper.mail.transport import SmtpTransport, Transport
 from mailhelper.model import logfields
 from mailhelper.model.errors import ConnectError, MailhelperError, StateError, StateLockedError
@@ -44,7 +44,6 @@ from mailhelper.model.values import (
     ActionKind,
     ActionStatus,
     Address,
-    FirstStart,
     Mail,
     ThreadState,
 )
@@ -65,15 +64,8 @@ WAIT_SLICE = 0.5
 #: When the daily summary of others' mail filed as errors goes out: this time of the next
 #: day, in ``settings.timezone`` (see :meth:`Assistant._count_for_summary`).
 SUMMARY_AT = clock_time(9, 0)
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """The messages a cycle reads, in order, each with the time it is read at."""
-
-    when: dict[int, datetime]
-    backfilled: bool
-    flagged: set[int]  # carry the handled keyword: skipped, never fetched
+#: The old-mail decision (README "Old mail") a mail source applies to what it reads.
+OLD_MAIL = OldMailRule(backlog.is_old, backlog.own_date, backlog.left_alone_line)
 
 
 @dataclass
@@ -360,12 +352,20 @@ class Assistant:
 
     def cycle(self, mailbox: Mailbox, now: datetime,
               backfill: timedelta | None = None) -> CycleReport:
+        """One cycle on a logged-in IMAP mailbox (:meth:`cycle_on` its source)."""
+        return self.cycle_on(ImapSource(mailbox, self.settings.imap), now, backfill)
+
+    def cycle_on(self, source: MailSource, now: datetime, backfill: timedelta | None = None,
+                 transport: Transport | None = None) -> CycleReport:
+        """One cycle: recover a send in flight, read ``source``, look at watched mailboxes,
+        plan digests, release pauses, send what is due (through ``transport``, by default
+        SMTP), keep the calendar file."""
         tracker.replan_if_config_changed(self.store, self.settings, now)
-        sent = ImapSource(mailbox, self.settings.imap)
-        outbox = Outbox(self.store, self.settings, self.renderer, self._transport(), sent)
+        outbox = Outbox(self.store, self.settings, self.renderer,
+                        transport or self._transport(), source)
         try:
             outbox.recover_in_flight(now)
-            report = self.read_inbox(mailbox, now, backfill=backfill)
+            report = self.read_inbox(source, now, backfill=backfill)
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
@@ -416,7 +416,8 @@ class Assistant:
         self.store = real.snapshot()
         self._dry_run = True
         try:
-            report = self.read_inbox(mailbox, now, readonly=True, backfill=backfill)
+            report = self.read_inbox(ImapSource(mailbox, self.settings.imap), now,
+                                     readonly=True, backfill=backfill)
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
@@ -449,12 +450,14 @@ class Assistant:
         return f"would send {action.kind.value} to {message['To']}: {message['Subject']}"
 
     # -- reading mail -----------------------------------------------------------------------
-    def read_inbox(self, mailbox: Mailbox, now: datetime, readonly: bool = False,
+    def read_inbox(self, source: MailSource, now: datetime, readonly: bool = False,
                    backfill: timedelta | None = None) -> CycleReport:
         """Read what arrived since the last poll, each message in its own transaction.
 
-        A message counts as read only once its effects are committed; every ``batch_size``
-        messages the committed ones are flagged (or moved) and the folder position saved, so
+        The source gives the messages after the cursor the store keeps (an opaque string:
+        :class:`~mailhelper.mail.source.Reading`). A message counts as read only once its
+        effects are committed; every ``batch_size`` messages the committed ones are settled
+        (flagged or moved) and the new cursor saved, so
         a dropped connection loses at most one batch of flagging, never a message, and the
         messages read again are recognised (Message-ID, else content) and act once. IMAP
         failures become :class:`ConnectError` naming the folder.
@@ -469,76 +472,42 @@ class Assistant:
         folder = self.settings.imap.folder
         try:
             with self.store.batched_durability():
-                return self._read_folder(mailbox, folder, now, readonly, backfill)
+                return self._read_folder(source, folder, now, readonly, backfill)
         except (IMAPClientError, OSError) as exc:
             raise ConnectError(f"IMAP: lost the connection while reading {folder} "
                                f"({str(exc) or type(exc).__name__}); the next poll goes on "
                                "from the last message handled") from exc
 
-    def _read_folder(
-        self, mailbox: Mailbox, folder: str, now: datetime, readonly: bool,
-        backfill: timedelta | None = None,
-    ) -> CycleReport:
+    def _read_folder(self, source: MailSource, folder: str, now: datetime, readonly: bool,
+                     backfill: timedelta | None = None) -> CycleReport:
         report = CycleReport()
-        try:
-            state = mailbox.select(folder, readonly=readonly)
-        except IMAPClientAbortError:
-            raise  # the connection, not the folder
-        except IMAPClientError as exc:
-            raise ConnectError(f"IMAP: cannot open the folder {folder!r} (imap.folder): "
-                               f"{exc}") from exc
-        position = self.store.sync_position(folder)
-        last_uid = 0
-        if position is not None:
-            if position[0] == state.uidvalidity:
-                last_uid = position[1]
-            else:
-                log.warning(
-                    "%s: UIDVALIDITY changed (%d -> %d): reading the folder again; messages "
-                    "already handled are recognised and skipped", folder, position[0],
-                    state.uidvalidity,
-                )
-        uids = mailbox.new_uids(state, last_uid)
-        start = self.store.first_start(folder)
-        first = position is None and start is None
-        if first:
-            if state.exists and self.store.processed_count() == 0:
-                log.info("%s: a new state file: messages flagged as handled by an earlier one "
-                         "are left alone", folder)
-            boundary = state.uidnext or (max(uids, default=0) + 1)
-            start = FirstStart(now, state.uidvalidity, boundary)
+        cursor = self._cursor()
+        fresh = cursor is None and self.store.processed_count() == 0
+        reading = source.read(cursor, now, readonly=readonly, fresh=fresh)
+        if reading.cursor != cursor:
             with self.store.transaction():
-                self.store.set_first_start(folder, start)  # holds for every later cycle
-        plan = self._plan_reading(mailbox, folder, state.uidvalidity, last_uid, uids, start,
-                                  now, backfill, announce=first or position is None
-                                  or position[0] != state.uidvalidity)
-        if plan.when or plan.flagged:
-            log.info("%s: %d new message(s)", folder, len(plan.when) + len(plan.flagged),
-                     extra=logfields.message(folder=folder))
-        report.duplicates += len(plan.flagged)
+                self._keep_cursor(reading.cursor)  # the first start: holds for every later cycle
+        reading.choose(OLD_MAIL, backfill)
+        report.duplicates += reading.skipped
         handled: list[int] = []
         failed: list[tuple[int, str]] = []
-        reached: set[int] = set()
-        highest = last_uid
         unfinished = self.store.get_meta("backfill_mark")
         if unfinished is not None:  # a backfill stopped (killed, disconnected) before its end
             self._catch_up(int(unfinished), now)
         mark = self.store.last_action_id()
-        if plan.backfilled:
+        if reading.backfilled:
             with self.store.transaction():
                 # Committed before the first old message: whatever stops this backfill, the
                 # next cycle first settles what it planned in the past.
                 self.store.set_meta("backfill_mark", str(mark))
-        for count, message in enumerate(mailbox.fetch(list(plan.when)), start=1):
+        for count, message in enumerate(reading, start=1):
             crash_point("during_fetch")
-            uid = message.uid
-            reached.add(uid)
-            seen = plan.when[uid]
+            uid = message.id
             if message.too_large:
                 outcome, line = self._too_large(message.raw, uid, message.size,
-                                                mailbox.max_message_bytes, seen)
+                                                reading.size_limit, message.at)
             else:
-                outcome, line = self.handle(message.raw, uid, seen)
+                outcome, line = self.handle(message.raw, uid, message.at)
             crash_point("after_commit")
             report.lines.append(line)
             if outcome == "error":
@@ -548,69 +517,18 @@ class Assistant:
                 report.read += outcome == "handled"
                 report.duplicates += outcome == "duplicate"
                 handled.append(uid)
-            highest = max(highest, uid)
-            if count % mailbox.batch_size == 0 and not readonly:
-                self._settle(mailbox, handled, failed, state.uidvalidity, highest)
+            if count % reading.batch_size == 0 and not readonly:
+                self._settle(reading, handled, failed)
                 handled, failed = [], []
-        if plan.backfilled:
+        if reading.backfilled:
             self._catch_up(mark, now)
-        # Every UID up to the first one not reached (a stop mid-way) is decided: read, left
-        # alone as old, or flagged by an earlier state. Without this the position would stay
-        # below them and a later cycle would look at them again.
-        unreached = [u for u in plan.when if u not in reached and u > last_uid]
-        ceiling = min(unreached, default=None)
-        decided = max(uids, default=0)
-        if state.uidnext:
-            decided = max(decided, state.uidnext - 1)
-        if ceiling is None:
-            highest = max(highest, decided)
         if not readonly:
-            self._settle(mailbox, handled, failed, state.uidvalidity, highest)
+            self._settle(reading, handled, failed, finish=True)
         if report.duplicates:
             log.info("%s: %d message(s) handled before (flagged as handled, or the same "
                      "Message-ID or content): skipped",
                      folder, report.duplicates, extra=logfields.message(folder=folder))
         return report
-
-    def _plan_reading(
-        self, mailbox: Mailbox, folder: str, uidvalidity: int, last_uid: int, uids: list[int],
-        start: FirstStart | None, now: datetime, backfill: timedelta | None, announce: bool,
-    ) -> _Reading:
-        """Which messages this cycle reads, in order, and the time each is read at.
-
-        Mail carrying the handled keyword is skipped (:meth:`Mailbox.flagged_among`). New
-        mail is read at ``now``. Mail that was in the folder at the first start and is old
-        (:func:`mailhelper.decide.backlog.is_old`) is left alone, and logged once. With
-        ``backfill``, old mail (and anything below the position not flagged as handled) whose own
-        date (:func:`mailhelper.decide.backlog.own_date`) is within ``backfill`` of ``now`` is read
-        first, oldest first, each at its own date.
-        """
-        flagged = mailbox.flagged_among(uids)
-        uids = [u for u in uids if u not in flagged]
-        judged = [u for u in uids if start is not None and start.was_there(u, uidvalidity)]
-        earlier = mailbox.unhandled_upto(last_uid) if backfill is not None else []
-        dates = mailbox.dates(sorted(set(judged) | set(earlier))) if judged or earlier else {}
-        old = {u for u in judged if start is not None and u in dates
-               and is_old(dates[u].arrival, dates[u].written, start.cutoff)}
-        backfilled: dict[int, datetime] = {}
-        if backfill is not None:
-            for uid in sorted(old | set(earlier)):
-                if uid in dates:
-                    when = own_date(dates[uid].arrival, dates[uid].written, now)
-                    if when >= now - backfill:
-                        backfilled[uid] = when
-        left = sorted(old - set(backfilled))
-        if left and (announce or backfill is not None):
-            times = [own_date(dates[u].arrival, dates[u].written, now) for u in left]
-            log.info("%s", left_alone_line(folder, len(left), min(times), max(times)),
-                     extra=logfields.message(folder=folder))
-        if backfilled:
-            log.info("%s: backfill: reading %d older message(s) from the last %s, each at its "
-                     "own date", folder, len(backfilled), backfill,
-                     extra=logfields.message(folder=folder))
-        order = dict(sorted(backfilled.items(), key=lambda item: (item[1], item[0])))
-        order.update((u, now) for u in uids if u not in old)
-        return _Reading(order, bool(backfilled), flagged)
 
     def _catch_up(self, mark: int, now: datetime) -> None:
         """After a backfill read old mail at its own dates: nothing it planned is left in the
@@ -671,19 +589,18 @@ class Assistant:
                     thread = ended
                     self.store.save_thread(thread)
 
-    def _settle(
-        self, mailbox: Mailbox, handled: list[int], failed: list[tuple[int, str]],
-        uidvalidity: int, highest: int,
-    ) -> None:
+    def _settle(self, reading: Reading, handled: list[int], failed: list[tuple[int, str]],
+                finish: bool = False) -> None:
         """Flag (or move) what was committed, then remember how far the folder was read."""
         if handled or failed:
             self.store.make_durable()  # nothing is flagged before its effects are on disk
-        ImapSource(mailbox, self.settings.imap).settle(handled, [uid for uid, _ in failed])
+        ids = [uid for uid, _ in failed]
+        cursor = reading.finish(handled, ids) if finish else reading.settle(handled, ids)
         for uid, why in failed:
             log.error("message UID %d moved to %s: %s", uid, self.settings.imap.error_folder,
                       why, extra=logfields.message(uid=uid, folder=self.settings.imap.folder))
         with self.store.transaction():
-            self.store.set_sync_position(self.settings.imap.folder, uidvalidity, highest)
+            self._keep_cursor(cursor)
 
     def handle(self, raw: bytes, uid: int | None, now: datetime) -> tuple[str, str]:
         """Parse, classify and apply one message in one transaction.
@@ -986,4 +903,21 @@ class Assistant:
 
     def _cursor(self) -> str | None:
         """How far the folder was read, as the mail source's opaque cursor."""
-        return imap_cursor(self.store.sync_position(self.settings.imap.folder))
+        folder = self.settings.imap.folder
+        position = self.store.sync_position(folder)
+        start = self.store.first_start(folder)
+        if position is None and start is None:
+            return None
+        if position is None:
+            return ImapCursor(None, 0, start).text()
+        return ImapCursor(position[0], position[1], start).text()
+
+    def _keep_cursor(self, cursor: str | None) -> None:
+        """Remember how far the folder was read (in the caller's transaction)."""
+        folder = self.settings.imap.folder
+        parsed = ImapCursor.parse(cursor)
+        if parsed.first_start is not None and parsed.first_start != self.store.first_start(
+                folder):
+            self.store.set_first_start(folder, parsed.first_start)
+        if parsed.uidvalidity is not None:
+            self.store.set_sync_position(folder, parsed.uidvalidity, parsed.last_uid)
