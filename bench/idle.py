@@ -53,12 +53,13 @@ def _ask(n: int, assistant: str) -> tuple[str, bytes]:
 
 
 def _first_cycle_done(state: Path) -> bool:
-    """The daemon has read INBOX once (its sync position is saved): it IDLEs next."""
+    """The daemon has read INBOX once (its cursor holds a position): it IDLEs next."""
     if not state.exists():
         return False
     try:
         with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
-            return db.execute("SELECT 1 FROM sync WHERE folder='INBOX'").fetchone() is not None
+            row = db.execute("SELECT value FROM cursors WHERE folder='INBOX'").fetchone()
+            return row is not None and not str(row[0]).startswith("-")
     except sqlite3.Error:
         return False
 

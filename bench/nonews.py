@@ -37,6 +37,7 @@ from mailhelper.compose.render import Renderer
 from mailhelper.engine.daemon import Assistant
 from mailhelper.mail.connect import open_imap, open_smtp
 from mailhelper.mail.mailbox import HANDLED_FLAG, Mailbox
+from mailhelper.mail.source import ImapCursor
 from mailhelper.state.store import Store
 
 COMMANDS_GOAL = 4
@@ -59,7 +60,8 @@ def _prime_position(servers: BenchServers, assistant: Any, config: Path, now: da
                             f"\\Seen {HANDLED_FLAG.decode()}", "mailbox", "INBOX", "all")
     helper = assistant_for(config)
     with helper.store.transaction():
-        helper.store.set_sync_position("INBOX", status["uidvalidity"], status["uidnext"] - 1)
+        helper.store.set_cursor(
+            "INBOX", ImapCursor(status["uidvalidity"], status["uidnext"] - 1).text())
     helper.store.close()
 
 

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from bench.mailgen import FIRST_DATE, Loaded, generate, load_maildir
+from mailhelper.mail.source import ImapCursor
 from mailhelper.model.values import FirstStart
 from mailhelper.state.store import Store
 from tests.rig import SelfSignedCert
@@ -34,7 +35,8 @@ def record_first_start(assistant: RigAssistant, uidvalidity: int) -> None:
     store = Store.open(assistant.state, assistant.address.rpartition("@")[2])
     try:
         with store.transaction():
-            store.set_first_start("INBOX", FirstStart(FIRST_DATE, uidvalidity, boundary=1))
+            store.set_cursor("INBOX", ImapCursor(
+                None, 0, FirstStart(FIRST_DATE, uidvalidity, boundary=1)).text())
     finally:
         store.close()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mailhelper.mail.mailbox import HANDLED_FLAG, MAX_MESSAGE_BYTES
+from mailhelper.mail.source import imap_position
 from tests.rig import SelfSignedCert
 from tests.rig.assistant import OWNER, OWNER_NAME, RigAssistant
 from tests.rig.dovecot import DovecotServer
@@ -67,9 +68,9 @@ def failing_poll(assistant: RigAssistant, now: str) -> str:
 
 def position(assistant: RigAssistant) -> tuple[int, int] | None:
     with state(assistant) as db:
-        row = db.execute("SELECT uidvalidity, last_uid FROM sync WHERE folder='INBOX'").fetchone()
+        row = db.execute("SELECT value FROM cursors WHERE folder='INBOX'").fetchone()
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    return None if row is None else (int(row["uidvalidity"]), int(row["last_uid"]))
+    return None if row is None else imap_position(str(row["value"]))
 
 
 def notices(assistant: RigAssistant) -> list[str]:

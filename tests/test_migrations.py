@@ -11,7 +11,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ from mailhelper.model.errors import StateError
 from mailhelper.model.values import ActionKind, ActionStatus, Answer, Kind, ThreadState
 from mailhelper.state.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, version_of
 from mailhelper.state.sqldriver import Connection, PostgresConnection, SQLiteConnection
-from mailhelper.state.store import Store
+from mailhelper.state.store import Store, folder_cursor
+from tests.rig.assistant import RigAssistant
+from tests.rig.mailboxes import uidvalidity
+from tests.test_old_mail import ask, deliver_at, old_inbox
 
 FIXTURE = Path(__file__).parent / "data" / "state-v3.sqlite"
 DOMAIN = "example.com"
@@ -75,11 +78,23 @@ def test_a_state_file_of_todays_release_upgrades_and_loses_nothing(tmp_path: Pat
 
     Store.open(path, DOMAIN).close()
 
-    after = rows(path, columns)  # the columns it had: a later step may add more
-    assert dict(after.pop("meta")) == {**meta, "schema_version": str(SCHEMA_VERSION)}
+    # Schema 9 keeps the sync row and the first-start record as the folder's cursor (checked
+    # below); every other row is as it was.
+    moved = {"sync"}
+    after = rows(path, {t: c for t, c in columns.items() if t not in moved})
+    assert dict(after.pop("meta")) == {
+        **{k: v for k, v in meta.items() if not k.startswith("first_start/")},
+        "schema_version": str(SCHEMA_VERSION)}
     for table, old in before.items():
-        if table != "meta":
+        if table not in moved and table != "meta":
             assert after[table] == old, table
+    [(validity, last)] = [(r[0], r[1]) for r in rows(FIXTURE, {"sync": ["uidvalidity",
+                                                                         "last_uid"]})["sync"]]
+    start = json.loads(meta["first_start/INBOX"])
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT folder, value FROM cursors").fetchall() == [
+            ("INBOX", f"{validity}:{last} first {start['at']} {start['uidvalidity']}:"
+                      f"{start['boundary']}")]
     assert before["threads"] and before["thread_answers"] and before["processed"]
 
     # Read back through the store: the story the file holds goes on from where it was.
@@ -274,6 +289,9 @@ def test_a_state_file_of_schema_4_gains_the_pauses_and_keeps_its_threads(
     shutil.copy(FIXTURE, tmp_path / "v4.db")
     Store.open(tmp_path / "v4.db", DOMAIN).close()  # 3 -> current
     with contextlib.closing(sqlite3.connect(tmp_path / "v4.db")) as db:
+        db.execute("CREATE TABLE sync (folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, "
+                   "last_uid INTEGER NOT NULL, highestmodseq INTEGER)")
+        db.execute("DROP TABLE cursors")
         db.execute("DROP TABLE pauses")
         db.execute("ALTER TABLE threads DROP COLUMN repeat")
         db.execute("ALTER TABLE threads DROP COLUMN written_at")
@@ -314,3 +332,76 @@ def test_a_state_file_of_schema_5_gains_repeats_and_its_threads_do_not_repeat(
         store.close()
     with contextlib.closing(sqlite3.connect(tmp_path / "v5.db")) as db2:
         assert version_of(db2) == SCHEMA_VERSION
+
+
+def test_a_state_of_schema_8_keeps_where_each_folder_was_read_as_its_cursor(
+        state_location: Callable[[], Path | str]) -> None:
+    """Schema 9 keeps each folder's reading position and first start as one cursor string,
+    on either backend: a folder with both, a watched folder with a position alone, a folder
+    whose first start was recorded before anything was read."""
+    path = state_location()
+    db = old_state(path, 8)
+    at = "2026-12-07T09:00:00+00:00"
+    for folder, validity, last in (("INBOX", 1796279723, 4_294_967_290),
+                                   ("watch/sam@example.com/Sent", 9, 3)):
+        db.execute("INSERT INTO sync (folder, uidvalidity, last_uid) VALUES (?, ?, ?)",
+                   (folder, validity, last))
+    for folder, validity, boundary in (("INBOX", 1796279723, 4_294_967_291), ("Other", 5, 1)):
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (
+            f"first_start/{folder}",
+            json.dumps({"at": at, "uidvalidity": validity, "boundary": boundary})))
+    db.close()
+
+    if isinstance(path, Path):  # check reads a file not yet upgraded as its upgrade will
+        assert folder_cursor(path, "INBOX") == (f"1796279723:4294967290 first {at} "
+                                                "1796279723:4294967291")
+        assert folder_cursor(path, "Other") == f"- first {at} 5:1"
+        assert folder_cursor(path, "Never") is None
+    store = Store.open(path, DOMAIN)
+    try:
+        assert store.cursor("INBOX") == f"1796279723:4294967290 first {at} 1796279723:4294967291"
+        assert store.cursor("watch/sam@example.com/Sent") == "9:3"
+        assert store.cursor("Other") == f"- first {at} 5:1"
+        assert store.cursor("Never") is None
+        assert store.get_meta("first_start/INBOX") is None, "kept once, in the cursor"
+        assert not store.db.has_table("sync")
+        assert version_of(store.db) == SCHEMA_VERSION
+    finally:
+        store.close()
+    if isinstance(path, Path):
+        assert folder_cursor(path, "Other") == f"- first {at} 5:1"
+
+
+def test_a_state_of_schema_8_reads_on_through_dovecot_exactly_where_it_was(
+        rig_assistant: RigAssistant) -> None:
+    """A state of schema 8 that read INBOX up to a UID (a first poll stopped part way), with
+    its first start, goes on from there after the upgrade: the message it read is not read
+    again, none after it is skipped, and old mail that was there at the first start is still
+    left alone."""
+    rig = rig_assistant
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    count, _span = old_inbox(rig, now)  # UIDs 1 .. count, months old
+    deliver_at(rig, ask(rig, 50, now - timedelta(hours=1)), now)  # read before the upgrade
+    long_ago = now - timedelta(days=200)
+    deliver_at(rig, ask(rig, 51, long_ago), long_ago)  # old: there at the first start
+    deliver_at(rig, ask(rig, 52, now - timedelta(minutes=30)), now)  # there, recent, unread
+    validity = uidvalidity(rig.dovecot, rig.account)
+    db = old_state(rig.state, 8)
+    db.execute("INSERT INTO sync (folder, uidvalidity, last_uid) VALUES ('INBOX', ?, ?)",
+               (validity, count + 1))
+    db.execute("INSERT INTO meta (key, value) VALUES ('first_start/INBOX', ?)", (json.dumps(
+        {"at": now.isoformat(), "uidvalidity": validity, "boundary": count + 4}),))
+    db.close()
+    rig.deliver(ask(rig, 53, now + timedelta(minutes=5)))  # new since
+
+    rig.poll(now + timedelta(minutes=10))
+
+    assert sorted(t["subject"] for t in rig.status()) == ["Intro number 52?",
+                                                          "Intro number 53?"]
+    assert "already here" not in rig.last_output, "the first start was not made again"
+    store = Store.open(rig.state, rig.address.rpartition("@")[2])
+    try:
+        assert store.cursor("INBOX") == (f"{validity}:{count + 4} first {now.isoformat()} "
+                                         f"{validity}:{count + 4}")
+    finally:
+        store.close()

@@ -53,6 +53,9 @@ _UNDO = {
     7: ("ALTER TABLE threads DROP COLUMN written_at",
         "ALTER TABLE threads DROP COLUMN followed_up_at"),
     8: ("ALTER TABLE threads DROP COLUMN expected",),
+    9: ("CREATE TABLE sync (folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, "
+        "last_uid INTEGER NOT NULL, highestmodseq INTEGER)",
+        "DROP TABLE cursors"),
 }
 
 
@@ -329,12 +332,12 @@ def test_the_bytes_being_sent_and_32_bit_uids_round_trip(store: Store) -> None:
     made = thread(store)
     with store.transaction():
         store.add_action(Action("a", ActionKind.FOLLOW_UP, T0, made.id, (SAM,)), T0)
-        store.set_sync_position("INBOX", 4_294_967_295, 4_294_967_290)
+        store.set_cursor("INBOX", "4294967295:4294967290")
         store.mark_processed("m1@x", "hash1", "INBOX", 4_294_967_290, T0, "handled 100% ?")
     raw = bytes(range(256)) * 4
     sending = store.mark_sending(store.due(T0)[0], raw)
     assert sending.id is not None and store.outgoing(sending.id) == raw
-    assert store.sync_position("INBOX") == (4_294_967_295, 4_294_967_290)
+    assert store.cursor("INBOX") == "4294967295:4294967290"
     assert store.processed_outcome("other", "hash1") == "handled 100% ?"
 
 

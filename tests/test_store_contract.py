@@ -19,7 +19,6 @@ from mailhelper.model.values import (
     ActionKind,
     ActionStatus,
     Address,
-    FirstStart,
     Kind,
     Thread,
     ThreadState,
@@ -104,14 +103,15 @@ class TestStoreContract:
         assert backend.processed_outcome("m1@x", "hash1") == "new ask"
         assert backend.processed_count() == 1
 
-    def test_the_reading_position_and_first_start_are_kept(self, backend: Backend) -> None:
-        assert backend.sync_position("INBOX") is None
+    def test_the_reading_cursor_is_kept_as_it_came(self, backend: Backend) -> None:
+        assert backend.cursor("INBOX") is None
+        cursor = "42:17 first 2026-12-07T09:00:00+00:00 42:18"
         with backend.transaction():
-            backend.set_sync_position("INBOX", 42, 17)
-            backend.set_first_start("INBOX", FirstStart(T0, 42, 18))
+            backend.set_cursor("INBOX", "- first 2026-12-07T09:00:00+00:00 42:18")
+            backend.set_cursor("INBOX", cursor)
+            backend.set_cursor("watch/other", "7:1")
             backend.set_meta("k", "v")
-        assert backend.sync_position("INBOX") == (42, 17)
-        assert backend.first_start("INBOX") == FirstStart(T0, 42, 18)
+        assert backend.cursor("INBOX") == cursor and backend.cursor("watch/other") == "7:1"
         assert backend.get_meta("k") == "v"
         with backend.transaction():
             backend.delete_meta("k")

@@ -47,12 +47,13 @@ from mailhelper.mail.connect import (
 )  # fmt: skip
 from mailhelper.mail.mailbox import Mailbox
 from mailhelper.mail.secrets import state_password
+from mailhelper.mail.source import ImapCursor
 from mailhelper.model.errors import ConfigError, ConnectError, MailhelperError, SecretError
 from mailhelper.model.settings import ImapSettings, Settings, SmtpSettings, WatchSettings
 from mailhelper.model.values import GRACE, FirstStart
 from mailhelper.state.migrations import SCHEMA_VERSION, version_of
 from mailhelper.state.sqldriver import PostgresConnection
-from mailhelper.state.store import Store, folder_history, state_name
+from mailhelper.state.store import Store, folder_cursor, state_name
 
 #: The IMAP extensions mailhelper uses when offered, and what it does without each.
 EXTENSIONS = {
@@ -303,7 +304,8 @@ def _check_old_mail(client: IMAPClient, imap: ImapSettings, state: Settings, now
         password = state_password(state)
     except MailhelperError:
         password = None  # reported by the state step
-    has_read, start = folder_history(state.state_location, imap.folder, password)
+    cursor = folder_cursor(state.state_location, imap.folder, password)
+    has_read, start = cursor is not None, ImapCursor.parse(cursor).first_start
     if has_read and start is None:
         return  # read before first starts were recorded: nothing is left alone
     mailbox = Mailbox(client, imap.folder)

@@ -34,7 +34,7 @@ from mailhelper.engine.outbox import Outbox, SendReport, crash_point
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
-from mailhelper.mail.source import ImapCursor, ImapSource, MailSource, OldMailRule, Reading
+from mailhelper.mail.source import ImapSource, MailSource, OldMailRule, Reading
 from mailhelper.mail.transport import SmtpTransport, Transport
 from mailhelper.model import logfields
 from mailhelper.model.errors import ConnectError, MailhelperError, StateError, StateLockedError
@@ -903,21 +903,9 @@ class Assistant:
 
     def _cursor(self) -> str | None:
         """How far the folder was read, as the mail source's opaque cursor."""
-        folder = self.settings.imap.folder
-        position = self.store.sync_position(folder)
-        start = self.store.first_start(folder)
-        if position is None and start is None:
-            return None
-        if position is None:
-            return ImapCursor(None, 0, start).text()
-        return ImapCursor(position[0], position[1], start).text()
+        return self.store.cursor(self.settings.imap.folder)
 
     def _keep_cursor(self, cursor: str | None) -> None:
         """Remember how far the folder was read (in the caller's transaction)."""
-        folder = self.settings.imap.folder
-        parsed = ImapCursor.parse(cursor)
-        if parsed.first_start is not None and parsed.first_start != self.store.first_start(
-                folder):
-            self.store.set_first_start(folder, parsed.first_start)
-        if parsed.uidvalidity is not None:
-            self.store.set_sync_position(folder, parsed.uidvalidity, parsed.last_uid)
+        if cursor is not None:
+            self.store.set_cursor(self.settings.imap.folder, cursor)

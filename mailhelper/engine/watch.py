@@ -47,6 +47,7 @@ from imapclient.exceptions import IMAPClientError
 from mailhelper.decide.events import CounterpartReply, OwnerFollowUp, OwnerThanked
 from mailhelper.engine import tracker
 from mailhelper.mail.connect import LoginRefused, TlsFailed, open_imap
+from mailhelper.mail.source import ImapCursor, imap_position
 from mailhelper.model.errors import ConnectError, MailhelperError, StateError
 from mailhelper.model.kinds import KINDS, AnsweredBy
 from mailhelper.model.settings import ImapSettings, Settings, WatchSettings
@@ -384,12 +385,12 @@ class Watcher:
             raise _NoFolder(folder) from exc
         uidvalidity = int(status.get(b"UIDVALIDITY", 0))
         uidnext = int(status.get(b"UIDNEXT", 0) or 0)
-        position = store.sync_position(key)
+        position = imap_position(store.cursor(key))
         if position is not None and position[0] == uidvalidity and 0 < uidnext <= position[1] + 1:
             return 0, 0  # nothing new: STATUS was the only command
         if int(status.get(b"MESSAGES", 1)) == 0:
             with store.transaction():  # an empty folder: nothing to open, nothing to read
-                store.set_sync_position(key, uidvalidity, max(uidnext - 1, 0))
+                _keep(store, key, uidvalidity, max(uidnext - 1, 0))
             return 0, 0
         client.select_folder(folder, readonly=True)  # EXAMINE
         if position is None or position[0] != uidvalidity:
@@ -422,10 +423,10 @@ class Watcher:
                 if self._one(client, watch, folder, uid, data, store, now):
                     learned += 1
             with store.transaction():
-                store.set_sync_position(key, uidvalidity, chunk[-1])
+                _keep(store, key, uidvalidity, chunk[-1])
         highest = max(uidnext - 1, last, uids[-1] if uids else 0)
         with store.transaction():
-            store.set_sync_position(key, uidvalidity, highest)
+            _keep(store, key, uidvalidity, highest)
         if seen:
             log.debug("watch of %s: %s: %d new message(s), %d about tracked threads",
                       watch.owner, folder, seen, learned)
@@ -493,8 +494,14 @@ class _NoFolder(Exception):
     """A watched folder the server does not have."""
 
 
+def _keep(store: Store, key: str, uidvalidity: int, last_uid: int) -> None:
+    """Remember that the watched folder ``key`` was read up to ``last_uid``, as the IMAP
+    source's cursor (in the caller's transaction)."""
+    store.set_cursor(key, ImapCursor(uidvalidity, last_uid).text())
+
+
 def key_folder(owner: str, folder: str) -> str:
-    """How a watched folder is named in the store (sync positions, processed mail)."""
+    """How a watched folder is named in the store (cursors, processed mail)."""
     return f"watch/{owner}/{folder}"
 
 

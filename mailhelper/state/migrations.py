@@ -243,6 +243,52 @@ def _v8_expected(db: Database) -> None:
     db.execute("ALTER TABLE threads ADD COLUMN expected INTEGER")
 
 
+def legacy_cursor(uidvalidity: int | None, last_uid: int, first_start: str | None) -> str:
+    """The IMAP cursor of a folder that schema 8 kept as a ``sync`` row (``uidvalidity``
+    None: no row) and a ``first_start/<folder>`` meta record (its JSON, or None), in the
+    format of the IMAP source of schema 9 (``"<UIDVALIDITY>:<last UID>"``, ``-`` for no
+    position, then `` first <time> <UIDVALIDITY>:<UIDNEXT>``). Written out here, not taken
+    from the source: a step never changes, whatever the source does later.
+
+        >>> legacy_cursor(7, 500, None)
+        '7:500'
+        >>> legacy_cursor(None, 0, '{"at": "2026-12-07T09:00:00+00:00", "uidvalidity": 7, '
+        ...               '"boundary": 501}')
+        '- first 2026-12-07T09:00:00+00:00 7:501'
+    """
+    where = "-" if uidvalidity is None else f"{int(uidvalidity)}:{int(last_uid)}"
+    if first_start is None:
+        return where
+    start = json.loads(first_start)
+    return f"{where} first {start['at']} {int(start['uidvalidity'])}:{int(start['boundary'])}"
+
+
+def _v9_reading_cursors(db: Database) -> None:
+    """Schema 9: where each folder was read to, as the mail source's cursor, an opaque string
+    the store keeps as it came, instead of IMAP's numbers (``sync``) and the first-start
+    record (``first_start/<folder>`` in ``meta``), which both go into it
+    (:func:`legacy_cursor`); watched folders' positions too."""
+    _run(db, """
+CREATE TABLE IF NOT EXISTS cursors (
+    folder TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+""")
+    positions = {str(folder): (int(validity), int(last)) for folder, validity, last
+                 in db.execute("SELECT folder, uidvalidity, last_uid FROM sync").fetchall()}
+    prefix = "first_start/"
+    starts = {str(key)[len(prefix):]: str(value) for key, value
+              in db.execute("SELECT key, value FROM meta").fetchall()
+              if str(key).startswith(prefix)}
+    for folder in sorted(set(positions) | set(starts)):
+        validity, last = positions.get(folder, (None, 0))
+        db.execute("INSERT INTO cursors (folder, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                   (folder, legacy_cursor(validity, last, starts.get(folder))))
+    for folder in starts:
+        db.execute("DELETE FROM meta WHERE key=?", (prefix + folder,))
+    db.execute("DROP TABLE sync")
+
+
 #: The steps, in order: ``MIGRATIONS[N - 1]`` takes a file from schema ``N - 1`` to ``N``.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_first_release,
@@ -253,6 +299,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v6_repeats,
     _v7_written_and_followed_up,
     _v8_expected,
+    _v9_reading_cursors,
 )
 
 #: The schema this code reads and writes: the number of steps.

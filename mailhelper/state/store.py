@@ -1,5 +1,5 @@
 """The assistant's memory: threads, the messages that belong to them, events, scheduled actions,
-processed messages and the mailbox sync position, in one SQLite file.
+processed messages and where each folder was read to (its cursor), in one SQLite file.
 
 One method per question (STYLE.md): ``due(now)``, ``thread_for(message_ids)``,
 ``mark_sent(action)``. Writes happen inside :meth:`Store.transaction`, one transaction per
@@ -33,7 +33,6 @@ from mailhelper.model.values import (
     ActionStatus,
     Address,
     Answer,
-    FirstStart,
     Kind,
     Ledger,
     Pause,
@@ -43,7 +42,7 @@ from mailhelper.model.values import (
     thanked_people,
 )
 from mailhelper.state.migrations import SCHEMA_VERSION as SCHEMA_VERSION  # the store's, re-exported
-from mailhelper.state.migrations import NewerSchema, migrate, pending, version_of
+from mailhelper.state.migrations import NewerSchema, legacy_cursor, migrate, pending, version_of
 from mailhelper.state.sqldriver import (
     Connection,
     PostgresConnection,
@@ -374,29 +373,17 @@ class Store:
     def processed_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM processed").fetchone()[0])
 
-    def sync_position(self, folder: str) -> tuple[int, int] | None:
-        """(UIDVALIDITY, last UID handled) for a folder, or None before the first sync."""
-        row = self.db.execute(
-            "SELECT uidvalidity, last_uid FROM sync WHERE folder=?", (folder,)
-        ).fetchone()
-        return None if row is None else (int(row["uidvalidity"]), int(row["last_uid"]))
+    def cursor(self, folder: str) -> str | None:
+        """Where ``folder`` was read to: the mail source's cursor as it was kept (an opaque
+        string, its first-start record in it), or None before the first reading."""
+        row = self.db.execute("SELECT value FROM cursors WHERE folder=?", (folder,)).fetchone()
+        return None if row is None else str(row["value"])
 
-    def first_start(self, folder: str) -> FirstStart | None:
-        """The record of the first time this state read ``folder`` (None: it never has, or
-        it did before first starts were recorded). It holds for good: what was there then
-        and old stays left alone (:mod:`mailhelper.decide.backlog`)."""
-        text = self.get_meta(f"first_start/{folder}")
-        return None if text is None else FirstStart.from_json(text)
-
-    def set_first_start(self, folder: str, start: FirstStart) -> None:
-        self.set_meta(f"first_start/{folder}", start.to_json())
-
-    def set_sync_position(self, folder: str, uidvalidity: int, last_uid: int) -> None:
+    def set_cursor(self, folder: str, cursor: str) -> None:
         self.db.execute(
-            "INSERT INTO sync (folder, uidvalidity, last_uid) VALUES (?, ?, ?) "
-            "ON CONFLICT (folder) DO UPDATE SET uidvalidity=excluded.uidvalidity, "
-            "last_uid=excluded.last_uid",
-            (folder, uidvalidity, last_uid),
+            "INSERT INTO cursors (folder, value) VALUES (?, ?) "
+            "ON CONFLICT (folder) DO UPDATE SET value=excluded.value",
+            (folder, cursor),
         )
 
     # -- threads ----------------------------------------------------------------------------
@@ -1086,39 +1073,47 @@ def copy_rows(source: Connection, target: Connection) -> None:
     target.commit()
 
 
-def folder_history(path: Path | str, folder: str,
-                   password: str | None = None) -> tuple[bool, FirstStart | None]:
-    """Whether the state at ``path`` (a file or a ``postgresql://`` URL) has read ``folder``,
-    and its first-start record, without creating, migrating or locking anything (``check``
-    asks while ``run`` may be running). A missing or unreadable state has read nothing."""
+def folder_cursor(path: Path | str, folder: str, password: str | None = None) -> str | None:
+    """The cursor ``folder`` was read to in the state at ``path`` (a file or a
+    ``postgresql://`` URL), without creating, migrating or locking anything (``check`` asks
+    while ``run`` may be running); None when it never read the folder. A missing or
+    unreadable state has read nothing; a file not yet upgraded to cursors (schema 8 or
+    older) answers as its upgrade will (:func:`~mailhelper.state.migrations.legacy_cursor`)."""
     if isinstance(path, str) and is_database_url(path):
         try:
             store = Store.open_readonly(path, "", password)
         except StateError:
-            return False, None
+            return None
         try:
-            start = store.first_start(folder)
-            return start is not None or store.sync_position(folder) is not None, start
+            return store.cursor(folder)
         except StateError:
-            return False, None
+            return None
         finally:
             with contextlib.suppress(StateError):
                 store.close()
     path = Path(path)
     if not path.exists():
-        return False, None
+        return None
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error:
-        return False, None
+        return None
     try:
-        row = connection.execute("SELECT value FROM meta WHERE key=?",
-                                 (f"first_start/{folder}",)).fetchone()
-        start = None if row is None else FirstStart.from_json(str(row[0]))
-        synced = connection.execute("SELECT 1 FROM sync WHERE folder=?", (folder,)).fetchone()
-        return start is not None or synced is not None, start
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE type='table' "
+                              "AND name='cursors'").fetchone() is not None:
+            row = connection.execute("SELECT value FROM cursors WHERE folder=?",
+                                     (folder,)).fetchone()
+            return None if row is None else str(row[0])
+        start = connection.execute("SELECT value FROM meta WHERE key=?",
+                                   (f"first_start/{folder}",)).fetchone()
+        synced = connection.execute("SELECT uidvalidity, last_uid FROM sync WHERE folder=?",
+                                    (folder,)).fetchone()
+        if start is None and synced is None:
+            return None
+        validity, last = (None, 0) if synced is None else (int(synced[0]), int(synced[1]))
+        return legacy_cursor(validity, last, None if start is None else str(start[0]))
     except sqlite3.Error:
-        return False, None
+        return None
     finally:
         connection.close()
 
