@@ -1,5 +1,6 @@
-"""The engine without servers: the exactly-once protocol and the bookkeeping after a send, run
-on a real SQLite store with the in-memory Transport and Sent folder (:mod:`mailhelper.mail.memory`).
+"""The engine without servers: reading a mail source by its cursor, the exactly-once protocol
+and the bookkeeping after a send, run on a real SQLite store with the in-memory source,
+Transport and Sent folder (:mod:`mailhelper.mail.memory`).
 
 These are fast (no Dovecot, no SMTP sink) and pin the engine's side of SPEC.md safety rule 3;
 the same promises are held against real servers by tests/test_outbox.py and test_crash.py.
@@ -18,9 +19,9 @@ import pytest
 from mailhelper.compose.render import Renderer
 from mailhelper.decide import owed
 from mailhelper.engine import sending
-from mailhelper.engine.daemon import Assistant
+from mailhelper.engine.daemon import Assistant, CycleReport
 from mailhelper.engine.outbox import Outbox
-from mailhelper.mail.memory import MemorySentFolder, MemoryTransport
+from mailhelper.mail.memory import MemorySentFolder, MemorySource, MemoryTransport
 from mailhelper.mail.transport import Refused, Unknown
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import (
@@ -49,6 +50,7 @@ class Engine:
         self.renderer = Renderer(self.settings)
         self.transport = MemoryTransport()
         self.sent = MemorySentFolder()
+        self.source = MemorySource(sent=self.sent)
 
         def no_server() -> object:
             raise AssertionError("the engine opens no connection here")
@@ -58,6 +60,13 @@ class Engine:
 
     def outbox(self) -> Outbox:
         return Outbox(self.store, self.settings, self.renderer, self.transport, self.sent)
+
+    def cycle(self, now: datetime = NOW) -> CycleReport:
+        """One whole cycle reading :attr:`source` and sending through :attr:`transport`."""
+        return self.assistant.cycle_on(self.source, now, transport=self.transport)
+
+    def cursor(self) -> str | None:
+        return self.store.cursor(self.settings.imap.folder)
 
     def receive(self, raw: bytes, now: datetime = NOW) -> str:
         outcome, line = self.assistant.handle(raw, None, now)
@@ -230,3 +239,81 @@ def test_thanks_and_favours_due_have_one_definition(engine: Engine) -> None:
     digest = Action(key="digest", kind=ActionKind.DIGEST, due=NOW, recipients=(SAM,))
     job = sending.render_job(engine.store, engine.settings, digest, NOW)
     assert job.thanks_due == (open_ask,) and job.favours_due == (done,)
+
+
+# -- reading through the mail source, by its cursor ----------------------------------------------
+def _thread_subjects(store: Store) -> list[str]:
+    return sorted(t.subject for t in store.threads())
+
+
+def test_new_mail_is_read_by_the_cycle_settled_and_the_cursor_moves(engine: Engine) -> None:
+    first = engine.cycle()
+    assert first.read == 0 and engine.cursor() is not None, "the first start is recorded"
+    engine.source.deliver(ASK, arrival=NOW)
+    report = engine.cycle(NOW + timedelta(minutes=1))
+    assert (report.read, report.errors, report.duplicates) == (1, 0, 0)
+    assert engine.source.handled == {1} and not engine.source.failed
+    assert _thread_subjects(engine.store) == ["Intro to Acme?"]
+    assert engine.delivered_to(SAM.email), "the receipt went in the same cycle"
+    again = engine.cycle(NOW + timedelta(minutes=2))
+    assert (again.read, again.duplicates) == (0, 0), "nothing past the cursor: nothing read"
+
+
+def test_a_failing_message_in_a_batch_is_filed_and_the_rest_read_once(engine: Engine) -> None:
+    engine.source.batch_size = 2
+    engine.cycle()
+    asks = [mail(SAM, JANE, f"Ask {n}", f"Hi Jane, could you send me report {n}?",
+                 f"ask-{n}@example.com", cc=HELPER) for n in range(1, 5)]
+    for raw in (asks[0], b"no header at all, not a mail\r\n", *asks[1:]):
+        engine.source.deliver(raw, arrival=NOW)
+    report = engine.cycle(NOW + timedelta(minutes=1))
+    assert (report.read, report.errors) == (4, 1)
+    assert engine.source.failed == {2}, "the unreadable one went to the error folder"
+    assert engine.source.handled == {1, 3, 4, 5}
+    assert _thread_subjects(engine.store) == ["Ask 1", "Ask 2", "Ask 3", "Ask 4"]
+    assert str(engine.cursor()).startswith("5 "), "read up to the last message"
+    again = engine.cycle(NOW + timedelta(minutes=2))
+    assert (again.read, again.errors, again.duplicates) == (0, 0, 0)
+
+
+def test_a_restart_reads_on_from_the_saved_cursor(engine: Engine, tmp_path: Path) -> None:
+    engine.cycle()
+    engine.source.deliver(ASK, arrival=NOW)
+    engine.cycle(NOW + timedelta(minutes=1))
+    saved = engine.cursor()
+    engine.store.close()
+
+    later = Engine(tmp_path)  # the same state file, a new process
+    later.source = engine.source
+    later.transport = engine.transport
+    assert later.cursor() == saved
+    engine.source.handled.clear()  # no keyword to fall back on: only the cursor tells
+    engine.source.deliver(mail(JANE, SAM, "Re: Intro to Acme?", "Sure, I'll ask Bob.",
+                               "reply-1@example.org", cc=HELPER,
+                               in_reply_to="<ask-1@example.com>"), arrival=NOW)
+    try:
+        report = later.cycle(NOW + timedelta(hours=1))
+    finally:
+        later.store.close()
+        engine.store = Store.open(engine.settings.state, "example.com")
+    assert (report.read, report.duplicates) == (1, 0), "only the mail after the cursor"
+    assert engine.source.handled == {2}
+
+
+OLD_ASK = (b"From: Sam Owner <sam@example.com>\r\nTo: Jane Doe <jane@example.org>\r\n"
+           b"Cc: Sam's assistant <helper@example.com>\r\nSubject: Old news\r\n"
+           b"Message-ID: <old-1@example.com>\r\nDate: Sun, 01 Nov 2026 09:00:00 +0000\r\n"
+           b"\r\nHi Jane, could you look at this?\r\n")
+
+
+def test_old_mail_at_the_first_start_is_left_alone_for_good(engine: Engine) -> None:
+    engine.source.deliver(OLD_ASK, arrival=datetime(2026, 11, 1, 9, 1, tzinfo=UTC))
+    engine.source.deliver(ASK, arrival=NOW - timedelta(hours=2))  # sent just before starting
+    report = engine.cycle()
+    assert report.read == 1 and _thread_subjects(engine.store) == ["Intro to Acme?"]
+    assert 1 not in engine.source.handled and not engine.source.failed, "left alone, untouched"
+    engine.source.deliver(mail(SAM, JANE, "New ask", "Hi Jane, could you call Bob?",
+                               "ask-2@example.com", cc=HELPER), arrival=NOW)
+    later = engine.cycle(NOW + timedelta(days=3))
+    assert later.read == 1
+    assert _thread_subjects(engine.store) == ["Intro to Acme?", "New ask"]
