@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailhelper.model.errors import StateError
+from mailhelper.model.kinds import ACTIONS, LedgerEffect
 from mailhelper.model.message_id import make_message_id
 from mailhelper.model.values import (
     Action,
@@ -385,3 +386,38 @@ def test_a_bool_is_stored_as_an_integer_as_sqlite_does(store: Store) -> None:
     with store.transaction():
         store.db.execute("UPDATE actions SET appended=? WHERE key=?", (True, "a"))
     assert store.unappended() == []
+
+
+def _sent(store: Store, made: Thread, kind: ActionKind, data: dict[str, str]) -> None:
+    with store.transaction():
+        store.add_action(Action(f"t{made.id}/{kind.value}", kind, T0, made.id, (JANE,),
+                                data=data), T0)
+    action = store.mark_sending(store.due(T0)[0])
+    store.mark_sent(action, T0)
+
+
+def test_the_ledger_counts_what_the_registry_says_each_kind_counts_as(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which sent mail the ledger counts as thanks (sent or drafted) or a favour returned is
+    the registry's (``ActionSpec.ledger``), not a list of kinds in the SQL: every kind with a
+    ledger effect is counted for it, and a kind given one is counted without touching the
+    store."""
+    figure = {LedgerEffect.THANKS_SENT: "thanks_sent",
+              LedgerEffect.THANKS_DRAFTED: "thanks_drafted",
+              LedgerEffect.FAVOUR_RETURNED: "favours_returned"}
+    assert set(figure) == set(LedgerEffect) - {LedgerEffect.NONE}, "a new effect: count it"
+    counted = {kind: spec.ledger for kind, spec in ACTIONS.items()
+               if spec.ledger is not LedgerEffect.NONE}
+    assert counted, "the registry gives some kinds a ledger effect"
+    for n, (kind, effect) in enumerate(sorted(counted.items())):
+        made = thread(store, answered_at=T0 + timedelta(hours=1), root_message_id=f"{n}@x")
+        _sent(store, made, kind, {"people": JANE.email, "about": ActionKind.RETURN_FAVOR.value})
+        overall = store.ledger().overall
+        assert getattr(overall, figure[effect]) >= 1, (kind, effect, overall)
+
+    made = thread(store, answered_at=T0 + timedelta(hours=1), root_message_id="nudge@x")
+    _sent(store, made, ActionKind.NUDGE, {"people": JANE.email})
+    before = store.ledger().overall.thanks_sent
+    monkeypatch.setitem(ACTIONS, ActionKind.NUDGE, dataclasses.replace(
+        ACTIONS[ActionKind.NUDGE], ledger=LedgerEffect.THANKS_SENT))
+    assert store.ledger().overall.thanks_sent == before + 1

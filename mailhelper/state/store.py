@@ -25,6 +25,7 @@ from typing import Any
 
 from mailhelper.model.addresses import fold
 from mailhelper.model.errors import StateError, StateLockedError
+from mailhelper.model.kinds import ACTIONS, LedgerEffect
 from mailhelper.model.message_id import make_message_id, new_secret
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import (
@@ -983,25 +984,30 @@ class Store:
         by_id = {t.id: t for t in threads}
         thanked: dict[int, set[str]] = {}
         drafted: dict[int, set[str]] = {}
+        thanks = ledger_kinds(LedgerEffect.THANKS_SENT, LedgerEffect.THANKS_DRAFTED)
         for row in self.db.execute(
             "SELECT thread_id, kind, recipients, data FROM actions WHERE status='sent' "
-            "AND thread_id IS NOT NULL AND kind IN ('thank_you', 'thank_you_draft')"
+            f"AND thread_id IS NOT NULL AND kind IN ({', '.join('?' for _ in thanks)})",
+            thanks,
         ):
             thread = by_id.get(int(row["thread_id"]))
             if thread is None:
                 continue
-            covered = thanked_people(thread, ActionKind(row["kind"]), json.loads(row["data"]),
+            kind = ActionKind(row["kind"])
+            covered = thanked_people(thread, kind, json.loads(row["data"]),
                                      _addresses(row["recipients"]))
-            target = thanked if row["kind"] == ActionKind.THANK_YOU.value else drafted
+            target = thanked if ACTIONS[kind].ledger is LedgerEffect.THANKS_SENT else drafted
             target.setdefault(thread.id, set()).update(covered)
 
         returned: dict[int, set[str]] = {}
+        favours = ledger_kinds(LedgerEffect.FAVOUR_RETURNED)
         for row in self.db.execute(
-            "SELECT thread_id, data FROM actions WHERE status='sent' AND kind='letter' "
-            "AND thread_id IS NOT NULL"
+            "SELECT thread_id, data FROM actions WHERE status='sent' AND thread_id IS NOT NULL "
+            f"AND kind IN ({', '.join('?' for _ in favours)})",
+            favours,
         ):
             data = json.loads(row["data"])
-            if data.get("about") == "return_favor":
+            if data.get("about") == ActionKind.RETURN_FAVOR.value:
                 returned.setdefault(int(row["thread_id"]), set()).update(
                     str(data.get("people", "")).split(","))
 
@@ -1045,6 +1051,19 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.db.integrity_ok()
+
+
+def ledger_kinds(*effects: LedgerEffect) -> list[str]:
+    """The stored names of the action kinds whose sent mail counts as one of ``effects`` in
+    the ledger, from the registry (:data:`mailhelper.model.kinds.ACTIONS`): a kind given a
+    ledger effect there is counted without touching the SQL.
+
+        >>> ledger_kinds(LedgerEffect.THANKS_SENT, LedgerEffect.THANKS_DRAFTED)
+        ['thank_you', 'thank_you_draft']
+        >>> ledger_kinds(LedgerEffect.FAVOUR_RETURNED)
+        ['letter']
+    """
+    return sorted(kind.value for kind, spec in ACTIONS.items() if spec.ledger in effects)
 
 
 def state_name(settings: Settings) -> str:
