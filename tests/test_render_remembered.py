@@ -28,13 +28,13 @@ def test_a_remembered_check_compiles_nothing_until_a_mail_is_rendered(
 ) -> None:
     marker = tmp_path / "state.db-templates"
     first = Renderer(settings(), remembered=marker)
-    assert first._env is not None and marker.is_file()  # checked, and remembered
+    assert first.compiled and marker.is_file()  # checked, and remembered
     _as_if_a_new_process(monkeypatch)
     second = Renderer(settings(), remembered=marker)
-    assert second._env is None  # nothing compiled at start-up
+    assert not second.compiled  # nothing compiled at start-up
     message = second.render(JOBS["follow_up"])
     assert message["Subject"] == first.render(JOBS["follow_up"])["Subject"]
-    assert second._env is not None
+    assert second.compiled
 
 
 def test_an_override_changed_since_the_check_is_checked_again_at_start_up(
@@ -61,7 +61,7 @@ def test_other_settings_are_checked_again(tmp_path: Path, monkeypatch: pytest.Mo
     before = marker.read_text()
     _as_if_a_new_process(monkeypatch)
     renderer = Renderer(settings(send_as="owner"), remembered=marker)
-    assert renderer._env is not None and marker.read_text() != before
+    assert renderer.compiled and marker.read_text() != before
 
 
 def test_an_unwritable_marker_only_means_checking_every_time(
@@ -70,5 +70,5 @@ def test_an_unwritable_marker_only_means_checking_every_time(
     marker = tmp_path / "no-such-folder" / "state.db-templates"
     Renderer(settings(), remembered=marker)
     _as_if_a_new_process(monkeypatch)
-    assert Renderer(settings(), remembered=marker)._env is not None
+    assert Renderer(settings(), remembered=marker).compiled
     assert not marker.exists()

@@ -1235,6 +1235,13 @@ class Renderer:
         _remember(remembered, digest)
 
     @property
+    def compiled(self) -> bool:
+        """Whether the templates are compiled yet: at start-up when they were checked, else
+        at the first mail rendered (a check remembered from an earlier process compiles
+        nothing)."""
+        return self._env is not None
+
+    @property
     def env(self) -> ImmutableSandboxedEnvironment:
         """The Jinja2 environment, built (every template compiled) at its first use."""
         if self._env is None:
