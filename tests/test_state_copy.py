@@ -165,3 +165,29 @@ def test_a_copy_that_fails_part_way_leaves_the_database_empty_for_another_try(
     code, _, err = _cli("state", "copy", str(rig.state), url)
     assert code == 0, err
     assert _sorted(_contents(url)) == _sorted(_contents(str(rig.state)))
+
+
+def test_a_database_whose_mailbox_a_daemon_reads_is_not_copied(
+    rig_assistant: RigAssistant, postgres: PostgresServer, tmp_path: Path,
+) -> None:
+    """Daemons sharing a database hold leases, not the database's lock: a live lease refuses
+    the copy, naming the process; once it is let go, the copy runs."""
+    from mailhelper.state.lease import Holder, Lease
+    from mailhelper.state.store import Store
+
+    url = postgres.new_database()
+    rig_assistant.configure({"state": url})
+    rig_assistant.poll(at("2026-12-07 09:00"))
+    daemon = Store.open(url, "example.com")
+    lease = Lease(daemon.db, rig_assistant.address, Holder("db-host-3", 31), 30)
+    try:
+        assert lease.take()
+        code, _, err = _cli("state", "copy", url, str(tmp_path / "copy.db"))
+        assert code != 0
+        assert (f"a mailhelper is reading {url} ({rig_assistant.address}: lease: held by "
+                "db-host-3 (pid 31) until ") in err, err
+        assert not (tmp_path / "copy.db").exists()
+        lease.retire()
+    finally:
+        daemon.close()
+    assert _cli("state", "copy", url, str(tmp_path / "copy.db"))[0] == 0

@@ -204,6 +204,7 @@ def copy_state(source: str, destination: str, password: str | None = None,
     """Copy the state at ``source`` into the empty ``destination`` (each an SQLite path or a
     ``postgresql://`` URL); see the module's docstring for what is refused and why."""
     from mailhelper.engine.daemon import StateLock
+    from mailhelper.state.lease import leases
     from mailhelper.state.store import _DAEMON_LOCK, Store
 
     if _name(source) == _name(destination) or (
@@ -221,6 +222,13 @@ def copy_state(source: str, destination: str, password: str | None = None,
             if isinstance(db, PostgresConnection) and not db.hold(_DAEMON_LOCK):
                 raise StateError(f"state copy: a mailhelper is using {redact(source)}; stop "
                                  "it first, so the copy is the whole state")
+            if isinstance(db, PostgresConnection):
+                # Daemons sharing a database hold leases, not that lock.
+                reading = [info for info in leases(db) if info.live]
+                if reading:
+                    raise StateError(f"state copy: a mailhelper is reading {redact(source)} "
+                                     f"({reading[0].mailbox}: {reading[0].line()}); stop it "
+                                     "first, so the copy is the whole state")
             _check_source(db, source)
             _check_empty(destination, password)
             progress(f"copying {_name(source)} to {_name(destination)} "
