@@ -5,7 +5,7 @@ PostgreSQL cluster (tests/rig/postgres.py) holding the state.
   with ``state: postgresql://...`` as with an SQLite file;
 - the server going away stops the cycle with the state sentence, nothing committed and nothing
   sent, and the work resumes when it is back; a store open through a restart reconnects;
-- a second mailhelper on the same database is refused, on any machine (the database's lock);
+- a second mailhelper for the same assistant is refused, on any machine (the assistant's lock);
 - ``check`` reports the state step: connected, the server's version, the schema.
 """
 
@@ -133,11 +133,12 @@ def test_a_second_mailhelper_on_the_same_database_is_refused(
 ) -> None:
     url = postgres.new_database()
     rig_assistant.configure({"state": url})
-    holder = Store.open(url, "example.com", exclusive=True)  # a daemon, on some machine
+    # A daemon of the same assistant, on some machine.
+    holder = Store.open(url, "example.com", exclusive=True, assistant=rig_assistant.address)
     try:
         code, out, err = rig_assistant.cli("poll", "--once", "--now", at("2026-12-07 10:00"))
         assert code == 4, out + err
-        assert "another mailhelper is using the state database" in err
+        assert "another mailhelper is using the state mailhelper_helper_" in err
         code, out, err = rig_assistant.cli("status", "--json")  # reading is not refused
         assert code == 0, err
     finally:
@@ -152,8 +153,9 @@ def test_check_reports_the_postgresql_state(
     rig_assistant.configure({"state": url})
     code, out, err = rig_assistant.cli("check")
     assert code == 0, out + err
-    assert re.search(r"state postgresql://\S+/test_\d+: connected \(PostgreSQL \d+[.\d]*\); "
-                     r"an empty database, its tables are made by the first run", out), out
+    assert re.search(r"state postgresql://\S+/test_\d+ \(schema mailhelper_helper_\w+\): "
+                     r"connected \(PostgreSQL \d+[.\d]*\); no state for this assistant yet, "
+                     r"its tables are made by the first run", out), out
     rig_assistant.poll(at("2026-12-07 10:00"))
     code, out, err = rig_assistant.cli("check")
     assert re.search(r"connected \(PostgreSQL [\d.]+\), schema \d+\n", out), out

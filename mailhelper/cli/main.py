@@ -128,10 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy the whole state (every thread, action and message seen, the "
         "Message-ID secret, the schema version) from SRC into the empty DEST, each an SQLite "
         "file or a postgresql:// URL (the password as libpq finds it: PGPASSWORD, ~/.pgpass). "
-        "Stop the daemon first; a DEST that is not empty, or a SRC of another schema than this "
-        "mailhelper's, is refused. Progress goes to stderr.")
+        "A database holds one state per assistant, each in its own schema: the copy is of "
+        "one assistant's. Stop its daemon first; a DEST that is not empty, or a SRC of another "
+        "schema version than this mailhelper's, is refused. Progress goes to stderr.")
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("destination", metavar="DEST")
+    copy.add_argument("--assistant", metavar="ADDRESS", default=None,
+                      help="the assistant whose state is copied (its address, as in its "
+                      "config): needed when SRC is a database holding several, or DEST a "
+                      "database and SRC a file")
     demo = verbs.add_parser(
         "demo", parents=[logging_options],
         help="the whole story on local servers, nothing configured",
@@ -483,7 +488,7 @@ def _assistant(settings: Any, dry_run: bool = False) -> Any:
         store = Store.open(":memory:", domain)
     else:
         store = Store.open(settings.state_location, domain, state_password(settings),
-                           exclusive=True)
+                           exclusive=True, assistant=settings.assistant.email)
     return Assistant(
         settings,
         store,
@@ -751,7 +756,7 @@ def _open_for_status(settings: Any) -> Any:
     if not _has_state(settings):
         return None
     return Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
-                      state_password(settings))
+                      state_password(settings), assistant=settings.assistant.email)
 
 
 def status_object(settings: Any) -> dict[str, Any]:
@@ -768,9 +773,18 @@ def status_object(settings: Any) -> dict[str, Any]:
         pauses = pause_json(store)
         if pauses:
             shown["pauses"] = pauses
+        if settings.state_url:
+            shown["state"] = _state_json(settings)
         return shown
     finally:
         store.close()
+
+
+def _state_json(settings: Any) -> dict[str, str]:
+    """Where a PostgreSQL state is: the database (no password) and the assistant's schema."""
+    from mailhelper.state.sqldriver import redact
+
+    return {"database": redact(settings.state_url), "schema": settings.state_schema}
 
 
 def status_text(settings: Any, as_ics: bool = False) -> str:
@@ -788,7 +802,12 @@ def status_text(settings: Any, as_ics: bool = False) -> str:
     try:
         if as_ics:
             return str(status_ics(store, settings, stamp))
-        return str(for_terminal(status_table(store, settings)))
+        table = status_table(store, settings)
+        if settings.state_url:
+            from mailhelper.state.store import state_name
+
+            table += f"\n\nState: {state_name(settings)}"
+        return str(for_terminal(table))
     finally:
         store.close()
 
@@ -798,7 +817,8 @@ def cmd_state_copy(args: argparse.Namespace) -> int:
     from mailhelper.state.sqldriver import redact
 
     copied = copy_state(args.source, args.destination,
-                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr))
+                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr),
+                        assistant=args.assistant)
     print(f"copied {copied.total} rows in {len(copied.rows)} tables; point `state` at "
           f"{redact(args.destination)} and start mailhelper")
     return 0
