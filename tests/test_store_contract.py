@@ -194,7 +194,7 @@ class TestStoreContract:
         assert message_id == backend.message_id_for(due), "deterministic"
         with backend.transaction():
             sending = backend.mark_sending(due, b"the exact bytes")
-        assert sending.status is ActionStatus.SENDING
+        assert sending is not None and sending.status is ActionStatus.SENDING
         assert backend.outgoing(due.id) == b"the exact bytes"
         assert [a.key for a in backend.in_flight(T0)] == [due.key]
         with backend.transaction():
@@ -234,7 +234,9 @@ class TestStoreContract:
                        recipients=(JANE,)), T0)
         [due] = backend.due(T0)
         with backend.transaction():
-            backend.mark_sent(backend.mark_sending(due, b"x"), T0)
+            sending = backend.mark_sending(due, b"x")
+            assert sending is not None
+            backend.mark_sent(sending, T0)
         assert backend.deliveries_since(T0 - timedelta(hours=1), JANE.email) == 1
         assert backend.delivery_times_since(T0 - timedelta(hours=1), JANE.email) == [T0]
         assert backend.deliveries_since(T0 + timedelta(seconds=1)) == 0

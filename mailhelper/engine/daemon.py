@@ -34,10 +34,16 @@ from mailhelper.engine.outbox import Outbox, SendReport, crash_point
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
-from mailhelper.mail.source import ImapSource, MailSource, imap_cursor
+from mailhelper.mail.source import TIMED_OUT, ImapSource, MailSource, imap_cursor
 from mailhelper.mail.transport import SmtpTransport, Transport
 from mailhelper.model import logfields
-from mailhelper.model.errors import ConnectError, MailhelperError, StateError, StateLockedError
+from mailhelper.model.errors import (
+    ConnectError,
+    LeaseLost,
+    MailhelperError,
+    StateError,
+    StateLockedError,
+)
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import (
     Action,
@@ -48,6 +54,7 @@ from mailhelper.model.values import (
     Mail,
     ThreadState,
 )
+from mailhelper.state.lease import Lease
 from mailhelper.state.store import Store, private_state_path
 
 log = logging.getLogger(__name__)
@@ -230,6 +237,33 @@ class Link:
         return delay
 
 
+class _LeaseWait:
+    """The log of waiting for a mailbox's lease: a line when the holder changes (who holds
+    it, until when), not one per look."""
+
+    def __init__(self, lease: Lease | None) -> None:
+        self.lease = lease
+        self._last: str | None = None
+
+    def log(self) -> None:
+        if self.lease is None:
+            return
+        info = self.lease.current()
+        holder = None if info is None else info.holder
+        if holder == self._last:
+            return
+        self._last = holder
+        if info is not None and info.live:
+            log.info("%s: %s; this process waits (it looks every %.0f s)", self.lease.mailbox,
+                     info.line(), self.lease.renew_every)
+        else:
+            log.info("%s: this process holds its fair share of mailboxes; it waits for "
+                     "another to take this one", self.lease.mailbox)
+
+    def reset(self) -> None:
+        self._last = None
+
+
 class _StoppableMailbox(Mailbox):
     """A Mailbox whose :meth:`fetch` ends between two messages once ``stop`` is set, so the
     message in hand is finished and committed and the rest waits for the next start."""
@@ -333,9 +367,16 @@ class Assistant:
         imap_factory: Callable[[], IMAPClient],
         smtp_factory: Callable[[], object],
         watcher: Watcher | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        #: The mailbox's lease (a PostgreSQL state shared by several processes), or None:
+        #: with one, the mailbox is read only while it is held, and every write of the store
+        #: is fenced by it (:meth:`mailhelper.state.lease.Lease.fence`).
+        self.lease = lease
+        if lease is not None:
+            store.fence = lease.fence
         self.renderer = renderer
         self.imap_factory = imap_factory
         self.smtp_factory = smtp_factory
@@ -926,7 +967,22 @@ class Assistant:
         imap = self.settings.imap
         link = Link(f"IMAP {imap.host}:{imap.port}")
         state = Link("the state database")
+        waiting = _LeaseWait(self.lease)
         while not _asked(stop, wake):
+            if self.lease is not None and not self.lease.held:
+                try:
+                    taken = self.lease.take()
+                    if not taken:
+                        waiting.log()
+                except StateError as exc:
+                    _pause(state.failed(str(exc)), stop, wake)
+                    continue
+                if not taken:
+                    _pause(min(self.lease.renew_every,
+                               self.settings.poll_interval.approximate.total_seconds()),
+                           stop, wake)
+                    continue
+                waiting.reset()
             try:
                 mailbox = _StoppableMailbox(self.imap_factory(), imap.folder, stop=stop)
             except (MailhelperError, IMAPClientError, OSError) as exc:
@@ -938,6 +994,10 @@ class Assistant:
                            f"the server has no IDLE: looking for new mail every {poll}")
             try:
                 self._serve(mailbox, clock, stop, wake)
+            except LeaseLost as exc:
+                # Nothing of the transaction in hand was committed; the connection goes, and
+                # the mailbox is read again only once the lease is this process's again.
+                log.warning("%s; waiting to take it again", exc)
             except (ConnectError, IMAPClientError, OSError) as exc:
                 link.lost(_text(exc))
             except StateError as exc:
@@ -961,6 +1021,8 @@ class Assistant:
         idle = source.pushes
         poll = self.settings.poll_interval.approximate
         while not _asked(stop, wake):
+            if self.lease is not None:
+                self.lease.renew()  # LeaseLost: not ours any more, so no fetch
             began = clock()
             report = self.cycle(mailbox, began)
             if _asked(stop, wake):
@@ -974,15 +1036,33 @@ class Assistant:
             _log_cycle(report, began, wait)
             if wait.seconds <= 0:
                 continue
-            if not idle:
-                _pause(wait.seconds, stop, wake)
-            elif source.has_news(self._cursor()):
+            if idle and source.has_news(self._cursor()):
                 # Mail came in during the cycle: its EXISTS went to an earlier command's
                 # answer, and IDLE would not report it again.
                 log.debug("new mail arrived during the cycle: another cycle at once")
+                continue
+            self._wait(source, idle, wait.seconds, stop, wake)
+
+    def _wait(self, source: MailSource, idle: bool, seconds: float, stop: threading.Event,
+              wake: threading.Event | None) -> None:
+        """Wait ``seconds`` for the next cycle (IDLE, or a pause without it), ending early on
+        new mail or a stop; with a lease, in pieces of at most a third of it, renewing it
+        after each (:class:`LeaseLost` ends the wait, before any fetch)."""
+        deadline = time.monotonic() + seconds
+        while not _asked(stop, wake):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            piece = left if self.lease is None else min(left, self.lease.renew_every)
+            if not idle:
+                _pause(piece, stop, wake)
             else:
-                why = source.wait_for_news(wait.seconds, lambda: _asked(stop, wake))
+                why = source.wait_for_news(piece, lambda: _asked(stop, wake))
                 log.debug("IDLE ended: %s", why)
+                if why != TIMED_OUT:
+                    return
+            if self.lease is not None and deadline - time.monotonic() > 0:
+                self.lease.renew()
 
     def _cursor(self) -> str | None:
         """How far the folder was read, as the mail source's opaque cursor."""

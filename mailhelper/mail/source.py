@@ -64,6 +64,10 @@ class MailSource(SentFolder, Protocol):
         not be understood in the error folder; never deletes anything."""
 
 
+#: Why :meth:`MailSource.wait_for_news` ended when its time was up (no news, no request).
+TIMED_OUT = "time to act (a due action, or IDLE renewal)"
+
+
 def imap_cursor(position: tuple[int, int] | None) -> str | None:
     """The cursor of a folder read up to ``(uidvalidity, last_uid)``; None before the first."""
     return None if position is None else f"{position[0]}:{position[1]}"
@@ -131,7 +135,7 @@ class ImapSource:
             while not asked():
                 left = deadline - monotonic()
                 if left <= 0:
-                    return "time to act (a due action, or IDLE renewal)"
+                    return TIMED_OUT
                 piece = min(WAIT_SLICE, left)
                 began = monotonic()
                 responses = client.idle_check(timeout=piece)

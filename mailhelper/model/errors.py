@@ -45,6 +45,13 @@ class StateError(MailhelperError):
     work in hand was committed: it is done again next time."""
 
 
+class LeaseLost(StateError):
+    """This process no longer holds the lease on the mailbox (it expired, another process took
+    it over, or it was let go to spread the work): what was being written is rolled back, and
+    the assistant stops reading that mailbox and waits to take the lease again. Never a fault
+    of the message in hand."""
+
+
 class StateLockedError(MailhelperError):
     """Another mailhelper process holds the state file."""
 

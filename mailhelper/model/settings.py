@@ -214,6 +214,9 @@ class Settings:
     state_url: str | None = None
     state_password: Secret | None = None
     poll_interval: Duration = _d("60s")
+    #: With a PostgreSQL state: how long a process's claim on the mailbox lasts without a
+    #: renewal (:mod:`mailhelper.state.lease`); another process takes it over after that.
+    lease: Duration = _d("30s")
     confirm: bool = True
     #: A one-line answer to each command that did something; false: silence (a command
     #: that failed, or that nobody understood, is answered either way).

@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +184,10 @@ class Store:
         self.domain = assistant_domain
         self._depth = 0
         self._message_id_secret: bytes | None = None
+        #: Run first in every transaction (a leased PostgreSQL state's
+        #: :meth:`~mailhelper.state.lease.Lease.fence`): it raises, and the transaction rolls
+        #: back, when this process may no longer write.
+        self.fence: Callable[[], None] | None = None
 
     @classmethod
     def open_readonly(cls, path: Path | str, assistant_domain: str,
@@ -403,7 +407,9 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside commit together; nested use joins the outer transaction."""
+        """All writes inside commit together; nested use joins the outer transaction. With a
+        :attr:`fence`, it runs first: a :class:`~mailhelper.model.errors.LeaseLost` there rolls
+        the transaction back before anything is written."""
         if self._depth:
             self._depth += 1
             try:
@@ -414,6 +420,8 @@ class Store:
         self.db.begin()
         self._depth = 1
         try:
+            if self.fence is not None:
+                self.fence()
             yield
         except BaseException:
             # SQLite has rolled back already after some errors (a full disk, an I/O error),
@@ -912,11 +920,21 @@ class Store:
         if status in (ActionStatus.FAILED, ActionStatus.CANCELLED):
             self.forget_outgoing(action_id)
 
-    def mark_sending(self, action: Action, raw: bytes | None = None) -> Action:
+    def mark_sending(self, action: Action, raw: bytes | None = None) -> Action | None:
         """Record the attempt, and the exact bytes about to go, in a transaction of its own
-        (committed before a byte reaches the SMTP server). Returns the action as now stored."""
+        (committed before a byte reaches the SMTP server). Returns the action as now stored.
+
+        On PostgreSQL the action is claimed first (``SELECT ... FOR UPDATE SKIP LOCKED``, still
+        pending): None when another connection holds it or it is no longer pending (another
+        process claimed it), and nothing is recorded: two processes never send one action."""
         assert action.id is not None
         with self.transaction():
+            if self.db.dialect == "postgresql":
+                claimed = self.db.execute(
+                    "SELECT id FROM actions WHERE id=? AND status='pending' "
+                    "FOR UPDATE SKIP LOCKED", (action.id,)).fetchone()
+                if claimed is None:
+                    return None
             self.db.execute(
                 "UPDATE actions SET status='sending', attempts=attempts+1, next_attempt=NULL "
                 "WHERE id=?",
