@@ -9,8 +9,8 @@ address), on a real cluster (tests/rig/postgres.py):
   the first assistant opened on it, in one transaction, logged once; the others start empty;
   an older process still using it is waited for;
 - two addresses that give one schema name are refused, never mixed;
-- ``state copy`` copies one assistant's state out of a shared database, and says which to name
-  when there are several;
+- ``state copy`` copies one assistant's state out of a shared database, says which to name
+  when there are several, and refuses while a daemon holds that assistant's lease;
 - end to end, through Dovecot and the SMTP sink: two assistants, two mailboxes, one database
   (``poll --once --config-dir``): each answers its own mail, a reply to one's mail in the
   other's mailbox is not the first one's thread, and ``status --config-dir`` shows both.
@@ -35,6 +35,7 @@ from mailhelper.cli.main import main
 from mailhelper.model.errors import StateError, StateLockedError
 from mailhelper.model.settings import assistant_schema
 from mailhelper.model.values import Action, ActionKind, Address, Kind, Thread, ThreadState
+from mailhelper.state.lease import Holder, Lease, mailbox_key
 from mailhelper.state.migrations import SCHEMA_VERSION, migrate
 from mailhelper.state.sqldriver import PostgresConnection
 from mailhelper.state.store import _DAEMON_LOCK, Store
@@ -391,3 +392,22 @@ def test_two_files_of_one_assistant_on_one_database_the_later_is_refused(
                         "--config-dir", str(configs))
     assert code == 0, err
     assert "b.yaml: state: " in err and "is a.yaml's state too" in err
+
+
+def test_state_copy_refuses_an_assistant_a_daemon_is_serving(
+    postgres: PostgresServer, tmp_path: Path,
+) -> None:
+    url = postgres.new_database()
+    store = Store.open(url, "example.org", assistant=ANN)
+    _thread(store, "Intro to Acme?", "<ask-1@example.com>")
+    lease = Lease(store.db, mailbox_key(ANN), Holder("db-host-2", 777), 30)
+    try:
+        assert lease.take()
+        code, _, err = _cli("state", "copy", url, str(tmp_path / "ann.db"))
+        assert code != 0 and not (tmp_path / "ann.db").exists()
+        assert f"a mailhelper is serving {ANN} on " in err and "db-host-2 (pid 777)" in err
+        lease.retire()
+        code, _, err = _cli("state", "copy", url, str(tmp_path / "ann.db"))
+        assert code == 0, err
+    finally:
+        store.close()

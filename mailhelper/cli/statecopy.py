@@ -9,8 +9,9 @@ The contract:
   copy never migrates the source, so what it reads is what a daemon left;
 - DEST must be empty (a missing or empty file, a database without tables): an existing state
   is never merged into nor overwritten; the refusal names what is there;
-- both are held as a daemon holds them (the lock file beside an SQLite state, the assistant's
-  lock on PostgreSQL), so a running daemon is refused instead of copied half-way;
+- both are held as a daemon holds them (the lock file beside an SQLite state; on PostgreSQL the
+  assistant's lock, and a live lease on the assistant's mailbox is refused), so a running
+  daemon is refused instead of copied half-way;
 - a PostgreSQL database holds one state per assistant, each in its own schema (see
   :meth:`mailhelper.state.store.Store.open`): the copy is of one assistant's. ``assistant``
   (``--assistant ADDRESS``) names it; without it, a source database must hold one state
@@ -280,6 +281,20 @@ def _destination_assistant(source: Connection, destination: str,
     return assistant if assistant is not None else recorded
 
 
+def _check_not_served(db: PostgresConnection, location: str, assistant: str | None) -> None:
+    """Refuse while a daemon holds the lease on ``assistant``'s mailbox in that database: it
+    writes the state the copy reads (or would read the one it writes)."""
+    from mailhelper.state.lease import lease_of, mailbox_key
+
+    if assistant is None:
+        return
+    info = lease_of(db, mailbox_key(assistant))
+    if info is not None and info.live:
+        raise StateError(f"state copy: a mailhelper is serving {assistant} on "
+                         f"{redact(location)} ({info.line()}); stop it first, so the copy "
+                         "is the whole state")
+
+
 def copy_state(source: str, destination: str, password: str | None = None,
                progress: Callable[[str], None] = lambda line: None,
                assistant: str | None = None) -> Copied:
@@ -308,6 +323,14 @@ def copy_state(source: str, destination: str, password: str | None = None,
                                  "whole state")
             _check_source(db, source)
             owner = _destination_assistant(db, destination, assistant)
+            if isinstance(db, PostgresConnection):
+                _check_not_served(db, source, assistant or _recorded_assistant(db))
+            if owner is not None:
+                served = PostgresConnection.connect(destination, password, schema="public")
+                try:
+                    _check_not_served(served, destination, owner)
+                finally:
+                    served.close()
             target_schema = assistant_schema(owner) if owner is not None else "public"
             if _name(source) == _name(destination) and schema == target_schema:
                 raise StateError("state copy: the source and the destination are the same "
