@@ -139,7 +139,8 @@ def test_a_second_mailhelper_on_the_same_database_is_refused(
     the poll runs."""
     url = postgres.new_database()
     rig_assistant.configure({"state": url})
-    holder = Store.open(url, "example.com")  # a daemon, on some machine
+    # A daemon of the same assistant, on another machine.
+    holder = Store.open(url, "example.com", assistant=rig_assistant.address)
     lease = Lease(holder.db, rig_assistant.address, Holder("db-host-2", 777), 30)
     try:
         assert lease.take()
@@ -166,8 +167,9 @@ def test_check_reports_the_postgresql_state(
     rig_assistant.configure({"state": url})
     code, out, err = rig_assistant.cli("check")
     assert code == 0, out + err
-    assert re.search(r"state postgresql://\S+/test_\d+: connected \(PostgreSQL \d+[.\d]*\); "
-                     r"an empty database, its tables are made by the first run", out), out
+    assert re.search(r"state postgresql://\S+/test_\d+ \(schema mailhelper_helper_\w+\): "
+                     r"connected \(PostgreSQL \d+[.\d]*\); no state for this assistant yet, "
+                     r"its tables are made by the first run", out), out
     rig_assistant.poll(at("2026-12-07 10:00"))
     code, out, err = rig_assistant.cli("check")
     assert re.search(r"connected \(PostgreSQL [\d.]+\), schema \d+\n", out), out

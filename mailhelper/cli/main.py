@@ -128,10 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy the whole state (every thread, action and message seen, the "
         "Message-ID secret, the schema version) from SRC into the empty DEST, each an SQLite "
         "file or a postgresql:// URL (the password as libpq finds it: PGPASSWORD, ~/.pgpass). "
-        "Stop the daemon first; a DEST that is not empty, or a SRC of another schema than this "
-        "mailhelper's, is refused. Progress goes to stderr.")
+        "A database holds one state per assistant, each in its own schema: the copy is of "
+        "one assistant's. Stop its daemon first; a DEST that is not empty, or a SRC of another "
+        "schema version than this mailhelper's, is refused. Progress goes to stderr.")
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("destination", metavar="DEST")
+    copy.add_argument("--assistant", metavar="ADDRESS", default=None,
+                      help="the assistant whose state is copied (its address, as in its "
+                      "config): needed when SRC is a database holding several, or DEST a "
+                      "database and SRC a file")
     demo = verbs.add_parser(
         "demo", parents=[logging_options],
         help="the whole story on local servers, nothing configured",
@@ -488,7 +493,8 @@ def _assistant(settings: Any, dry_run: bool = False, holder: Any = None,
     if dry_run and _no_state_yet(settings):
         store = Store.open(":memory:", domain)
     else:
-        store = Store.open(settings.state_location, domain, state_password(settings))
+        store = Store.open(settings.state_location, domain, state_password(settings),
+                           assistant=settings.assistant.email)
     if settings.state_url and holder is not None and not dry_run:
         mailbox = mailbox_key(settings.assistant.email)
         if lease is not None and lease.mailbox != mailbox:
@@ -822,7 +828,7 @@ def _open_for_status(settings: Any) -> Any:
     if not _has_state(settings):
         return None
     return Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
-                      state_password(settings))
+                      state_password(settings), assistant=settings.assistant.email)
 
 
 def status_object(settings: Any) -> dict[str, Any]:
@@ -840,11 +846,19 @@ def status_object(settings: Any) -> dict[str, Any]:
         if pauses:
             shown["pauses"] = pauses
         if settings.state_url:
+            shown["state"] = _state_json(settings)
             info = _lease_info(store, settings)
             shown["lease"] = None if info is None else info.to_json()
         return shown
     finally:
         store.close()
+
+
+def _state_json(settings: Any) -> dict[str, str]:
+    """Where a PostgreSQL state is: the database (no password) and the assistant's schema."""
+    from mailhelper.state.sqldriver import redact
+
+    return {"database": redact(settings.state_url), "schema": settings.state_schema}
 
 
 def _lease_info(store: Any, settings: Any) -> Any:
@@ -878,8 +892,12 @@ def status_text(settings: Any, as_ics: bool = False) -> str:
         if as_ics:
             return str(status_ics(store, settings, stamp))
         table = status_table(store, settings)
+        if settings.state_url:
+            from mailhelper.state.store import state_name
+
+            table += f"\n\nState: {state_name(settings)}"
         lease = _lease_line(store, settings)
-        return str(for_terminal(table if lease is None else f"{table}\n\n{lease}"))
+        return str(for_terminal(table if lease is None else f"{table}\n{lease}"))
     finally:
         store.close()
 
@@ -889,7 +907,8 @@ def cmd_state_copy(args: argparse.Namespace) -> int:
     from mailhelper.state.sqldriver import redact
 
     copied = copy_state(args.source, args.destination,
-                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr))
+                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr),
+                        assistant=args.assistant)
     print(f"copied {copied.total} rows in {len(copied.rows)} tables; point `state` at "
           f"{redact(args.destination)} and start mailhelper")
     return 0
