@@ -131,6 +131,20 @@ class Holder:
             self._held.get(where, set()).discard(mailbox)
             return not mine
 
+    def reserve(self, where: str, mailbox: str, share: int) -> bool:
+        """Count ``mailbox`` as held if this process holds fewer than ``share`` (False
+        otherwise); the caller takes its lease next, or forgets it again."""
+        with self._lock:
+            held = self._held.setdefault(where, set())
+            if len(held) >= share:
+                return False
+            held.add(mailbox)
+            return True
+
+    def forget(self, where: str, mailbox: str) -> None:
+        with self._lock:
+            self._held.get(where, set()).discard(mailbox)
+
     def held(self, where: str) -> int:
         with self._lock:
             return len(self._held.get(where, ()))
@@ -197,15 +211,25 @@ class Lease:
     # -- taking and letting go ----------------------------------------------------------------
     def take(self) -> bool:
         """Take the lease if it is free or expired and this process is under its fair share;
-        True when it is held now (a generation bumped)."""
+        True when it is held now (a generation bumped).
+
+        A lease another process holds is seen with a plain read, which locks nothing: only
+        a free or expired one is taken, with a statement that waits for the old holder's
+        transaction in hand (the fence's lock) to end. No lock of this process is held
+        meanwhile, so its other assistants go on renewing theirs."""
         if self.held:
             return True
+        row = self.db.execute(
+            f"SELECT expires > clock_timestamp() FROM {SHARED_SCHEMA}.leases WHERE mailbox=?",
+            (self.mailbox,)).fetchone()
+        if row is not None and row[0]:
+            self._heartbeat()
+            return False
         self._heartbeat()
         share = fair_share(self.holder.mailboxes(self.where), self._live_daemons())
-        with self.holder._lock:
-            held = self.holder._held.setdefault(self.where, set())
-            if len(held) >= share:
-                return False
+        if not self.holder.reserve(self.where, self.mailbox, share):
+            return False
+        try:
             row = self.db.execute(
                 f"INSERT INTO {SHARED_SCHEMA}.leases AS l (mailbox, holder, generation, "
                 "expires, taken) VALUES (?, ?, 1, clock_timestamp() + ? * interval '1 second', "
@@ -213,13 +237,20 @@ class Lease:
                 "generation=l.generation + 1, expires=excluded.expires, taken=excluded.taken "
                 "WHERE l.expires <= clock_timestamp() RETURNING generation",
                 (self.mailbox, self.holder.id, self.seconds)).fetchone()
-            if row is None:
-                return False
-            self.generation = int(row[0])
-            held.add(self.mailbox)
+        except BaseException:
+            self._forget()
+            raise
+        if row is None:
+            self._forget()
+            return False
+        self.generation = int(row[0])
+        # A killed process never deletes its heartbeat: forget those long dead (status then
+        # names a holder by its id, which says host and pid too).
+        self.db.execute(f"DELETE FROM {SHARED_SCHEMA}.daemons "
+                        "WHERE expires < clock_timestamp() - interval '1 day'")
         log.info("took the lease on %s (generation %d; this process now reads %d of its %d "
-                 "mailbox(es), at most %d)", self.mailbox, self.generation, len(held),
-                 self.holder.mailboxes(self.where), share)
+                 "mailbox(es), at most %d)", self.mailbox, self.generation,
+                 self.holder.held(self.where), self.holder.mailboxes(self.where), share)
         return True
 
     def renew(self) -> None:
@@ -298,8 +329,7 @@ class Lease:
         self._forget()
 
     def _forget(self) -> None:
-        with self.holder._lock:
-            self.holder._held.get(self.where, set()).discard(self.mailbox)
+        self.holder.forget(self.where, self.mailbox)
 
     def _heartbeat(self) -> None:
         self.db.execute(
