@@ -31,6 +31,7 @@ keeps the old one and logs why when the new one is wrong.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -648,7 +649,10 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         try:
             while not stop.is_set():
                 reload.clear()
-                assistant = _assistant(current["settings"], holder=_holder(), lease=lease)
+                assistant = _when_reachable(functools.partial(
+                    _assistant, current["settings"], holder=_holder(), lease=lease), stop)
+                if assistant is None:
+                    break
                 lease = assistant.lease
                 log.info("mailhelper %s running for %s (config %s, state %s)", __version__,
                          ", ".join(o.email for o in current["settings"].owners),
@@ -709,7 +713,9 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
         lock.acquire()
         try:
             while not stop.is_set():
-                assistant = _assistant(settings, holder=holder)
+                assistant = _when_reachable(lambda: _assistant(settings, holder=holder), stop)
+                if assistant is None:
+                    break
                 log.info("%s: running for %s (state %s)", name,
                          ", ".join(o.email for o in settings.owners), state_name(settings))
                 _serve_leased(assistant, stop, None)
@@ -762,6 +768,26 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
                               "above); fix them and start again")
     log.info("stopped")
     return 0
+
+
+def _when_reachable(make: Any, stop: threading.Event) -> Any:
+    """``make()`` (an assistant on its state) for the daemon: while the state's database
+    cannot be reached (down, restarting) it waits and tries again, as for a mail server
+    (2, 4, 8 ... s, one log line per change), so an assistant started during an outage starts
+    after it; None when ``stop`` comes first."""
+    from mailhelper.engine.daemon import Link
+    from mailhelper.model.errors import StateUnreachable
+
+    link = Link("the state database")
+    while not stop.is_set():
+        try:
+            made = make()
+        except StateUnreachable as exc:
+            stop.wait(link.failed(str(exc)))
+            continue
+        link.works("the assistant starts")
+        return made
+    return None
 
 
 def _serve_leased(assistant: Any, stop: threading.Event,

@@ -215,6 +215,13 @@ class Link:
                      self.name, away, self.failures, detail)
         self.state, self.failures, self.reason, self._down_since = "up", 0, None, None
 
+    def works(self, detail: str) -> None:
+        """The connection worked: after an outage that is news (logged once, as
+        :meth:`connected`), and the backoff starts again from its first step."""
+        if self.state.startswith("down") or self.state == "lost":
+            self.connected(detail)
+        self.failures = 0
+
     def lost(self, reason: str) -> None:
         """A working connection failed; the next attempt is at once."""
         log.warning("%s: connection lost (%s); reconnecting", self.name, reason)
@@ -977,6 +984,7 @@ class Assistant:
                 except StateError as exc:
                     _pause(state.failed(str(exc)), stop, wake)
                     continue
+                state.works("the mailbox's lease can be read again")
                 if not taken:
                     _pause(min(self.lease.renew_every,
                                self.settings.poll_interval.approximate.total_seconds()),
@@ -993,7 +1001,7 @@ class Assistant:
             link.connected("IDLE: new mail is seen at once" if idle else
                            f"the server has no IDLE: looking for new mail every {poll}")
             try:
-                self._serve(mailbox, clock, stop, wake)
+                self._serve(mailbox, clock, stop, wake, state)
             except LeaseLost as exc:
                 # Nothing of the transaction in hand was committed; the connection goes, and
                 # the mailbox is read again only once the lease is this process's again.
@@ -1012,7 +1020,7 @@ class Assistant:
 
     def _serve(
         self, mailbox: Mailbox, clock: Callable[[], datetime], stop: threading.Event,
-        wake: threading.Event | None,
+        wake: threading.Event | None, state: Link | None = None,
     ) -> None:
         """Cycle on one connection until asked to stop or reload, or the connection fails.
         Between cycles it waits on the mailbox as a :class:`~mailhelper.mail.source.MailSource`
@@ -1025,6 +1033,8 @@ class Assistant:
                 self.lease.renew()  # LeaseLost: not ours any more, so no fetch
             began = clock()
             report = self.cycle(mailbox, began)
+            if state is not None:
+                state.works("a cycle went through")
             if _asked(stop, wake):
                 _log_cycle(report, began, None)
                 return

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from mailhelper.model.errors import StateError, StateLockedError
+from mailhelper.model.errors import StateError, StateLockedError, StateUnreachable
 
 if TYPE_CHECKING:
     import psycopg
@@ -406,7 +406,7 @@ class PostgresConnection(Connection):
                     raise
                 return raw
             except psycopg.Error as exc:
-                raise StateError(f"the state database {redact(url)} cannot be reached "
+                raise StateUnreachable(f"the state database {redact(url)} cannot be reached "
                                  f"({' '.join(str(exc).split())}); is the PostgreSQL server "
                                  "up, and are the user and password right?") from exc
 
