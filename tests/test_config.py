@@ -58,8 +58,9 @@ def test_example_config_names_every_top_level_key_in_spec_order() -> None:
             if line and not line.startswith((" ", "#"))]
     assert keys == [
         "timezone", "owners", "assistant", "imap", "smtp", "state", "lease", "poll_interval",
-        "confirm", "confirm_commands", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
-        "trusted_authserv_id", "templates_dir", "default_time", "date_order", "calendar_file",
+        "confirm", "confirm_commands", "tags", "schedules", "sending", "limits", "send_as",
+        "require_auth", "trusted_authserv_id", "templates_dir", "default_time", "date_order",
+        "calendar_file",
     ]
     for extra in ("sent_folder", "processed_folder", "ca_file", "auth", "oauth2_token_cmd",
                   "max_per_hour", "timeout", "password_file", "password_cmd"):

@@ -1,7 +1,8 @@
 """Three ``mailhelper run --config-dir`` processes share five mailboxes on one PostgreSQL (issue
 14, item 5), with a short lease, while mail arrives in all five and a random daemon is
-SIGKILLed at least 20 times (and started again each time), and the PostgreSQL server restarts
-once in the middle of it all.
+SIGKILLed at least 20 times (and started again each time; the next kill comes once every
+daemon is up again, so the others are there to take over), and the PostgreSQL server restarts
+once in the middle of it all, while cycles are under way.
 
 At the end:
 
@@ -19,6 +20,7 @@ machine). Kept to a few minutes: lease 3 s, about 3 s between kills.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -125,6 +127,24 @@ class LeaseView:
                 found[str(mailbox)] = (int(str(holder).split(":")[1]), int(generation))
         return found
 
+    def ready(self) -> set[int]:
+        """The pids of the processes whose heartbeat is live: started, with their states
+        open, looking at the leases."""
+        import psycopg
+
+        pids: set[int] = set()
+        for url in self.urls:
+            connection = self.connections.get(url)
+            if connection is None or connection.broken or connection.closed:
+                connection = self.connections[url] = psycopg.connect(url, autocommit=True)
+            if not connection.execute(
+                    "SELECT to_regclass('mailhelper_shared.daemons') IS NOT NULL").fetchone()[0]:
+                continue
+            rows = connection.execute("SELECT pid FROM mailhelper_shared.daemons "
+                                      "WHERE expires > clock_timestamp()").fetchall()
+            pids.update(int(r[0]) for r in rows)
+        return pids
+
     def close(self) -> None:
         for connection in self.connections.values():
             connection.close()
@@ -222,12 +242,18 @@ def test_three_daemons_five_mailboxes_kills_and_a_database_restart(
                 deliver()
                 next_mail = now + rng.uniform(0.3, 1.2)
             if now >= next_kill:
-                victim = daemons[rng.randrange(DAEMONS)]
+                # A daemon dies while the others are up: each started, its states open.
                 try:
+                    ready = view.ready()
                     live = view.live()
                 except Exception:  # the server restarting: try again at the next tick
                     time.sleep(0.1)
                     continue
+                if not {d.pid for d in daemons} <= ready:
+                    watch()
+                    time.sleep(0.1)
+                    continue
+                victim = daemons[rng.randrange(DAEMONS)]
                 held = [(m, g) for m, (pid, g) in live.items() if pid == victim.pid]
                 victim.kill()
                 killed_at = time.monotonic()
@@ -235,7 +261,9 @@ def test_three_daemons_five_mailboxes_kills_and_a_database_restart(
                 kills += 1
                 victim.start()
                 if kills == KILLS // 2 and not restarted_db:
-                    postgres.restart()  # mid-cycle for whoever is in one
+                    for _ in range(MAILBOXES):  # cycles under way in every mailbox...
+                        deliver()
+                    postgres.restart()  # ...meet the restart
                     restarted_db = True
                 next_kill = time.monotonic() + rng.uniform(2.0, 4.0)
             watch()
@@ -255,12 +283,19 @@ def test_three_daemons_five_mailboxes_kills_and_a_database_restart(
                 break
             assert time.monotonic() < deadline, f"leases not spread: {spread}"
             time.sleep(0.2)
+        # status --config-dir names each mailbox's reader: one of the daemons.
+        code, out, err = _status(daemons[0].configs)
+        assert code == 0, err
+        readers = {name: shown["lease"]["pid"] for name, shown in json.loads(out).items()}
+        assert set(readers) == {f"box{n}.yaml" for n in range(MAILBOXES)}
+        assert set(readers.values()) <= {d.pid for d in daemons}, readers
         codes = [daemon.stop() for daemon in daemons]
     finally:
         view.close()
     assert codes == [0] * DAEMONS, _tails(daemons)
     logs = "\n".join(log.read_text(errors="replace") for d in daemons for log in d.outputs)
     assert "Traceback" not in logs and "could not be handled" not in logs, _tails(daemons)
+    assert "the state database cannot be used" in logs  # the restart stopped cycles
 
     receipts = [m for m in smtp_sink.messages() if "ask-" in str(m["Subject"])]
     copies = Counter(str(m["Message-ID"]) for m in receipts)
@@ -286,6 +321,13 @@ def test_three_daemons_five_mailboxes_kills_and_a_database_restart(
     print(figures)
     (Path(os.environ.get("MAILHELPER_CRASH_FIGURES", os.devnull))).write_text(figures + "\n")
     assert takeovers and max(takeovers) <= bound, figures
+
+
+def _status(configs: Path) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "mailhelper.cli", "status", "--config-dir",
+                           str(configs), "--json"], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    return done.returncode, done.stdout, done.stderr
 
 
 def _live(view: LeaseView) -> dict[str, tuple[int, int]]:
