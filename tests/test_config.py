@@ -57,9 +57,10 @@ def test_example_config_names_every_top_level_key_in_spec_order() -> None:
     keys = [line.split(":")[0] for line in text.splitlines()
             if line and not line.startswith((" ", "#"))]
     assert keys == [
-        "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval", "confirm",
-        "confirm_commands", "tags", "schedules", "sending", "limits", "send_as", "require_auth",
-        "trusted_authserv_id", "templates_dir", "default_time", "date_order", "calendar_file",
+        "timezone", "owners", "assistant", "imap", "smtp", "state", "lease", "poll_interval",
+        "confirm", "confirm_commands", "tags", "schedules", "sending", "limits", "send_as",
+        "require_auth", "trusted_authserv_id", "templates_dir", "default_time", "date_order",
+        "calendar_file",
     ]
     for extra in ("sent_folder", "processed_folder", "ca_file", "auth", "oauth2_token_cmd",
                   "max_per_hour", "timeout", "password_file", "password_cmd"):
@@ -120,6 +121,7 @@ def test_minimal_config_gets_spec_defaults() -> None:
     assert s.imap.username is None and not s.imap.password.configured
     assert s.state == Path("/home/sam/.local/state/mailhelper/state.db")
     assert s.poll_interval == Duration.parse("60s")
+    assert s.lease == Duration.parse("30s")
     assert s.confirm is True and s.confirm_commands is True
     assert (s.tags.ask, s.tags.offer) == (("ask",), ("offer",))
     assert s.schedules.ask.follow_up == (Duration.parse("3 days"), Duration.parse("7 days"))
@@ -357,6 +359,12 @@ BAD_CONFIGS: list[tuple[str, str, str, int]] = [
      'require_auth: expected true or false, got "yes please"', 5),
     ("poll-interval-too-short", MINIMAL + "poll_interval: 5s\n",
      'poll_interval: "5 seconds" is too often; the least is "10 seconds"', 5),
+    ("lease-too-short", MINIMAL + "lease: 1s\n",
+     'lease: "1 second" is out of range; give between "2 seconds" and "1 hour"', 5),
+    ("lease-too-long", MINIMAL + "lease: 2 days\n",
+     'lease: "2 days" is out of range; give between "2 seconds" and "1 hour"', 5),
+    ("lease-bare-number", MINIMAL + "lease: 30\n",
+     'lease: 30 has no unit; write "30 seconds", "30 minutes" or "30 hours"', 5),
     ("max-per-recipient-zero", MINIMAL + "sending:\n  max_per_recipient_per_day: 0\n",
      "sending.max_per_recipient_per_day: 0 is out of range (must be at least 1)", 6),
     ("quiet-hours-same-start-and-end", MINIMAL + "sending: {quiet_hours: '08:00-08:00'}\n",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from mailhelper.cli.main import main
+from mailhelper.model.settings import assistant_schema
 from mailhelper.state.migrations import SCHEMA_VERSION, migrate
 from mailhelper.state.sqldriver import Connection, PostgresConnection, SQLiteConnection
 from tests.rig.assistant import RigAssistant
@@ -34,17 +35,18 @@ def _cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def _open(location: str) -> Connection:
+def _open(location: str, schema: str = "public") -> Connection:
     if location.startswith("postgresql://"):
-        return PostgresConnection.connect(location)
+        return PostgresConnection.connect(location, schema=schema)
     raw = sqlite3.connect(location)
     raw.row_factory = sqlite3.Row
     return SQLiteConnection(raw)
 
 
-def _contents(location: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in insertion order, without the row numbers themselves."""
-    db = _open(location)
+def _contents(location: str, schema: str = "public") -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (of ``schema``, in a database), in insertion order, without
+    the row numbers themselves."""
+    db = _open(location, schema)
     try:
         shown = {}
         for table in sorted(db.tables()):
@@ -79,14 +81,17 @@ def test_a_live_state_goes_to_postgresql_and_back_with_every_row_equal(
     assert len(original["threads"]) == 2 and original["actions"] and original["processed"]
 
     url = postgres.new_database()
-    code, out, err = _cli("state", "copy", str(rig.state), url)
+    code, out, err = _cli("state", "copy", str(rig.state), url, "--assistant", rig.address)
     assert code == 0, err
     assert "copied" in out and "threads: 2 rows" in err  # progress on stderr
+    schema = assistant_schema(rig.address)
+    assert f"(the state in schema {schema})" in err
     back = tmp_path / "back.db"
     code, _, err = _cli("state", "copy", url, str(back))
     assert code == 0, err
 
-    on_postgres = _contents(url)
+    on_postgres = _contents(url, schema)
+    assert _contents(url) == {}  # nothing in public
     assert on_postgres.keys() == original.keys()
     assert _sorted(on_postgres) == _sorted(original)
     assert _contents(str(back)) == original  # same rows, same order, same secret and version
@@ -109,13 +114,14 @@ def test_a_destination_that_is_not_empty_is_refused_and_left_as_it_was(
     walk.ask(at("2026-12-07 09:00"))
     walk.poll(at("2026-12-07 09:10"))
     url = postgres.new_database()
-    assert _cli("state", "copy", str(rig.state), url)[0] == 0
-    before = _contents(url)
+    schema = assistant_schema(rig.address)
+    assert _cli("state", "copy", str(rig.state), url, "--assistant", rig.address)[0] == 0
+    before = _contents(url, schema)
 
-    code, _, err = _cli("state", "copy", str(rig.state), url)
+    code, _, err = _cli("state", "copy", str(rig.state), url, "--assistant", rig.address)
     assert code != 0
     assert "is not empty" in err and "never over a state" in err
-    assert _contents(url) == before
+    assert _contents(url, schema) == before
 
     other = tmp_path / "other.db"
     other.write_bytes(rig.state.read_bytes())
@@ -156,12 +162,13 @@ def test_a_copy_that_fails_part_way_leaves_the_database_empty_for_another_try(
     db = sqlite3.connect(rig.state, isolation_level=None)
     db.execute("UPDATE threads SET expected='many'")
     url = postgres.new_database()
-    code, _, err = _cli("state", "copy", str(rig.state), url)
+    code, _, err = _cli("state", "copy", str(rig.state), url, "--assistant", rig.address)
     assert code == 1 and "cannot be used" in err
-    assert _contents(url) == {}
+    schema = assistant_schema(rig.address)
+    assert _contents(url, schema) == {}
 
     db.execute("UPDATE threads SET expected=NULL")
     db.close()
-    code, _, err = _cli("state", "copy", str(rig.state), url)
+    code, _, err = _cli("state", "copy", str(rig.state), url, "--assistant", rig.address)
     assert code == 0, err
-    assert _sorted(_contents(url)) == _sorted(_contents(str(rig.state)))
+    assert _sorted(_contents(url, schema)) == _sorted(_contents(str(rig.state)))

@@ -5,13 +5,15 @@ PostgreSQL cluster (tests/rig/postgres.py) holding the state.
   with ``state: postgresql://...`` as with an SQLite file;
 - the server going away stops the cycle with the state sentence, nothing committed and nothing
   sent, and the work resumes when it is back; a store open through a restart reconnects;
-- a second mailhelper on the same database is refused, on any machine (the database's lock);
+- a ``poll --once`` while a daemon on another machine holds the mailbox's lease is refused,
+  naming it (status shows it too);
 - ``check`` reports the state step: connected, the server's version, the schema.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -23,6 +25,7 @@ import pytest
 
 from mailhelper.model.errors import StateError, StateLockedError
 from mailhelper.model.values import Action, ActionKind
+from mailhelper.state.lease import Holder, Lease
 from mailhelper.state.store import Store
 from tests.rig.assistant import RigAssistant
 from tests.rig.dovecot import DovecotServer
@@ -131,15 +134,27 @@ def test_a_store_open_through_a_restart_fails_that_statement_then_reconnects(
 def test_a_second_mailhelper_on_the_same_database_is_refused(
     rig_assistant: RigAssistant, postgres: PostgresServer,
 ) -> None:
+    """The mailbox's lease is held by a daemon on another machine: ``poll --once`` refuses,
+    naming it; ``status`` still reads, and shows the holder; once the daemon let the lease go,
+    the poll runs."""
     url = postgres.new_database()
     rig_assistant.configure({"state": url})
-    holder = Store.open(url, "example.com", exclusive=True)  # a daemon, on some machine
+    # A daemon of the same assistant, on another machine.
+    holder = Store.open(url, "example.com", assistant=rig_assistant.address)
+    lease = Lease(holder.db, rig_assistant.address, Holder("db-host-2", 777), 30)
     try:
+        assert lease.take()
         code, out, err = rig_assistant.cli("poll", "--once", "--now", at("2026-12-07 10:00"))
         assert code == 4, out + err
-        assert "another mailhelper is using the state database" in err
+        assert (f"another mailhelper is reading {rig_assistant.address} (lease: held by "
+                "db-host-2 (pid 777) until ") in err
         code, out, err = rig_assistant.cli("status", "--json")  # reading is not refused
         assert code == 0, err
+        shown = json.loads(out)["lease"]
+        assert (shown["host"], shown["pid"], shown["live"]) == ("db-host-2", 777, True)
+        code, out, err = rig_assistant.cli("status")
+        assert "lease: held by db-host-2 (pid 777) until " in out, out
+        lease.retire()
     finally:
         holder.close()
     rig_assistant.poll(at("2026-12-07 10:00"))
@@ -152,8 +167,9 @@ def test_check_reports_the_postgresql_state(
     rig_assistant.configure({"state": url})
     code, out, err = rig_assistant.cli("check")
     assert code == 0, out + err
-    assert re.search(r"state postgresql://\S+/test_\d+: connected \(PostgreSQL \d+[.\d]*\); "
-                     r"an empty database, its tables are made by the first run", out), out
+    assert re.search(r"state postgresql://\S+/test_\d+ \(schema mailhelper_helper_\w+\): "
+                     r"connected \(PostgreSQL \d+[.\d]*\); no state for this assistant yet, "
+                     r"its tables are made by the first run", out), out
     rig_assistant.poll(at("2026-12-07 10:00"))
     code, out, err = rig_assistant.cli("check")
     assert re.search(r"connected \(PostgreSQL [\d.]+\), schema \d+\n", out), out

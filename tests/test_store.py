@@ -337,7 +337,8 @@ def test_the_bytes_being_sent_and_32_bit_uids_round_trip(store: Store) -> None:
         store.mark_processed("m1@x", "hash1", "INBOX", 4_294_967_290, T0, "handled 100% ?")
     raw = bytes(range(256)) * 4
     sending = store.mark_sending(store.due(T0)[0], raw)
-    assert sending.id is not None and store.outgoing(sending.id) == raw
+    assert sending is not None and sending.id is not None
+    assert store.outgoing(sending.id) == raw
     assert store.cursor("INBOX") == "4294967295:4294967290"
     assert store.processed_outcome("other", "hash1") == "handled 100% ?"
 

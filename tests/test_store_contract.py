@@ -1,13 +1,17 @@
 """The contract every store backend keeps, by role (:mod:`mailhelper.state.roles`).
 
-One class of tests, run once per backend in :data:`BACKENDS`: a new backend (PostgreSQL, an
-in-memory one) adds a factory there and must pass all of it unchanged. The tests use only the
-role interfaces, never a backend's own SQL.
+One class of tests, run once per backend in :data:`BACKENDS`: a new backend (an in-memory
+one) adds a factory there and must pass all of it unchanged. The tests use only the role
+interfaces, never a backend's own SQL. PostgreSQL runs it twice: an assistant alone in a
+fresh database, and an assistant beside another one with a full state in the same database
+(each in its own schema), which must change nothing of the other's and see nothing of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -37,23 +41,82 @@ class Backend(Threads, Journal, Schedule, History, Transactional, Protocol):
     def close(self) -> None: ...
 
 
-def _sqlite(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "state" / "state.db", "example.com")
+@dataclass(frozen=True)
+class Place:
+    """Where a factory may make its store: a fresh folder, and fresh PostgreSQL databases
+    (the test skips when there is no PostgreSQL)."""
+
+    folder: Path
+    database: Callable[[], str]
 
 
-#: One factory per backend: given a fresh folder, an empty store with every role.
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
+@contextmanager
+def _sqlite(place: Place) -> Iterator[Backend]:
+    store = Store.open(place.folder / "state" / "state.db", "example.com")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _postgresql(place: Place) -> Iterator[Backend]:
+    """An assistant's schema in a fresh database."""
+    store = Store.open(place.database(), "example.com", assistant="helper@example.com")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _postgresql_shared(place: Place) -> Iterator[Backend]:
+    """A second assistant's schema in a database where another assistant keeps a full state
+    (a thread, due and sent actions, messages seen, the reading position, meta), open beside
+    it: every test must pass as on an empty database, and the neighbour's state must be as
+    it was after the test."""
+    url = place.database()
+    neighbour = Store.open(url, "example.org", assistant="other@example.org")
+    store = Store.open(url, "example.com", assistant="helper@example.com")
+    try:
+        thread = _thread(neighbour, root_message_id="ask@example.com")
+        with neighbour.transaction():
+            neighbour.add_action(_action(thread, "t/1/follow_up/1", T0), T0)
+            neighbour.add_action(_action(thread, "r", T0 - timedelta(days=1)), T0)
+            neighbour.mark_processed("m1@x", "hash1", "INBOX", 7, T0, "neighbour's")
+            neighbour.set_cursor("INBOX", "42:99")
+            neighbour.set_meta("k", "neighbour's")
+        [sent] = [a for a in neighbour.due(T0) if a.key == "r"]
+        with neighbour.transaction():
+            neighbour.mark_sent(neighbour.mark_sending(sent, b"x"), T0)
+        before = (neighbour.threads(), neighbour.pending(), neighbour.processed_count(),
+                  neighbour.cursor("INBOX"), neighbour.get_meta("k"),
+                  neighbour.deliveries_since(T0 - timedelta(days=2)))
+        yield store
+        assert (neighbour.threads(), neighbour.pending(), neighbour.processed_count(),
+                neighbour.cursor("INBOX"), neighbour.get_meta("k"),
+                neighbour.deliveries_since(T0 - timedelta(days=2))) == before
+    finally:
+        store.close()
+        neighbour.close()
+
+
+#: One factory per backend: given a place, an empty store with every role (closed after).
+BACKENDS: dict[str, Callable[[Place], AbstractContextManager[Backend]]] = {
     "sqlite": _sqlite,
+    "postgresql": _postgresql,
+    "postgresql-shared": _postgresql_shared,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    store = BACKENDS[request.param](tmp_path)
-    try:
+    def database() -> str:
+        url: str = request.getfixturevalue("postgres").new_database()
+        return url
+
+    with BACKENDS[request.param](Place(tmp_path, database)) as store:
         yield store
-    finally:
-        store.close()
 
 
 def _thread(store: Backend, **changes: object) -> Thread:
@@ -131,7 +194,7 @@ class TestStoreContract:
         assert message_id == backend.message_id_for(due), "deterministic"
         with backend.transaction():
             sending = backend.mark_sending(due, b"the exact bytes")
-        assert sending.status is ActionStatus.SENDING
+        assert sending is not None and sending.status is ActionStatus.SENDING
         assert backend.outgoing(due.id) == b"the exact bytes"
         assert [a.key for a in backend.in_flight(T0)] == [due.key]
         with backend.transaction():
@@ -171,7 +234,9 @@ class TestStoreContract:
                        recipients=(JANE,)), T0)
         [due] = backend.due(T0)
         with backend.transaction():
-            backend.mark_sent(backend.mark_sending(due, b"x"), T0)
+            sending = backend.mark_sending(due, b"x")
+            assert sending is not None
+            backend.mark_sent(sending, T0)
         assert backend.deliveries_since(T0 - timedelta(hours=1), JANE.email) == 1
         assert backend.delivery_times_since(T0 - timedelta(hours=1), JANE.email) == [T0]
         assert backend.deliveries_since(T0 + timedelta(seconds=1)) == 0

@@ -178,7 +178,8 @@ def _check_state_database(settings: Settings, report: _Report) -> None:
     schema (created or upgraded by the first run; a newer one is refused)."""
     where = f"state {state_name(settings)}"
     try:
-        store = Store.open_readonly(settings.state_location, "", state_password(settings))
+        store = Store.open_readonly(settings.state_location, "", state_password(settings),
+                                    settings.assistant.email)
     except MailhelperError as exc:
         report.fail(f"{where}: {exc}", 3)
         return
@@ -189,9 +190,15 @@ def _check_state_database(settings: Settings, report: _Report) -> None:
         if version > SCHEMA_VERSION:
             report.fail(f"{where}: connected ({server}), but of schema {version}, newer than "
                         f"this mailhelper knows ({SCHEMA_VERSION}); upgrade mailhelper", 3)
+        elif version == 0 and store.db.execute(
+                "SELECT to_regclass('public.meta') IS NOT NULL").fetchone()[0]:
+            report.ok(f"{where}: connected ({server}); the database holds a state of the "
+                      "one-assistant-per-database layout (in the schema public), which the "
+                      f"first run moves into {settings.state_schema} if no other assistant "
+                      "has taken it by then")
         elif version == 0:
-            report.ok(f"{where}: connected ({server}); an empty database, its tables are "
-                      "made by the first run")
+            report.ok(f"{where}: connected ({server}); no state for this assistant yet, its "
+                      "tables are made by the first run")
         elif version < SCHEMA_VERSION:
             report.ok(f"{where}: connected ({server}), schema {version}: upgraded to "
                       f"{SCHEMA_VERSION} by the next run")
@@ -304,7 +311,8 @@ def _check_old_mail(client: IMAPClient, imap: ImapSettings, state: Settings, now
         password = state_password(state)
     except MailhelperError:
         password = None  # reported by the state step
-    cursor = folder_cursor(state.state_location, imap.folder, password)
+    cursor = folder_cursor(state.state_location, imap.folder, password,
+                           state.assistant.email)
     has_read, start = cursor is not None, ImapCursor.parse(cursor).first_start
     if has_read and start is None:
         return  # read before first starts were recorded: nothing is left alone

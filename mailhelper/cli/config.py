@@ -85,6 +85,8 @@ _T = TypeVar("_T")
 
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _MIN_POLL: Final = Duration.parse("10 seconds")
+_MIN_LEASE: Final = Duration.parse("2 seconds")
+_MAX_LEASE: Final = Duration.parse("1 hour")
 _DEFAULT_RRULE: Final = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8"
 
 # A bare address, lower-cased before the match: no display name, no angle brackets, one @, a
@@ -769,7 +771,7 @@ class _Reader:
             "timezone", "owners", "assistant", "imap", "smtp", "state", "poll_interval",
             "confirm", "confirm_commands", "tags", "schedules", "sending", "limits", "send_as",
             "require_auth", "trusted_authserv_id", "templates_dir", "default_time", "date_order",
-            "calendar_file", "state_password_env",
+            "calendar_file", "state_password_env", "lease",
         ))
         defaults = Settings(owners=(), assistant=Address("assistant@invalid"))
         owners, watches, owner_times = self.owners(top)
@@ -784,6 +786,14 @@ class _Reader:
                               f'"{poll_interval}" is too often; the least is "10 seconds" '
                               "(servers throttle or ban faster polling)")
             poll_interval = None
+        lease = self.duration(top.get("lease"), likely="seconds")
+        if lease is not None and not (
+                _MIN_LEASE.approximate <= lease.approximate <= _MAX_LEASE.approximate):
+            self.problems.add(top.line_of("lease"), "lease",
+                              f'"{lease}" is out of range; give between "2 seconds" and '
+                              '"1 hour" (the default "30 seconds" suits most: a mailbox whose '
+                              "process died is taken over after about that long)")
+            lease = None
         require_auth = self.flag(top.get("require_auth"))
         trusted = self.text(top.get("trusted_authserv_id"), "a host name like mx.example.com")
         if require_auth and trusted is None and top.get("trusted_authserv_id") is None:
@@ -801,6 +811,7 @@ class _Reader:
             state_url=state_url,
             state_password=state_password,
             poll_interval=_pick(poll_interval, defaults.poll_interval),
+            lease=_pick(lease, defaults.lease),
             confirm=_pick(self.flag(top.get("confirm")), defaults.confirm),
             confirm_commands=_pick(self.flag(top.get("confirm_commands")),
                                    defaults.confirm_commands),

@@ -5,7 +5,9 @@ This module reads the folder; the command line runs what it found. A file that c
 is a problem named with its path and line (the config's own sentence), never a reason to stop
 the others. Two files naming the same state are refused: one state is one assistant's (a
 second reading the same rows would answer the same mail twice); the first file by name keeps
-it, the later one is refused.
+it, the later one is refused. Several files may name one PostgreSQL database: each assistant's
+state is a schema of its own there (named after its address), so only two files of the same
+assistant address on one database are the same state.
 """
 
 from __future__ import annotations
@@ -53,8 +55,12 @@ def config_files(folder: Path) -> list[Path]:
 
 
 def _state_key(settings: Any) -> str:
+    """What one state is: a file (by its real path), or an assistant's schema in a database
+    (several assistants share a database, each in its own schema)."""
     location = settings.state_location
-    return location if isinstance(location, str) else str(Path(location).resolve())
+    if isinstance(location, str):
+        return f"{location} {settings.state_schema}"
+    return str(Path(location).resolve())
 
 
 def read_folder(folder: Path, environ: Mapping[str, str]) -> Folder:

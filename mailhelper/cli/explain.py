@@ -85,7 +85,7 @@ class _Index:
 
             self.store = Store.open_readonly(settings.state_location,
                                              settings.assistant.email.rpartition("@")[2],
-                                             state_password(settings))
+                                             state_password(settings), settings.assistant.email)
 
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
         return self.store.thread_for(message_ids) if self.store else None

@@ -31,6 +31,7 @@ keeps the old one and logs why when the new one is wrong.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ from mailhelper import __version__
 from mailhelper.compose.terminal import for_terminal, json_for_terminal
 from mailhelper.decide.backlog import DEFAULT_BACKFILL_DAYS
 from mailhelper.model import logfields
-from mailhelper.model.errors import ConfigError, MailhelperError
+from mailhelper.model.errors import ConfigError, MailhelperError, StateLockedError
 
 log = logging.getLogger("mailhelper")
 
@@ -128,10 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy the whole state (every thread, action and message seen, the "
         "Message-ID secret, the schema version) from SRC into the empty DEST, each an SQLite "
         "file or a postgresql:// URL (the password as libpq finds it: PGPASSWORD, ~/.pgpass). "
-        "Stop the daemon first; a DEST that is not empty, or a SRC of another schema than this "
-        "mailhelper's, is refused. Progress goes to stderr.")
+        "A database holds one state per assistant, each in its own schema: the copy is of "
+        "one assistant's. Stop its daemon first; a DEST that is not empty, or a SRC of another "
+        "schema version than this mailhelper's, is refused. Progress goes to stderr.")
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("destination", metavar="DEST")
+    copy.add_argument("--assistant", metavar="ADDRESS", default=None,
+                      help="the assistant whose state is copied (its address, as in its "
+                      "config): needed when SRC is a database holding several, or DEST a "
+                      "database and SRC a file")
     demo = verbs.add_parser(
         "demo", parents=[logging_options],
         help="the whole story on local servers, nothing configured",
@@ -469,13 +475,19 @@ def _no_state_yet(settings: Any) -> bool:
     return not settings.state_url and not Path(settings.state).exists()
 
 
-def _assistant(settings: Any, dry_run: bool = False) -> Any:
+def _assistant(settings: Any, dry_run: bool = False, holder: Any = None,
+               lease: Any = None) -> Any:
     """The assistant on the configured state. A dry run creates nothing: with no state file
-    yet it works on an empty in-memory state, and it remembers no template check."""
+    yet it works on an empty in-memory state, and it remembers no template check.
+
+    With a PostgreSQL state and ``holder`` (this process, :class:`~mailhelper.state.lease.Holder`)
+    the assistant gets its mailbox's lease: ``lease`` when one is given (kept across a
+    reload, bound to the new connection), else a new one, not yet taken."""
     from mailhelper.compose.render import Renderer
     from mailhelper.engine.daemon import Assistant
     from mailhelper.mail.connect import open_imap, open_smtp
     from mailhelper.mail.secrets import state_password
+    from mailhelper.state.lease import Lease, mailbox_key, release_quietly
     from mailhelper.state.store import Store
 
     domain = settings.assistant.email.rpartition("@")[2]
@@ -483,7 +495,24 @@ def _assistant(settings: Any, dry_run: bool = False) -> Any:
         store = Store.open(":memory:", domain)
     else:
         store = Store.open(settings.state_location, domain, state_password(settings),
-                           exclusive=True)
+                           assistant=settings.assistant.email)
+    if settings.state_url and holder is not None and not dry_run:
+        mailbox = mailbox_key(settings.assistant.email)
+        if lease is not None and lease.mailbox != mailbox:
+            release_quietly(lease)  # a reload that names another assistant
+            lease = None
+        try:
+            if lease is None:
+                lease = Lease(store.db, mailbox, holder,
+                              settings.lease.approximate.total_seconds(), settings.state_url)
+            else:
+                lease.db = store.db
+                lease.seconds = settings.lease.approximate.total_seconds()
+        except BaseException:
+            store.close()
+            raise
+    else:
+        lease = None
     return Assistant(
         settings,
         store,
@@ -493,7 +522,35 @@ def _assistant(settings: Any, dry_run: bool = False) -> Any:
                  else Path(f"{settings.state}-templates")),
         lambda: open_imap(settings.imap),
         lambda: open_smtp(settings.smtp),
+        lease=lease,
     )
+
+
+def _holder() -> Any:
+    """This process as the leases know it (one per process: its assistants share one fair
+    share of the mailboxes)."""
+    from mailhelper.state.lease import Holder
+
+    global _HOLDER
+    if _HOLDER is None:
+        _HOLDER = Holder()
+    return _HOLDER
+
+
+_HOLDER: Any = None
+
+
+def _take_for_once(assistant: Any) -> None:
+    """``poll --once`` on a leased state takes the mailbox's lease for its cycle; another
+    process holding it is a clear refusal, never a second reader."""
+    lease = assistant.lease
+    if lease is None or lease.take():
+        return
+    info = lease.current()
+    who = info.line() if info is not None and info.live else "its lease is held"
+    raise StateLockedError(
+        f"another mailhelper is reading {lease.mailbox} ({who}); stop it first, or let it "
+        "do the work: one assistant per mailbox, or the same mail is answered twice")
 
 
 def _days(text: str) -> int:
@@ -508,8 +565,8 @@ def _days(text: str) -> int:
 
 
 class _DatabaseLock:
-    """A PostgreSQL state's lock is the database's own, taken when the store opens (see
-    :meth:`mailhelper.state.store.Store.open`); a lock file beside the unused default path would
+    """A PostgreSQL state needs no lock file: its mailbox's lease in the database says who
+    reads it (:mod:`mailhelper.state.lease`); a lock file beside the unused default path would
     refuse a second assistant on this machine with a database of its own."""
 
     def acquire(self) -> None:
@@ -530,13 +587,17 @@ def cmd_poll(settings: Any, args: argparse.Namespace) -> int:
     # A dry run with no state yet has nothing to guard: no lock file is made for it.
     lock = (_DatabaseLock() if args.dry_run and _no_state_yet(settings)
             else _state_lock(settings))
+    from mailhelper.state.lease import release_quietly
+
     lock.acquire()
     try:
-        assistant = _assistant(settings, dry_run=args.dry_run)
+        assistant = _assistant(settings, dry_run=args.dry_run, holder=_holder())
         try:
+            _take_for_once(assistant)
             backfill = None if args.backfill is None else timedelta(days=args.backfill)
             report = assistant.poll_once(now, dry_run=args.dry_run, backfill=backfill)
         finally:
+            release_quietly(assistant.lease)
             # Closed here, not when the process ends: --config-dir polls several assistants
             # in one process, and an open state of one must not outlive its cycle.
             assistant.store.close()
@@ -584,17 +645,19 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     from mailhelper.state.store import state_name
 
     def work() -> None:
+        lease = None
         try:
             while not stop.is_set():
                 reload.clear()
-                assistant = _assistant(current["settings"])
+                assistant = _when_reachable(functools.partial(
+                    _assistant, current["settings"], holder=_holder(), lease=lease), stop)
+                if assistant is None:
+                    break
+                lease = assistant.lease
                 log.info("mailhelper %s running for %s (config %s, state %s)", __version__,
                          ", ".join(o.email for o in current["settings"].owners),
                          current["settings"].source, state_name(current["settings"]))
-                try:
-                    assistant.run(lambda: datetime.now(UTC), stop, reload)
-                finally:
-                    assistant.store.close()
+                _serve_leased(assistant, stop, reload)
         except BaseException as exc:  # handed to the main thread, which reports it
             if not isinstance(exc, MailhelperError):
                 log.exception("stopping on an unexpected error")
@@ -643,18 +706,19 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(NameEachLine())
 
+    holder = _holder()
+
     def serve(name: str, settings: Any, stop: threading.Event) -> None:
         lock = _state_lock(settings)
         lock.acquire()
         try:
             while not stop.is_set():
-                assistant = _assistant(settings)
+                assistant = _when_reachable(lambda: _assistant(settings, holder=holder), stop)
+                if assistant is None:
+                    break
                 log.info("%s: running for %s (state %s)", name,
                          ", ".join(o.email for o in settings.owners), state_name(settings))
-                try:
-                    assistant.run(lambda: datetime.now(UTC), stop)
-                finally:
-                    assistant.store.close()
+                _serve_leased(assistant, stop, None)
         finally:
             lock.release()
 
@@ -706,6 +770,45 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when_reachable(make: Any, stop: threading.Event) -> Any:
+    """``make()`` (an assistant on its state) for the daemon: while the state's database
+    cannot be reached (down, restarting) it waits and tries again, as for a mail server
+    (2, 4, 8 ... s, one log line per change), so an assistant started during an outage starts
+    after it; None when ``stop`` comes first."""
+    from mailhelper.engine.daemon import Link
+    from mailhelper.model.errors import StateUnreachable
+
+    link = Link("the state database")
+    while not stop.is_set():
+        try:
+            made = make()
+        except StateUnreachable as exc:
+            stop.wait(link.failed(str(exc)))
+            continue
+        link.works("the assistant starts")
+        return made
+    return None
+
+
+def _serve_leased(assistant: Any, stop: threading.Event,
+                  reload: threading.Event | None) -> None:
+    """Run ``assistant`` until ``stop`` (or ``reload``), then close its state. Its lease, if
+    any, is let go on a stop or an error (so another process takes the mailbox at once) and
+    kept over a reload."""
+    from mailhelper.state.lease import release_quietly
+
+    try:
+        try:
+            assistant.run(lambda: datetime.now(UTC), stop, reload)
+        except BaseException:
+            release_quietly(assistant.lease)
+            raise
+        if stop.is_set():
+            release_quietly(assistant.lease)
+    finally:
+        assistant.store.close()
+
+
 def _reload(args: argparse.Namespace, current: dict[str, Any], reload: threading.Event) -> None:
     """SIGHUP: read the config again; a config with problems is refused and the old one kept."""
     from mailhelper.state.store import state_name
@@ -751,7 +854,7 @@ def _open_for_status(settings: Any) -> Any:
     if not _has_state(settings):
         return None
     return Store.open(settings.state_location, settings.assistant.email.rpartition("@")[2],
-                      state_password(settings))
+                      state_password(settings), assistant=settings.assistant.email)
 
 
 def status_object(settings: Any) -> dict[str, Any]:
@@ -768,9 +871,35 @@ def status_object(settings: Any) -> dict[str, Any]:
         pauses = pause_json(store)
         if pauses:
             shown["pauses"] = pauses
+        if settings.state_url:
+            shown["state"] = _state_json(settings)
+            info = _lease_info(store, settings)
+            shown["lease"] = None if info is None else info.to_json()
         return shown
     finally:
         store.close()
+
+
+def _state_json(settings: Any) -> dict[str, str]:
+    """Where a PostgreSQL state is: the database (no password) and the assistant's schema."""
+    from mailhelper.state.sqldriver import redact
+
+    return {"database": redact(settings.state_url), "schema": settings.state_schema}
+
+
+def _lease_info(store: Any, settings: Any) -> Any:
+    """Who holds the assistant's mailbox (a PostgreSQL state), as the database has it."""
+    from mailhelper.state.lease import lease_of, mailbox_key
+
+    return lease_of(store.db, mailbox_key(settings.assistant.email))
+
+
+def _lease_line(store: Any, settings: Any) -> str | None:
+    """``status``'s line about the lease: who reads the mailbox, until when (None: a file)."""
+    if not settings.state_url:
+        return None
+    info = _lease_info(store, settings)
+    return "lease: nobody has taken it yet" if info is None else str(info.line())
 
 
 def status_text(settings: Any, as_ics: bool = False) -> str:
@@ -788,7 +917,13 @@ def status_text(settings: Any, as_ics: bool = False) -> str:
     try:
         if as_ics:
             return str(status_ics(store, settings, stamp))
-        return str(for_terminal(status_table(store, settings)))
+        table = status_table(store, settings)
+        if settings.state_url:
+            from mailhelper.state.store import state_name
+
+            table += f"\n\nState: {state_name(settings)}"
+        lease = _lease_line(store, settings)
+        return str(for_terminal(table if lease is None else f"{table}\n{lease}"))
     finally:
         store.close()
 
@@ -798,7 +933,8 @@ def cmd_state_copy(args: argparse.Namespace) -> int:
     from mailhelper.state.sqldriver import redact
 
     copied = copy_state(args.source, args.destination,
-                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr))
+                        progress=lambda line: print(f"mailhelper: {line}", file=sys.stderr),
+                        assistant=args.assistant)
     print(f"copied {copied.total} rows in {len(copied.rows)} tables; point `state` at "
           f"{redact(args.destination)} and start mailhelper")
     return 0

@@ -9,8 +9,16 @@ The contract:
   copy never migrates the source, so what it reads is what a daemon left;
 - DEST must be empty (a missing or empty file, a database without tables): an existing state
   is never merged into nor overwritten; the refusal names what is there;
-- both are held as a daemon holds them (the lock file beside an SQLite state, the database's
-  lock on PostgreSQL), so a running daemon is refused instead of copied half-way;
+- both are held as a daemon holds them (the lock file beside an SQLite state; on PostgreSQL the
+  assistant's lock, and a live lease on the assistant's mailbox is refused), so a running
+  daemon is refused instead of copied half-way;
+- a PostgreSQL database holds one state per assistant, each in its own schema (see
+  :meth:`mailhelper.state.store.Store.open`): the copy is of one assistant's. ``assistant``
+  (``--assistant ADDRESS``) names it; without it, a source database must hold one state
+  only (several are refused with their names), and a destination database takes the
+  assistant the source's state records (a file copied from an older version records none:
+  then ``--assistant`` is needed). A state of the one-assistant-per-database layout (in
+  ``public``) is read as the source when the named assistant has no schema yet;
 - the source is read in one snapshot, the destination written in one transaction: a failure
   part way leaves it empty (its new schema taken away again); ids are kept, rows go in the
   source's insertion order;
@@ -26,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailhelper.model.addresses import fold
 from mailhelper.model.errors import StateError
+from mailhelper.model.settings import assistant_schema
 from mailhelper.state.migrations import SCHEMA_VERSION, version_of
 from mailhelper.state.sqldriver import (
     Connection,
@@ -58,9 +68,43 @@ def _name(location: str) -> str:
     return redact(location) if is_database_url(location) else location
 
 
-def _open_source(location: str, password: str | None) -> Connection:
+def states_in(db: Connection) -> list[str]:
+    """The schemas of ``db``'s database that hold a mailhelper state (each assistant's, and
+    ``public`` for the one-assistant-per-database layout), by name."""
+    rows = db.execute(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'meta' "
+        "AND (table_schema = 'public' OR table_schema LIKE 'mailhelper\\_%') "
+        "ORDER BY table_schema").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _source_schema(location: str, password: str | None, assistant: str | None) -> str:
+    """The schema of the state to copy out of the database at ``location``."""
+    db = PostgresConnection.connect(location, password, read_only=True)
+    try:
+        found = states_in(db)
+    finally:
+        db.close()
+    if assistant is not None:
+        wanted = assistant_schema(assistant)
+        if wanted in found:
+            return wanted
+        if "public" in found:
+            return "public"  # the older layout, not yet moved into its assistant's schema
+        raise StateError(
+            f"state copy: the source {redact(location)} has no state of {assistant} (the "
+            f"schema {wanted}); it holds {', '.join(found) or 'no state at all'}")
+    if len(found) > 1:
+        raise StateError(
+            f"state copy: the source {redact(location)} holds the states of several "
+            f"assistants (the schemas {', '.join(found)}); name the one to copy: "
+            "--assistant ADDRESS (the assistant's address, as in its config)")
+    return found[0] if found else "public"
+
+
+def _open_source(location: str, password: str | None, schema: str = "public") -> Connection:
     if is_database_url(location):
-        return PostgresConnection.connect(location, password, read_only=True)
+        return PostgresConnection.connect(location, password, read_only=True, schema=schema)
     path = Path(location)
     if not path.is_file():
         raise StateError(f"state copy: the source {location} does not exist; name the state "
@@ -95,19 +139,29 @@ def _check_source(db: Connection, location: str) -> None:
         f"mailhelper's ({SCHEMA_VERSION}); copy it with the newer mailhelper that wrote it")
 
 
-def _check_empty(location: str, password: str | None) -> None:
+def _check_empty(location: str, password: str | None, schema: str = "public") -> None:
     """Refuse a destination that holds anything: a copy never merges into a state."""
     if is_database_url(location):
-        db: Connection = PostgresConnection.connect(location, password)
+        db = PostgresConnection.connect(location, password, schema=schema)
         try:
             tables = db.tables()
+            legacy = schema != "public" and not tables and "public" in states_in(db)
         finally:
             db.close()
         if tables:
             raise StateError(
-                f"state copy: the destination {redact(location)} is not empty (it has the "
-                f"tables {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}); copy "
-                "into a new, empty database (createdb), never over a state")
+                f"state copy: the destination {redact(location)} is not empty (the schema "
+                f"{schema} has the tables {', '.join(tables[:5])}"
+                f"{', ...' if len(tables) > 5 else ''}); copy into a new, empty database "
+                "(createdb) or for another assistant, never over a state")
+        if legacy:
+            # Its assistant's first open would take that state into its own schema: a
+            # copy made for this assistant could be that one and be written over.
+            raise StateError(
+                f"state copy: the destination {redact(location)} holds a state of the "
+                "one-assistant-per-database layout (in the schema public); start its "
+                "assistant once with this version first (it moves it into its own schema), "
+                "or copy into another database")
         return
     path = Path(location)
     if path.exists() and (not path.is_file() or path.stat().st_size > 0):
@@ -194,21 +248,64 @@ def copy_tables(source: Connection, target: Connection,
     return Copied(copied)
 
 
+def _schema_words(location: str, schema: str) -> str:
+    return f" (the state in schema {schema})" if is_database_url(location) else ""
+
+
 def _value(value: Any) -> Any:
     # psycopg reads BYTEA as memoryview on some paths; both drivers write bytes.
     return bytes(value) if isinstance(value, memoryview) else value
 
 
-def copy_state(source: str, destination: str, password: str | None = None,
-               progress: Callable[[str], None] = lambda line: None) -> Copied:
-    """Copy the state at ``source`` into the empty ``destination`` (each an SQLite path or a
-    ``postgresql://`` URL); see the module's docstring for what is refused and why."""
-    from mailhelper.engine.daemon import StateLock
-    from mailhelper.state.store import _DAEMON_LOCK, Store
+def _recorded_assistant(db: Connection) -> str | None:
+    """The assistant a state records it is for (states of a PostgreSQL schema do; a file,
+    or a state of an older version, does not)."""
+    row = db.execute("SELECT value FROM meta WHERE key='assistant'").fetchone()
+    return None if row is None else str(row[0])
 
-    if _name(source) == _name(destination) or (
-            not is_database_url(source) and not is_database_url(destination)
-            and Path(source).resolve() == Path(destination).resolve()):
+
+def _destination_assistant(source: Connection, destination: str,
+                           assistant: str | None) -> str | None:
+    """The assistant whose schema the copy goes into (None: a file, which needs none)."""
+    recorded = _recorded_assistant(source)
+    if assistant is not None and recorded is not None and fold(assistant.strip()) != recorded:
+        raise StateError(f"state copy: the source is the state of {recorded}, not of "
+                         f"{assistant}; name the assistant it is for, or none")
+    if not is_database_url(destination):
+        return None
+    if assistant is None and recorded is None:
+        raise StateError(
+            f"state copy: name the assistant whose state this is, with --assistant ADDRESS "
+            f"(its address, as in its config): in {redact(destination)} each assistant's "
+            "state is a schema of its own, named after that address")
+    return assistant if assistant is not None else recorded
+
+
+def _check_not_served(db: PostgresConnection, location: str, assistant: str | None) -> None:
+    """Refuse while a daemon holds the lease on ``assistant``'s mailbox in that database: it
+    writes the state the copy reads (or would read the one it writes)."""
+    from mailhelper.state.lease import lease_of, mailbox_key
+
+    if assistant is None:
+        return
+    info = lease_of(db, mailbox_key(assistant))
+    if info is not None and info.live:
+        raise StateError(f"state copy: a mailhelper is serving {assistant} on "
+                         f"{redact(location)} ({info.line()}); stop it first, so the copy "
+                         "is the whole state")
+
+
+def copy_state(source: str, destination: str, password: str | None = None,
+               progress: Callable[[str], None] = lambda line: None,
+               assistant: str | None = None) -> Copied:
+    """Copy the state at ``source`` into the empty ``destination`` (each an SQLite path or a
+    ``postgresql://`` URL), for ``assistant`` (its address: which state of a database);
+    see the module's docstring for what is refused and why."""
+    from mailhelper.engine.daemon import StateLock
+    from mailhelper.state.store import Store, assistant_lock
+
+    if not is_database_url(source) and not is_database_url(destination) and (
+            Path(source).resolve() == Path(destination).resolve()):
         raise StateError("state copy: the source and the destination are the same state")
     locks = [StateLock(Path(p)) for p in (source, destination) if not is_database_url(p)]
     taken: list[Any] = []
@@ -216,27 +313,44 @@ def copy_state(source: str, destination: str, password: str | None = None,
         for lock in locks:
             lock.acquire()
             taken.append(lock)
-        db = _open_source(source, password)
+        schema = (_source_schema(source, password, assistant) if is_database_url(source)
+                  else "public")
+        db = _open_source(source, password, schema)
         try:
-            if isinstance(db, PostgresConnection) and not db.hold(_DAEMON_LOCK):
-                raise StateError(f"state copy: a mailhelper is using {redact(source)}; stop "
-                                 "it first, so the copy is the whole state")
+            if isinstance(db, PostgresConnection) and not db.hold(assistant_lock(schema)):
+                raise StateError(f"state copy: a mailhelper is using {redact(source)} "
+                                 f"(schema {schema}); stop it first, so the copy is the "
+                                 "whole state")
             _check_source(db, source)
-            _check_empty(destination, password)
-            progress(f"copying {_name(source)} to {_name(destination)} "
-                     f"(schema {SCHEMA_VERSION})")
+            owner = _destination_assistant(db, destination, assistant)
+            if isinstance(db, PostgresConnection):
+                _check_not_served(db, source, assistant or _recorded_assistant(db))
+            if owner is not None:
+                served = PostgresConnection.connect(destination, password, schema="public")
+                try:
+                    _check_not_served(served, destination, owner)
+                finally:
+                    served.close()
+            target_schema = assistant_schema(owner) if owner is not None else "public"
+            if _name(source) == _name(destination) and schema == target_schema:
+                raise StateError("state copy: the source and the destination are the same "
+                                 "state")
+            _check_empty(destination, password, target_schema)
+            progress(f"copying {_name(source)}{_schema_words(source, schema)} to "
+                     f"{_name(destination)}{_schema_words(destination, target_schema)} "
+                     f"(schema version {SCHEMA_VERSION})")
             # The destination gets today's schema the usual way, then the source's rows
             # (its meta too: the schema version and the Message-ID secret).
-            target = Store.open(destination, "copy.invalid", password, exclusive=True)
+            target = Store.open(destination, "copy.invalid", password, exclusive=True,
+                                assistant=owner)
             try:
                 copied = copy_tables(db, target.db, progress)
             except BaseException:
                 # The destination was empty: make it so again, so a second try is not
                 # refused for the schema this one made.
-                if is_database_url(destination):
+                if is_database_url(destination) and target_schema != "public":
                     with contextlib.suppress(StateError):
-                        for table in reversed(target.db.tables()):
-                            target.db.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+                        target.db.execute(f"DROP SCHEMA IF EXISTS {target_schema} CASCADE")
                 target.close()
                 if not is_database_url(destination):
                     for suffix in ("", "-wal", "-shm"):

@@ -34,10 +34,16 @@ from mailhelper.engine.outbox import Outbox, SendReport, crash_point
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
-from mailhelper.mail.source import ImapSource, MailSource, OldMailRule, Reading
+from mailhelper.mail.source import TIMED_OUT, ImapSource, MailSource, OldMailRule, Reading
 from mailhelper.mail.transport import SmtpTransport, Transport
 from mailhelper.model import logfields
-from mailhelper.model.errors import ConnectError, MailhelperError, StateError, StateLockedError
+from mailhelper.model.errors import (
+    ConnectError,
+    LeaseLost,
+    MailhelperError,
+    StateError,
+    StateLockedError,
+)
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import (
     Action,
@@ -47,6 +53,7 @@ from mailhelper.model.values import (
     Mail,
     ThreadState,
 )
+from mailhelper.state.lease import Lease
 from mailhelper.state.store import Store, private_state_path
 
 log = logging.getLogger(__name__)
@@ -200,6 +207,13 @@ class Link:
                      self.name, away, self.failures, detail)
         self.state, self.failures, self.reason, self._down_since = "up", 0, None, None
 
+    def works(self, detail: str) -> None:
+        """The connection worked: after an outage that is news (logged once, as
+        :meth:`connected`), and the backoff starts again from its first step."""
+        if self.state.startswith("down") or self.state == "lost":
+            self.connected(detail)
+        self.failures = 0
+
     def lost(self, reason: str) -> None:
         """A working connection failed; the next attempt is at once."""
         log.warning("%s: connection lost (%s); reconnecting", self.name, reason)
@@ -220,6 +234,33 @@ class Link:
             self._down_since = self._monotonic()
         self.state, self.reason = state, reason
         return delay
+
+
+class _LeaseWait:
+    """The log of waiting for a mailbox's lease: a line when the holder changes (who holds
+    it, until when), not one per look."""
+
+    def __init__(self, lease: Lease | None) -> None:
+        self.lease = lease
+        self._last: str | None = None
+
+    def log(self) -> None:
+        if self.lease is None:
+            return
+        info = self.lease.current()
+        holder = None if info is None else info.holder
+        if holder == self._last:
+            return
+        self._last = holder
+        if info is not None and info.live:
+            log.info("%s: %s; this process waits (it looks every %.0f s)", self.lease.mailbox,
+                     info.line(), self.lease.renew_every)
+        else:
+            log.info("%s: this process holds its fair share of mailboxes; it waits for "
+                     "another to take this one", self.lease.mailbox)
+
+    def reset(self) -> None:
+        self._last = None
 
 
 class _StoppableMailbox(Mailbox):
@@ -325,9 +366,16 @@ class Assistant:
         imap_factory: Callable[[], IMAPClient],
         smtp_factory: Callable[[], object],
         watcher: Watcher | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        #: The mailbox's lease (a PostgreSQL state shared by several processes), or None:
+        #: with one, the mailbox is read only while it is held, and every write of the store
+        #: is fenced by it (:meth:`mailhelper.state.lease.Lease.fence`).
+        self.lease = lease
+        if lease is not None:
+            store.fence = lease.fence
         self.renderer = renderer
         self.imap_factory = imap_factory
         self.smtp_factory = smtp_factory
@@ -843,7 +891,23 @@ class Assistant:
         imap = self.settings.imap
         link = Link(f"IMAP {imap.host}:{imap.port}")
         state = Link("the state database")
+        waiting = _LeaseWait(self.lease)
         while not _asked(stop, wake):
+            if self.lease is not None and not self.lease.held:
+                try:
+                    taken = self.lease.take()
+                    if not taken:
+                        waiting.log()
+                except StateError as exc:
+                    _pause(state.failed(str(exc)), stop, wake)
+                    continue
+                state.works("the mailbox's lease can be read again")
+                if not taken:
+                    _pause(min(self.lease.renew_every,
+                               self.settings.poll_interval.approximate.total_seconds()),
+                           stop, wake)
+                    continue
+                waiting.reset()
             try:
                 mailbox = _StoppableMailbox(self.imap_factory(), imap.folder, stop=stop)
             except (MailhelperError, IMAPClientError, OSError) as exc:
@@ -854,7 +918,11 @@ class Assistant:
             link.connected("IDLE: new mail is seen at once" if idle else
                            f"the server has no IDLE: looking for new mail every {poll}")
             try:
-                self._serve(mailbox, clock, stop, wake)
+                self._serve(mailbox, clock, stop, wake, state)
+            except LeaseLost as exc:
+                # Nothing of the transaction in hand was committed; the connection goes, and
+                # the mailbox is read again only once the lease is this process's again.
+                log.warning("%s; waiting to take it again", exc)
             except (ConnectError, IMAPClientError, OSError) as exc:
                 link.lost(_text(exc))
             except StateError as exc:
@@ -869,7 +937,7 @@ class Assistant:
 
     def _serve(
         self, mailbox: Mailbox, clock: Callable[[], datetime], stop: threading.Event,
-        wake: threading.Event | None,
+        wake: threading.Event | None, state: Link | None = None,
     ) -> None:
         """Cycle on one connection until asked to stop or reload, or the connection fails.
         Between cycles it waits on the mailbox as a :class:`~mailhelper.mail.source.MailSource`
@@ -878,8 +946,12 @@ class Assistant:
         idle = source.pushes
         poll = self.settings.poll_interval.approximate
         while not _asked(stop, wake):
+            if self.lease is not None:
+                self.lease.renew()  # LeaseLost: not ours any more, so no fetch
             began = clock()
             report = self.cycle(mailbox, began)
+            if state is not None:
+                state.works("a cycle went through")
             if _asked(stop, wake):
                 _log_cycle(report, began, None)
                 return
@@ -891,15 +963,33 @@ class Assistant:
             _log_cycle(report, began, wait)
             if wait.seconds <= 0:
                 continue
+            self._wait(source, idle, wait.seconds, stop, wake)
+
+    def _wait(self, source: MailSource, idle: bool, seconds: float, stop: threading.Event,
+              wake: threading.Event | None) -> None:
+        """Wait ``seconds`` for the next cycle (IDLE, or a pause without it), ending early on
+        new mail or a stop; with a lease, in pieces of at most a third of it, renewing it
+        after each (:class:`LeaseLost` ends the wait, before any fetch)."""
+        deadline = time.monotonic() + seconds
+        while not _asked(stop, wake):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            piece = left if self.lease is None else min(left, self.lease.renew_every)
             if not idle:
-                _pause(wait.seconds, stop, wake)
+                _pause(piece, stop, wake)
             elif source.has_news(self._cursor()):
-                # Mail came in during the cycle: its EXISTS went to an earlier command's
-                # answer, and IDLE would not report it again.
-                log.debug("new mail arrived during the cycle: another cycle at once")
+                # Mail came in during the cycle (or between two pieces of the wait): its
+                # EXISTS went to an earlier command's answer, and IDLE would not report it.
+                log.debug("new mail arrived before IDLE began: another cycle at once")
+                return
             else:
-                why = source.wait_for_news(wait.seconds, lambda: _asked(stop, wake))
+                why = source.wait_for_news(piece, lambda: _asked(stop, wake))
                 log.debug("IDLE ended: %s", why)
+                if why != TIMED_OUT:
+                    return
+            if self.lease is not None and deadline - time.monotonic() > 0:
+                self.lease.renew()
 
     def _cursor(self) -> str | None:
         """How far the folder was read, as the mail source's opaque cursor."""

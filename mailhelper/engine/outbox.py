@@ -388,7 +388,12 @@ class Outbox:
         subject: str, now: datetime, report: SendReport,
     ) -> None:
         self.transport.open()  # before the attempt is recorded: no server, no attempt
-        action = self.store.mark_sending(action, raw)
+        claimed = self.store.mark_sending(action, raw)
+        if claimed is None:  # another process claimed it (SKIP LOCKED), or sent it already
+            log.info("action %s: claimed by another process; not sent here", action.key,
+                     extra=self._fields(action))
+            return
+        action = claimed
         crash_point("before_send")
         outcome = self.transport.send(
             Envelope(self.settings.assistant.email, tuple(envelope), international), raw)

@@ -197,6 +197,10 @@ class ImapCursor:
         return cls(int(validity), int(last or 0), start)
 
 
+#: Why :meth:`MailSource.wait_for_news` ended when its time was up (no news, no request).
+TIMED_OUT = "time to act (a due action, or IDLE renewal)"
+
+
 def imap_cursor(position: tuple[int, int] | None) -> str | None:
     """The cursor of a folder read up to ``(uidvalidity, last_uid)``; None before the first."""
     return None if position is None else ImapCursor(position[0], position[1]).text()
@@ -440,27 +444,40 @@ class ImapSource:
         monotonic = self._monotonic
         deadline = monotonic() + seconds
         client.idle()
+        why = "stop or reload requested"
         try:
             while not asked():
                 left = deadline - monotonic()
                 if left <= 0:
-                    return "time to act (a due action, or IDLE renewal)"
+                    why = TIMED_OUT
+                    break
                 piece = min(WAIT_SLICE, left)
                 began = monotonic()
                 responses = client.idle_check(timeout=piece)
-                kinds = {r[1] for r in responses if isinstance(r, tuple) and len(r) > 1}
-                if kinds & {b"EXISTS", b"RECENT"}:
-                    return "new mail"
+                if _announces_mail(responses):
+                    why = "new mail"
+                    break
                 if any(isinstance(r, tuple) and r[:1] == (b"BYE",) for r in responses):
-                    return "the server said BYE"
+                    why = "the server said BYE"
+                    break
                 if not responses and monotonic() - began < piece / 2:
                     # Readable but nothing parsed: the server closed the socket (imapclient
                     # swallows the EOF). Leaving IDLE tells for sure: DONE fails on a dead
                     # connection; on a live one this costs one extra cycle.
-                    return "woken with nothing to read"
-            return "stop or reload requested"
+                    why = "woken with nothing to read"
+                    break
         finally:
-            client.idle_done()
+            _text, done = client.idle_done()
+        if why == TIMED_OUT and _announces_mail(done):
+            # Announced with the answer to DONE: no later command or IDLE repeats it.
+            return "new mail (announced as IDLE ended)"
+        return why
+
+
+def _announces_mail(responses: Sequence[Any]) -> bool:
+    """Whether untagged IMAP responses include ``EXISTS`` or ``RECENT`` (new mail)."""
+    return any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")
+               for r in responses)
 
 
 class _ImapReading(FolderReading):

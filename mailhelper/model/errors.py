@@ -45,6 +45,18 @@ class StateError(MailhelperError):
     work in hand was committed: it is done again next time."""
 
 
+class StateUnreachable(StateError):
+    """The state's database server cannot be reached (down, restarting, cut off): a daemon
+    waits for it as for a mail server; a one-off command reports it."""
+
+
+class LeaseLost(StateError):
+    """This process no longer holds the lease on the mailbox (it expired, another process took
+    it over, or it was let go to spread the work): what was being written is rolled back, and
+    the assistant stops reading that mailbox and waits to take the lease again. Never a fault
+    of the message in hand."""
+
+
 class StateLockedError(MailhelperError):
     """Another mailhelper process holds the state file."""
 

@@ -7,6 +7,8 @@ hand with only the fields it cares about.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -22,6 +24,31 @@ Security = Literal["ssl", "starttls", "none"]
 
 def _d(text: str) -> Duration:
     return Duration.parse(text)
+
+
+#: The longest name PostgreSQL keeps (NAMEDATALEN - 1 bytes); a longer one it cuts silently.
+_PG_NAME_MAX = 63
+
+
+def assistant_schema(email: str) -> str:
+    """The PostgreSQL schema that holds this assistant's state in a shared database: its
+    address folded (:func:`~mailhelper.model.addresses.fold`: ASCII lower-cased, a
+    non-ASCII domain in IDNA form), every character but ``a-z`` and ``0-9`` as ``_``, after
+    ``mailhelper_``; a name longer than PostgreSQL keeps (63 bytes) is cut and ends in a
+    hash of the whole address, so two long addresses still get two names.
+
+        >>> assistant_schema("Helper@Example.org")
+        'mailhelper_helper_example_org'
+        >>> name = assistant_schema("a-very-long-assistant-name-for-the-team@" + "x" * 40 + ".org")
+        >>> len(name), name[:40]
+        (63, 'mailhelper_a_very_long_assistant_name_fo')
+    """
+    address = fold(email.strip())
+    name = "mailhelper_" + re.sub(r"[^a-z0-9]", "_", address)
+    if len(name) <= _PG_NAME_MAX:
+        return name
+    digest = hashlib.sha256(address.encode()).hexdigest()[:8]
+    return f"{name[:_PG_NAME_MAX - 9]}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -187,6 +214,9 @@ class Settings:
     state_url: str | None = None
     state_password: Secret | None = None
     poll_interval: Duration = _d("60s")
+    #: With a PostgreSQL state: how long a process's claim on the mailbox lasts without a
+    #: renewal (:mod:`mailhelper.state.lease`); another process takes it over after that.
+    lease: Duration = _d("30s")
     confirm: bool = True
     #: A one-line answer to each command that did something; false: silence (a command
     #: that failed, or that nobody understood, is answered either way).
@@ -214,6 +244,12 @@ class Settings:
     def state_location(self) -> Path | str:
         """What :meth:`mailhelper.state.store.Store.open` opens: the URL, or the file's path."""
         return self.state_url or self.state
+
+    @property
+    def state_schema(self) -> str | None:
+        """The schema of this assistant's state in the PostgreSQL database (see
+        :func:`assistant_schema`); None with an SQLite file (a file is one assistant's)."""
+        return assistant_schema(self.assistant.email) if self.state_url else None
 
     def owner_for(self, email: str) -> Address | None:
         """The owner with this bare address (ASCII case-insensitive), or None.

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from mailhelper.model.errors import StateError, StateLockedError
+from mailhelper.model.errors import StateError, StateLockedError, StateUnreachable
 
 if TYPE_CHECKING:
     import psycopg
@@ -365,9 +365,10 @@ class PostgresConnection(Connection):
     dialect = "postgresql"
 
     def __init__(self, raw: psycopg.Connection[Any], connect: Callable[[], Any] | None = None,
-                 url: str = "") -> None:
+                 url: str = "", schema: str = "public") -> None:
         self.raw = raw
         self.url = url
+        self.schema = schema
         self._connect = connect
         self._errors: type[Exception] = _psycopg().Error
         self._in_transaction = False
@@ -376,10 +377,17 @@ class PostgresConnection(Connection):
 
     @classmethod
     def connect(cls, url: str, password: str | None = None, read_only: bool = False,
-                connect_timeout: int = 10) -> PostgresConnection:
+                connect_timeout: int = 10, schema: str = "public") -> PostgresConnection:
         """Connect to ``url``. Without ``password`` libpq finds one as usual (``PGPASSWORD``,
-        ``~/.pgpass``, or none for a trusted or peer login)."""
+        ``~/.pgpass``, or none for a trusted or peer login).
+
+        ``schema``: the one schema its statements see (``search_path``, given with every
+        connection, the ones made again after a lost connection too): an assistant's
+        state in a database shared by several (see :mod:`mailhelper.state.store`). It need
+        not exist yet; nothing is found or created in any other schema."""
         psycopg = _psycopg()
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise StateError(f"{schema!r} cannot be a state's schema (a-z, 0-9 and _ only)")
         options: dict[str, Any] = {"autocommit": True, "connect_timeout": connect_timeout,
                                    "application_name": "mailhelper"}
         if password is not None:
@@ -389,13 +397,20 @@ class PostgresConnection(Connection):
 
         def connect() -> Any:
             try:
-                return psycopg.connect(url, row_factory=_row_factory, **options)
+                raw = psycopg.connect(url, row_factory=_row_factory, **options)
+                try:
+                    # A SET, not a startup option: connection poolers refuse those.
+                    raw.execute(f"SET search_path TO {schema}")
+                except BaseException:
+                    raw.close()
+                    raise
+                return raw
             except psycopg.Error as exc:
-                raise StateError(f"the state database {redact(url)} cannot be reached "
+                raise StateUnreachable(f"the state database {redact(url)} cannot be reached "
                                  f"({' '.join(str(exc).split())}); is the PostgreSQL server "
                                  "up, and are the user and password right?") from exc
 
-        return cls(connect(), connect, url)
+        return cls(connect(), connect, url, schema)
 
     def _reconnect_if_lost(self) -> None:
         """Connect again when the connection was lost outside a transaction (inside one,
@@ -414,9 +429,9 @@ class PostgresConnection(Connection):
             if not self.hold(held):
                 # Another process took the database over while this one was cut off: it
                 # must not go on beside it.
-                raise StateLockedError(f"another mailhelper took the state database "
-                                       f"{redact(self.url)} over while the connection was "
-                                       "lost; this one stops")
+                raise StateLockedError(f"another mailhelper took the state "
+                                       f"{self.schema} in {redact(self.url)} over while the "
+                                       "connection was lost; this one stops")
 
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         statement = to_format_style(postgres_ddl(sql))

@@ -12,12 +12,13 @@ order, so the due-query is an index range scan.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import sqlite3
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from mailhelper.model.addresses import fold
 from mailhelper.model.errors import StateError, StateLockedError
 from mailhelper.model.kinds import ACTIONS, LedgerEffect
 from mailhelper.model.message_id import make_message_id, new_secret
-from mailhelper.model.settings import Settings
+from mailhelper.model.settings import Settings, assistant_schema
 from mailhelper.model.values import (
     Action,
     ActionKind,
@@ -124,11 +125,52 @@ def private_state_path(path: Path, create_file: bool = False) -> None:
                         "holds excerpts of mail; make it private: chmod 600 %s", path, mode, path)
 
 
-#: The advisory lock that makes two processes migrating one PostgreSQL database take turns.
+#: The advisory lock that makes two processes migrating one PostgreSQL database take turns
+#: (the legacy layout's, in ``public``; also taken while a ``public`` state moves to its
+#: assistant's schema, so two assistants never both take it).
 _MIGRATION_LOCK = 0x6D61696C68656C70  # "mailhelp"
 
-#: The advisory lock a PostgreSQL state's one reading process holds (see Store.open).
+#: The advisory lock the one process reading a ``public`` state (the layout of the version
+#: with one assistant per database) held; an assistant's schema has a lock of its own.
 _DAEMON_LOCK = 0x6D61696C68656C71
+
+#: Where a PostgreSQL state is when no assistant is named: the one-assistant-per-database
+#: layout of the first PostgreSQL version (kept for it, for tests and tools).
+LEGACY_SCHEMA = "public"
+
+
+def _lock_key(purpose: str, schema: str) -> int:
+    """A 64-bit advisory lock key for ``purpose`` on ``schema``'s state (the fixed keys of the
+    one-assistant-per-database version for ``public``, so an older process still conflicts)."""
+    if schema == LEGACY_SCHEMA:
+        return _DAEMON_LOCK if purpose == "daemon" else _MIGRATION_LOCK
+    digest = hashlib.sha256(f"mailhelper {purpose} {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def assistant_lock(schema: str) -> int:
+    """The advisory lock that the one process serving the assistant whose state is in
+    ``schema`` holds (``Store.open(exclusive=True)``): a second process for the same
+    assistant is refused, on any machine, while other assistants share the database."""
+    return _lock_key("daemon", schema)
+
+
+def state_tables(every_schema: bool = False) -> list[str]:
+    """The tables of today's schema, in the order they are created (from the migrations
+    run on an empty in-memory SQLite state: the steps are the one source of truth);
+    ``every_schema``: also those of older schemas a later step dropped (``sync`` before the
+    cursors of schema 9), which an old state may still hold."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        names: list[str] = []
+        for version in range(1 if every_schema else SCHEMA_VERSION, SCHEMA_VERSION + 1):
+            migrate(db, version_of(db), upto=version)
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                              "AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
+            names += [str(r[0]) for r in rows if str(r[0]) not in names]
+        return names
+    finally:
+        db.close()
 
 #: The :class:`StateError` for an error of SQLite (its home is :mod:`mailhelper.state.sqldriver`).
 state_error = sqlite_error
@@ -147,15 +189,20 @@ class Store:
         self.domain = assistant_domain
         self._depth = 0
         self._message_id_secret: bytes | None = None
+        #: Run first in every transaction (a leased PostgreSQL state's
+        #: :meth:`~mailhelper.state.lease.Lease.fence`): it raises, and the transaction rolls
+        #: back, when this process may no longer write.
+        self.fence: Callable[[], None] | None = None
 
     @classmethod
     def open_readonly(cls, path: Path | str, assistant_domain: str,
-                      password: str | None = None) -> Store:
+                      password: str | None = None, assistant: str | None = None) -> Store:
         """The state at ``path`` (a file, or a ``postgresql://`` URL) for reading only:
         nothing is created or migrated, and any write fails (``explain`` looks threads up
-        while ``run`` may be using the state)."""
+        while ``run`` may be using the state). ``assistant``: as for :meth:`open`."""
         if isinstance(path, str) and is_database_url(path):
-            return cls(PostgresConnection.connect(path, password, read_only=True),
+            return cls(PostgresConnection.connect(path, password, read_only=True,
+                                                  schema=_schema(assistant)),
                        assistant_domain)
         try:
             connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
@@ -201,17 +248,26 @@ class Store:
 
     @classmethod
     def open(cls, path: Path | str, assistant_domain: str, password: str | None = None,
-             exclusive: bool = False) -> Store:
+             exclusive: bool = False, assistant: str | None = None) -> Store:
         """Open and migrate the state: a ``postgresql://`` URL names a PostgreSQL database
         (``password``, if given, overrides what libpq finds: ``PGPASSWORD``, ``~/.pgpass``);
         anything else is the path of an SQLite file, created with its folder if needed (see
         :func:`private_state_path`).
 
-        ``exclusive`` (PostgreSQL): hold the database's lock for this process, as
+        PostgreSQL: several assistants share one database, each in a schema of its own
+        named after ``assistant`` (its address; :func:`~mailhelper.model.settings.
+        assistant_schema`), created on first use; every statement of the store sees that
+        schema alone. The schema records the address it was made for, and refuses another
+        (two addresses that give one name). A database of the one-assistant-per-database
+        version, its state in ``public``, is taken over by the first assistant opened on it
+        (its tables moved into that assistant's schema). Without ``assistant`` the state is
+        ``public`` itself, as in that version.
+
+        ``exclusive`` (PostgreSQL): hold the assistant's lock for this process, as
         :class:`~mailhelper.engine.daemon.StateLock` does beside an SQLite file, on any machine:
-        :class:`StateLockedError` when another mailhelper holds it."""
+        :class:`StateLockedError` when another mailhelper serves the same assistant."""
         if isinstance(path, str) and is_database_url(path):
-            return cls._open_postgres(path, assistant_domain, password, exclusive)
+            return cls._open_postgres(path, assistant_domain, password, exclusive, assistant)
         path = Path(path)
         try:
             if str(path) != ":memory:":
@@ -237,24 +293,73 @@ class Store:
 
     @classmethod
     def _open_postgres(cls, url: str, assistant_domain: str, password: str | None,
-                       exclusive: bool) -> Store:
-        connection = PostgresConnection.connect(url, password)
+                       exclusive: bool, assistant: str | None) -> Store:
+        schema = _schema(assistant)
+        connection = PostgresConnection.connect(url, password, schema=schema)
         store = cls(connection, assistant_domain)
+        where = redact(url) if schema == LEGACY_SCHEMA else f"{schema} in {redact(url)}"
         try:
-            if exclusive and not connection.hold(_DAEMON_LOCK):
-                raise StateLockedError(
-                    f"another mailhelper is using the state database {redact(url)} (on this "
-                    "machine or another); stop it first: one assistant per mailbox, or the "
-                    "same mail is answered twice")
-            # Two processes opening a new database at once must not both create the schema:
-            # the lock is the transaction's, so it goes with the migration's commit.
+            if exclusive:
+                hold_assistant(connection, url)
+            # Two processes opening a new state at once must not both create its tables: the
+            # lock is the transaction's, so it goes with the migration's commit. Each
+            # assistant's schema has its own: assistants migrate on their own.
             with store.transaction():
-                store.db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-                store._migrate(redact(url))
+                store.db.execute("SELECT pg_advisory_xact_lock(?)",
+                                 (_lock_key("migrate", schema),))
+                if schema != LEGACY_SCHEMA:
+                    store._make_schema(schema, redact(url))
+                store._migrate(where)
+                if assistant is not None:
+                    store._claim_schema(assistant, where)
         except BaseException:
             connection.close()
             raise
         return store
+
+    def _make_schema(self, schema: str, where: str) -> None:
+        """Create the assistant's ``schema`` when it is not there yet, in the caller's
+        transaction. A database of the one-assistant-per-database version holds its state
+        in ``public``: its tables move into this schema (ALTER TABLE ... SET SCHEMA, with
+        their indexes and id sequences), in the same transaction, logged once."""
+        if self.db.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?",
+                           (schema,)).fetchone() is not None:
+            return
+        # One assistant at a time looks at public, so only the first takes its state; and
+        # no process of the older version may be reading it (it held _DAEMON_LOCK).
+        self.db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+        self.db.execute(f"CREATE SCHEMA {schema}")
+        if self.db.execute("SELECT to_regclass('public.meta') IS NOT NULL").fetchone()[0] \
+                and self.db.execute("SELECT 1 FROM public.meta WHERE key='schema_version'"
+                                    ).fetchone() is not None:
+            if not self.db.execute("SELECT pg_try_advisory_xact_lock(?)",
+                                   (_DAEMON_LOCK,)).fetchone()[0]:
+                raise StateLockedError(
+                    f"the state database {where} holds a state of the older layout (in "
+                    "public), and an older mailhelper is using it; stop it first, then start "
+                    "this version, which moves that state into its assistant's schema")
+            known = set(state_tables(every_schema=True))
+            moved = [str(r[0]) for r in self.db.execute(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' "
+                "AND relnamespace = 'public'::regnamespace ORDER BY oid").fetchall()
+                if str(r[0]) in known]
+            for table in moved:
+                self.db.execute(f"ALTER TABLE public.{table} SET SCHEMA {schema}")
+            log.warning("the state in %s was in the schema public (one assistant per "
+                        "database, as before); it is now in the schema %s, this "
+                        "assistant's (%d tables moved)", where, schema, len(moved))
+
+    def _claim_schema(self, assistant: str, where: str) -> None:
+        """Record the assistant a schema is for, or refuse another whose address gives the
+        same schema name: one assistant must never read another's mail."""
+        address = fold(assistant.strip())
+        owner = self.get_meta("assistant")
+        if owner is None:
+            self.set_meta("assistant", address)
+        elif owner != address:
+            raise StateError(
+                f"the state {where} is {owner}'s, not {address}'s: both addresses give the "
+                "schema the same name; give one of the assistants a database of its own")
 
     def close(self) -> None:
         self.db.close()
@@ -307,7 +412,9 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside commit together; nested use joins the outer transaction."""
+        """All writes inside commit together; nested use joins the outer transaction. With a
+        :attr:`fence`, it runs first: a :class:`~mailhelper.model.errors.LeaseLost` there rolls
+        the transaction back before anything is written."""
         if self._depth:
             self._depth += 1
             try:
@@ -318,6 +425,8 @@ class Store:
         self.db.begin()
         self._depth = 1
         try:
+            if self.fence is not None:
+                self.fence()
             yield
         except BaseException:
             # SQLite has rolled back already after some errors (a full disk, an I/O error),
@@ -804,11 +913,21 @@ class Store:
         if status in (ActionStatus.FAILED, ActionStatus.CANCELLED):
             self.forget_outgoing(action_id)
 
-    def mark_sending(self, action: Action, raw: bytes | None = None) -> Action:
+    def mark_sending(self, action: Action, raw: bytes | None = None) -> Action | None:
         """Record the attempt, and the exact bytes about to go, in a transaction of its own
-        (committed before a byte reaches the SMTP server). Returns the action as now stored."""
+        (committed before a byte reaches the SMTP server). Returns the action as now stored.
+
+        On PostgreSQL the action is claimed first (``SELECT ... FOR UPDATE SKIP LOCKED``, still
+        pending): None when another connection holds it or it is no longer pending (another
+        process claimed it), and nothing is recorded: two processes never send one action."""
         assert action.id is not None
         with self.transaction():
+            if self.db.dialect == "postgresql":
+                claimed = self.db.execute(
+                    "SELECT id FROM actions WHERE id=? AND status='pending' "
+                    "FOR UPDATE SKIP LOCKED", (action.id,)).fetchone()
+                if claimed is None:
+                    return None
             self.db.execute(
                 "UPDATE actions SET status='sending', attempts=attempts+1, next_attempt=NULL "
                 "WHERE id=?",
@@ -1066,9 +1185,29 @@ def ledger_kinds(*effects: LedgerEffect) -> list[str]:
     return sorted(kind.value for kind, spec in ACTIONS.items() if spec.ledger in effects)
 
 
+def _schema(assistant: str | None) -> str:
+    return LEGACY_SCHEMA if assistant is None else assistant_schema(assistant)
+
+
+def hold_assistant(connection: PostgresConnection, url: str) -> None:
+    """Hold the lock of the assistant whose state ``connection`` sees, for this process
+    (until it closes; taken again on reconnecting): :class:`StateLockedError` when another
+    process serves that assistant. Other assistants of the database are not concerned."""
+    if not connection.hold(assistant_lock(connection.schema)):
+        what = ("the state database" if connection.schema == LEGACY_SCHEMA
+                else f"the state {connection.schema} in")
+        raise StateLockedError(
+            f"another mailhelper is using {what} {redact(url)} (on this machine or "
+            "another); stop it first: one process per assistant, or the same mail is "
+            "answered twice")
+
+
 def state_name(settings: Settings) -> str:
-    """The state for people: the file's path, or the URL without a password."""
-    return redact(settings.state_url) if settings.state_url else str(settings.state)
+    """The state for people: the file's path, or the URL without a password and the
+    assistant's schema in it."""
+    if settings.state_url:
+        return f"{redact(settings.state_url)} (schema {settings.state_schema})"
+    return str(settings.state)
 
 
 def copy_rows(source: Connection, target: Connection) -> None:
@@ -1092,15 +1231,17 @@ def copy_rows(source: Connection, target: Connection) -> None:
     target.commit()
 
 
-def folder_cursor(path: Path | str, folder: str, password: str | None = None) -> str | None:
+def folder_cursor(path: Path | str, folder: str, password: str | None = None,
+                  assistant: str | None = None) -> str | None:
     """The cursor ``folder`` was read to in the state at ``path`` (a file or a
-    ``postgresql://`` URL), without creating, migrating or locking anything (``check`` asks
-    while ``run`` may be running); None when it never read the folder. A missing or
-    unreadable state has read nothing; a file not yet upgraded to cursors (schema 8 or
-    older) answers as its upgrade will (:func:`~mailhelper.state.migrations.legacy_cursor`)."""
+    ``postgresql://`` URL, there the state of ``assistant``), without creating, migrating or
+    locking anything (``check`` asks while ``run`` may be running); None when it never read
+    the folder. A missing or unreadable state has read nothing; a file not yet upgraded to
+    cursors (schema 8 or older) answers as its upgrade will
+    (:func:`~mailhelper.state.migrations.legacy_cursor`)."""
     if isinstance(path, str) and is_database_url(path):
         try:
-            store = Store.open_readonly(path, "", password)
+            store = Store.open_readonly(path, "", password, assistant)
         except StateError:
             return None
         try:
