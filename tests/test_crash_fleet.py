@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from mailhelper.state.lease import fair_share
 from tests.rig.assistant import REPO, RigAssistant
 from tests.rig.dovecot import DovecotServer
 from tests.rig.mailboxes import make_message
@@ -138,15 +139,15 @@ def fleet(dovecot: DovecotServer, smtp_sink: SmtpSink, postgres: PostgresServer,
     logs.mkdir()
     assistants: list[RigAssistant] = []
     urls = []
+    shared = postgres.new_database()  # one database: each assistant in a schema of its own
     for number in range(MAILBOXES):
         account = dovecot.account(dovecot.add_user(f"fleet-{number}@example.com"))
         workdir = tmp_path / f"box{number}"
         workdir.mkdir()
         rig = RigAssistant(dovecot, account, smtp_sink, workdir)
-        url = postgres.new_database()
-        urls.append(url)
+        urls.append(shared)
         rig.configure({"imap": {"password_file": str(workdir / "imap-password")},
-                       "state": url, "lease": f"{LEASE:g} seconds",
+                       "state": shared, "lease": f"{LEASE:g} seconds",
                        "poll_interval": "10 seconds"})
         (configs / f"box{number}.yaml").write_text(rig.config_path.read_text())
         assistants.append(rig)
@@ -158,16 +159,6 @@ def fleet(dovecot: DovecotServer, smtp_sink: SmtpSink, postgres: PostgresServer,
             daemon.close()
 
 
-_SHARED: dict[int, str] = {}
-
-
-def shared_state(postgres: PostgresServer) -> str:
-    """The state of every assistant of the test: one database (each assistant in its own
-    schema of it)."""
-    key = id(postgres)
-    if key not in _SHARED:
-        _SHARED[key] = postgres.new_database()
-    return _SHARED[key]
 
 
 def _ask(rig: RigAssistant, token: str) -> None:
@@ -256,6 +247,14 @@ def test_three_daemons_five_mailboxes_kills_and_a_database_restart(
                 f"{sorted(_receipts_missing(smtp_sink, asked))[:10]}\n{_tails(daemons)}")
             watch()
             time.sleep(0.1)
+        # The leases spread: all three alive, none holds more than ceil(5/3)+1 = 3.
+        deadline = time.monotonic() + 15
+        while True:
+            spread = sorted(Counter(pid for pid, _ in _live(view).values()).values())
+            if sum(spread) == MAILBOXES and max(spread) <= fair_share(MAILBOXES, DAEMONS):
+                break
+            assert time.monotonic() < deadline, f"leases not spread: {spread}"
+            time.sleep(0.2)
         codes = [daemon.stop() for daemon in daemons]
     finally:
         view.close()
@@ -280,12 +279,20 @@ def test_three_daemons_five_mailboxes_kills_and_a_database_restart(
     bound = LEASE + 2 * LOOK + ALLOWANCE
     figures = (f"crash test: {kills} kills of {DAEMONS} daemons over {MAILBOXES} mailboxes, "
                f"a PostgreSQL restart, {len(asked)} asks, {len(receipts)} receipts, "
-               f"{duplicates} duplicate(s); takeovers {len(takeovers)}: median "
+               f"{duplicates} duplicate(s), leases spread {spread}; "
+               f"takeovers {len(takeovers)}: median "
                f"{statistics.median(takeovers):.2f} s, worst {max(takeovers):.2f} s "
                f"(lease {LEASE:g} s, bound {bound:g} s)")
     print(figures)
     (Path(os.environ.get("MAILHELPER_CRASH_FIGURES", os.devnull))).write_text(figures + "\n")
     assert takeovers and max(takeovers) <= bound, figures
+
+
+def _live(view: LeaseView) -> dict[str, tuple[int, int]]:
+    try:
+        return view.live()
+    except Exception:  # between two statements of a restart: none seen this time
+        return {}
 
 
 def _receipts_missing(sink: SmtpSink, asked: dict[str, Any]) -> set[str]:

@@ -21,10 +21,12 @@ from mailhelper.model.errors import LeaseLost
 from mailhelper.model.values import Action, ActionKind, ActionStatus
 from mailhelper.state.lease import SHARED_SCHEMA, Holder, Lease, fair_share, lease_of, leases
 from mailhelper.state.store import Store
+from tests.rig.assistant import RigAssistant
 from tests.rig.postgres import PostgresServer
 
 T0 = datetime(2026, 12, 7, 9, tzinfo=UTC)
 MAILBOX = "helper@example.com"
+HANDLED = b"$MailhelperHandled"
 
 
 @pytest.fixture
@@ -218,3 +220,63 @@ def test_status_shows_who_holds_the_mailbox(open_store: Callable[[], Store]) -> 
     a.retire()  # a clean stop: the lease is free, the heartbeat gone
     [info] = leases(open_store().db)
     assert not info.live and info.line().startswith("lease: free (last held by db-host-1")
+
+
+def test_a_daemon_renews_while_idle_stops_reading_when_its_lease_is_lost_and_a_standby_takes_over(
+    rig_assistant: RigAssistant, postgres: PostgresServer,
+) -> None:
+    """Two ``mailhelper run`` on one config and one database: one reads, the other waits. The
+    reader keeps its lease through IDLE (it wakes to renew); when the lease is taken from it,
+    it stops reading before its next fetch (new mail waits, unread); a clean stop lets the
+    lease go and the standby takes the mailbox over within a look (a third of the lease)."""
+    from tests.test_daemon import Daemon, ask, wait_for_mail
+
+    url = postgres.new_database()
+    rig_assistant.configure({"state": url, "lease": "3 seconds"})
+    watcher = Store.open(url, "example.com")
+    first = Daemon(rig_assistant)
+    second: Daemon | None = None
+    try:
+        first.wait_connected()
+        ask(rig_assistant, "Intro to Acme?")
+        wait_for_mail(rig_assistant, 1)
+        info = lease_of(watcher.db, rig_assistant.address)
+        assert info is not None and info.pid == first.process.pid and info.generation == 1
+        time.sleep(4)  # longer than the lease: only renewals during IDLE keep it
+        info = lease_of(watcher.db, rig_assistant.address)
+        assert info is not None and info.live and info.generation == 1
+
+        _expire(watcher, rig_assistant.address)  # cut off: someone else takes it over
+        thief = Lease(watcher.db, rig_assistant.address, Holder("elsewhere", 9), 30)
+        assert thief.take()
+        first.wait_for("lost the lease")
+        ask(rig_assistant, "Intro to Globex?")
+        time.sleep(2)  # neither daemon may read it now
+        assert len(rig_assistant.sent()) == 1
+        assert [HANDLED in flags for flags in rig_assistant.flags()] == [True, False]
+        second = Daemon(rig_assistant)
+        second.wait_for("this process waits")
+
+        thief.retire()  # let go: one of the two takes it and reads the new ask
+        wait_for_mail(rig_assistant, 2)
+        info = lease_of(watcher.db, rig_assistant.address)
+        assert info is not None and info.live and info.generation == 3
+        reader, standby = ((first, second) if info.pid == first.process.pid
+                           else (second, first))
+        assert reader.stop()[0] == 0  # a clean stop lets the lease go
+        began = time.monotonic()
+        while (now := lease_of(watcher.db, rig_assistant.address)) is None or not (
+                now.live and now.pid == standby.process.pid):
+            assert time.monotonic() - began < 3, "the standby did not take the mailbox over"
+            time.sleep(0.05)
+        ask(rig_assistant, "Intro to Initech?")
+        wait_for_mail(rig_assistant, 3)
+        assert standby.stop()[0] == 0
+        gone = lease_of(watcher.db, rig_assistant.address)
+        assert gone is not None and not gone.live
+        assert len(rig_assistant.sent()) == 3
+    finally:
+        watcher.close()
+        first.close()
+        if second is not None:
+            second.close()

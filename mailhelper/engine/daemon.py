@@ -1036,11 +1036,6 @@ class Assistant:
             _log_cycle(report, began, wait)
             if wait.seconds <= 0:
                 continue
-            if idle and source.has_news(self._cursor()):
-                # Mail came in during the cycle: its EXISTS went to an earlier command's
-                # answer, and IDLE would not report it again.
-                log.debug("new mail arrived during the cycle: another cycle at once")
-                continue
             self._wait(source, idle, wait.seconds, stop, wake)
 
     def _wait(self, source: MailSource, idle: bool, seconds: float, stop: threading.Event,
@@ -1056,6 +1051,11 @@ class Assistant:
             piece = left if self.lease is None else min(left, self.lease.renew_every)
             if not idle:
                 _pause(piece, stop, wake)
+            elif source.has_news(self._cursor()):
+                # Mail came in during the cycle (or between two pieces of the wait): its
+                # EXISTS went to an earlier command's answer, and IDLE would not report it.
+                log.debug("new mail arrived before IDLE began: another cycle at once")
+                return
             else:
                 why = source.wait_for_news(piece, lambda: _asked(stop, wake))
                 log.debug("IDLE ended: %s", why)

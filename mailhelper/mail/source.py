@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailhelper.mail.mailbox import Mailbox
 from mailhelper.model.settings import ImapSettings
@@ -131,27 +131,40 @@ class ImapSource:
         monotonic = self._monotonic
         deadline = monotonic() + seconds
         client.idle()
+        why = "stop or reload requested"
         try:
             while not asked():
                 left = deadline - monotonic()
                 if left <= 0:
-                    return TIMED_OUT
+                    why = TIMED_OUT
+                    break
                 piece = min(WAIT_SLICE, left)
                 began = monotonic()
                 responses = client.idle_check(timeout=piece)
-                kinds = {r[1] for r in responses if isinstance(r, tuple) and len(r) > 1}
-                if kinds & {b"EXISTS", b"RECENT"}:
-                    return "new mail"
+                if _announces_mail(responses):
+                    why = "new mail"
+                    break
                 if any(isinstance(r, tuple) and r[:1] == (b"BYE",) for r in responses):
-                    return "the server said BYE"
+                    why = "the server said BYE"
+                    break
                 if not responses and monotonic() - began < piece / 2:
                     # Readable but nothing parsed: the server closed the socket (imapclient
                     # swallows the EOF). Leaving IDLE tells for sure: DONE fails on a dead
                     # connection; on a live one this costs one extra cycle.
-                    return "woken with nothing to read"
-            return "stop or reload requested"
+                    why = "woken with nothing to read"
+                    break
         finally:
-            client.idle_done()
+            _text, done = client.idle_done()
+        if why == TIMED_OUT and _announces_mail(done):
+            # Announced with the answer to DONE: no later command or IDLE repeats it.
+            return "new mail (announced as IDLE ended)"
+        return why
+
+
+def _announces_mail(responses: Sequence[Any]) -> bool:
+    """Whether untagged IMAP responses include ``EXISTS`` or ``RECENT`` (new mail)."""
+    return any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")
+               for r in responses)
 
 
 if TYPE_CHECKING:  # mypy holds the IMAP source to the interface; nothing runs here
