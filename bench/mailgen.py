@@ -162,16 +162,16 @@ def _message(fields: list[tuple[str, str]], content: tuple[list[tuple[str, str]]
     return (_headers(fields + headers) + "\r\n" + body).encode()
 
 
-def generate(count: int, assistant: str, seed: int = 7, mix: str = "project"
-             ) -> Iterator[Generated]:
-    """``count`` messages to ``assistant``, one a minute from :data:`FIRST_DATE`, in the
+def generate(count: int, assistant: str, seed: int = 7, mix: str = "project",
+             start: datetime = FIRST_DATE) -> Iterator[Generated]:
+    """``count`` messages to ``assistant``, one a minute from ``start``, in the
     :data:`MIXES` named ``mix``."""
     rng = random.Random(seed)
     kinds = [k for k, _ in MIXES[mix]]
     weights = [w for _, w in MIXES[mix]]
     open_asks: list[_Ask] = []
     for n in range(count):
-        date = FIRST_DATE + timedelta(minutes=n)
+        date = start + timedelta(minutes=n)
         kind = rng.choices(kinds, weights)[0]
         if kind == "reply" and not open_asks:
             kind = "ask"

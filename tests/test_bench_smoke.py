@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import backlog, cronpoll, due, idle, nonews, watch
+from bench import backlog, cronpoll, due, fleet, idle, nonews, watch
 from bench.child import measure
 from bench.mailgen import FIRST_DATE
 from bench.results import Report
 from bench.servers import BenchServers
+from tests.rig.postgres import PostgresServer
 
 pytestmark = pytest.mark.usefixtures("dovecot")  # skips (or fails in CI) without Dovecot
 
@@ -130,3 +131,25 @@ def test_watch_measures_a_no_news_cycle_and_the_first_look(tmp_path: Path) -> No
               "first look: bytes received (login included)", "owner's mailbox size",
               "no news: Watcher.look alone (median)")
     _written(report, tmp_path / "watch.json")
+
+
+def test_fleet_reads_every_mailbox_with_one_and_two_daemons_on_one_database(
+    tmp_path: Path, postgres: PostgresServer,
+) -> None:
+    report = fleet.run(3, 6, [1, 2], actions=300, repeat=3, nonews_runs=1,
+                       results_dir=tmp_path, stem="fleet", postgres=postgres)
+    values = report.values()
+    for processes in (1, 2):
+        assert values[f"backlog, {processes} process(es): mail sent"] == 0
+        _positive(values, f"backlog, {processes} process(es): messages/s",
+                  f"backlog, {processes} process(es): daemons' CPU")
+        # every mailbox was held, by at most two processes
+        spread = str(values[f"backlog, {processes} process(es): leases per process"])
+        assert sum(int(n) for n in spread.split("/")) == 3
+    assert values["backlog, 1 process(es): scaling vs 1"] == 1.0
+    assert values["no news, a daemon's cycle: IMAP commands per mailbox"] == 2
+    assert values["due(now): actions found (all assistants)"] == 0
+    _positive(values, "no news, poll --once over 3 mailboxes: wall (median)",
+              "no news, a daemon's cycle over 3 mailboxes (median)", "due(now): time (median)",
+              "due(now + 1 h): time (median)", "next_due(): time (median)")
+    _written(report, tmp_path / "fleet.json")

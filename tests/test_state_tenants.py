@@ -412,3 +412,22 @@ def test_state_copy_refuses_an_assistant_a_daemon_is_serving(
         assert code == 0, err
     finally:
         store.close()
+
+
+def test_explain_reads_as_with_no_state_for_an_assistant_new_to_a_shared_database(
+    rig_assistant: RigAssistant, postgres: PostgresServer,
+) -> None:
+    """A database other assistants use, where this one has no schema yet: ``explain`` reads
+    the message as with no state file yet (nothing tracked), rather than fail on tables that
+    are not there."""
+    url = postgres.new_database()
+    Store.open(url, "example.org", assistant=ANN).close()  # another assistant's state
+    rig_assistant.configure({"state": url})
+    message = rig_assistant.workdir / "ask.eml"
+    message.write_bytes(make_message("Sam <sam@example.com>", "Jane <jane@example.org>",
+                                     "Intro to Acme?", "Jane, could you introduce me?",
+                                     cc=rig_assistant.address))
+    code, out, err = rig_assistant.cli("explain", str(message))
+    assert code == 0, out + err
+    assert "ask" in out.lower()
+    assert assistant_schema(rig_assistant.address) not in _schemas(url)  # nothing created

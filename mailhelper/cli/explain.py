@@ -83,9 +83,15 @@ class _Index:
             from mailhelper.mail.secrets import state_password
             from mailhelper.state.store import Store
 
-            self.store = Store.open_readonly(settings.state_location,
-                                             settings.assistant.email.rpartition("@")[2],
-                                             state_password(settings), settings.assistant.email)
+            store = Store.open_readonly(settings.state_location,
+                                        settings.assistant.email.rpartition("@")[2],
+                                        state_password(settings), settings.assistant.email)
+            if store.is_empty():
+                # A database with no state of this assistant yet (others may share it): as
+                # with no state file yet, nothing is tracked.
+                store.close()
+            else:
+                self.store = store
 
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
         return self.store.thread_for(message_ids) if self.store else None

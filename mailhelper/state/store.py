@@ -364,6 +364,11 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def is_empty(self) -> bool:
+        """Whether there is no state here at all yet (no tables: a database, or an
+        assistant's schema, that no run has used)."""
+        return version_of(self.db) == 0
+
     @property
     def reconnects(self) -> bool:
         """Whether a :class:`StateError` may pass, as a server's outage does (PostgreSQL: the
