@@ -63,6 +63,7 @@ from pathlib import Path
 from bench.mailgen import generate, load_maildir
 from bench.results import RESULTS_DIR, Report
 from bench.servers import BenchServers
+from mailhelper.mail.source import ImapCursor
 from mailhelper.model.settings import assistant_schema
 from mailhelper.model.values import FirstStart
 from mailhelper.state.store import Store, to_text
@@ -164,8 +165,8 @@ def make_fleet(servers: BenchServers, url: str, mailboxes: int, messages: int, c
         store = Store.open(url, rig.address.rpartition("@")[2], assistant=rig.address)
         try:
             with store.transaction():
-                store.set_first_start("INBOX", FirstStart(start - timedelta(minutes=1),
-                                                          folder["uidvalidity"], boundary=1))
+                store.set_cursor("INBOX", ImapCursor(None, 0, FirstStart(
+                    start - timedelta(minutes=1), folder["uidvalidity"], boundary=1)).text())
         finally:
             store.close()
         staged = staging / f"{n:03d}"
