@@ -970,6 +970,14 @@ class Assistant:
         is retried with capped exponential backoff (:func:`reconnect_delay`), with one log line
         per change of state, not one per retry. On ``stop`` the message in hand is finished
         and committed; the rest of a backlog waits for the next start.
+
+        With a :attr:`lease` (several processes sharing a PostgreSQL state) the mailbox is
+        read only while this process holds it: until then it looks every third of the lease
+        (:meth:`~mailhelper.state.lease.Lease.take`); it renews it before every cycle and
+        at least every third of it while waiting for mail; on
+        :class:`~mailhelper.model.errors.LeaseLost` (from a renewal or a write's fence) it
+        drops the IMAP connection, before any further fetch, and goes back to looking.
+        Letting the lease go on a stop is the caller's (it may outlive a reload).
         """
         imap = self.settings.imap
         link = Link(f"IMAP {imap.host}:{imap.port}")
