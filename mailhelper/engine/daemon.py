@@ -54,7 +54,7 @@ from mailhelper.model.values import (
     Mail,
     ThreadState,
 )
-from mailhelper.state.lease import Lease
+from mailhelper.state.lease import Lease, LeaseHandedOver
 from mailhelper.state.store import Store, private_state_path
 
 log = logging.getLogger(__name__)
@@ -1013,7 +1013,8 @@ class Assistant:
             except LeaseLost as exc:
                 # Nothing of the transaction in hand was committed; the connection goes, and
                 # the mailbox is read again only once the lease is this process's again.
-                log.warning("%s; waiting to take it again", exc)
+                log.log(logging.INFO if isinstance(exc, LeaseHandedOver) else logging.WARNING,
+                        "%s; waiting to take it again", exc)
             except (ConnectError, IMAPClientError, OSError) as exc:
                 link.lost(_text(exc))
             except StateError as exc:

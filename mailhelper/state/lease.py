@@ -68,6 +68,11 @@ _STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 
+class LeaseHandedOver(LeaseLost):
+    """The lease was let go on purpose, to spread the mailboxes (this process held more than
+    its fair share): the work goes on elsewhere; nothing went wrong."""
+
+
 def ensure_shared(db: Connection) -> None:
     """Create (or bring up to date) the shared tables, once per database: under an advisory
     lock, in one transaction, so processes starting together take turns."""
@@ -273,8 +278,8 @@ class Lease:
         share = fair_share(self.holder.mailboxes(self.where), self._live_daemons())
         if self.holder.held(self.where) > share:
             self.release()
-            raise LeaseLost(f"this process held more than its fair share ({share}) of the "
-                            f"mailboxes; it lets {self.mailbox} go to another")
+            raise LeaseHandedOver(f"this process held more than its fair share ({share}) of "
+                                  f"the mailboxes; it lets {self.mailbox} go to another")
 
     def release(self) -> None:
         """Let the lease go (a clean stop): it expires now, and another process may take it
@@ -397,5 +402,6 @@ def release_quietly(lease: Lease | None) -> None:
         lease.retire()
 
 
-__all__ = ["SHARED_SCHEMA", "Holder", "Lease", "LeaseInfo", "LeaseLost", "ensure_shared",
-           "fair_share", "lease_of", "leases", "mailbox_key", "release_quietly"]
+__all__ = ["SHARED_SCHEMA", "Holder", "Lease", "LeaseHandedOver", "LeaseInfo", "LeaseLost",
+           "ensure_shared", "fair_share", "lease_of", "leases", "mailbox_key",
+           "release_quietly"]
