@@ -398,6 +398,8 @@ class Assistant:
         the cycle runs on an in-memory copy of the state and sends nothing. With
         ``backfill``, old mail of that span is read too (:meth:`read_inbox`)."""
         mailbox = Mailbox(self.imap_factory(), self.settings.imap.folder)
+        if self.lease is not None and not dry_run:
+            mailbox.before_fetch = self.lease.keep
         try:
             if dry_run:
                 return self._dry_cycle(mailbox, now, backfill)
@@ -1004,6 +1006,8 @@ class Assistant:
             except (MailhelperError, IMAPClientError, OSError) as exc:
                 _pause(link.failed(_text(exc), _kind(exc)), stop, wake)
                 continue
+            if self.lease is not None:
+                mailbox.before_fetch = self.lease.keep
             idle = ImapSource(mailbox).pushes
             poll = self.settings.poll_interval
             link.connected("IDLE: new mail is seen at once" if idle else
