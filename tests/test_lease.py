@@ -280,3 +280,26 @@ def test_a_daemon_renews_while_idle_stops_reading_when_its_lease_is_lost_and_a_s
         first.close()
         if second is not None:
             second.close()
+
+
+def test_a_long_read_keeps_its_lease_and_a_lost_one_stops_it_before_the_next_fetch(
+    open_store: Callable[[], Store],
+) -> None:
+    """``keep()`` runs before each FETCH: within a third of the lease since the last renewal
+    it asks nothing of the database (the lease cannot have been taken over: only an expired
+    one is); after that it renews, and a lease taken over meanwhile stops the read."""
+    watcher = open_store()
+    lease = Lease(open_store().db, MAILBOX, Holder("host-a", 1), 3)
+    assert lease.take()
+    first = lease_of(watcher.db, MAILBOX)
+    lease.keep()
+    assert lease_of(watcher.db, MAILBOX) == first
+    time.sleep(1.1)  # a third of the lease
+    lease.keep()
+    renewed = lease_of(watcher.db, MAILBOX)
+    assert first is not None and renewed is not None and renewed.expires > first.expires
+    _expire(watcher)
+    assert Lease(watcher.db, MAILBOX, Holder("host-b", 2), 3).take()
+    time.sleep(1.1)
+    with pytest.raises(LeaseLost, match="was lost"):
+        lease.keep()

@@ -264,6 +264,9 @@ def test_fetch_bounds_each_batch_in_count_and_bytes_and_keeps_uid_order(
         folder = box.select("INBOX", readonly=True)
         uids = box.new_uids(folder, 0)
         proxy.reset()
+        before: list[int] = []  # the FETCH commands sent when the hook ran (a lease renewal)
+        box.before_fetch = lambda: before.append(
+            sum("FETCH" in line for line in proxy.lines()))
         got = list(box.fetch(uids))
         fetches = [" ".join(line.split()[3:]) for line in proxy.lines() if "FETCH" in line]
         assert box.new_uids(folder, max(uids)) == []
@@ -271,6 +274,7 @@ def test_fetch_bounds_each_batch_in_count_and_bytes_and_keeps_uid_order(
     assert fetches == [
         "1,2,3,4 (RFC822.SIZE)", "1,2 (BODY.PEEK[])", "3 (BODY.PEEK[])",
         "4 (BODY.PEEK[HEADER])", "5,6,7 (RFC822.SIZE)", "5,6 (BODY.PEEK[])", "7 (BODY.PEEK[])"]
+    assert before == list(range(7))  # once before each FETCH
     assert [m.uid for m in got] == uids == list(range(1, 8))
     assert [m.too_large for m in got] == [False, False, False, True, False, False, False]
     assert [m.raw for m in got if not m.too_large] == mail[:3] + mail[4:]

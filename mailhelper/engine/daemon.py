@@ -53,7 +53,7 @@ from mailhelper.model.values import (
     Mail,
     ThreadState,
 )
-from mailhelper.state.lease import Lease
+from mailhelper.state.lease import Lease, LeaseHandedOver
 from mailhelper.state.store import Store, private_state_path
 
 log = logging.getLogger(__name__)
@@ -390,6 +390,8 @@ class Assistant:
         the cycle runs on an in-memory copy of the state and sends nothing. With
         ``backfill``, old mail of that span is read too (:meth:`read_inbox`)."""
         mailbox = Mailbox(self.imap_factory(), self.settings.imap.folder)
+        if self.lease is not None and not dry_run:
+            mailbox.before_fetch = self.lease.keep
         try:
             if dry_run:
                 return self._dry_cycle(mailbox, now, backfill)
@@ -887,6 +889,14 @@ class Assistant:
         is retried with capped exponential backoff (:func:`reconnect_delay`), with one log line
         per change of state, not one per retry. On ``stop`` the message in hand is finished
         and committed; the rest of a backlog waits for the next start.
+
+        With a :attr:`lease` (several processes sharing a PostgreSQL state) the mailbox is
+        read only while this process holds it: until then it looks every third of the lease
+        (:meth:`~mailhelper.state.lease.Lease.take`); it renews it before every cycle and
+        at least every third of it while waiting for mail; on
+        :class:`~mailhelper.model.errors.LeaseLost` (from a renewal or a write's fence) it
+        drops the IMAP connection, before any further fetch, and goes back to looking.
+        Letting the lease go on a stop is the caller's (it may outlive a reload).
         """
         imap = self.settings.imap
         link = Link(f"IMAP {imap.host}:{imap.port}")
@@ -913,6 +923,8 @@ class Assistant:
             except (MailhelperError, IMAPClientError, OSError) as exc:
                 _pause(link.failed(_text(exc), _kind(exc)), stop, wake)
                 continue
+            if self.lease is not None:
+                mailbox.before_fetch = self.lease.keep
             idle = ImapSource(mailbox).pushes
             poll = self.settings.poll_interval
             link.connected("IDLE: new mail is seen at once" if idle else
@@ -922,7 +934,8 @@ class Assistant:
             except LeaseLost as exc:
                 # Nothing of the transaction in hand was committed; the connection goes, and
                 # the mailbox is read again only once the lease is this process's again.
-                log.warning("%s; waiting to take it again", exc)
+                log.log(logging.INFO if isinstance(exc, LeaseHandedOver) else logging.WARNING,
+                        "%s; waiting to take it again", exc)
             except (ConnectError, IMAPClientError, OSError) as exc:
                 link.lost(_text(exc))
             except StateError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -162,6 +162,10 @@ class Mailbox:
         self._selected: str | None = None
         self._kept: tuple[FolderState, bool] | None = None  # the open folder and its mode
         self._keywords = True
+        #: Called before each FETCH of :meth:`fetch` (the engine renews a mailbox's lease
+        #: there, so a backlog read in many batches keeps it, and a lost one stops the
+        #: reading before the next FETCH); None: nothing.
+        self.before_fetch: Callable[[], None] | None = None
 
     def has(self, capability: str) -> bool:
         return capability.upper().encode() in self.capabilities
@@ -317,6 +321,7 @@ class Mailbox:
         """
         for start in range(0, len(uids), self.batch_size):
             chunk = list(uids[start : start + self.batch_size])
+            self._before_fetch()
             sizes = {
                 int(uid): int(data.get(b"RFC822.SIZE", 0))
                 for uid, data in self.client.fetch(chunk, [b"RFC822.SIZE"]).items()
@@ -342,13 +347,19 @@ class Mailbox:
     def _bodies(self, group: list[int], sizes: dict[int, int]) -> Iterator[Fetched]:
         if not group:
             return
+        self._before_fetch()
         response = self.client.fetch(group, [b"BODY.PEEK[]"])
         for uid in group:
             raw = response.get(uid, {}).get(b"BODY[]")
             if isinstance(raw, bytes):
                 yield Fetched(uid, raw, sizes.get(uid, len(raw)))
 
+    def _before_fetch(self) -> None:
+        if self.before_fetch is not None:
+            self.before_fetch()
+
     def _header_only(self, uid: int, size: int) -> Iterator[Fetched]:
+        self._before_fetch()
         response = self.client.fetch([uid], [b"BODY.PEEK[HEADER]"])
         header = response.get(uid, {}).get(b"BODY[HEADER]")
         if isinstance(header, bytes):

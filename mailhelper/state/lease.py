@@ -41,6 +41,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,6 +67,11 @@ _STEPS: tuple[tuple[str, ...], ...] = (
         "pid BIGINT NOT NULL, started TIMESTAMPTZ NOT NULL, expires TIMESTAMPTZ NOT NULL)",
     ),
 )
+
+
+class LeaseHandedOver(LeaseLost):
+    """The lease was let go on purpose, to spread the mailboxes (this process held more than
+    its fair share): the work goes on elsewhere; nothing went wrong."""
 
 
 def ensure_shared(db: Connection) -> None:
@@ -196,6 +202,9 @@ class Lease:
         self.where = where
         #: The generation this process took, while it holds the lease; None otherwise.
         self.generation: int | None = None
+        #: When it was last taken or extended (this machine's monotonic clock: only the
+        #: time since, never a moment, is read from it).
+        self._renewed = 0.0
         ensure_shared(db)
         holder.serves(where, mailbox)
 
@@ -244,6 +253,7 @@ class Lease:
             self._forget()
             return False
         self.generation = int(row[0])
+        self._renewed = time.monotonic()
         # A killed process never deletes its heartbeat: forget those long dead (status then
         # names a holder by its id, which says host and pid too).
         self.db.execute(f"DELETE FROM {SHARED_SCHEMA}.daemons "
@@ -253,11 +263,20 @@ class Lease:
                  self.holder.held(self.where), self.holder.mailboxes(self.where), share)
         return True
 
-    def renew(self) -> None:
+    def keep(self) -> None:
+        """Renew the lease when a third of it has gone since it was last renewed (before each
+        FETCH of a long read): a lease renewed less than a third ago is still this process's,
+        as only an expired one is taken over. :class:`LeaseLost` as :meth:`renew`, but the
+        fair share is left to the renewal between cycles: a read is not cut for it."""
+        if self.generation is not None and time.monotonic() - self._renewed < self.renew_every:
+            return
+        self.renew(share=False)
+
+    def renew(self, share: bool = True) -> None:
         """Extend the lease by its length from now (the database's now). Raises
         :class:`LeaseLost` when it is no longer this process's (expired, taken over), and
-        lets it go, so another process takes it, when this process holds more than its fair
-        share (and then raises ``LeaseLost`` too: stop reading this mailbox)."""
+        (with ``share``) lets it go, so another process takes it, when this process holds
+        more than its fair share (:class:`LeaseHandedOver`: stop reading this mailbox)."""
         if self.generation is None:
             raise LeaseLost(f"the lease on {self.mailbox} is not held")
         row = self.db.execute(
@@ -269,12 +288,15 @@ class Lease:
             self._lost()
             raise LeaseLost(f"the lease on {self.mailbox} was lost (it expired, or another "
                             "process took it over); this process stops reading it")
+        self._renewed = time.monotonic()
         self._heartbeat()
-        share = fair_share(self.holder.mailboxes(self.where), self._live_daemons())
-        if self.holder.held(self.where) > share:
+        if not share:
+            return
+        share_now = fair_share(self.holder.mailboxes(self.where), self._live_daemons())
+        if self.holder.held(self.where) > share_now:
             self.release()
-            raise LeaseLost(f"this process held more than its fair share ({share}) of the "
-                            f"mailboxes; it lets {self.mailbox} go to another")
+            raise LeaseHandedOver(f"this process held more than its fair share ({share_now}) "
+                                  f"of the mailboxes; it lets {self.mailbox} go to another")
 
     def release(self) -> None:
         """Let the lease go (a clean stop): it expires now, and another process may take it
@@ -320,6 +342,8 @@ class Lease:
                 f"UPDATE {SHARED_SCHEMA}.leases SET expires = clock_timestamp() + ? * "
                 "interval '1 second' WHERE mailbox=? AND holder=? AND generation=?",
                 (self.seconds, self.mailbox, self.holder.id, self.generation))
+            # (a rollback undoes it: the cycle then stops, and the next renews first)
+            self._renewed = time.monotonic()
 
     # -- helpers -------------------------------------------------------------------------------
     def _lost(self) -> None:
@@ -397,5 +421,6 @@ def release_quietly(lease: Lease | None) -> None:
         lease.retire()
 
 
-__all__ = ["SHARED_SCHEMA", "Holder", "Lease", "LeaseInfo", "LeaseLost", "ensure_shared",
-           "fair_share", "lease_of", "leases", "mailbox_key", "release_quietly"]
+__all__ = ["SHARED_SCHEMA", "Holder", "Lease", "LeaseHandedOver", "LeaseInfo", "LeaseLost",
+           "ensure_shared", "fair_share", "lease_of", "leases", "mailbox_key",
+           "release_quietly"]
