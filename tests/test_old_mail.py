@@ -95,23 +95,27 @@ def stranger(n: int, when: datetime) -> bytes:
 def old_inbox(rig: RigAssistant, now: datetime) -> tuple[int, str]:
     """Three dozen messages from eleven months to two months before ``now``: 12 asks, 6 of
     them answered a day later, 3 ``status`` and 3 ``help`` commands, 12 strangers. Returns the
-    count and the span the log should name."""
+    count and the span the log should name: each message's own date is its Date header, which
+    is never after its arrival here (README "Old mail"), in UTC."""
     count = 0
     dates = []
     start = now - timedelta(days=330)
     for n in range(12):
         asked = start + timedelta(days=25 * n, hours=n)
-        mail = [(ask(rig, n, asked), asked), (stranger(n, asked), asked + timedelta(hours=2))]
+        answered = asked + timedelta(days=1)
+        # (bytes, Date header, arrival)
+        mail = [(ask(rig, n, asked), asked, asked),
+                (stranger(n, asked), asked, asked + timedelta(hours=2))]
         if n % 2 == 0:
-            mail.append((answer(rig, n, asked + timedelta(days=1)), asked + timedelta(days=1)))
+            mail.append((answer(rig, n, answered), answered, answered))
         if n % 4 == 1:
-            mail.append((command(rig, "status", n, asked), asked + timedelta(hours=3)))
+            mail.append((command(rig, "status", n, asked), asked, asked + timedelta(hours=3)))
         if n % 4 == 3:
-            mail.append((command(rig, "help", n, asked), asked + timedelta(hours=3)))
-        for raw, when in mail:
-            deliver_at(rig, raw, when)
+            mail.append((command(rig, "help", n, asked), asked, asked + timedelta(hours=3)))
+        for raw, written, arrived in mail:
+            deliver_at(rig, raw, arrived)
             count += 1
-            dates.append(when)
+            dates.append(written.astimezone(UTC))
     return count, f"from {min(dates).date()} to {max(dates).date()}"
 
 
