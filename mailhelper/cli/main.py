@@ -472,7 +472,7 @@ def _no_state_yet(settings: Any) -> bool:
 def _assistant(settings: Any, dry_run: bool = False) -> Any:
     """The assistant on the configured state. A dry run creates nothing: with no state file
     yet it works on an empty in-memory state, and it remembers no template check."""
-    from mailhelper.compose.render import Renderer
+    from mailhelper.compose.templatecheck import renderer_for
     from mailhelper.engine.daemon import Assistant
     from mailhelper.mail.connect import open_imap, open_smtp
     from mailhelper.mail.secrets import state_password
@@ -488,9 +488,10 @@ def _assistant(settings: Any, dry_run: bool = False) -> Any:
         settings,
         store,
         # A check of the templates that passed is remembered beside the state: a cron poll
-        # compiles no template when it has nothing to send and nothing changed.
-        Renderer(settings, remembered=None if dry_run
-                 else Path(f"{settings.state}-templates")),
+        # with nothing to send and nothing changed compiles no template and does not even
+        # load the renderer.
+        renderer_for(settings, remembered=None if dry_run
+                     else Path(f"{settings.state}-templates")),
         lambda: open_imap(settings.imap),
         lambda: open_smtp(settings.smtp),
     )

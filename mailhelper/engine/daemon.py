@@ -18,12 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from mailhelper.compose.render import Renderer
 from mailhelper.decide.backlog import is_old, left_alone_line, own_date
 from mailhelper.decide.events import Event, Ignored
 from mailhelper.decide.plan import after_sent as plan_after_sent
@@ -50,6 +49,9 @@ from mailhelper.model.values import (
     ThreadState,
 )
 from mailhelper.state.store import Store, private_state_path
+
+if TYPE_CHECKING:  # the renderer is loaded when a mail is made, not before
+    from mailhelper.compose.render import Renderer
 
 log = logging.getLogger(__name__)
 

@@ -50,9 +50,8 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.policy import default as DEFAULT_POLICY
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailhelper.compose.render import Renderer, RenderJob
 from mailhelper.decide.digest import items_data
 from mailhelper.decide.pause import HELD, owner_of_action
 from mailhelper.engine import sending
@@ -71,6 +70,9 @@ from mailhelper.model.values import (
     Pause,
 )
 from mailhelper.state.store import Store
+
+if TYPE_CHECKING:  # the renderer is loaded when a mail is made, not before
+    from mailhelper.compose.render import Renderer, RenderJob
 
 log = logging.getLogger(__name__)
 
