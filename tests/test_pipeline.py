@@ -19,6 +19,7 @@ from mailhelper.mail.mailbox import Fetched, content_key
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import Address
 from mailhelper.read.parse import UnparseableMail, parse_mail
+from mailhelper.read.replytext import strip_reply
 from tests.rig.assistant import RigAssistant
 from tests.test_abuse import assert_consistent
 
@@ -43,9 +44,11 @@ def _in_process(raw: bytes) -> Early:
     if candidate is not None and len(candidate.ids) == 1:
         return Early(content_key(raw), candidate=candidate)
     try:
-        return Early(content_key(raw), candidate=candidate, mail=parse_mail(raw))
+        mail = parse_mail(raw)
     except UnparseableMail as exc:
         return Early(content_key(raw), candidate=candidate, unparseable=str(exc))
+    return Early(content_key(raw), candidate=candidate, mail=mail,
+                 stripped=strip_reply(mail.reply_text or mail.text))
 
 
 def test_the_worker_reads_each_message_as_this_process_does_and_in_order(
@@ -138,8 +141,10 @@ def _outcomes(rig: RigAssistant) -> list[tuple[str, str]]:
 
 
 def _threads(rig: RigAssistant) -> list[str]:
-    return sorted(_normal(repr((t["kind"], t["state"], t["subject"], t["counterparts"],
-                                t["next_action"])), rig) for t in rig.status())
+    """Every thread as stored (the excerpts quoted back in reminders too), in order."""
+    with sqlite3.connect(rig.state) as db:
+        rows = db.execute("SELECT * FROM threads ORDER BY id").fetchall()
+    return [_normal(repr(row), rig) for row in rows]
 
 
 def _read_backlog(rig: RigAssistant, count: int, env: dict[str, str]) -> None:
@@ -165,7 +170,8 @@ def test_a_poll_with_the_worker_has_the_outcomes_of_one_without_in_the_same_orde
     with_worker, without = _outcomes(rig_assistant), _outcomes(other)
     assert len(with_worker) == 81
     assert with_worker == without
-    assert _threads(rig_assistant) == _threads(other)
+    threads = _threads(rig_assistant)
+    assert threads == _threads(other) and len(threads) > 10
     assert any("new ask" in o for _m, o in with_worker)
     assert any("cannot be parsed" in o for _m, o in with_worker)
 
@@ -227,3 +233,15 @@ def test_a_crash_with_the_worker_reading_ahead_loses_nothing_and_sends_once(
     receipts = [m for m in rig_assistant.sent() if m["X-Mailhelper-Action"] == "receipt"]
     answering = [m["In-Reply-To"] for m in receipts]
     assert receipts and len(set(answering)) == len(answering)
+
+
+def test_a_handed_over_strip_reply_answer_serves_only_its_own_text() -> None:
+    from mailhelper.read import replytext
+
+    text = "Hi Jane,\n\nCould you look over the plan?\n\nOn Mon, Bob wrote:\n> old\n"
+    expected = replytext.recap(text)
+    replytext.hand_over(text, replytext.strip_reply(text))
+    assert replytext.recap(text) == expected
+    replytext.hand_over("another text", "Something else entirely.")
+    assert replytext.recap(text) == expected  # handed for another text: stripped here
+    assert replytext.recap("another text") == "Something else entirely."
