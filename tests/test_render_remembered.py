@@ -78,7 +78,7 @@ def test_an_unwritable_marker_only_means_checking_every_time(
 def test_renderer_for_defers_the_renderer_while_the_check_is_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mailhelper.compose.templatecheck import renderer_for
+    from mailhelper.compose.deferred import renderer_for
 
     marker = tmp_path / "state.db-templates"
     first = renderer_for(settings(), marker)
@@ -94,7 +94,7 @@ def test_renderer_for_defers_the_renderer_while_the_check_is_remembered(
 def test_renderer_for_checks_a_changed_override_now_and_refuses_an_unknown_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mailhelper.compose.templatecheck import renderer_for
+    from mailhelper.compose.deferred import renderer_for
 
     templates, marker = tmp_path / "templates", tmp_path / "state.db-templates"
     templates.mkdir()

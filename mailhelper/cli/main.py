@@ -472,7 +472,7 @@ def _no_state_yet(settings: Any) -> bool:
 def _assistant(settings: Any, dry_run: bool = False) -> Any:
     """The assistant on the configured state. A dry run creates nothing: with no state file
     yet it works on an empty in-memory state, and it remembers no template check."""
-    from mailhelper.compose.templatecheck import renderer_for
+    from mailhelper.compose.deferred import renderer_for
     from mailhelper.engine.daemon import Assistant
     from mailhelper.mail.connect import open_imap, open_smtp
     from mailhelper.mail.secrets import state_password

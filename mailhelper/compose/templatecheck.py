@@ -19,13 +19,9 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 from mailhelper.model.errors import MailhelperError
 from mailhelper.model.settings import Settings
-
-if TYPE_CHECKING:
-    from mailhelper.compose.render import Renderer
 
 TEMPLATE_PACKAGE = "mailhelper.templates"
 
@@ -131,39 +127,3 @@ def default_sources() -> dict[str, str]:
         for entry in root.iterdir()
         if entry.name.endswith(".j2") and entry.is_file()
     }
-
-
-def renderer_for(settings: Settings, remembered: Path | None) -> Renderer:
-    """The :class:`~mailhelper.compose.render.Renderer` for ``settings``, checked as its
-    constructor checks it: now, unless ``remembered`` holds a passed check of these settings,
-    templates and code. Then the renderer itself is loaded (and built) only when something
-    uses it: a cycle that makes no mail never imports the rendering code or Jinja2. A
-    problem of the overrides (not a folder, an unknown template name) is raised now either
-    way, as the constructor raises it."""
-    if remembered is not None:
-        defaults = default_sources()
-        overrides: tuple[Path, ...] = ()
-        if settings.templates_dir is not None:
-            overrides = check_overrides(Path(settings.templates_dir).expanduser(), defaults)
-        if remembered_check(remembered, check_digest(settings, defaults, overrides)):
-            return cast("Renderer", _Deferred(settings, remembered))
-    from mailhelper.compose.render import Renderer
-
-    return Renderer(settings, remembered)
-
-
-class _Deferred:
-    """Stands for a :class:`~mailhelper.compose.render.Renderer` whose check passed before:
-    the first use of any of its attributes builds it (finding that check remembered)."""
-
-    def __init__(self, settings: Settings, remembered: Path) -> None:
-        self._settings = settings
-        self._remembered = remembered
-        self._real: Renderer | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._real is None:
-            from mailhelper.compose.render import Renderer
-
-            self._real = Renderer(self._settings, self._remembered)
-        return getattr(self._real, name)
