@@ -13,8 +13,9 @@ import pytest
 
 from bench.mailgen import FIRST_DATE, generate
 from mailhelper.decide.prefilter import header_check
-from mailhelper.engine import pipeline
-from mailhelper.engine.pipeline import Early, Worker, read_ahead, read_early
+from mailhelper.engine import pipeline, readworker
+from mailhelper.engine.pipeline import Early, read_ahead, read_early
+from mailhelper.engine.readworker import Worker
 from mailhelper.mail.mailbox import Fetched, content_key
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import Address
@@ -82,7 +83,7 @@ def test_read_early_is_the_in_process_reading() -> None:
 
 def test_a_small_folder_is_read_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[object] = []
-    monkeypatch.setattr(pipeline, "Worker", lambda settings: started.append(settings))
+    monkeypatch.setattr(readworker, "Worker", lambda settings: started.append(settings))
     messages = _messages(10)
     got = list(read_ahead(iter(messages), SETTINGS, pipeline.MIN_MESSAGES - 1, 30.0))
     assert got == [(m, None) for m in messages] and started == []
@@ -204,7 +205,7 @@ def _workers() -> list[int]:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if pipeline._ENTRY.encode() in command:
+            if readworker._ENTRY.encode() in command:
                 found.append(int(entry.name))
     return found
 
