@@ -34,6 +34,11 @@ def _vm_hwm_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _settings(config: str) -> Any:
     from mailhelper.cli.config import load_settings
 
@@ -51,10 +56,16 @@ def run_poll(config: str, now: str) -> dict[str, Any]:
     assistant = Assistant(settings, store, Renderer(settings), lambda: open_imap(settings.imap),
                           lambda: open_smtp(settings.smtp))
     began, cpu = time.perf_counter(), time.process_time()
+    children = _children_cpu()
     report = assistant.poll_once(datetime.fromisoformat(now))
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     store.close()
-    return {"seconds": seconds, "cpu_seconds": cpu, "read": report.read,
+    # The reading worker (mailhelper/engine/pipeline.py) is this process's child: its CPU
+    # time is the kernel's account of it, once it has ended (it ends with the read).
+    return {"seconds": seconds, "cpu_seconds": cpu,
+            "worker_cpu_seconds": _children_cpu() - children,
+            "worker_max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            "read": report.read,
             "duplicates": report.duplicates,
             "errors": report.errors, "sent": len(report.sent.sent),
             "held": len(report.sent.held), "vm_hwm_kb": _vm_hwm_kb()}

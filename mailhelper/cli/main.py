@@ -483,7 +483,7 @@ def _assistant(settings: Any, dry_run: bool = False, holder: Any = None,
     With a PostgreSQL state and ``holder`` (this process, :class:`~mailhelper.state.lease.Holder`)
     the assistant gets its mailbox's lease: ``lease`` when one is given (kept across a
     reload, bound to the new connection), else a new one, not yet taken."""
-    from mailhelper.compose.render import Renderer
+    from mailhelper.compose.deferred import renderer_for
     from mailhelper.engine.daemon import Assistant
     from mailhelper.mail.connect import open_imap, open_smtp
     from mailhelper.mail.secrets import state_password
@@ -517,9 +517,10 @@ def _assistant(settings: Any, dry_run: bool = False, holder: Any = None,
         settings,
         store,
         # A check of the templates that passed is remembered beside the state: a cron poll
-        # compiles no template when it has nothing to send and nothing changed.
-        Renderer(settings, remembered=None if dry_run
-                 else Path(f"{settings.state}-templates")),
+        # with nothing to send and nothing changed compiles no template and does not even
+        # load the renderer.
+        renderer_for(settings, remembered=None if dry_run
+                     else Path(f"{settings.state}-templates")),
         lambda: open_imap(settings.imap),
         lambda: open_smtp(settings.smtp),
         lease=lease,

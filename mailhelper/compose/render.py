@@ -141,18 +141,13 @@ are RFC 2047 encoded.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import email.utils
 import functools
 import hashlib
-import importlib.resources
-import importlib.util
 import itertools
 import json
-import os
 import re
-import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -173,6 +168,15 @@ if TYPE_CHECKING:  # Jinja2 itself is imported when templates are first compiled
     from jinja2.runtime import Context
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from mailhelper.compose.templatecheck import (
+    TEMPLATE_PACKAGE,
+    TemplateProblem,
+    check_digest,
+    check_overrides,
+    default_sources,
+    remember,
+    remembered_check,
+)
 from mailhelper.decide.digest import BANDS, OFFER_OUTCOMES, Digest, Period, bar
 from mailhelper.decide.digest import SECTIONS as DIGEST_SECTIONS
 from mailhelper.decide.digest import build as build_digest
@@ -223,28 +227,11 @@ __all__ = [
 ]
 
 PARTS = ("subject", "txt", "html")
-TEMPLATE_PACKAGE = "mailhelper.templates"
 MAX_SUBJECT_CHARS = 200
 MAX_NAME_CHARS = 120
 MAX_TEXT_CHARS = 2000
 #: RFC 5322 section 3.6.4 lets a References header be trimmed; keep the root and the latest.
 MAX_REFERENCES = 20
-
-
-class TemplateProblem(MailhelperError):
-    """A template is missing, does not compile, or fails with sample values; names the file
-    and line: ``/etc/mh/templates/receipt.txt.j2, line 3: unexpected end of template``."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, template: str | None = None, line: int | None = None):
-        self.problem = message
-        self.template = template
-        self.line = line
-        where = template or "templates"
-        if line is not None:
-            where += f", line {line}"
-        super().__init__(f"{where}: {message}")
 
 
 class CompositionError(MailhelperError):
@@ -896,63 +883,6 @@ def _jinja() -> tuple[Callable[[Mapping[str, str]], BaseLoader], BytecodeCache]:
 _SAMPLES_PASSED: set[str] = set()
 
 
-@functools.cache
-def _code_stamp() -> bytes:
-    """What else a check's outcome depends on: the Python version and the code of mailhelper
-    and of Jinja2 (each module's size and modification time)."""
-    stamp = [sys.version]
-    jinja = importlib.util.find_spec("jinja2")  # where it is, not importing it
-    if jinja is not None and jinja.origin:
-        stamp.append(jinja.origin)
-        jinja_dir = Path(jinja.origin).parent
-        for path in sorted(jinja_dir.glob("*.py")):
-            with contextlib.suppress(OSError):
-                info = path.stat()
-                stamp.append(f"jinja2/{path.name} {info.st_size} {info.st_mtime_ns}")
-    # The whole package, however deep this module sits in it (parents[N], which a move of
-    # this module into a subpackage deepens).
-    package = Path(__file__).parents[1]
-    for path in sorted(package.rglob("*.py")):
-        with contextlib.suppress(OSError):
-            info = path.stat()
-            stamp.append(f"{path.relative_to(package).as_posix()} {info.st_size} "
-                         f"{info.st_mtime_ns}")
-    return "\n".join(stamp).encode()
-
-
-def _remembered(path: Path | None, digest: str) -> bool:
-    """Whether ``path`` remembers a passed check of ``digest``."""
-    if path is None:
-        return False
-    try:
-        return path.read_text(encoding="ascii").strip() == digest
-    except (OSError, UnicodeError):
-        return False
-
-
-def _remember(path: Path | None, digest: str) -> None:
-    """Remember a passed check in ``path``, atomically; a file that cannot be written only
-    means the next process checks again."""
-    if path is None:
-        return
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(digest + "\n", encoding="ascii")
-        os.replace(partial, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-
-
-def _default_sources() -> dict[str, str]:
-    root = importlib.resources.files(TEMPLATE_PACKAGE)
-    return {
-        entry.name: entry.read_text(encoding="utf-8")
-        for entry in root.iterdir()
-        if entry.name.endswith(".j2") and entry.is_file()
-    }
-
-
 # -- times -------------------------------------------------------------------------------
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -1196,7 +1126,7 @@ class Renderer:
         self.settings = settings
         self.zone: tzinfo = settings.timezone
         self.domain = settings.assistant.email.rpartition("@")[2]
-        defaults = _default_sources()
+        defaults = default_sources()
         missing = [name for name in REQUIRED if name not in defaults]
         if missing:
             raise TemplateProblem(f"the default templates are incomplete: {', '.join(missing)}",
@@ -1206,20 +1136,15 @@ class Renderer:
         self.overrides: tuple[Path, ...] = ()
         if settings.templates_dir is not None:
             self._folder = Path(settings.templates_dir).expanduser()
-            self.overrides = self._check_overrides(self._folder, defaults)
+            self.overrides = check_overrides(self._folder, defaults)
         self._env: ImmutableSandboxedEnvironment | None = None
         self._templates: dict[str, Template] = {}
         self._filenames: set[str] = set()
         # The check depends only on the settings, the template sources and the code: once
         # they passed (in this process: a reload, the demo's many cycles; or, remembered,
         # in an earlier one), they pass again.
-        checked = hashlib.sha256(repr(settings).encode() + _code_stamp())
-        for name, source in sorted(defaults.items()):
-            checked.update(name.encode() + b"\0" + source.encode() + b"\0")
-        for path in self.overrides:
-            checked.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        digest = checked.hexdigest()
-        if digest in _SAMPLES_PASSED or _remembered(remembered, digest):
+        digest = check_digest(settings, defaults, self.overrides)
+        if digest in _SAMPLES_PASSED or remembered_check(remembered, digest):
             _SAMPLES_PASSED.add(digest)
             return
         self._build()
@@ -1232,7 +1157,7 @@ class Renderer:
                     exc.template, exc.line,
                 ) from exc
         _SAMPLES_PASSED.add(digest)
-        _remember(remembered, digest)
+        remember(remembered, digest)
 
     @property
     def compiled(self) -> bool:
@@ -1290,21 +1215,6 @@ class Renderer:
         self._env, self._templates = env, templates
 
     # -- construction helpers ------------------------------------------------------------
-    @staticmethod
-    def _check_overrides(folder: Path, defaults: Mapping[str, str]) -> tuple[Path, ...]:
-        if not folder.is_dir():
-            raise TemplateProblem("templates_dir is not a folder", str(folder))
-        found = sorted(p for p in folder.iterdir() if p.name.endswith(".j2") and p.is_file())
-        for path in found:
-            if path.name not in defaults and not path.name.startswith("_"):
-                known = ", ".join(sorted(n for n in defaults if not n.startswith("_")))
-                raise TemplateProblem(
-                    f"not a template mailhelper uses (shared parts start with '_'; the "
-                    f"templates are: {known})",
-                    str(path),
-                )
-        return tuple(found)
-
     def _compile(self, env: Environment, name: str) -> Template:
         from jinja2 import TemplateNotFound, TemplateSyntaxError
 

@@ -16,6 +16,7 @@ out-of-office could apply).
 from __future__ import annotations
 
 import email.policy
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from typing import Protocol
 
@@ -46,23 +47,21 @@ def header_of(raw: bytes) -> bytes:
     return raw
 
 
-def ignorable(raw: bytes, settings: Settings, lookup: Lookup) -> tuple[str, str] | None:
-    """(Message-ID, why) when the full reading of ``raw`` would only ignore it, else None
-    (read it in full).
+@dataclass(frozen=True)
+class Candidate:
+    """What the header alone says of a message that may be ignorable: its one Message-ID,
+    the ids it refers to (its own first) and its one sender. Whether it is ignorable depends
+    on the state too (:func:`confirmed`)."""
 
-        >>> from mailhelper.model.values import Address
-        >>> class Nothing:
-        ...     def thread_for(self, ids): return None
-        ...     def sent_mail(self, ids): return None
-        ...     def is_participant(self, email): return False
-        >>> s = Settings(owners=(Address("sam@example.com"),),
-        ...              assistant=Address("helper@example.com"))
-        >>> news = b"From: news@shop.example\\r\\nMessage-ID: <1@shop.example>\\r\\n\\r\\nHi"
-        >>> ignorable(news, s, Nothing())[1]
-        'from news@shop.example: not an owner and not a reply to a tracked thread'
-        >>> ignorable(b"From: Sam <sam@example.com>\\r\\nMessage-ID: <2@x>\\r\\n\\r\\n", s,
-        ...           Nothing())
-    """
+    message_id: str
+    ids: tuple[str, ...]
+    sender: str
+
+
+def header_check(raw: bytes, settings: Settings) -> Candidate | None:
+    """The part of :func:`ignorable` that needs nothing but ``raw`` and ``settings``: a
+    :class:`Candidate` when the header allows ignoring the message, None when it must be read
+    in full whatever the state holds. Pure (a worker process can run it)."""
     readable, cut = mime_prefix(header_of(raw))
     if cut:  # a header too big to parse whole: the full reading is bounded, this one not
         return None
@@ -93,9 +92,38 @@ def ignorable(raw: bytes, settings: Settings, lookup: Lookup) -> tuple[str, str]
         return None
     if looks_like_ours(message_id[0], domain):
         return None
-    ids = (*message_id, *references)
+    return Candidate(message_id[0], (*message_id, *references), sender)
+
+
+def confirmed(candidate: Candidate, lookup: Lookup) -> tuple[str, str] | None:
+    """(Message-ID, why) when the state knows nothing that could make ``candidate`` matter:
+    no thread or sent mail of the assistant's among the ids it names, and its sender on no
+    thread (so no subject fallback and no out-of-office could apply); else None."""
+    ids = candidate.ids
     if lookup.thread_for(ids) is not None or lookup.sent_mail(ids) is not None:
         return None
-    if lookup.is_participant(sender):
+    if lookup.is_participant(candidate.sender):
         return None
-    return message_id[0], f"from {sender}: not an owner and not a reply to a tracked thread"
+    return (candidate.message_id,
+            f"from {candidate.sender}: not an owner and not a reply to a tracked thread")
+
+
+def ignorable(raw: bytes, settings: Settings, lookup: Lookup) -> tuple[str, str] | None:
+    """(Message-ID, why) when the full reading of ``raw`` would only ignore it, else None
+    (read it in full).
+
+        >>> from mailhelper.model.values import Address
+        >>> class Nothing:
+        ...     def thread_for(self, ids): return None
+        ...     def sent_mail(self, ids): return None
+        ...     def is_participant(self, email): return False
+        >>> s = Settings(owners=(Address("sam@example.com"),),
+        ...              assistant=Address("helper@example.com"))
+        >>> news = b"From: news@shop.example\\r\\nMessage-ID: <1@shop.example>\\r\\n\\r\\nHi"
+        >>> ignorable(news, s, Nothing())[1]
+        'from news@shop.example: not an owner and not a reply to a tracked thread'
+        >>> ignorable(b"From: Sam <sam@example.com>\\r\\nMessage-ID: <2@x>\\r\\n\\r\\n", s,
+        ...           Nothing())
+    """
+    candidate = header_check(raw, settings)
+    return confirmed(candidate, lookup) if candidate is not None else None

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mailhelper.compose.render import Renderer
 from mailhelper.decide import backlog
 from mailhelper.decide.events import Event, Ignored
 from mailhelper.decide.plan import after_sent as plan_after_sent
@@ -31,6 +30,7 @@ from mailhelper.engine import tracker
 from mailhelper.engine.agenda import status_ics
 from mailhelper.engine.budget import OverBudget, TimeBudget
 from mailhelper.engine.outbox import Outbox, SendReport, crash_point
+from mailhelper.engine.pipeline import Early, read_ahead
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
@@ -55,6 +55,9 @@ from mailhelper.model.values import (
 )
 from mailhelper.state.lease import Lease, LeaseHandedOver
 from mailhelper.state.store import Store, private_state_path
+
+if TYPE_CHECKING:  # the renderer is loaded when a mail is made, not before
+    from mailhelper.compose.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -550,14 +553,17 @@ class Assistant:
                 # Committed before the first old message: whatever stops this backfill, the
                 # next cycle first settles what it planned in the past.
                 self.store.set_meta("backfill_mark", str(mark))
-        for count, message in enumerate(reading, start=1):
+        # The stop of run's mailbox (none in a poll): the worker's read-ahead ends with it.
+        stop = getattr(getattr(source, "mailbox", None), "stop", None)
+        fetched = read_ahead(reading, self.settings, len(reading), self.budget.seconds, stop)
+        for count, (message, early) in enumerate(fetched, start=1):
             crash_point("during_fetch")
             uid = message.id
             if message.too_large:
                 outcome, line = self._too_large(message.raw, uid, message.size,
                                                 reading.size_limit, message.at)
             else:
-                outcome, line = self.handle(message.raw, uid, message.at)
+                outcome, line = self.handle(message.raw, uid, message.at, early)
             crash_point("after_commit")
             report.lines.append(line)
             if outcome == "error":
@@ -652,7 +658,8 @@ class Assistant:
         with self.store.transaction():
             self._keep_cursor(cursor)
 
-    def handle(self, raw: bytes, uid: int | None, now: datetime) -> tuple[str, str]:
+    def handle(self, raw: bytes, uid: int | None, now: datetime,
+               early: Early | None = None) -> tuple[str, str]:
         """Parse, classify and apply one message in one transaction.
 
         Returns (outcome, log line): ``handled``, ``duplicate`` or ``error`` (the caller moves
@@ -667,15 +674,20 @@ class Assistant:
         its content key. Errors are looked up by content key before anything is read, so
         such a message is never read again (:mod:`mailhelper.engine.budget` says how the budget
         interrupts the work).
+
+        ``early``: the pure half of the reading, done ahead in a worker process
+        (:mod:`mailhelper.engine.pipeline`); the rest goes on from it, to the same outcome.
         """
         # The reading modules are imported at the first message, never in a cycle with
         # nothing new (a cron poll: importing them was most of its start-up), and outside
         # the budget, which must time the reading, not an import.
         from mailhelper.decide.classify import Context, classify
-        from mailhelper.decide.prefilter import ignorable
-        from mailhelper.read.parse import UnparseableMail, parse_mail
+        from mailhelper.engine.pipeline import early_mail, early_verdict, import_reading
+        from mailhelper.read.parse import UnparseableMail
 
-        key = content_key(raw)
+        import_reading()
+
+        key = early.key if early is not None else content_key(raw)
         settled = self._seen(_content_id(key), key)
         if settled is not None and settled[0] == "error":
             return settled  # filed before, perhaps for taking too long: not read again
@@ -683,12 +695,12 @@ class Assistant:
         event: Event | None = None
         try:
             with self.budget.limit():
-                quick = ignorable(raw, self.settings, self.store)
+                quick = early_verdict(early, raw, self.settings, self.store)
                 if quick is not None:
                     message_id, why = quick
                     event = Ignored(message_id, why)
                 else:
-                    mail = parse_mail(raw)
+                    mail = early_mail(early, raw)
                     message_id = mail.message_id
                 settled = self._seen(message_id, key)
                 if settled is None and mail is not None:

@@ -40,19 +40,14 @@ SMTP server does not offer SMTPUTF8 (RFC 6531); where it does, that mail goes wi
 
 from __future__ import annotations
 
-import email
 import logging
 import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.policy import EmailPolicy
-from email.policy import default as DEFAULT_POLICY
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailhelper.compose.render import Renderer, RenderJob
 from mailhelper.decide.digest import items_data
 from mailhelper.decide.pause import HELD, owner_of_action
 from mailhelper.engine import sending
@@ -71,6 +66,11 @@ from mailhelper.model.values import (
     Pause,
 )
 from mailhelper.state.store import Store
+
+if TYPE_CHECKING:  # the renderer (and email's policies) load when a mail is made, not before
+    from email.message import EmailMessage
+
+    from mailhelper.compose.render import Renderer, RenderJob
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ def hold_reason(store: Store, settings: Settings, action: Action, now: datetime,
 def flatten(message: EmailMessage, envelope: Sequence[str]) -> tuple[bytes, bool]:
     """The bytes to send and to file, and whether they need SMTPUTF8 (RFC 6531): only when an
     envelope address is not ASCII. The message's own policy folds it (CRLF line ends)."""
+    from email.policy import EmailPolicy
+
     international = not all(a.isascii() for a in envelope)
     policy = message.policy.clone(linesep="\r\n")
     if international and isinstance(policy, EmailPolicy):
@@ -535,6 +537,10 @@ class Outbox:
 
 
 def _parse(raw: bytes) -> EmailMessage:
+    import email
+    from email.message import EmailMessage
+    from email.policy import default as DEFAULT_POLICY
+
     parsed = email.message_from_bytes(raw, policy=DEFAULT_POLICY)
     assert isinstance(parsed, EmailMessage)
     return parsed

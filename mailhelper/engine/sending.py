@@ -16,8 +16,8 @@ decisions around it live here, so they can be reached with a store alone (the ro
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from mailhelper.compose.render import RenderJob
 from mailhelper.decide import owed, plan
 from mailhelper.decide.digest import Digest
 from mailhelper.decide.digest import build as build_digest
@@ -26,6 +26,9 @@ from mailhelper.engine.tracker import replan
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import Action, ActionKind, Thread, ThreadState
 from mailhelper.state.roles import ThreadsAndSchedule, ThreadsScheduleHistory
+
+if TYPE_CHECKING:
+    from mailhelper.compose.render import RenderJob
 
 
 def record_sent(
@@ -54,6 +57,9 @@ def render_job(
     """Everything ``action``'s mail is made from at ``now``; a digest gets its owner's threads,
     their items and figures (:func:`mailhelper.decide.digest.build`), the ledger, and the thanks and
     favours due, by the same definition as ``mailhelper status``."""
+    # Imported here: a cycle with nothing to send (a cron poll) never loads the renderer.
+    from mailhelper.compose.render import RenderJob
+
     thread = store.thread(action.thread_id) if action.thread_id is not None else None
     references = store.thread_message_ids(thread.id) if thread else ()
     owner = action.recipients[0].email if action.recipients else None

@@ -129,6 +129,9 @@ class Reading(Protocol):
     def __iter__(self) -> Iterator[Incoming]:
         """The chosen messages in order; a message gone meanwhile is left out."""
 
+    def __len__(self) -> int:
+        """How many messages :meth:`choose` chose (those gone meanwhile included)."""
+
     def settle(self, handled: Sequence[int], failed: Sequence[int]) -> str:
         """Mark messages whose effects are committed as handled and file those that could not
         be understood in the error folder (never deleting anything); the new cursor: read up
@@ -330,6 +333,9 @@ class FolderReading:
         if chosen.when or flagged:
             log.info("%s: %d new message(s)", self.folder, len(chosen.when) + len(flagged),
                      extra=logfields.message(folder=self.folder))
+
+    def __len__(self) -> int:
+        return len(self._when)
 
     def __iter__(self) -> Iterator[Incoming]:
         for number, raw, size, too_large in self._fetch(list(self._when)):

@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address as _HeaderAddress
 from enum import StrEnum
 
 # The kinds and their table live in mailhelper.model.kinds; they are named here too, with the
@@ -39,6 +38,10 @@ class Address:
         """
         if not self.name:
             return self.email
+        # Imported here: the header registry is 10 ms of a cron poll's start-up, which never
+        # formats an address.
+        from email.headerregistry import Address as _HeaderAddress
+
         local, _, domain = self.email.rpartition("@")
         try:
             return str(_HeaderAddress(display_name=self.name, username=local, domain=domain))

@@ -396,6 +396,27 @@ _ANSWER_WORDS = frozenset({"yes", "no", "ok", "okay", "sure", "done", "agreed", 
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
 
 
+#: One answer of :func:`strip_reply` computed elsewhere, as (text, answer): the reading
+#: worker (:mod:`mailhelper.engine.pipeline`) strips the reply text of each mail it parses,
+#: and :func:`recap` of that text (the excerpt classify quotes) takes the answer instead of
+#: stripping it a second time here.
+_handed: tuple[str, str] | None = None
+
+
+def hand_over(text: str, stripped: str) -> None:
+    """Let the next :func:`recap` of ``text`` take ``stripped`` for ``strip_reply(text)``;
+    the caller vouches that it is (it computed it, or had it computed, from that text)."""
+    global _handed
+    _handed = (text, stripped)
+
+
+def _stripped(text: str) -> str:
+    handed = _handed
+    if handed is not None and handed[0] == text:
+        return handed[1]
+    return strip_reply(text)
+
+
 def recap(text: str, limit: int = RECAP_CHARS) -> str:
     """What a mail said, to quote back in a reminder: its new text (:func:`strip_reply`: no
     quoted history, no ``--`` signature) without the greeting and the sign-off, on one line,
@@ -412,7 +433,7 @@ def recap(text: str, limit: int = RECAP_CHARS) -> str:
     >>> recap("One. " + "Two words here. " * 20, 40)
     'One. Two words here. Two words here.'
     """
-    lines = [line.strip() for line in strip_reply(text).split("\n")]
+    lines = [line.strip() for line in _stripped(text).split("\n")]
     while lines and not lines[0]:
         lines.pop(0)
     greeted = False
