@@ -417,16 +417,18 @@ def test_it_wakes_for_the_next_due_action_without_new_mail(
                                                    "give_up_after": "14 days"}}})
     run = daemon()
     run.wait_connected()
+    asked = time.monotonic()  # the follow-up is due 4 s after the ask is read, so after this
     ask(rig_assistant, "Remind me soon")
     [receipt] = wait_for_mail(rig_assistant, 1)
-    received = time.monotonic()
     [planned] = run.wait_for("(an action falls due)")
     seconds = float(planned.split("next cycle in ")[1].split(" s ")[0])
     assert 2.5 <= seconds <= 4.5
     reminder = wait_for_mail(rig_assistant, 2)[1]
-    late = time.monotonic() - received
-    # At the due time: not before it, and not at the next IDLE renewal 25 minutes later.
-    assert 3 <= late <= 9, late
+    late = time.monotonic() - asked
+    # At the due time: not before it (4 s after the ask was read, less a second for due times
+    # kept to the second), and not at the next IDLE renewal 25 minutes later. Measured from
+    # the ask, not from the receipt's arrival, which comes a varying while after the reading.
+    assert 3 <= late <= 10, late
     assert reminder["To"].addresses[0].addr_spec == OWNER
     assert reminder["Message-ID"] != receipt["Message-ID"]
     assert run.stop()[0] == 0
