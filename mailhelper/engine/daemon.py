@@ -403,22 +403,25 @@ class Assistant:
             mailbox.logout()
             self.watcher.close()
 
-    def cycle(self, mailbox: Mailbox, now: datetime,
-              backfill: timedelta | None = None) -> CycleReport:
+    def cycle(self, mailbox: Mailbox, now: datetime, backfill: timedelta | None = None,
+              stop: threading.Event | None = None) -> CycleReport:
         """One cycle on a logged-in IMAP mailbox (:meth:`cycle_on` its source)."""
-        return self.cycle_on(ImapSource(mailbox, self.settings.imap), now, backfill)
+        return self.cycle_on(ImapSource(mailbox, self.settings.imap), now, backfill,
+                             stop=stop)
 
     def cycle_on(self, source: MailSource, now: datetime, backfill: timedelta | None = None,
-                 transport: Transport | None = None) -> CycleReport:
+                 transport: Transport | None = None,
+                 stop: threading.Event | None = None) -> CycleReport:
         """One cycle: recover a send in flight, read ``source``, look at watched mailboxes,
         plan digests, release pauses, send what is due (through ``transport``, by default
-        SMTP), keep the calendar file."""
+        SMTP), keep the calendar file. ``stop`` (``run``'s): once set, the reading ends after
+        the message in hand."""
         tracker.replan_if_config_changed(self.store, self.settings, now)
         outbox = Outbox(self.store, self.settings, self.renderer,
                         transport or self._transport(), source)
         try:
             outbox.recover_in_flight(now)
-            report = self.read_inbox(source, now, backfill=backfill)
+            report = self.read_inbox(source, now, backfill=backfill, stop=stop)
             self._watch(now)
             with self.store.transaction():
                 tracker.plan_digests(self.store, self.settings, now)
@@ -504,7 +507,8 @@ class Assistant:
 
     # -- reading mail -----------------------------------------------------------------------
     def read_inbox(self, source: MailSource, now: datetime, readonly: bool = False,
-                   backfill: timedelta | None = None) -> CycleReport:
+                   backfill: timedelta | None = None,
+                   stop: threading.Event | None = None) -> CycleReport:
         """Read what arrived since the last poll, each message in its own transaction.
 
         The source gives the messages after the cursor the store keeps (an opaque string:
@@ -525,14 +529,15 @@ class Assistant:
         folder = self.settings.imap.folder
         try:
             with self.store.batched_durability():
-                return self._read_folder(source, folder, now, readonly, backfill)
+                return self._read_folder(source, folder, now, readonly, backfill, stop)
         except (IMAPClientError, OSError) as exc:
             raise ConnectError(f"IMAP: lost the connection while reading {folder} "
                                f"({str(exc) or type(exc).__name__}); the next poll goes on "
                                "from the last message handled") from exc
 
     def _read_folder(self, source: MailSource, folder: str, now: datetime, readonly: bool,
-                     backfill: timedelta | None = None) -> CycleReport:
+                     backfill: timedelta | None = None,
+                     stop: threading.Event | None = None) -> CycleReport:
         report = CycleReport()
         cursor = self._cursor()
         fresh = cursor is None and self.store.processed_count() == 0
@@ -553,8 +558,7 @@ class Assistant:
                 # Committed before the first old message: whatever stops this backfill, the
                 # next cycle first settles what it planned in the past.
                 self.store.set_meta("backfill_mark", str(mark))
-        # The stop of run's mailbox (none in a poll): the worker's read-ahead ends with it.
-        stop = getattr(getattr(source, "mailbox", None), "stop", None)
+        # What the worker read ahead beyond the message in hand is dropped at a stop.
         fetched = read_ahead(reading, self.settings, len(reading), self.budget.seconds, stop)
         for count, (message, early) in enumerate(fetched, start=1):
             crash_point("during_fetch")
@@ -974,7 +978,7 @@ class Assistant:
             if self.lease is not None:
                 self.lease.renew()  # LeaseLost: not ours any more, so no fetch
             began = clock()
-            report = self.cycle(mailbox, began)
+            report = self.cycle(mailbox, began, stop=stop)
             if state is not None:
                 state.works("a cycle went through")
             if _asked(stop, wake):
