@@ -6,6 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailhelper.decide.tags import NO_TAG, TagReading, read_tag, subject_without_tag
 from mailhelper.model.settings import Tags
@@ -228,3 +230,38 @@ def test_a_plus_address_kind_takes_its_time_from_the_first_line() -> None:
 def test_a_time_in_the_first_place_wins_over_a_later_one() -> None:
     reading = read(cc=(Address("helper+offer+2d@example.com"),), text="remind monday 9am\n")
     assert reading.when == datetime(2026, 12, 2, 14, 37, tzinfo=LONDON)
+
+
+# -- the first line's shortcut --------------------------------------------------------------
+_PIECES = ("hi jane", "Hi Jane,", "offer", "ask", "follow up", "remind me", "Bitte erinnere",
+           "relance-moi", "please", "in 2 days", "5d", "monday", "next week", "tomorrow 9am",
+           "3/4", "blursday", "2026-12-01", "at 17:00", "and", ",", ";", " - ", ":", ".",
+           "!", "+", "&", "|", "Nachfrage", "every monday", "weekly", "der 3. Dezember",
+           "lundi", "🙂", "  ", "?")
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=7).map(" ".join))
+@settings(max_examples=400, deadline=None)
+def test_a_first_line_is_read_the_same_with_and_without_its_shortcut(line: str) -> None:
+    """_interpret skips the time reader for a first line with no tag word and no "follow
+    up"/"remind" (most mail): the full reading of its parts gives the same answer."""
+    from mailhelper.decide import tags
+
+    words = tags._tag_words(Tags())
+    clock = tags._Clock(NOW, LONDON)
+    parts = [part for part in tags._PARTS.split(line.strip().rstrip(".!")) if part.strip()]
+    full = tags._interpret_parts(parts, words, clock, spaced=False, bare_time=False)
+    assert tags._interpret([line], words, clock, bare_time=False) == full
+
+
+def test_the_shortcut_takes_only_lines_without_a_tag_word_or_a_reminder_word() -> None:
+    from mailhelper.decide import tags
+
+    words = tags._tag_words(Tags())
+    assert not tags._introduces("Hi Jane,", words)
+    assert not tags._introduces("in 2 days", words)  # a time alone opens no first-line tag
+    assert tags._introduces("offer in 2 days", words)
+    assert tags._introduces("follow up monday", words)
+    assert tags._introduces("Bitte erinnere mich morgen", words)
+    assert read(text="Follow up in 2 days\n\nHi").when == london(2026, 12, 2, 14, 37)
+    assert read(text="In 2 days\n\nHi") == NO_TAG

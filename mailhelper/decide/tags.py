@@ -354,20 +354,30 @@ def _interpret(chunks: Sequence[str], words: dict[str, Kind], clock: _Clock, *,
     ``bare_time``: a time phrase alone is a tag (not so on a first body line).
     A part that names a time which cannot be taken gives a meaning with ``problem`` set.
     """
+    parts = [part for chunk in chunks for part in _PARTS.split(chunk.strip().rstrip(".!"))
+             if part.strip()]
+    if not bare_time and not spaced and not any(_introduces(part, words) for part in parts):
+        # Without a tag word or "follow up"/"remind" a first line is never a tag (see
+        # _interpret_parts), whatever time it names: most mail opens "Hi Jane," and this
+        # answers for it without the time reader's regular expressions.
+        return None
+    return _interpret_parts(parts, words, clock, spaced=spaced, bare_time=bare_time)
+
+
+def _interpret_parts(parts: Sequence[str], words: dict[str, Kind], clock: _Clock, *,
+                     spaced: bool, bare_time: bool) -> _Meaning | None:
+    """:func:`_interpret` of a tag already split into its non-blank parts."""
     meanings: list[_Meaning] = []
     introduced = False  # a tag word or "follow up"/"remind" came with the time
-    for chunk in chunks:
-        for part in _PARTS.split(chunk.strip().rstrip(".!")):
-            if not part.strip():
-                continue
-            read = _interpret_part(part, words, clock)
-            if read is None and spaced:
-                read = _interpret_part(" ".join(re.sub(r"[-_.]", " ", part).split()),
-                                       words, clock)
-            if read is None:
-                return None
-            meanings.append(read[0])
-            introduced = introduced or read[1]
+    for part in parts:
+        read = _interpret_part(part, words, clock)
+        if read is None and spaced:
+            read = _interpret_part(" ".join(re.sub(r"[-_.]", " ", part).split()),
+                                   words, clock)
+        if read is None:
+            return None
+        meanings.append(read[0])
+        introduced = introduced or read[1]
     problem = next((m.problem for m in meanings if m.problem), None)
     if problem is not None:
         return _Meaning(None, None, problem) if bare_time or introduced else None
@@ -379,12 +389,9 @@ def _interpret(chunks: Sequence[str], words: dict[str, Kind], clock: _Clock, *,
     return merged
 
 
-def _interpret_part(part: str, words: dict[str, Kind],
-                    clock: _Clock) -> tuple[_Meaning, bool] | None:
-    """(meaning, introduced) of ``offer``, ``offer 2d``, ``follow up in 5 days``, ``5d``.
-
-    ``introduced``: the part has a tag word or ``follow up``/``remind``, not just a time.
-    """
+def _opening(part: str, words: dict[str, Kind]) -> tuple[Kind | None, bool, str]:
+    """(kind, introduced, rest) of a tag's part: its tag word's kind, whether it opens with a
+    tag word or ``follow up``/``remind``, and the rest, the time it may name."""
     rest = " ".join(part.lower().split()).strip(" .!:")
     kind = None
     for word in sorted(words, key=len, reverse=True):
@@ -394,7 +401,20 @@ def _interpret_part(part: str, words: dict[str, Kind],
     filler = _FILLER.match(rest)
     if filler:
         rest = rest[filler.end():]
-    introduced = kind is not None or filler is not None
+    return kind, kind is not None or filler is not None, rest
+
+
+def _introduces(part: str, words: dict[str, Kind]) -> bool:
+    return _opening(part, words)[1]
+
+
+def _interpret_part(part: str, words: dict[str, Kind],
+                    clock: _Clock) -> tuple[_Meaning, bool] | None:
+    """(meaning, introduced) of ``offer``, ``offer 2d``, ``follow up in 5 days``, ``5d``.
+
+    ``introduced``: the part has a tag word or ``follow up``/``remind``, not just a time.
+    """
+    kind, introduced, rest = _opening(part, words)
     if not rest:
         # Filler alone ("follow up") says nothing, but it is part of a tag and harmless.
         return (_Meaning(kind, None), True) if introduced else None
