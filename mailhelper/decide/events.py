@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from mailhelper.decide.commands import CommandName, NumberedCommand
 from mailhelper.model.values import ActionKind, Address, Kind
+
+if TYPE_CHECKING:  # annotations only: a cycle with nothing new never reads a command
+    from mailhelper.decide.commands import CommandName, NumberedCommand
 
 
 @dataclass(frozen=True)

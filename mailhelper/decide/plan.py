@@ -45,7 +45,6 @@ from mailhelper.decide.events import (
     ThreadEvent,
 )
 from mailhelper.decide.pause import Pause, new_pause, resumed
-from mailhelper.decide.timewords import first_occurrence, next_occurrence
 from mailhelper.decide.window import next_sending_time
 from mailhelper.model.addresses import fold
 from mailhelper.model.duration import Duration, resolve_wall_time
@@ -792,6 +791,10 @@ class _Planner:
         once, late, not in a burst. A snooze adds a reminder of this time at ``follow_up_at``.
         """
         thread = self.thread
+        # Imported here: only a repeating reminder needs the time reader, and a cycle with
+        # nothing new (a cron poll) would otherwise load its rules for nothing.
+        from mailhelper.decide.timewords import first_occurrence, next_occurrence
+
         rule = thread.repeat
         assert rule is not None
         kind = KINDS[thread.kind].repeat_reminder
