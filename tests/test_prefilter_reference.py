@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mailhelper.decide.classify import is_assistant_address
-from mailhelper.decide.prefilter import Candidate, header_check, header_of
+from mailhelper.decide.prefilter import Candidate, _fields, header_check, header_of
 from mailhelper.model.addresses import fold
 from mailhelper.model.message_id import looks_like_ours
 from mailhelper.model.settings import Settings
@@ -104,6 +104,18 @@ def _raws(draw: st.DrawFn) -> bytes:
 @example(b"Message-ID: <1@x>\nFrom: a@x.org\nFrom nobody\n\n")
 def test_header_check_finds_what_the_reference_finds(raw: bytes) -> None:
     assert header_check(raw, SETTINGS) == reference_header_check(raw, SETTINGS)
+
+
+@given(_raws())
+@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(b"From x\r\nFrom: a@x.org\r\n :b\r\n\tc\r\n:x\r\n d\r\nFrom y\r\n")
+@example(b" first\nReferences: <a@x>\n <b@x>\nFrom y\nMessage-ID: <c@x>\n")
+def test_the_fields_read_are_the_parsers(raw: bytes) -> None:
+    """What the check reads the four fields as, for every header (not only candidates)."""
+    header = header_of(raw)
+    parsed = _PARSER.parsebytes(header)
+    assert _fields(header) == {name: [str(value) for value in parsed.get_all(name) or []]
+                               for name in ("from", "message-id", "in-reply-to", "references")}
 
 
 def test_the_generated_headers_make_candidates_too() -> None:
