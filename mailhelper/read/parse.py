@@ -319,13 +319,19 @@ def mime_prefix(raw: bytes) -> tuple[bytes, str | None]:
             break
     else:
         readable, cut = readable[:position], f"read up to its {MAX_PARTS}th MIME boundary only"
-    declared = _BOUNDARY_PARAMETER.finditer(readable)
-    levels = max(1, sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1)))
+    levels = max(1, _multiparts(readable))
     most = min(MAX_MIME_LINES, MAX_LINE_CHECKS // levels)
     if readable.count(b"\n") > most:
         readable = _first_lines(readable, most)
         cut = f"read up to its {most}th line only ({levels} multiparts)"
     return readable, cut
+
+
+def _multiparts(data: bytes) -> int:
+    """How many multipart boundaries ``data`` declares (``boundary=`` in any case), counted
+    up to ``MAX_MULTIPARTS + 1``."""
+    declared = _BOUNDARY_PARAMETER.finditer(data)
+    return sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1))
 
 
 def _first_lines(data: bytes, count: int) -> bytes:
@@ -378,8 +384,7 @@ def _read(raw: bytes) -> tuple[EmailMessage, list[str]]:
     parser: BytesParser[EmailMessage] = BytesParser(policy=READING_POLICY)  # type: ignore[arg-type]
     # The stdlib parser recurses once per nesting level and dies near 1,000 levels, slowly;
     # no real mail declares hundreds of multiparts, so such a message gets its headers only.
-    declared = _BOUNDARY_PARAMETER.finditer(raw)
-    if sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1)) > MAX_MULTIPARTS:
+    if _multiparts(raw) > MAX_MULTIPARTS:
         reason = f"more than {MAX_MULTIPARTS} multiparts: headers only"
     else:
         try:
