@@ -186,8 +186,14 @@ def _addresses(
 RawHeaders = dict[str, list[str]]
 
 
+_FOLD = re.compile(r"\r?\n[ \t]*")
+
+
 def _unfold(value: str) -> str:
-    return re.sub(r"\r?\n[ \t]*", " ", value).replace("\r", " ").strip()
+    # Most values are on one line: the regular expression runs only where there is a fold.
+    if "\n" in value:
+        value = _FOLD.sub(" ", value)
+    return value.replace("\r", " ").strip()
 
 
 def raw_headers(message: Message, hints: Iterable[str] = ()) -> RawHeaders:
@@ -324,10 +330,14 @@ def _decode_iso2022jp(data: bytes) -> str:
     return bytes(out).decode("cp932", errors="replace")
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def _recover_8bit(value: str, hints: Iterable[str]) -> str:
     """Undo the parser's surrogate-escaping of raw 8-bit header bytes (not RFC 5322, but
     common: old clients and bounces write headers in the body's charset)."""
-    if not re.search("[\udc80-\udcff]", value):
+    # An ASCII value (most are) has no surrogate: no regular expression needs to say so.
+    if value.isascii() or not _ESCAPED_BYTE.search(value):
         return value
     return decode_bytes(value.encode("utf-8", "surrogateescape"), None, hints)
 
