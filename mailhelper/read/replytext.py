@@ -296,19 +296,34 @@ def strip_reply(text: str) -> str:
     # The quoted lines and the lazy quotes among them go; a set, as most lines are neither.
     dropped = {index for index, is_quote in enumerate(quoted) if is_quote}
     dropped.update(_lazy_quotes(lines, quoted, dropped))
+    return _tidy(_without_signature(_kept(lines, end, dropped, may_start)))
+
+
+def _kept(lines: list[str], end: int, dropped: set[int], may_start: set[int]) -> list[str]:
+    """The lines before ``end`` that are the writer's, right-stripped: all but those in
+    ``dropped`` and attributions (each with the lines it spans) at the lines of
+    ``may_start`` (see :func:`_may_start`)."""
     kept: list[str] = []
     index = 0
-    while index < end:
+    # Every line between two of these is kept: such runs, most of a text, are copied whole.
+    for special in [*sorted(dropped | may_start), end]:
+        if special < index:  # among the lines of an attribution passed over
+            continue
+        special = min(special, end)
+        kept += [line.rstrip() for line in lines[index:special]]
+        index = special
+        if index >= end:
+            break
         if index in dropped:
             index += 1
             continue
-        span = attribution_at(lines, index) if index in may_start else 0
+        span = attribution_at(lines, index)
         if span:  # an attribution above quoted lines (history_start cut the other kind)
             index += span
             continue
         kept.append(lines[index].rstrip())
         index += 1
-    return _tidy(_without_signature(kept))
+    return kept
 
 
 def history_start(lines: list[str]) -> int:
