@@ -455,8 +455,11 @@ def part_text(part: Message, hints: Iterable[str] = ()) -> str:
     if subtype == "text/html":
         return html_to_text(text)
     try:
-        flowed = (part.get_param("format") or "").lower() == "flowed"  # type: ignore[union-attr]
-        delsp = (part.get_param("delsp") or "").lower() == "yes"  # type: ignore[union-attr]
+        # Every parameter name is part of the header's text, so a part whose Content-Type
+        # does not hold "format" has none, and its parameters need not be parsed (twice).
+        flowed = ("format" in str(part.get("content-type", "")).lower()
+                  and (part.get_param("format") or "").lower() == "flowed")  # type: ignore[union-attr]
+        delsp = flowed and (part.get_param("delsp") or "").lower() == "yes"  # type: ignore[union-attr]
     except Exception:
         flowed = delsp = False
     return _unflow(text, delsp) if flowed else text
