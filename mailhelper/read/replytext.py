@@ -291,7 +291,7 @@ def strip_reply(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n", MAX_LINES)[:MAX_LINES]
     quoted = _quoted(lines, text)
-    may_start = _may_start(lines, text)
+    may_start = may_start_at(lines, text)
     end = _history_start(lines, quoted, may_start)
     # The quoted lines and the lazy quotes among them go; a set, as most lines are neither.
     dropped = {index for index, is_quote in enumerate(quoted) if is_quote}
@@ -302,7 +302,7 @@ def strip_reply(text: str) -> str:
 def _kept(lines: list[str], end: int, dropped: set[int], may_start: set[int]) -> list[str]:
     """The lines before ``end`` that are the writer's, right-stripped: all but those in
     ``dropped`` and attributions (each with the lines it spans) at the lines of
-    ``may_start`` (see :func:`_may_start`)."""
+    ``may_start`` (see :func:`may_start_at`)."""
     kept: list[str] = []
     index = 0
     # Every line between two of these is kept: such runs, most of a text, are copied whole.
@@ -330,12 +330,12 @@ def history_start(lines: list[str]) -> int:
     """The index of the first line of unquoted history (separator, header block, or an
     attribution line over unquoted text); ``len(lines)`` when there is none."""
     text = "\n".join(lines)
-    return _history_start(lines, _quoted(lines, text), _may_start(lines, text))
+    return _history_start(lines, _quoted(lines, text), may_start_at(lines, text))
 
 
 def _history_start(lines: list[str], quoted: list[bool], may_start: set[int]) -> int:
-    """:func:`history_start`, given :func:`_quoted` and :func:`_may_start` of ``lines``: only
-    the lines in ``may_start`` are tried, as no test can find anything at the others."""
+    """:func:`history_start`, given :func:`_quoted` and :func:`may_start_at` of ``lines``:
+    only the lines in ``may_start`` are tried, as no test can find anything at the others."""
     for index in sorted(may_start):
         line = lines[index]
         if quoted[index] or not line.strip():
@@ -362,16 +362,18 @@ def _quoted(lines: list[str], text: str) -> list[bool]:
     return [">" in line[:4] and is_quoted(line) for line in lines]
 
 
-#: What :func:`_may_start` looks for: a colon, full-width too, a double dash, underscores.
+#: What :func:`may_start_at` looks for: a colon, full-width too, a double dash, underscores.
 _MARKS = (":", "：", "--", "__________")
 _COLONS = (":", "：")
 
 
-def _may_start(lines: list[str], text: str) -> set[int]:
-    """The indices of the lines at which history or an attribution may start: every other
-    line fails each test :func:`history_start` and :func:`attribution_at` make, as each needs
-    one of these (found with substring tests, far cheaper than the tests themselves, which
-    cost microseconds a line; most lines of a mail need none of them):
+def may_start_at(lines: list[str], text: str) -> set[int]:
+    """The indices of the lines at which history, a forward or an attribution may start:
+    every other line fails :data:`FORWARD_MARKER`, :data:`ORIGINAL_MARKER`,
+    :data:`UNDERSCORES`, :func:`header_field` (so :func:`header_block_at`) and
+    :func:`attribution_at`, and so does any end of it (a line without its quote marks), as
+    each needs one of these (found with substring tests, far cheaper than the tests
+    themselves, which cost microseconds a line; most lines of a mail need none of them):
 
     - a colon in the line: a header field, Apple's "Begin forwarded message:";
     - ``--`` in it: a forward or "Original Message" separator, a dashed attribution;
