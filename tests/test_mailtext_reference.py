@@ -8,7 +8,8 @@ line break and no raw 8-bit byte; they now answer those without one, and must an
 value as before: values with CRLF, LF and lone CR folds, tabs, surrogate-escaped bytes,
 other non-ASCII text. :func:`part_text` parsed the Content-Type parameters twice for every
 part to learn whether it is format=flowed; it must read every part as before, whatever its
-parameters (in any case, quoted, RFC 2231 encoded or continued, look-alikes).
+parameters (in any case, quoted, RFC 2231 encoded or continued, look-alikes). The same holds
+for :func:`part_charset` (asked two or three times a message).
 """
 
 from __future__ import annotations
@@ -107,3 +108,34 @@ def test_part_text_as_the_reference(content_type: str, body: bytes,
     raw = b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
     part = BytesParser(policy=reading).parsebytes(raw)
     assert part_text(part) == reference_part_text(part)
+
+
+def reference_part_charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:
+        found = re.search(r"charset\s*=\s*\"?([^\s\";]+)", str(part.get("content-type", "")))
+        return found.group(1) if found else None
+
+
+_CHARSET_TYPES = [
+    None, "text/plain", "text/plain; charset=utf-8", "text/plain; CHARSET=\"ISO-8859-1\"",
+    "text/plain; charset*=utf-8''UTF%2D8", "text/plain; charset*0=iso-; charset*1=8859-1",
+    "text/plain; charset=\"\"", "text/plain; charset=caf\xe9", "text/plain; charset",
+    "text/html;charset=windows-1252;format=flowed", "text/plain; xcharset=koi8-r",
+    "text/plain; charset=utf-8; charset=latin1", "text/plain;\r\n\tcharset=shift_jis",
+    "text/plain; charset*=''%FF", "text/plain; charset==x",
+]
+
+
+@given(st.lists(st.sampled_from(_CHARSET_TYPES), min_size=1, max_size=3),
+       st.sampled_from([READING_POLICY, policy.compat32]))
+@settings(max_examples=600, deadline=None)
+def test_part_charset_as_the_reference(content_types: list[str | None],
+                                       reading: policy.Policy) -> None:
+    """Every Content-Type, and the first of two, read twice (what is remembered too)."""
+    head = b"".join(b"Content-Type: " + c.encode("latin-1") + b"\r\n"
+                    for c in content_types if c is not None)
+    part = BytesParser(policy=reading).parsebytes(head + b"Subject: x\r\n\r\nbody")
+    assert part_charset(part) == reference_part_charset(part)
+    assert part_charset(part) == reference_part_charset(part)
