@@ -433,9 +433,28 @@ def _is_attachment(part: Message) -> bool:
     return disposition == "attachment"
 
 
+#: :meth:`~email.message.Message.get_content_charset` by the text of the Content-Type field:
+#: what it answers depends on nothing else (the stdlib parses the parameters out of
+#: ``str()`` of the field, on every call). A reading asks it two or three times a message,
+#: and most messages share a few Content-Types: at most this many are remembered, each of at
+#: most :data:`_REMEMBERED_CHARSET_CHARS` characters.
+_REMEMBERED_CHARSETS = 256
+_REMEMBERED_CHARSET_CHARS = 2048
+_charsets: dict[str, str | None] = {}
+
+
 def part_charset(part: Message) -> str | None:
     try:
-        return part.get_content_charset()
+        field = part.get("content-type")
+        if field is None:
+            return None  # get_content_charset's answer without the field
+        key = str(field)
+        if key in _charsets:
+            return _charsets[key]
+        charset = part.get_content_charset()
+        if len(_charsets) < _REMEMBERED_CHARSETS and len(key) <= _REMEMBERED_CHARSET_CHARS:
+            _charsets[key] = charset
+        return charset
     except Exception:
         found = re.search(r"charset\s*=\s*\"?([^\s\";]+)", str(part.get("content-type", "")))
         return found.group(1) if found else None
