@@ -16,6 +16,7 @@ out-of-office could apply).
 from __future__ import annotations
 
 import email.policy
+import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from typing import Protocol
@@ -28,6 +29,11 @@ from mailhelper.model.values import ActionKind, Thread
 from mailhelper.read.parse import address_list, message_ids, mime_prefix
 
 _PARSER = BytesHeaderParser(policy=email.policy.compat32)
+#: The fields :func:`header_check` reads, by lower-case name.
+_WANTED = frozenset({"from", "message-id", "in-reply-to", "references"})
+#: A line of the header as the stdlib's feedparser takes one (its ``headerRE``): an mbox
+#: "From " line, a field (a name of printable characters but the colon), a continuation.
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 
 
 class Lookup(Protocol):
@@ -66,17 +72,15 @@ def header_check(raw: bytes, settings: Settings) -> Candidate | None:
     if cut:  # a header too big to parse whole: the full reading is bounded, this one not
         return None
     try:
-        header = _PARSER.parsebytes(readable)
-        froms = header.get_all("From") or []
-        message_id = message_ids(str(header.get("Message-ID", "")))
-        references = message_ids(" ".join(
-            str(v) for v in (header.get_all("In-Reply-To") or []) + (header.get_all("References")
-                                                                    or [])))
+        fields = _fields(readable)
+        froms = fields["from"]
+        message_id = message_ids(next(iter(fields["message-id"]), ""))
+        references = message_ids(" ".join(fields["in-reply-to"] + fields["references"]))
     except Exception:  # any doubt: the full reading decides
         return None
     if len(froms) != 1 or len(message_id) != 1:
         return None
-    field = fold(str(froms[0]))
+    field = fold(froms[0])
     assistant = fold(settings.assistant.email)
     local, _, domain = assistant.partition("@")
     if any(owner.email in field for owner in settings.owners) or (
@@ -84,7 +88,7 @@ def header_check(raw: bytes, settings: Settings) -> Candidate | None:
         return None
     # The full reading's own address reader, so that both take the same sender: a comment or
     # folding inside the address ("sam(Sam)@example.com") must not hide an owner here.
-    senders = address_list(str(froms[0]))
+    senders = address_list(froms[0])
     if len(senders) != 1:
         return None
     sender = senders[0].email
@@ -93,6 +97,64 @@ def header_check(raw: bytes, settings: Settings) -> Candidate | None:
     if looks_like_ours(message_id[0], domain):
         return None
     return Candidate(message_id[0], (*message_id, *references), sender)
+
+
+def _fields(header: bytes) -> dict[str, list[str]]:
+    """The values of the fields in :data:`_WANTED` in ``header``, each as ``str()`` of what
+    the stdlib's header parser (``compat32``) gives for it.
+
+    A plain header (ASCII, lines ending in LF or CRLF) is read here, the way that parser
+    reads it (:func:`_plain_fields`): the parser, which reads every field, was most of the
+    cost of the check. Any other goes to the parser itself (8-bit bytes become ``Header``
+    objects there, and a CR alone ends a line)."""
+    if header.isascii() and header.count(b"\r") == header.count(b"\r\n"):
+        found = _plain_fields(header.decode("ascii"))
+    else:
+        parsed = _PARSER.parsebytes(header)
+        found = [(name, str(value)) for name, value in parsed.items()]
+    fields: dict[str, list[str]] = {name: [] for name in _WANTED}
+    for name, value in found:
+        if name.lower() in fields:
+            fields[name.lower()].append(value)
+    return fields
+
+
+def _plain_fields(header: str) -> list[tuple[str, str]]:
+    """The (lower-case name, value) of each field of :data:`_WANTED` in a header whose lines
+    end in LF or CRLF, as ``email.feedparser.FeedParser`` and
+    ``compat32.header_source_parse`` read them: the header ends at the first line that is no
+    header line (:data:`_HEADER_LINE`); a continuation line with no field before it and an
+    mbox "From " line are passed over; a value is the rest of its first line after the colon
+    and spaces, with its continuation lines and their line ends, without the line end at its
+    end. (The parser passes over a field with no name, ":x", too; none is wanted.)"""
+    fields: list[tuple[str, str]] = []
+    field: list[str] = []  # the lines of the wanted field being read
+    wanted = False  # whether the field being read is wanted (its lines go to ``field``)
+    ends = header.split("\n")
+    for line in [line + "\n" for line in ends[:-1]] + ([ends[-1]] if ends[-1] else []):
+        if line[0] in " \t":
+            if wanted:
+                field.append(line)
+            continue
+        if not _HEADER_LINE.match(line):
+            break
+        if field:
+            fields.append(_field(field))
+            field = []
+        name = line.partition(":")[0].lower()
+        wanted = name in _WANTED and not line.startswith("From ")
+        if wanted:
+            field.append(line)
+    if field:
+        fields.append(_field(field))
+    return fields
+
+
+def _field(lines: list[str]) -> tuple[str, str]:
+    """``compat32.header_source_parse`` of a field's lines, its name in lower case."""
+    name, value = lines[0].split(":", 1)
+    value = value.lstrip(" \t") + "".join(lines[1:])
+    return name.lower(), value.rstrip("\r\n")
 
 
 def confirmed(candidate: Candidate, lookup: Lookup) -> tuple[str, str] | None:

@@ -110,8 +110,24 @@ def content_key(raw: bytes) -> str:
     if pieces:
         digest.update(b"\n".join(pieces) + b"\n")
     digest.update(b"\n")
-    digest.update(body.replace(b"\r\n", b"\n"))
+    for piece in _lf_pieces(body):
+        digest.update(piece)
     return digest.hexdigest()
+
+
+def _lf_pieces(body: bytes) -> Iterator[bytes]:
+    """``body.replace(b"\\r\\n", b"\\n")`` in pieces of about :data:`_CHUNK` bytes, each cut
+    after a line feed (so no CRLF is cut in two), each piece split at its CRLFs and joined
+    with LFs: one pass where ``replace`` makes two (it counts first), and no copy of a whole
+    big body at once."""
+    start = 0
+    while len(body) - start > _CHUNK:
+        end = body.find(b"\n", start + _CHUNK) + 1
+        if end == 0:
+            break
+        yield b"\n".join(body[start:end].split(b"\r\n"))
+        start = end
+    yield b"\n".join(body[start:].split(b"\r\n"))
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from mailhelper.read.replytext import (
     header_field,
     history_start,
     is_quoted,
+    may_start_at,
     quote_follows,
 )
 
@@ -100,9 +101,11 @@ def find_inline_forward(
     if said == "reply":
         return None
     weak_ok = said == "forward" or not subject
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "").split("\n")
-    lines = lines[:_MAX_LINES]
-    for index, line in enumerate(lines):
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    lines = text.split("\n")[:_MAX_LINES]
+    # Only these lines can start a forward: at any other, every test below fails.
+    for index in sorted(may_start_at(lines, text)):
+        line = lines[index]
         if not line.strip():
             continue
         bare = _dequote(line)

@@ -186,8 +186,14 @@ def _addresses(
 RawHeaders = dict[str, list[str]]
 
 
+_FOLD = re.compile(r"\r?\n[ \t]*")
+
+
 def _unfold(value: str) -> str:
-    return re.sub(r"\r?\n[ \t]*", " ", value).replace("\r", " ").strip()
+    # Most values are on one line: the regular expression runs only where there is a fold.
+    if "\n" in value:
+        value = _FOLD.sub(" ", value)
+    return value.replace("\r", " ").strip()
 
 
 def raw_headers(message: Message, hints: Iterable[str] = ()) -> RawHeaders:
@@ -324,10 +330,14 @@ def _decode_iso2022jp(data: bytes) -> str:
     return bytes(out).decode("cp932", errors="replace")
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def _recover_8bit(value: str, hints: Iterable[str]) -> str:
     """Undo the parser's surrogate-escaping of raw 8-bit header bytes (not RFC 5322, but
     common: old clients and bounces write headers in the body's charset)."""
-    if not re.search("[\udc80-\udcff]", value):
+    # An ASCII value (most are) has no surrogate: no regular expression needs to say so.
+    if value.isascii() or not _ESCAPED_BYTE.search(value):
         return value
     return decode_bytes(value.encode("utf-8", "surrogateescape"), None, hints)
 
@@ -423,9 +433,28 @@ def _is_attachment(part: Message) -> bool:
     return disposition == "attachment"
 
 
+#: :meth:`~email.message.Message.get_content_charset` by the text of the Content-Type field:
+#: what it answers depends on nothing else (the stdlib parses the parameters out of
+#: ``str()`` of the field, on every call). A reading asks it two or three times a message,
+#: and most messages share a few Content-Types: at most this many are remembered, each of at
+#: most :data:`_REMEMBERED_CHARSET_CHARS` characters.
+_REMEMBERED_CHARSETS = 256
+_REMEMBERED_CHARSET_CHARS = 2048
+_charsets: dict[str, str | None] = {}
+
+
 def part_charset(part: Message) -> str | None:
     try:
-        return part.get_content_charset()
+        field = part.get("content-type")
+        if field is None:
+            return None  # get_content_charset's answer without the field
+        key = str(field)
+        if key in _charsets:
+            return _charsets[key]
+        charset = part.get_content_charset()
+        if len(_charsets) < _REMEMBERED_CHARSETS and len(key) <= _REMEMBERED_CHARSET_CHARS:
+            _charsets[key] = charset
+        return charset
     except Exception:
         found = re.search(r"charset\s*=\s*\"?([^\s\";]+)", str(part.get("content-type", "")))
         return found.group(1) if found else None
@@ -445,8 +474,11 @@ def part_text(part: Message, hints: Iterable[str] = ()) -> str:
     if subtype == "text/html":
         return html_to_text(text)
     try:
-        flowed = (part.get_param("format") or "").lower() == "flowed"  # type: ignore[union-attr]
-        delsp = (part.get_param("delsp") or "").lower() == "yes"  # type: ignore[union-attr]
+        # Every parameter name is part of the header's text, so a part whose Content-Type
+        # does not hold "format" has none, and its parameters need not be parsed (twice).
+        flowed = ("format" in str(part.get("content-type", "")).lower()
+                  and (part.get_param("format") or "").lower() == "flowed")  # type: ignore[union-attr]
+        delsp = flowed and (part.get_param("delsp") or "").lower() == "yes"  # type: ignore[union-attr]
     except Exception:
         flowed = delsp = False
     return _unflow(text, delsp) if flowed else text

@@ -307,11 +307,14 @@ def mime_prefix(raw: bytes) -> tuple[bytes, str | None]:
     # a multipart cost milliseconds.
     end = min((i for i in (readable.find(b"\r\n\r\n"), readable.find(b"\n\n")) if i >= 0),
               default=len(readable))
-    starts = _FIELD_START.finditer(readable, 0, end)
-    extra = next(islice(starts, MAX_HEADER_FIELDS - 1, None), None)
-    if extra is not None:
-        readable = readable[: extra.start()] + readable[end:]
-        cut = f"read from its first {MAX_HEADER_FIELDS} header fields only"
+    # Each field but the first starts after a line feed: a header with fewer line feeds than
+    # MAX_HEADER_FIELDS has no field to cut at, and the search for it need not run.
+    if readable.count(b"\n", 0, end) >= MAX_HEADER_FIELDS:
+        starts = _FIELD_START.finditer(readable, 0, end)
+        extra = next(islice(starts, MAX_HEADER_FIELDS - 1, None), None)
+        if extra is not None:
+            readable = readable[: extra.start()] + readable[end:]
+            cut = f"read from its first {MAX_HEADER_FIELDS} header fields only"
     position = 0
     for _ in range(MAX_PARTS):
         position = readable.find(b"\n--", position) + 1
@@ -319,13 +322,34 @@ def mime_prefix(raw: bytes) -> tuple[bytes, str | None]:
             break
     else:
         readable, cut = readable[:position], f"read up to its {MAX_PARTS}th MIME boundary only"
-    declared = _BOUNDARY_PARAMETER.finditer(readable)
-    levels = max(1, sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1)))
-    most = min(MAX_MIME_LINES, MAX_LINE_CHECKS // levels)
-    if readable.count(b"\n") > most:
-        readable = _first_lines(readable, most)
-        cut = f"read up to its {most}th line only ({levels} multiparts)"
+    # However many multiparts are declared (at most MAX_MULTIPARTS + 1 are counted), their
+    # checks allow more lines than most messages have: only a longer one needs the count (a
+    # case-blind search of all of it).
+    lines = readable.count(b"\n")
+    if lines > MAX_LINE_CHECKS // (MAX_MULTIPARTS + 1):
+        levels = max(1, _multiparts(readable))
+        most = min(MAX_MIME_LINES, MAX_LINE_CHECKS // levels)
+        if lines > most:
+            readable = _first_lines(readable, most)
+            cut = f"read up to its {most}th line only ({levels} multiparts)"
     return readable, cut
+
+
+def _multiparts(data: bytes) -> int:
+    """How many multipart boundaries ``data`` declares (``boundary=`` in any case), counted
+    up to ``MAX_MULTIPARTS + 1``."""
+    declared = _BOUNDARY_PARAMETER.finditer(data)
+    return sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1))
+
+
+def _too_many_multiparts(data: bytes) -> bool:
+    """Whether ``data`` declares more than :data:`MAX_MULTIPARTS` multipart boundaries."""
+    # Each declaration starts with a "boundary" of its own (the word cannot overlap itself):
+    # with no more of those than MAX_MULTIPARTS, there cannot be more declarations, and the
+    # case-blind search of the whole message (about a tenth of a parse) need not run.
+    if data.lower().count(b"boundary") <= MAX_MULTIPARTS:
+        return False
+    return _multiparts(data) > MAX_MULTIPARTS
 
 
 def _first_lines(data: bytes, count: int) -> bytes:
@@ -378,8 +402,7 @@ def _read(raw: bytes) -> tuple[EmailMessage, list[str]]:
     parser: BytesParser[EmailMessage] = BytesParser(policy=READING_POLICY)  # type: ignore[arg-type]
     # The stdlib parser recurses once per nesting level and dies near 1,000 levels, slowly;
     # no real mail declares hundreds of multiparts, so such a message gets its headers only.
-    declared = _BOUNDARY_PARAMETER.finditer(raw)
-    if sum(1 for _ in islice(declared, MAX_MULTIPARTS + 1)) > MAX_MULTIPARTS:
+    if _too_many_multiparts(raw):
         reason = f"more than {MAX_MULTIPARTS} multiparts: headers only"
     else:
         try:

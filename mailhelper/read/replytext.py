@@ -269,7 +269,8 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _RULE = re.compile(r"^[\s\-_=*~]+$")
-_INVISIBLE = str.maketrans({"\ufeff": None, "\u200b": None, "\u200e": None, "\u200f": None})
+_INVISIBLE_CHARACTERS = "\ufeff\u200b\u200e\u200f"
+_INVISIBLE = str.maketrans(dict.fromkeys(_INVISIBLE_CHARACTERS))
 #: The reply text is looked for in this many lines at most: each line costs a few regular
 #: expressions (about 5 microseconds), and a million empty lines took 3 s. A writer's new text
 #: is at the top; nobody writes ten thousand lines above the quote.
@@ -285,30 +286,59 @@ def strip_reply(text: str) -> str:
     >>> strip_reply("On 2 Apr 2012, Megan wrote:\\n> Hi\\nHello\\n\\n-- \\nMegan")
     'Hello'
     """
-    text = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
+    if any(character in text for character in _INVISIBLE_CHARACTERS):  # translate is slow
+        text = text.translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n", MAX_LINES)[:MAX_LINES]
-    end = history_start(lines)
+    quoted = _quoted(lines, text)
+    may_start = may_start_at(lines, text)
+    end = _history_start(lines, quoted, may_start)
+    # The quoted lines and the lazy quotes among them go; a set, as most lines are neither.
+    dropped = {index for index, is_quote in enumerate(quoted) if is_quote}
+    dropped.update(_lazy_quotes(lines, quoted, dropped))
+    return _tidy(_without_signature(_kept(lines, end, dropped, may_start)))
+
+
+def _kept(lines: list[str], end: int, dropped: set[int], may_start: set[int]) -> list[str]:
+    """The lines before ``end`` that are the writer's, right-stripped: all but those in
+    ``dropped`` and attributions (each with the lines it spans) at the lines of
+    ``may_start`` (see :func:`may_start_at`)."""
     kept: list[str] = []
     index = 0
-    while index < end:
-        line = lines[index]
-        if is_quoted(line) or _lazy_quote(lines, index):
+    # Every line between two of these is kept: such runs, most of a text, are copied whole.
+    for special in [*sorted(dropped | may_start), end]:
+        if special < index:  # among the lines of an attribution passed over
+            continue
+        special = min(special, end)
+        kept += [line.rstrip() for line in lines[index:special]]
+        index = special
+        if index >= end:
+            break
+        if index in dropped:
             index += 1
             continue
         span = attribution_at(lines, index)
         if span:  # an attribution above quoted lines (history_start cut the other kind)
             index += span
             continue
-        kept.append(line.rstrip())
+        kept.append(lines[index].rstrip())
         index += 1
-    return _tidy(_without_signature(kept))
+    return kept
 
 
 def history_start(lines: list[str]) -> int:
     """The index of the first line of unquoted history (separator, header block, or an
     attribution line over unquoted text); ``len(lines)`` when there is none."""
-    for index, line in enumerate(lines):
-        if not line.strip() or is_quoted(line):
+    text = "\n".join(lines)
+    return _history_start(lines, _quoted(lines, text), may_start_at(lines, text))
+
+
+def _history_start(lines: list[str], quoted: list[bool], may_start: set[int]) -> int:
+    """:func:`history_start`, given :func:`_quoted` and :func:`may_start_at` of ``lines``:
+    only the lines in ``may_start`` are tried, as no test can find anything at the others."""
+    for index in sorted(may_start):
+        line = lines[index]
+        if quoted[index] or not line.strip():
             continue
         if FORWARD_MARKER.match(line) or ORIGINAL_MARKER.match(line):
             return index
@@ -320,6 +350,46 @@ def history_start(lines: list[str]) -> int:
         if span and not quote_follows(lines, index + span):
             return index
     return len(lines)
+
+
+def _quoted(lines: list[str], text: str) -> list[bool]:
+    """:func:`is_quoted` of each line; ``text`` holds all of them (their join, or more). A
+    quoted line has its ``>`` among its first four characters: a text without any ``>`` has
+    none, and the substring test answers for most lines of the others without a regular
+    expression."""
+    if ">" not in text:
+        return [False] * len(lines)
+    return [">" in line[:4] and is_quoted(line) for line in lines]
+
+
+#: What :func:`may_start_at` looks for: a colon, full-width too, a double dash, underscores.
+_MARKS = (":", "：", "--", "__________")
+_COLONS = (":", "：")
+
+
+def may_start_at(lines: list[str], text: str) -> set[int]:
+    """The indices of the lines at which history, a forward or an attribution may start:
+    every other line fails :data:`FORWARD_MARKER`, :data:`ORIGINAL_MARKER`,
+    :data:`UNDERSCORES`, :func:`header_field` (so :func:`header_block_at`) and
+    :func:`attribution_at`, and so does any end of it (a line without its quote marks), as
+    each needs one of these (found with substring tests, far cheaper than the tests
+    themselves, which cost microseconds a line; most lines of a mail need none of them):
+
+    - a colon in the line: a header field, Apple's "Begin forwarded message:";
+    - ``--`` in it: a forward or "Original Message" separator, a dashed attribution;
+    - ten underscores in it: Outlook's line over its header block;
+    - a line ending with a colon in it or the two after it: an attribution, which may be
+      wrapped over three lines (see :func:`_may_attribute`).
+
+    ``text`` holds all the lines (their join, or more).
+    """
+    found: set[int] = set()
+    for mark in _MARKS:
+        if mark in text:  # one test of the whole text spares most texts a test of each line
+            found.update([index for index, line in enumerate(lines) if mark in line])
+    for index in [index for index in found if lines[index].rstrip().endswith(_COLONS)]:
+        found.update(start for start in (index - 1, index - 2) if start >= 0)
+    return found
 
 
 def quote_follows(lines: list[str], index: int) -> bool:
@@ -335,20 +405,25 @@ def _footer_follows(lines: list[str], index: int) -> bool:
     return any("mailing list" in line.lower() for line in lines[index + 1 : index + 3])
 
 
-def _lazy_quote(lines: list[str], index: int) -> bool:
-    """An unquoted line between two quoted ones is a quoted line that a client re-wrapped
-    without adding the ``>`` (common in Gmail and MailMate)."""
-    if index == 0 or index + 1 >= len(lines) or not lines[index].strip():
-        return False
-    before, after = lines[index - 1], lines[index + 1]
-    return is_quoted(before) and before.strip(" >") != "" and is_quoted(after)
+def _lazy_quotes(lines: list[str], quoted: list[bool], quotes: set[int]) -> set[int]:
+    """The indices of the lazy quotes: an unquoted line between two quoted ones is a quoted
+    line that a client re-wrapped without adding the ``>`` (common in Gmail and MailMate).
+    ``quoted`` is :func:`_quoted` of ``lines``, ``quotes`` the indices where it is true (a
+    lazy quote is found from the line above it, as few lines are quoted)."""
+    return {
+        index + 1 for index in quotes
+        if index + 2 < len(lines) and quoted[index + 2] and not quoted[index + 1]
+        and lines[index + 1].strip() != "" and lines[index].strip(" >") != ""
+    }
 
 
 def _without_signature(lines: list[str]) -> list[str]:
-    for index, line in enumerate(lines):
-        if _SIGNATURE.match(line):
-            lines = lines[:index]
-            break
+    # A signature separator starts with "--": most texts have none at all.
+    if "--" in "\n".join(lines):
+        separators = [index for index, line in enumerate(lines)
+                      if line.startswith("--") and _SIGNATURE.match(line)]
+        if separators:
+            lines = lines[: separators[0]]
     end = len(lines)
     while end and (not lines[end - 1].strip() or _RULE.match(lines[end - 1])
                    or _MOBILE_SIGNATURE.match(lines[end - 1].strip())):
