@@ -34,7 +34,14 @@ from mailhelper.engine.pipeline import Early, read_ahead
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
-from mailhelper.mail.source import TIMED_OUT, ImapSource, MailSource, OldMailRule, Reading
+from mailhelper.mail.source import (
+    TIMED_OUT,
+    ImapSource,
+    Incoming,
+    MailSource,
+    OldMailRule,
+    Reading,
+)
 from mailhelper.mail.transport import SmtpTransport, Transport
 from mailhelper.model import logfields
 from mailhelper.model.errors import (
@@ -85,6 +92,13 @@ class CycleReport:
     errors: int = 0
     lines: list[str] = field(default_factory=list)
     sent: SendReport = field(default_factory=SendReport)
+
+    def count(self, outcome: str, line: str) -> None:
+        """Count one message read: ``handled``, ``duplicate`` or ``error``."""
+        self.lines.append(line)
+        self.errors += outcome == "error"
+        self.read += outcome == "handled"
+        self.duplicates += outcome == "duplicate"
 
     def counts(self) -> dict[str, int]:
         """The figures of the cycle's log line, for its structured ``counts`` field."""
@@ -562,21 +576,13 @@ class Assistant:
         fetched = read_ahead(reading, self.settings, len(reading), self.budget.seconds, stop)
         for count, (message, early) in enumerate(fetched, start=1):
             crash_point("during_fetch")
-            uid = message.id
-            if message.too_large:
-                outcome, line = self._too_large(message.raw, uid, message.size,
-                                                reading.size_limit, message.at)
-            else:
-                outcome, line = self.handle(message.raw, uid, message.at, early)
+            outcome, line = self._read_one(message, early, reading.size_limit)
             crash_point("after_commit")
-            report.lines.append(line)
+            report.count(outcome, line)
             if outcome == "error":
-                report.errors += 1
-                failed.append((uid, line))
+                failed.append((message.id, line))
             else:
-                report.read += outcome == "handled"
-                report.duplicates += outcome == "duplicate"
-                handled.append(uid)
+                handled.append(message.id)
             if count % reading.batch_size == 0 and not readonly:
                 self._settle(reading, handled, failed)
                 handled, failed = [], []
@@ -589,6 +595,15 @@ class Assistant:
                      "Message-ID or content): skipped",
                      folder, report.duplicates, extra=logfields.message(folder=folder))
         return report
+
+    def _read_one(self, message: Incoming, early: Early | None,
+                  size_limit: int) -> tuple[str, str]:
+        """One message of a reading, handled (:meth:`handle`), or filed by its header alone
+        when it is over ``size_limit`` (:meth:`_too_large`): (outcome, log line)."""
+        if message.too_large:
+            return self._too_large(message.raw, message.id, message.size, size_limit,
+                                   message.at)
+        return self.handle(message.raw, message.id, message.at, early)
 
     def _catch_up(self, mark: int, now: datetime) -> None:
         """After a backfill read old mail at its own dates: nothing it planned is left in the
