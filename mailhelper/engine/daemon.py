@@ -707,9 +707,9 @@ class Assistant:
         import_reading()
 
         key = early.key if early is not None else content_key(raw)
-        settled = self._seen(_content_id(key), key)
-        if settled is not None and settled[0] == "error":
-            return settled  # filed before, perhaps for taking too long: not read again
+        by_content = self._seen(_content_id(key), key)
+        if by_content is not None and by_content[0] == "error":
+            return by_content  # filed before, perhaps for taking too long: not read again
         mail: Mail | None = None
         event: Event | None = None
         try:
@@ -721,7 +721,13 @@ class Assistant:
                 else:
                     mail = early_mail(early, raw)
                     message_id = mail.message_id
-                settled = self._seen(message_id, key)
+                if by_content is not None:
+                    settled = self._seen(message_id, key)  # as ever: its id may have a record too
+                elif message_id != _content_id(key):
+                    # Nothing has this content: only the Message-ID can find something new.
+                    settled = self._seen(message_id, None)
+                else:
+                    settled = None
                 if settled is None and mail is not None:
                     event = classify(mail, Context(self.settings, self.store, now))
             if settled is not None or event is None:
@@ -750,13 +756,14 @@ class Assistant:
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,
                                         mail.message_id, key, mail.subject)
 
-    def _seen(self, message_id: str, key: str) -> tuple[str, str] | None:
+    def _seen(self, message_id: str, key: str | None) -> tuple[str, str] | None:
         """The outcome for a message handled before (``duplicate``, or ``error`` again so it
-        is filed again), or None for a new one."""
-        if not self.store.is_processed(message_id, key):
-            return None
+        is filed again), or None for a new one: one look-up, by ``message_id`` or content
+        ``key`` (by ``message_id`` alone when ``key`` is None)."""
         outcome = self.store.processed_outcome(message_id, key)
-        if outcome and outcome.startswith("error"):
+        if outcome is None:
+            return None
+        if outcome.startswith("error"):
             return "error", f"<{message_id}> {outcome}"
         return "duplicate", f"<{message_id}> seen before: skipped"
 
@@ -793,8 +800,8 @@ class Assistant:
                                         category="too_large")
         real_id = mail.message_id if not mail.message_id.endswith("@mailhelper.invalid") else None
         known = real_id or f"sha256-{key[:32]}@mailhelper.invalid"
-        if self.store.is_processed(known, key):
-            outcome = self.store.processed_outcome(known, key) or ""
+        outcome = self.store.processed_outcome(known, key)
+        if outcome is not None:
             if not outcome.startswith("error"):  # a big second copy of mail handled before
                 return "duplicate", f"<{known}> seen before: skipped"
             return "error", f"<{known}> {reason}"

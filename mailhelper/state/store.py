@@ -478,11 +478,18 @@ class Store:
             (message_id, content_hash, folder, uid, to_text(at), outcome[:500]),
         )
 
-    def processed_outcome(self, message_id: str, content_hash: str) -> str | None:
-        row = self.db.execute(
-            "SELECT outcome FROM processed WHERE message_id=? OR content_hash=? LIMIT 1",
-            (message_id, content_hash),
-        ).fetchone()
+    def processed_outcome(self, message_id: str, content_hash: str | None = None) -> str | None:
+        """The outcome recorded for this message (by Message-ID, or by content for the same
+        bytes; by Message-ID alone without ``content_hash``), None when it was never handled:
+        :meth:`is_processed` and the outcome in one look-up."""
+        if content_hash is None:
+            row = self.db.execute("SELECT outcome FROM processed WHERE message_id=?",
+                                  (message_id,)).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT outcome FROM processed WHERE message_id=? OR content_hash=? LIMIT 1",
+                (message_id, content_hash),
+            ).fetchone()
         return None if row is None else str(row["outcome"])
 
     def processed_count(self) -> int:
