@@ -61,7 +61,7 @@ from mailhelper.model.values import (
     ThreadState,
 )
 from mailhelper.state.lease import Lease, LeaseHandedOver
-from mailhelper.state.store import Store, private_state_path
+from mailhelper.state.store import Group, Store, private_state_path
 
 if TYPE_CHECKING:  # the renderer is loaded when a mail is made, not before
     from mailhelper.compose.render import Renderer
@@ -81,6 +81,9 @@ WAIT_SLICE = 0.5
 #: When the daily summary of others' mail filed as errors goes out: this time of the next
 #: day, in ``settings.timezone`` (see :meth:`Assistant._count_for_summary`).
 SUMMARY_AT = clock_time(9, 0)
+#: A group of messages' transactions (:meth:`Assistant._read_folder`) is committed once it has
+#: been open this long, in seconds, after the message in hand.
+GROUP_SECONDS = 1.0
 #: The old-mail decision (README "Old mail") a mail source applies to what it reads.
 OLD_MAIL = OldMailRule(backlog.is_old, backlog.own_date, backlog.left_alone_line)
 
@@ -523,7 +526,8 @@ class Assistant:
     def read_inbox(self, source: MailSource, now: datetime, readonly: bool = False,
                    backfill: timedelta | None = None,
                    stop: threading.Event | None = None) -> CycleReport:
-        """Read what arrived since the last poll, each message in its own transaction.
+        """Read what arrived since the last poll, each message atomic: its effects (or its
+        failure record) are written together or not at all.
 
         The source gives the messages after the cursor the store keeps (an opaque string:
         :class:`~mailhelper.mail.source.Reading`). A message counts as read only once its
@@ -532,6 +536,29 @@ class Assistant:
         a dropped connection loses at most one batch of flagging, never a message, and the
         messages read again are recognised (Message-ID, else content) and act once. IMAP
         failures become :class:`ConnectError` naming the folder.
+
+        Commits are grouped (:meth:`~mailhelper.state.store.Store.grouped`; SQLite only, where
+        a commit cost more than handling a simple message): each message is a SAVEPOINT (one
+        that fails rolls back its own writes, then its failure record is written), and the
+        group commits
+
+        - before each settling (nothing is flagged or moved before its effects are committed
+          and synced) and at the end of the reading, so before anything is sent;
+        - right after a message filed as an error: its record is what keeps a message that
+          took too long from being read again;
+        - after every message of a backfill: old mail whose group a kill rolled back would be
+          left alone as old by the next ordinary poll, so each old message is kept at once;
+        - after the message in hand once the group has been open :data:`GROUP_SECONDS`.
+
+        So SQLite's write lock is held at most :data:`GROUP_SECONDS` and one message more:
+        that message's FETCH when one is due (bounded by ``imap.timeout`` while the server
+        is silent), its reading (``limits.message_seconds``) and its writes; never across a
+        settling, a send or a wait for new mail. A kill loses the group not yet committed:
+        its messages are read again and act once. An exception that ends the reading: a
+        :class:`StateError` rolls the open group back (the state is at fault, and SQLite may
+        have dropped it already); anything else (an IMAP failure) commits the messages
+        applied before it, as their own commits did, and they are known when read again.
+        On PostgreSQL each message commits alone, so the lease's fence runs before each.
 
         Old mail (README "Old mail"): the first time a state reads the folder it records a
         :class:`~mailhelper.model.values.FirstStart`; mail that was there then and is older than it
@@ -574,18 +601,27 @@ class Assistant:
                 self.store.set_meta("backfill_mark", str(mark))
         # What the worker read ahead beyond the message in hand is dropped at a stop.
         fetched = read_ahead(reading, self.settings, len(reading), self.budget.seconds, stop)
-        for count, (message, early) in enumerate(fetched, start=1):
-            crash_point("during_fetch")
-            outcome, line = self._read_one(message, early, reading.size_limit)
-            crash_point("after_commit")
-            report.count(outcome, line)
-            if outcome == "error":
-                failed.append((message.id, line))
-            else:
-                handled.append(message.id)
-            if count % reading.batch_size == 0 and not readonly:
-                self._settle(reading, handled, failed)
-                handled, failed = [], []
+        uncommitted = 0
+        with self.store.grouped() as group:
+            for count, (message, early) in enumerate(fetched, start=1):
+                crash_point("during_fetch")
+                outcome, line = self._read_one(message, early, reading.size_limit)
+                uncommitted += 1
+                report.count(outcome, line)
+                if outcome == "error":
+                    failed.append((message.id, line))
+                else:
+                    handled.append(message.id)
+                settle = count % reading.batch_size == 0 and not readonly
+                if (settle or outcome == "error" or reading.backfilled
+                        or group.age >= GROUP_SECONDS):
+                    self._commit(group, uncommitted)
+                    uncommitted = 0
+                if settle:
+                    with group.paused():
+                        self._settle(reading, handled, failed)
+                    handled, failed = [], []
+            self._commit(group, uncommitted)
         if reading.backfilled:
             self._catch_up(mark, now)
         if not readonly:
@@ -595,6 +631,14 @@ class Assistant:
                      "Message-ID or content): skipped",
                      folder, report.duplicates, extra=logfields.message(folder=folder))
         return report
+
+    @staticmethod
+    def _commit(group: Group, messages: int) -> None:
+        """Commit the group holding the last ``messages`` messages read (each is then read:
+        the crash point ``after_commit`` is passed once for each)."""
+        group.commit()
+        for _ in range(messages):
+            crash_point("after_commit")
 
     def _read_one(self, message: Incoming, early: Early | None,
                   size_limit: int) -> tuple[str, str]:
