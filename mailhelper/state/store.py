@@ -3,7 +3,8 @@ processed messages and where each folder was read to (its cursor), in one SQLite
 
 One method per question (STYLE.md): ``due(now)``, ``thread_for(message_ids)``,
 ``mark_sent(action)``. Writes happen inside :meth:`Store.transaction`, one transaction per
-message handled, so a message's effects are committed together or not at all.
+message handled (a savepoint of one transaction for several messages inside
+:meth:`Store.grouped`), so a message's effects are committed together or not at all.
 
 Times are stored as UTC ISO-8601 text (``2026-12-03T09:00:00+00:00``), which sorts in time
 order, so the due-query is an index range scan.
