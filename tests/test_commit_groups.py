@@ -18,7 +18,7 @@ import pytest
 
 from mailhelper.decide.events import Event
 from mailhelper.engine import daemon, tracker
-from mailhelper.model.errors import StateError
+from mailhelper.model.errors import ConnectError, StateError
 from mailhelper.model.settings import Settings
 from mailhelper.state.sqldriver import Cursor, Parameters, SQLiteConnection
 from mailhelper.state.store import Store
@@ -135,6 +135,39 @@ def test_a_fault_of_the_state_in_mid_group_rolls_the_group_back(
     report = engine.assistant.read_inbox(engine.source, LATER)
     assert (report.read, report.duplicates, report.errors) == (4, 0, 0)
     assert _subjects(engine.store) == ["Ask 1", "Ask 2", "Ask 3", "Ask 4"]
+
+
+def test_a_connection_lost_in_mid_group_keeps_the_messages_applied_before(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(daemon, "GROUP_SECONDS", 3600.0)
+    for n in range(1, 5):
+        engine.source.deliver(_ask(n), arrival=NOW)
+    real_read = engine.source.read
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        reading = real_read(*args, **kwargs)
+        given = type(reading).__iter__
+
+        def cut(self: Any) -> Iterator[Any]:
+            for n, message in enumerate(given(self)):
+                if n == 2:
+                    raise OSError("connection reset by peer")
+                yield message
+
+        monkeypatch.setattr(type(reading), "__iter__", cut)
+        return reading
+
+    monkeypatch.setattr(engine.source, "read", read)
+    with pytest.raises(ConnectError, match="connection reset by peer"):
+        engine.assistant.read_inbox(engine.source, LATER)
+    assert _subjects(engine.store) == ["Ask 1", "Ask 2"], "committed, as their own commits were"
+    assert engine.source.handled == set(), "nothing flagged before the next reading"
+
+    monkeypatch.undo()
+    report = engine.assistant.read_inbox(engine.source, LATER)
+    assert (report.read, report.duplicates) == (2, 2)
+    assert engine.source.handled == {1, 2, 3, 4}
 
 
 def test_nothing_is_made_durable_with_a_group_open(engine: Engine) -> None:
