@@ -822,10 +822,9 @@ class Assistant:
             crash_point("before_commit")
         level = logging.DEBUG if self._dry_run else logging.INFO
         if log.isEnabledFor(level):
-            thread = self.store.thread_for((message_id,))
             log.log(level, "<%s> %s", message_id, line, extra=logfields.message(
                 message_id=message_id, uid=uid, folder=self.settings.imap.folder,
-                thread=thread.id if thread is not None else None))
+                thread=self.store.thread_id_for((message_id,))))
         return "handled", f"<{message_id}> {line}"
 
     def _too_large(

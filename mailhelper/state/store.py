@@ -779,6 +779,11 @@ class Store:
 
     # ThreadIndex (mailhelper.decide.classify) ----------------------------------------------------
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
+        thread_id = self.thread_id_for(message_ids)
+        return None if thread_id is None else self.thread(thread_id)
+
+    def thread_id_for(self, message_ids: tuple[str, ...]) -> int | None:
+        """The id of the thread :meth:`thread_for` finds, without reading the thread."""
         ids = [m for m in message_ids if m]
         if not ids:
             return None
@@ -794,7 +799,7 @@ class Store:
                 "AND thread_id IS NOT NULL ORDER BY id DESC LIMIT 1",
                 ids,
             ).fetchone()
-        return None if row is None else self.thread(int(row["thread_id"]))
+        return None if row is None else int(row["thread_id"])
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         ids = [m for m in message_ids if m]
