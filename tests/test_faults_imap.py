@@ -298,13 +298,32 @@ def test_a_kill_between_commit_and_flag_acts_once(rig_assistant: RigAssistant) -
 
     killed = rig_assistant.poll_process(T0, env={"MAILHELPER_CRASH_AT": "after_commit"})
     assert killed.returncode == -9
-    assert len(acted_on(rig_assistant)) == 1
+    # One commit holds the three messages' effects (their group): all committed, none flagged.
+    assert len(acted_on(rig_assistant)) == 3
 
     rig_assistant.poll(T1)
-    assert "1 message(s) handled before" in rig_assistant.last_output
+    assert "3 message(s) handled before" in rig_assistant.last_output
     acts = acted_on(rig_assistant)
     assert len(acts) == 3 and set(acts.values()) == {1}
     assert [t["state"] for t in rig_assistant.status()] == ["open", "answered"]
+
+
+def test_a_kill_in_mid_group_reads_the_group_again_and_acts_once(
+    rig_assistant: RigAssistant,
+) -> None:
+    rig_assistant.configure({"confirm": False})
+    deliver_many(rig_assistant, [ask(0), reply(0), ask(1), ask(2)])
+
+    # Killed in the third message: the two before it are in its group, not committed.
+    killed = rig_assistant.poll_process(T0, env={"MAILHELPER_CRASH_AT": "before_commit:3"})
+    assert killed.returncode == -9
+    assert acted_on(rig_assistant) == {}
+
+    rig_assistant.poll(T1)
+    assert "handled before" not in rig_assistant.last_output
+    acts = acted_on(rig_assistant)
+    assert len(acts) == 4 and set(acts.values()) == {1}
+    assert sorted(t["state"] for t in rig_assistant.status()) == ["answered", "open", "open"]
 
 
 # -- the folder deleted and recreated ---------------------------------------------------------

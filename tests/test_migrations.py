@@ -372,6 +372,43 @@ def test_a_state_of_schema_8_keeps_where_each_folder_was_read_as_its_cursor(
         assert folder_cursor(path, "Other") == f"- first {at} 5:1"
 
 
+def test_a_state_of_schema_9_gains_the_indexes_by_thread_and_keeps_its_threads(
+        state_location: Callable[[], Path | str]) -> None:
+    """Schema 10 indexes a thread's messages and participants by thread, on either backend;
+    on SQLite the look-ups by thread use them (before, each write of a thread scanned both
+    tables for its foreign keys)."""
+    path = state_location()
+    db = old_state(path, 9)
+    db.execute("INSERT INTO threads (id, kind, state, subject, match_subject, owner_email, "
+               "owner_name, counterparts, created, root_message_id, last_owner_activity) "
+               "VALUES (7, 'ask', 'open', 'Intro', 'intro', 'sam@example.com', 'Sam', "
+               "'[[\"jane@example.org\", \"Jane\"]]', '2026-12-07T09:00:00+00:00', "
+               "'ask-7@example.com', '2026-12-07T09:00:00+00:00')")
+    db.execute("INSERT INTO thread_messages (message_id, thread_id) VALUES "
+               "('ask-7@example.com', 7), ('reply-7@example.org', 7)")
+    db.execute("INSERT INTO thread_participants (thread_id, email) VALUES "
+               "(7, 'jane@example.org')")
+    db.close()
+
+    store = Store.open(path, DOMAIN)
+    try:
+        assert version_of(store.db) == SCHEMA_VERSION
+        assert store.thread_message_ids(7) == ("ask-7@example.com", "reply-7@example.org")
+        assert store.is_participant("jane@example.org")
+        thread = store.thread(7)
+        assert thread is not None and thread.subject == "Intro"
+        with store.transaction():  # written again: its children looked up by the indexes
+            store.save_thread(thread)
+        if isinstance(path, Path):
+            for table, index in (("thread_messages", "thread_messages_by_thread"),
+                                 ("thread_participants", "thread_participants_by_thread")):
+                plan = " ".join(str(row[3]) for row in store.db.execute(
+                    f"EXPLAIN QUERY PLAN SELECT * FROM {table} WHERE thread_id=?", (7,)))
+                assert index in plan, plan
+    finally:
+        store.close()
+
+
 def test_a_state_of_schema_8_reads_on_through_dovecot_exactly_where_it_was(
         rig_assistant: RigAssistant) -> None:
     """A state of schema 8 that read INBOX up to a UID (a first poll stopped part way), with

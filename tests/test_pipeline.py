@@ -219,7 +219,9 @@ def test_a_crash_with_the_worker_reading_ahead_loses_nothing_and_sends_once(
     for generated in generate(count, rig_assistant.address, mix="project"):
         rig_assistant.deliver(generated.raw)
     env = {"MAILHELPER_READ_AHEAD": "1"}
-    killed = rig_assistant.poll_process(now, env={**env, "MAILHELPER_CRASH_AT": "after_commit:7"},
+    # Killed in the 7th message, the worker reading ahead and the messages before it in a
+    # group not yet committed (after_commit:7 would come only once the 40 are committed).
+    killed = rig_assistant.poll_process(now, env={**env, "MAILHELPER_CRASH_AT": "before_commit:7"},
                                         timeout=120)
     assert killed.returncode == -9, killed.stderr
     # The worker's input ended with its parent: it ends too, and leaves nothing behind.

@@ -57,6 +57,7 @@ _UNDO = {
     9: ("CREATE TABLE sync (folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, "
         "last_uid INTEGER NOT NULL, highestmodseq INTEGER)",
         "DROP TABLE cursors"),
+    10: ("DROP INDEX thread_messages_by_thread", "DROP INDEX thread_participants_by_thread"),
 }
 
 

@@ -34,7 +34,14 @@ from mailhelper.engine.pipeline import Early, read_ahead
 from mailhelper.engine.watch import Watcher
 from mailhelper.mail.connect import LoginRefused, TlsFailed
 from mailhelper.mail.mailbox import Fetched, Mailbox, content_key
-from mailhelper.mail.source import TIMED_OUT, ImapSource, MailSource, OldMailRule, Reading
+from mailhelper.mail.source import (
+    TIMED_OUT,
+    ImapSource,
+    Incoming,
+    MailSource,
+    OldMailRule,
+    Reading,
+)
 from mailhelper.mail.transport import SmtpTransport, Transport
 from mailhelper.model import logfields
 from mailhelper.model.errors import (
@@ -54,7 +61,7 @@ from mailhelper.model.values import (
     ThreadState,
 )
 from mailhelper.state.lease import Lease, LeaseHandedOver
-from mailhelper.state.store import Store, private_state_path
+from mailhelper.state.store import Group, Store, private_state_path
 
 if TYPE_CHECKING:  # the renderer is loaded when a mail is made, not before
     from mailhelper.compose.render import Renderer
@@ -74,6 +81,9 @@ WAIT_SLICE = 0.5
 #: When the daily summary of others' mail filed as errors goes out: this time of the next
 #: day, in ``settings.timezone`` (see :meth:`Assistant._count_for_summary`).
 SUMMARY_AT = clock_time(9, 0)
+#: A group of messages' transactions (:meth:`Assistant._read_folder`) is committed once it has
+#: been open this long, in seconds, after the message in hand.
+GROUP_SECONDS = 1.0
 #: The old-mail decision (README "Old mail") a mail source applies to what it reads.
 OLD_MAIL = OldMailRule(backlog.is_old, backlog.own_date, backlog.left_alone_line)
 
@@ -85,6 +95,13 @@ class CycleReport:
     errors: int = 0
     lines: list[str] = field(default_factory=list)
     sent: SendReport = field(default_factory=SendReport)
+
+    def count(self, outcome: str, line: str) -> None:
+        """Count one message read: ``handled``, ``duplicate`` or ``error``."""
+        self.lines.append(line)
+        self.errors += outcome == "error"
+        self.read += outcome == "handled"
+        self.duplicates += outcome == "duplicate"
 
     def counts(self) -> dict[str, int]:
         """The figures of the cycle's log line, for its structured ``counts`` field."""
@@ -509,7 +526,8 @@ class Assistant:
     def read_inbox(self, source: MailSource, now: datetime, readonly: bool = False,
                    backfill: timedelta | None = None,
                    stop: threading.Event | None = None) -> CycleReport:
-        """Read what arrived since the last poll, each message in its own transaction.
+        """Read what arrived since the last poll, each message atomic: its effects (or its
+        failure record) are written together or not at all.
 
         The source gives the messages after the cursor the store keeps (an opaque string:
         :class:`~mailhelper.mail.source.Reading`). A message counts as read only once its
@@ -518,6 +536,29 @@ class Assistant:
         a dropped connection loses at most one batch of flagging, never a message, and the
         messages read again are recognised (Message-ID, else content) and act once. IMAP
         failures become :class:`ConnectError` naming the folder.
+
+        Commits are grouped (:meth:`~mailhelper.state.store.Store.grouped`; SQLite only, where
+        a commit cost more than handling a simple message): each message is a SAVEPOINT (one
+        that fails rolls back its own writes, then its failure record is written), and the
+        group commits
+
+        - before each settling (nothing is flagged or moved before its effects are committed
+          and synced) and at the end of the reading, so before anything is sent;
+        - right after a message filed as an error: its record is what keeps a message that
+          took too long from being read again;
+        - after every message of a backfill: old mail whose group a kill rolled back would be
+          left alone as old by the next ordinary poll, so each old message is kept at once;
+        - after the message in hand once the group has been open :data:`GROUP_SECONDS`.
+
+        So SQLite's write lock is held at most :data:`GROUP_SECONDS` and one message more:
+        that message's FETCH when one is due (bounded by ``imap.timeout`` while the server
+        is silent), its reading (``limits.message_seconds``) and its writes; never across a
+        settling, a send or a wait for new mail. A kill loses the group not yet committed:
+        its messages are read again and act once. An exception that ends the reading: a
+        :class:`StateError` rolls the open group back (the state is at fault, and SQLite may
+        have dropped it already); anything else (an IMAP failure) commits the messages
+        applied before it, as their own commits did, and they are known when read again.
+        On PostgreSQL each message commits alone, so the lease's fence runs before each.
 
         Old mail (README "Old mail"): the first time a state reads the folder it records a
         :class:`~mailhelper.model.values.FirstStart`; mail that was there then and is older than it
@@ -560,26 +601,27 @@ class Assistant:
                 self.store.set_meta("backfill_mark", str(mark))
         # What the worker read ahead beyond the message in hand is dropped at a stop.
         fetched = read_ahead(reading, self.settings, len(reading), self.budget.seconds, stop)
-        for count, (message, early) in enumerate(fetched, start=1):
-            crash_point("during_fetch")
-            uid = message.id
-            if message.too_large:
-                outcome, line = self._too_large(message.raw, uid, message.size,
-                                                reading.size_limit, message.at)
-            else:
-                outcome, line = self.handle(message.raw, uid, message.at, early)
-            crash_point("after_commit")
-            report.lines.append(line)
-            if outcome == "error":
-                report.errors += 1
-                failed.append((uid, line))
-            else:
-                report.read += outcome == "handled"
-                report.duplicates += outcome == "duplicate"
-                handled.append(uid)
-            if count % reading.batch_size == 0 and not readonly:
-                self._settle(reading, handled, failed)
-                handled, failed = [], []
+        uncommitted = 0
+        with self.store.grouped() as group:
+            for count, (message, early) in enumerate(fetched, start=1):
+                crash_point("during_fetch")
+                outcome, line = self._read_one(message, early, reading.size_limit)
+                uncommitted += 1
+                report.count(outcome, line)
+                if outcome == "error":
+                    failed.append((message.id, line))
+                else:
+                    handled.append(message.id)
+                settle = count % reading.batch_size == 0 and not readonly
+                if (settle or outcome == "error" or reading.backfilled
+                        or group.age >= GROUP_SECONDS):
+                    self._commit(group, uncommitted)
+                    uncommitted = 0
+                if settle:
+                    with group.paused():
+                        self._settle(reading, handled, failed)
+                    handled, failed = [], []
+            self._commit(group, uncommitted)
         if reading.backfilled:
             self._catch_up(mark, now)
         if not readonly:
@@ -589,6 +631,23 @@ class Assistant:
                      "Message-ID or content): skipped",
                      folder, report.duplicates, extra=logfields.message(folder=folder))
         return report
+
+    @staticmethod
+    def _commit(group: Group, messages: int) -> None:
+        """Commit the group holding the last ``messages`` messages read (each is then read:
+        the crash point ``after_commit`` is passed once for each)."""
+        group.commit()
+        for _ in range(messages):
+            crash_point("after_commit")
+
+    def _read_one(self, message: Incoming, early: Early | None,
+                  size_limit: int) -> tuple[str, str]:
+        """One message of a reading, handled (:meth:`handle`), or filed by its header alone
+        when it is over ``size_limit`` (:meth:`_too_large`): (outcome, log line)."""
+        if message.too_large:
+            return self._too_large(message.raw, message.id, message.size, size_limit,
+                                   message.at)
+        return self.handle(message.raw, message.id, message.at, early)
 
     def _catch_up(self, mark: int, now: datetime) -> None:
         """After a backfill read old mail at its own dates: nothing it planned is left in the
@@ -692,9 +751,9 @@ class Assistant:
         import_reading()
 
         key = early.key if early is not None else content_key(raw)
-        settled = self._seen(_content_id(key), key)
-        if settled is not None and settled[0] == "error":
-            return settled  # filed before, perhaps for taking too long: not read again
+        by_content = self._seen(_content_id(key), key)
+        if by_content is not None and by_content[0] == "error":
+            return by_content  # filed before, perhaps for taking too long: not read again
         mail: Mail | None = None
         event: Event | None = None
         try:
@@ -706,7 +765,13 @@ class Assistant:
                 else:
                     mail = early_mail(early, raw)
                     message_id = mail.message_id
-                settled = self._seen(message_id, key)
+                if by_content is not None:
+                    settled = self._seen(message_id, key)  # as ever: its id may have a record too
+                elif message_id != _content_id(key):
+                    # Nothing has this content: only the Message-ID can find something new.
+                    settled = self._seen(message_id, None)
+                else:
+                    settled = None
                 if settled is None and mail is not None:
                     event = classify(mail, Context(self.settings, self.store, now))
             if settled is not None or event is None:
@@ -735,13 +800,14 @@ class Assistant:
             return self._not_understood(raw, uid, now, f"could not be handled: {exc}", sender,
                                         mail.message_id, key, mail.subject)
 
-    def _seen(self, message_id: str, key: str) -> tuple[str, str] | None:
+    def _seen(self, message_id: str, key: str | None) -> tuple[str, str] | None:
         """The outcome for a message handled before (``duplicate``, or ``error`` again so it
-        is filed again), or None for a new one."""
-        if not self.store.is_processed(message_id, key):
-            return None
+        is filed again), or None for a new one: one look-up, by ``message_id`` or content
+        ``key`` (by ``message_id`` alone when ``key`` is None)."""
         outcome = self.store.processed_outcome(message_id, key)
-        if outcome and outcome.startswith("error"):
+        if outcome is None:
+            return None
+        if outcome.startswith("error"):
             return "error", f"<{message_id}> {outcome}"
         return "duplicate", f"<{message_id}> seen before: skipped"
 
@@ -756,10 +822,9 @@ class Assistant:
             crash_point("before_commit")
         level = logging.DEBUG if self._dry_run else logging.INFO
         if log.isEnabledFor(level):
-            thread = self.store.thread_for((message_id,))
             log.log(level, "<%s> %s", message_id, line, extra=logfields.message(
                 message_id=message_id, uid=uid, folder=self.settings.imap.folder,
-                thread=thread.id if thread is not None else None))
+                thread=self.store.thread_id_for((message_id,))))
         return "handled", f"<{message_id}> {line}"
 
     def _too_large(
@@ -778,8 +843,8 @@ class Assistant:
                                         category="too_large")
         real_id = mail.message_id if not mail.message_id.endswith("@mailhelper.invalid") else None
         known = real_id or f"sha256-{key[:32]}@mailhelper.invalid"
-        if self.store.is_processed(known, key):
-            outcome = self.store.processed_outcome(known, key) or ""
+        outcome = self.store.processed_outcome(known, key)
+        if outcome is not None:
             if not outcome.startswith("error"):  # a big second copy of mail handled before
                 return "duplicate", f"<{known}> seen before: skipped"
             return "error", f"<{known}> {reason}"

@@ -89,9 +89,12 @@ def crash_point(name: str) -> None:
     gets here, as a power cut would; ``name:N`` kills it the N-th time. Unset in normal use,
     where it costs one dictionary look-up.
 
-    Points: ``during_fetch``, ``before_commit``, ``after_commit`` (reading mail, in
-    :mod:`mailhelper.engine.daemon`), ``before_send``, ``after_accept``, ``after_record``,
-    ``after_append`` (sending, here; see the module docstring).
+    Points: ``during_fetch`` (before a message is read), ``before_commit`` (inside its
+    transaction, or its savepoint in a group, before that ends), ``after_commit`` (passed once
+    for each message when the commit holding its effects is done, its group's on SQLite,
+    before anything is flagged) (reading mail, in :mod:`mailhelper.engine.daemon`),
+    ``before_send``, ``after_accept``, ``after_record``, ``after_append`` (sending, here; see
+    the module docstring).
     """
     wanted = os.environ.get("MAILHELPER_CRASH_AT")
     if not wanted:

@@ -3,7 +3,8 @@ processed messages and where each folder was read to (its cursor), in one SQLite
 
 One method per question (STYLE.md): ``due(now)``, ``thread_for(message_ids)``,
 ``mark_sent(action)``. Writes happen inside :meth:`Store.transaction`, one transaction per
-message handled, so a message's effects are committed together or not at all.
+message handled (a savepoint of one transaction for several messages inside
+:meth:`Store.grouped`), so a message's effects are committed together or not at all.
 
 Times are stored as UTC ISO-8601 text (``2026-12-03T09:00:00+00:00``), which sorts in time
 order, so the due-query is an index range scan.
@@ -18,6 +19,7 @@ import logging
 import os
 import sqlite3
 import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -176,6 +178,92 @@ def state_tables(every_schema: bool = False) -> list[str]:
 state_error = sqlite_error
 
 
+class Group:
+    """The transactions of several messages as one transaction of the database, each message
+    still atomic on its own (a SAVEPOINT): see :meth:`Store.grouped`.
+
+    Its transaction begins with the first write (``BEGIN IMMEDIATE``, SQLite's write lock)
+    and ends at :meth:`commit` (or :meth:`rollback`); the next write begins another. A group
+    of a store that cannot group (PostgreSQL, or any store with a :attr:`Store.fence`) is
+    never open: each :meth:`Store.transaction` commits on its own, and :meth:`commit` does
+    nothing.
+    """
+
+    def __init__(self, db: Connection, enabled: bool,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self.enabled = enabled
+        self._monotonic = monotonic
+        #: False while :meth:`paused`: transactions then commit one by one, as without it.
+        self.active = enabled
+        self._began: float | None = None
+        self._lost = False
+
+    @property
+    def open(self) -> bool:
+        """Whether writes are waiting for :meth:`commit`."""
+        return self._began is not None
+
+    @property
+    def age(self) -> float:
+        """Seconds since its transaction began (0 when none is open)."""
+        return 0.0 if self._began is None else self._monotonic() - self._began
+
+    def commit(self) -> None:
+        """Commit what the group holds, if anything; on failure roll it back and raise."""
+        if self._lost:
+            raise StateError("the state database rolled back a group of messages' "
+                             "transactions after an error; none of them was kept, and all "
+                             "are read again next time")
+        if self._began is None:
+            return
+        self._began = None
+        try:
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    def rollback(self) -> None:
+        """Undo everything the group holds (nothing of it was committed)."""
+        self._began = None
+        self._db.rollback()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Transactions inside commit one by one (:meth:`commit` first: nothing may be open)."""
+        if self.open:
+            raise RuntimeError("a group must be committed before it is paused")
+        self.active = False
+        try:
+            yield
+        finally:
+            self.active = self.enabled
+
+    def begin(self) -> None:
+        """Begin the group's transaction unless one is open (:meth:`Store.transaction`)."""
+        if self._lost:
+            self.commit()  # raises: what the group held is gone
+        if self._began is None:
+            self._db.begin()
+            self._began = self._monotonic()
+
+    def undo(self, savepoint: str) -> None:
+        """Roll back one message's savepoint after an error. When the database dropped the
+        whole transaction (SQLite does after a full disk or an I/O error), the messages
+        before it in the group are gone too: the group is marked lost, so that no commit
+        claims them."""
+        if not self._db.in_transaction:
+            self._began, self._lost = None, True
+            return
+        try:
+            self._db.execute(f"ROLLBACK TO {savepoint}")
+            self._db.execute(f"RELEASE {savepoint}")
+        except StateError:
+            self._began, self._lost = None, True
+            self._db.rollback()
+
+
 class Store:
     """One SQLite state file. Not thread-safe: one process, one connection.
 
@@ -193,6 +281,8 @@ class Store:
         #: :meth:`~mailhelper.state.lease.Lease.fence`): it raises, and the transaction rolls
         #: back, when this process may no longer write.
         self.fence: Callable[[], None] | None = None
+        #: The group of :meth:`grouped`, while one is.
+        self._group: Group | None = None
 
     @classmethod
     def open_readonly(cls, path: Path | str, assistant_domain: str,
@@ -391,7 +481,11 @@ class Store:
     def make_durable(self) -> None:
         """Sync every commit so far to disk: a commit with ``synchronous=FULL`` syncs the whole
         write-ahead log, earlier commits included. Call it before telling the mail server that
-        messages are handled."""
+        messages are handled; never inside a :meth:`grouped` group unless it is committed
+        and :meth:`Group.paused` (:class:`RuntimeError`: what it holds is not on disk)."""
+        if self._group is not None and (self._group.open or self._group.active):
+            raise RuntimeError("make_durable inside a group of messages not committed "
+                               "and paused")
         self.db.set_durable(True)
         try:
             with self.transaction():
@@ -416,16 +510,66 @@ class Store:
             self._secret()  # a state without one (new, or from before it) gets one now
 
     @contextmanager
+    def grouped(self) -> Iterator[Group]:
+        """Inside, each :meth:`transaction` is a SAVEPOINT of one transaction that commits at
+        :meth:`Group.commit`: the effects of several messages are committed at once, each
+        message still atomic (an error inside one rolls back its own writes only). SQLite
+        only: a commit there costs more than handling a simple message, and one process owns
+        the file (:class:`~mailhelper.engine.daemon.StateLock`). On PostgreSQL (and with a
+        :attr:`fence`) each transaction stays its own, so the lease's fence runs before each
+        message's writes, as without a group.
+
+        The caller commits before anything outside the state relies on what the group holds
+        (flagging mail as handled, sending): :meth:`make_durable` refuses an open group.
+        On leaving: a :class:`StateError` rolls the open group back (the database is at
+        fault, and may have dropped it already); anything else, and a normal end, commits
+        what the messages applied (each was whole), as their own commits did without a
+        group."""
+        group = Group(self.db, enabled=self.db.dialect == "sqlite" and self.fence is None)
+        if self._group is not None:
+            raise RuntimeError("a store has one group at a time")
+        self._group = group
+        try:
+            yield group
+        except StateError:
+            if group.open:
+                group.rollback()
+            raise
+        except BaseException:
+            group.commit()
+            raise
+        else:
+            group.commit()
+        finally:
+            self._group = None
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together; nested use joins the outer transaction. With a
         :attr:`fence`, it runs first: a :class:`~mailhelper.model.errors.LeaseLost` there rolls
-        the transaction back before anything is written."""
+        the transaction back before anything is written. Inside :meth:`grouped`, it is a
+        SAVEPOINT of the group's transaction, committed with the group."""
         if self._depth:
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
+            return
+        group = self._group
+        if group is not None and group.active:
+            group.begin()
+            self.db.execute("SAVEPOINT message")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                group.undo("message")
+                raise
+            else:
+                self.db.execute("RELEASE message")
+            finally:
+                self._depth = 0
             return
         self.db.begin()
         self._depth = 1
@@ -478,11 +622,18 @@ class Store:
             (message_id, content_hash, folder, uid, to_text(at), outcome[:500]),
         )
 
-    def processed_outcome(self, message_id: str, content_hash: str) -> str | None:
-        row = self.db.execute(
-            "SELECT outcome FROM processed WHERE message_id=? OR content_hash=? LIMIT 1",
-            (message_id, content_hash),
-        ).fetchone()
+    def processed_outcome(self, message_id: str, content_hash: str | None = None) -> str | None:
+        """The outcome recorded for this message (by Message-ID, or by content for the same
+        bytes; by Message-ID alone without ``content_hash``), None when it was never handled:
+        :meth:`is_processed` and the outcome in one look-up."""
+        if content_hash is None:
+            row = self.db.execute("SELECT outcome FROM processed WHERE message_id=?",
+                                  (message_id,)).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT outcome FROM processed WHERE message_id=? OR content_hash=? LIMIT 1",
+                (message_id, content_hash),
+            ).fetchone()
         return None if row is None else str(row["outcome"])
 
     def processed_count(self) -> int:
@@ -628,6 +779,11 @@ class Store:
 
     # ThreadIndex (mailhelper.decide.classify) ----------------------------------------------------
     def thread_for(self, message_ids: tuple[str, ...]) -> Thread | None:
+        thread_id = self.thread_id_for(message_ids)
+        return None if thread_id is None else self.thread(thread_id)
+
+    def thread_id_for(self, message_ids: tuple[str, ...]) -> int | None:
+        """The id of the thread :meth:`thread_for` finds, without reading the thread."""
         ids = [m for m in message_ids if m]
         if not ids:
             return None
@@ -643,7 +799,7 @@ class Store:
                 "AND thread_id IS NOT NULL ORDER BY id DESC LIMIT 1",
                 ids,
             ).fetchone()
-        return None if row is None else self.thread(int(row["thread_id"]))
+        return None if row is None else int(row["thread_id"])
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         ids = [m for m in message_ids if m]
