@@ -18,6 +18,7 @@ SASL mechanism Gmail and Microsoft 365 document; RFC 7628 describes its OAUTHBEA
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import smtplib
 import socket
@@ -103,7 +104,7 @@ def imap_connect(settings: ImapSettings) -> IMAPClient:
     greeting = _greeting_timeout(settings.timeout)
     try:
         # The connect timeout also bounds the greeting (imaplib reads it while connecting).
-        return IMAPClient(
+        client = IMAPClient(
             settings.host,
             port=settings.port,
             ssl=settings.security == "ssl",
@@ -120,6 +121,23 @@ def imap_connect(settings: ImapSettings) -> IMAPClient:
         raise ConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
     except (OSError, IMAPClientError) as exc:
         raise ConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+    trace_protocol_only_when_logged(client)
+    return client
+
+
+def trace_protocol_only_when_logged(client: IMAPClient) -> None:
+    """Have imaplib format its protocol trace only when the ``imapclient.imaplib`` logger
+    shows debug lines.
+
+    IMAPClient sets imaplib's trace level to 5 on every connection and sends the trace to
+    that logger. imaplib formats each trace line before the logger can drop it, including
+    ``%r`` of every literal, twice: each fetched message's bytes were turned into their
+    ``repr`` for nothing, about a tenth of a backlog poll's CPU. The logger is at WARNING
+    unless someone lowered it: then the trace stays as IMAPClient made it."""
+    imap = getattr(client, "_imap", None)  # IMAPClient's imaplib connection (no public name)
+    if imap is not None and not logging.getLogger("imapclient.imaplib").isEnabledFor(
+            logging.DEBUG):
+        imap.debug = 0
 
 
 def imap_starttls(client: IMAPClient, settings: ImapSettings) -> None:
