@@ -409,6 +409,39 @@ def test_a_state_of_schema_9_gains_the_indexes_by_thread_and_keeps_its_threads(
         store.close()
 
 
+def test_a_state_of_schema_10_finds_the_last_digest_among_its_deliveries_by_kind(
+        state_location: Callable[[], Path | str]) -> None:
+    """Schema 11 indexes the digests and deliveries by action, on either backend; the last
+    digest sent to an owner is found from the digests (on SQLite the plan starts there), not
+    by reading every mail the owner ever got."""
+    path = state_location()
+    db = old_state(path, 10)
+    for n, (kind, at) in enumerate([("receipt", "2026-12-01T09:00:00+00:00"),
+                                    ("digest", "2026-12-02T08:00:00+00:00"),
+                                    ("follow_up", "2026-12-03T09:00:00+00:00")], start=1):
+        db.execute("INSERT INTO actions (id, key, kind, due, recipients, data, status, "
+                   "message_id, created) VALUES (?, ?, ?, ?, '[]', '{}', 'sent', ?, ?)",
+                   (n, f"key-{n}", kind, at, f"m{n}@example.com", at))
+        db.execute("INSERT INTO deliveries (action_id, recipient, at) VALUES (?, ?, ?)",
+                   (n, "sam@example.com", at))
+    db.close()
+
+    store = Store.open(path, DOMAIN)
+    try:
+        assert version_of(store.db) == SCHEMA_VERSION
+        assert store.last_digest("sam@example.com") == datetime(
+            2026, 12, 2, 8, 0, tzinfo=UTC)
+        assert store.last_digest("jane@example.org") is None
+        if isinstance(path, Path):
+            plan = [str(row[3]) for row in store.db.execute(
+                "EXPLAIN QUERY PLAN SELECT max(d.at) FROM actions a CROSS JOIN deliveries d "
+                "WHERE d.action_id = a.id AND a.kind = 'digest' AND d.recipient = ?",
+                ("sam@example.com",))]
+            assert "actions_digests" in plan[0] and "deliveries_by_action" in plan[1], plan
+    finally:
+        store.close()
+
+
 def test_a_state_of_schema_8_reads_on_through_dovecot_exactly_where_it_was(
         rig_assistant: RigAssistant) -> None:
     """A state of schema 8 that read INBOX up to a UID (a first poll stopped part way), with

@@ -58,6 +58,7 @@ _UNDO = {
         "last_uid INTEGER NOT NULL, highestmodseq INTEGER)",
         "DROP TABLE cursors"),
     10: ("DROP INDEX thread_messages_by_thread", "DROP INDEX thread_participants_by_thread"),
+    11: ("DROP INDEX actions_digests", "DROP INDEX deliveries_by_action"),
 }
 
 

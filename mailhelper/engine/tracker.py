@@ -272,7 +272,7 @@ def plan_digests(store: Store, settings: Settings, now: datetime) -> None:
     for owner in settings.owners:
         mine = [a for a in pending if a.recipients and a.recipients[0].email == owner.email]
         # The rule's BYHOUR and BYDAY are the owner's own (owners[].timezone).
-        last = store.last_delivery(ActionKind.DIGEST, owner.email)
+        last = store.last_digest(owner.email)
         after = now if last is None else max(now, last)
         due = next_digest(rule, after, settings.zone_for(owner.email), anchor) if rule else None
         keep = [a for a in mine if (a.due <= now and (last is None or a.due > last))

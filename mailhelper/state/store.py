@@ -1156,17 +1156,19 @@ class Store:
         ``recipient``, or in all (each mail once, whoever it went to). In all, ``notices``
         True counts only error notices, False everything else, None every mail."""
         if recipient is None and notices is not None:
-            # The join looks up only the last hour's deliveries' actions, by primary key.
+            # The join looks up only the last hour's deliveries' actions, by primary key:
+            # CROSS JOIN keeps SQLite to that order (not every error notice ever, by kind),
+            # and "+" keeps it from reading every delivery in action order for the GROUP BY.
             kind = "=" if notices else "!="
             rows = self.db.execute(
-                "SELECT min(d.at) FROM deliveries d JOIN actions a ON a.id = d.action_id "
-                f"WHERE d.at > ? AND a.kind {kind} 'error_notice' GROUP BY d.action_id "
-                "ORDER BY 1",
+                "SELECT min(d.at) FROM deliveries d CROSS JOIN actions a "
+                f"WHERE a.id = d.action_id AND d.at > ? AND a.kind {kind} 'error_notice' "
+                "GROUP BY +d.action_id ORDER BY 1",
                 (to_text(since),),
             ).fetchall()
         elif recipient is None:
-            rows = self.db.execute(
-                "SELECT min(at) FROM deliveries WHERE at > ? GROUP BY action_id ORDER BY 1",
+            rows = self.db.execute(  # "+": the last hour's by time, as above
+                "SELECT min(at) FROM deliveries WHERE at > ? GROUP BY +action_id ORDER BY 1",
                 (to_text(since),),
             ).fetchall()
         else:
@@ -1176,12 +1178,15 @@ class Store:
             ).fetchall()
         return [_req(row[0]) for row in rows]
 
-    def last_delivery(self, kind: ActionKind, recipient: str) -> datetime | None:
-        """When the latest mail of ``kind`` accepted for ``recipient`` went (None: none yet)."""
+    def last_digest(self, recipient: str) -> datetime | None:
+        """When the latest digest accepted for ``recipient`` went (None: none yet)."""
+        # From the digests (a partial index of schema 11: one a day or a week) to their
+        # deliveries; CROSS JOIN keeps SQLite to that order, not through every mail the
+        # recipient ever got.
         row = self.db.execute(
-            "SELECT max(d.at) FROM deliveries d JOIN actions a ON a.id = d.action_id "
-            "WHERE a.kind = ? AND d.recipient = ?",
-            (kind.value, recipient),
+            "SELECT max(d.at) FROM actions a CROSS JOIN deliveries d "
+            "WHERE d.action_id = a.id AND a.kind = 'digest' AND d.recipient = ?",
+            (recipient,),
         ).fetchone()
         return None if row is None or row[0] is None else _req(row[0])
 
