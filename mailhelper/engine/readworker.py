@@ -5,15 +5,16 @@ the loop it runs. Imported only when a worker is started.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
-import queue
+import select
 import signal
 import struct
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -29,10 +30,6 @@ log = logging.getLogger(__name__)
 #: without a ``__name__`` guard would run a second time).
 _ENTRY = "from mailhelper.engine.readworker import serve; serve()"
 _LENGTH = struct.Struct("<Q")
-
-
-def _send(stream: IO[bytes], item: object) -> None:
-    _write(stream, pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
 
 
 def _write(stream: IO[bytes], data: bytes) -> None:
@@ -75,16 +72,21 @@ def serve(requests: IO[bytes] | None = None, answers: IO[bytes] | None = None) -
 
 
 class Worker:
-    """One worker process, a thread feeding it and one reading its answers. Once broken
-    (died, too slow, could not start) it answers None to everything and the caller reads
-    in-process."""
+    """One worker process and the two pipes to it, driven from the calling thread alone: the
+    requests wait in a buffer and go out as the pipe takes them (:meth:`_pump`, never
+    blocking), and the answers are read as they come while :meth:`result` waits. No thread:
+    threads feeding and collecting here took the interpreter's lock from the cycle at each of
+    its SQLite statements (which let it go), and the cycle then waited to get it back. Once
+    broken (died, too slow, could not start) it answers None to everything and the caller
+    reads in-process."""
 
     def __init__(self, settings: Settings) -> None:
         self.broken = False
+        self._closed = False
         self._next = 0
-        self._requests: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
-        self._answers: queue.SimpleQueue[tuple[int, Early | None] | None] = \
-            queue.SimpleQueue()
+        self._outgoing = bytearray()
+        self._incoming = bytearray()
+        self._answers: dict[int, Early | None] = {}
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -98,30 +100,18 @@ class Worker:
             self._break(f"could not start ({exc})")
             return
         assert self._process.stdin is not None and self._process.stdout is not None
-        threading.Thread(target=self._feed, args=(self._process.stdin, settings),
-                         name="mailhelper-reader-feed", daemon=True).start()
-        threading.Thread(target=self._collect, args=(self._process.stdout,),
-                         name="mailhelper-reader-collect", daemon=True).start()
+        self._requests = self._process.stdin.fileno()
+        self._replies = self._process.stdout.fileno()
+        for fd in (self._requests, self._replies):
+            os.set_blocking(fd, False)
+            with contextlib.suppress(AttributeError, OSError):  # Linux: room for 1 MB, so
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # neither side waits for long
+        self._queue(settings)
 
-    def _feed(self, stream: IO[bytes], settings: Settings) -> None:
-        # Writing in a thread of its own: a write to a full pipe waits for the worker, and
-        # the worker's own writes wait for _collect, never for the cycle.
-        try:
-            _send(stream, settings)
-            while (item := self._requests.get()) is not None:
-                _send(stream, item)
-        except (OSError, ValueError):
-            pass  # the worker is gone: _collect sees its end
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                stream.close()
-
-    def _collect(self, stream: IO[bytes]) -> None:
-        try:
-            while True:
-                self._answers.put(_receive(stream))
-        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
-            self._answers.put(None)
+    def _queue(self, item: object) -> None:
+        data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+        self._outgoing += _LENGTH.pack(len(data))
+        self._outgoing += data
 
     def submit(self, raw: bytes) -> int | None:
         """Queue ``raw`` for reading; its ticket, or None when the worker is broken."""
@@ -129,28 +119,76 @@ class Worker:
             return None
         number = self._next
         self._next += 1
-        self._requests.put((number, raw))
+        self._queue((number, raw))
+        self._pump(0.0)
         return number
 
     def result(self, ticket: int, seconds: float | None) -> Early | None:
         """What the worker read for ``ticket``, waiting at most ``seconds`` (None: as long as
         the worker lives); None when it cannot say (the worker broke, or took longer)."""
-        if self.broken:
-            return None
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not self.broken:
+            if ticket in self._answers:
+                early = self._answers.pop(ticket)
+                for stale in [n for n in self._answers if n < ticket]:
+                    del self._answers[stale]  # answers to messages nobody waits for any more
+                return early
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                self._break(f"spent more than {seconds:g} s on one message")
+                break
+            self._pump(left)
+        return None
+
+    def _pump(self, wait: float | None) -> None:
+        """Write what the pipe to the worker takes and read what it answered, waiting at most
+        ``wait`` seconds (None: until something moves) for either."""
+        poller = select.poll()  # not select(): no bound on the descriptors' numbers
+        poller.register(self._replies, select.POLLIN)
+        if self._outgoing:
+            poller.register(self._requests, select.POLLOUT)
         try:
-            while True:
-                answer = self._answers.get(timeout=seconds)
-                if answer is None:
-                    code = self._process.poll() if self._process is not None else None
-                    self._break(f"stopped (exit code {code})")
-                    return None
-                number, early = answer
-                if number == ticket:
-                    return early
-                # an answer to a message nobody waits for any more: the next one
-        except queue.Empty:
-            self._break(f"spent more than {seconds:g} s on one message")
-            return None
+            ready = dict(poller.poll(None if wait is None else max(0, int(wait * 1000))))
+        except (OSError, ValueError) as exc:
+            self._break(f"could not be reached ({exc})")
+            return
+        writable = self._requests in ready
+        readable = self._replies in ready
+        if writable:
+            try:
+                sent = os.write(self._requests, self._outgoing)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # the worker is gone: its end shows on the answers' side
+                sent, self._outgoing = 0, bytearray()
+            del self._outgoing[:sent]
+        if readable:
+            try:
+                chunk = os.read(self._replies, 1 << 20)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                code = self._process.poll() if self._process is not None else None
+                self._break(f"stopped (exit code {code})")
+                return
+            self._incoming += chunk
+            self._take_answers()
+
+    def _take_answers(self) -> None:
+        while len(self._incoming) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(self._incoming)
+            end = _LENGTH.size + size
+            if len(self._incoming) < end:
+                return
+            try:
+                number, early = pickle.loads(self._incoming[_LENGTH.size:end])
+            except Exception as exc:  # a reply that cannot be read: the worker is of no use
+                self._break(f"sent an answer that cannot be read ({exc})")
+                return
+            del self._incoming[:end]
+            self._answers[number] = early
 
     def _break(self, why: str) -> None:
         log.warning("the reading worker %s: the rest of this cycle is read in this process",
@@ -162,13 +200,17 @@ class Worker:
     def close(self) -> None:
         """Stop the worker: end its input, kill it if it has not ended within a second."""
         self.broken = True
-        self._requests.put(None)
-        if self._process is None:
+        self._outgoing = bytearray()
+        process = self._process
+        if process is None or self._closed:
             return
+        self._closed = True
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
-            self._process.wait(1.0)
+            process.wait(1.0)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+            process.kill()
+            process.wait()
