@@ -101,12 +101,17 @@ def _failing_on(message_id: str, error: Exception) -> Any:
     return apply_event
 
 
-def test_a_message_failing_in_mid_group_rolls_back_only_its_own_writes(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _four_asks_in_one_group(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asks 1 to 4 in the inbox, and a group that stays open for all of them."""
     monkeypatch.setattr(daemon, "GROUP_SECONDS", 3600.0)
     for n in range(1, 5):
         engine.source.deliver(_ask(n), arrival=NOW)
+
+
+def test_a_message_failing_in_mid_group_rolls_back_only_its_own_writes(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _four_asks_in_one_group(engine, monkeypatch)
     monkeypatch.setattr(tracker, "apply_event",
                         _failing_on("ask-3@example.com", RuntimeError("a fault of the code")))
     report = engine.assistant.read_inbox(engine.source, LATER)
@@ -121,9 +126,7 @@ def test_a_message_failing_in_mid_group_rolls_back_only_its_own_writes(
 def test_a_fault_of_the_state_in_mid_group_rolls_the_group_back(
     engine: Engine, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(daemon, "GROUP_SECONDS", 3600.0)
-    for n in range(1, 5):
-        engine.source.deliver(_ask(n), arrival=NOW)
+    _four_asks_in_one_group(engine, monkeypatch)
     monkeypatch.setattr(tracker, "apply_event",
                         _failing_on("ask-3@example.com", StateError("the disk is full")))
     with pytest.raises(StateError, match="the disk is full"):
@@ -140,9 +143,7 @@ def test_a_fault_of_the_state_in_mid_group_rolls_the_group_back(
 def test_a_connection_lost_in_mid_group_keeps_the_messages_applied_before(
     engine: Engine, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(daemon, "GROUP_SECONDS", 3600.0)
-    for n in range(1, 5):
-        engine.source.deliver(_ask(n), arrival=NOW)
+    _four_asks_in_one_group(engine, monkeypatch)
     real_read = engine.source.read
 
     def read(*args: Any, **kwargs: Any) -> Any:
