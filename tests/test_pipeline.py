@@ -248,3 +248,39 @@ def test_a_handed_over_strip_reply_answer_serves_only_its_own_text() -> None:
     replytext.hand_over("another text", "Something else entirely.")
     assert replytext.recap(text) == expected  # handed for another text: stripped here
     assert replytext.recap("another text") == "Something else entirely."
+
+
+def test_queued_messages_go_to_the_worker_together_at_send() -> None:
+    worker = Worker(SETTINGS)
+    try:
+        raws = [m.raw for m in _messages(4) if not m.too_large][:3]
+        tickets = [worker.submit(raw) for raw in raws]
+        assert worker._outgoing  # queued, not written: no system call, no wake-up, per message
+        worker.send()
+        assert not worker._outgoing  # three small messages: the pipe took them in one write
+        for ticket, raw in zip(tickets, raws, strict=True):
+            assert ticket is not None and worker.result(ticket, 30.0) == _in_process(raw)
+    finally:
+        worker.close()
+
+
+def test_the_window_is_topped_up_in_bursts_from_half_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writes: list[int] = []
+
+    class Counting(Worker):
+        def _pump(self, wait: float | None) -> None:
+            if self._outgoing:
+                writes.append(len(self._outgoing))
+            super()._pump(wait)
+
+    monkeypatch.setattr(pipeline, "MIN_MESSAGES", 1)
+    monkeypatch.setattr(pipeline, "AHEAD", 8)
+    monkeypatch.setattr(readworker, "Worker", Counting)
+    messages = _messages(60)
+    got = list(read_ahead(iter(messages), SETTINGS, len(messages), 30.0))
+    assert [m.uid for m, _ in got] == [m.uid for m in messages]
+    assert all(early == _in_process(m.raw) for m, early in got if not m.too_large)
+    # 61 messages through a window of 8 refilled from 4: about one write in four messages.
+    assert len(writes) <= len(messages) // 4 + 2

@@ -118,8 +118,10 @@ def read_ahead(
     done = 0
     try:
         while True:
-            while not exhausted and (not pending or (len(pending) < AHEAD
-                                                     and held < AHEAD_BYTES)):
+            # Topped up in bursts, from half-full: the worker takes several messages a write.
+            topping = not pending or len(pending) <= AHEAD // 2
+            while not exhausted and topping and (not pending or (len(pending) < AHEAD
+                                                                 and held < AHEAD_BYTES)):
                 fetched = next(source, None)
                 if fetched is None:
                     exhausted = True
@@ -127,6 +129,7 @@ def read_ahead(
                 ticket = None if fetched.too_large else worker.submit(fetched.raw)
                 pending.append((fetched, ticket))
                 held += len(fetched.raw)
+            worker.send()
             if not pending:
                 return
             message, ticket = pending.popleft()

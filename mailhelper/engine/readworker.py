@@ -114,14 +114,20 @@ class Worker:
         self._outgoing += data
 
     def submit(self, raw: bytes) -> int | None:
-        """Queue ``raw`` for reading; its ticket, or None when the worker is broken."""
+        """Queue ``raw`` for reading; its ticket, or None when the worker is broken. It goes
+        out at the next :meth:`send` or :meth:`result`: a write for each message woke the
+        worker (and cost this process a system call or two) each time."""
         if self.broken:
             return None
         number = self._next
         self._next += 1
         self._queue((number, raw))
-        self._pump(0.0)
         return number
+
+    def send(self) -> None:
+        """Write what the pipe to the worker takes of what is queued, without waiting."""
+        if self._outgoing and not self.broken:
+            self._pump(0.0)
 
     def result(self, ticket: int, seconds: float | None) -> Early | None:
         """What the worker read for ``ticket``, waiting at most ``seconds`` (None: as long as
