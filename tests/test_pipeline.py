@@ -20,7 +20,7 @@ from mailhelper.mail.mailbox import Fetched, content_key
 from mailhelper.model.settings import Settings
 from mailhelper.model.values import Address
 from mailhelper.read.parse import UnparseableMail, parse_mail
-from mailhelper.read.replytext import strip_reply
+from mailhelper.read.replytext import recap, strip_reply
 from tests.rig.assistant import RigAssistant
 from tests.test_abuse import assert_consistent
 
@@ -48,8 +48,9 @@ def _in_process(raw: bytes) -> Early:
         mail = parse_mail(raw)
     except UnparseableMail as exc:
         return Early(content_key(raw), candidate=candidate, unparseable=str(exc))
+    text = mail.reply_text or mail.text
     return Early(content_key(raw), candidate=candidate, mail=mail,
-                 stripped=strip_reply(mail.reply_text or mail.text))
+                 stripped=strip_reply(text), recapped=recap(text))
 
 
 def test_the_worker_reads_each_message_as_this_process_does_and_in_order(
@@ -248,6 +249,20 @@ def test_a_handed_over_strip_reply_answer_serves_only_its_own_text() -> None:
     replytext.hand_over("another text", "Something else entirely.")
     assert replytext.recap(text) == expected  # handed for another text: stripped here
     assert replytext.recap("another text") == "Something else entirely."
+
+
+def test_a_handed_over_recap_serves_only_its_own_text_and_length() -> None:
+    from mailhelper.read import replytext
+
+    text = "Hi Jane,\n\nCould you look over the plan? It is short.\n\nOn Mon, Bob wrote:\n> x\n"
+    stripped = replytext.strip_reply(text)
+    assert replytext.recap_stripped(stripped) == replytext.recap(text)
+    replytext.hand_over(text, stripped, "As handed over.")
+    assert replytext.recap(text) == "As handed over."  # taken, not computed
+    assert replytext.recap(text, 20) == "Could you look…"  # another length: computed
+    assert replytext.recap("another text") == "another text"
+    replytext.hand_over("another text", "Another text", None)
+    assert replytext.recap(text) == "Could you look over the plan? It is short."
 
 
 def test_queued_messages_go_to_the_worker_together_at_send() -> None:

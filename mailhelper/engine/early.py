@@ -27,18 +27,21 @@ class Early:
     #: :func:`~mailhelper.read.replytext.strip_reply` of the mail's reply text (else its
     #: text): what the excerpt of it starts from (:func:`~mailhelper.read.replytext.recap`).
     stripped: str | None = None
+    #: :func:`~mailhelper.read.replytext.recap` of that text (from ``stripped``): the excerpt
+    #: classifying quotes from a mail (an ask's, an answer's).
+    recapped: str | None = None
 
 
 def read_early(raw: bytes, settings: Settings) -> Early:
     """The pure half of :meth:`mailhelper.engine.daemon.Assistant.handle`'s reading, in its
     order: the content key, the prefilter's header check, and when that leaves the message to
-    the full reading or may (it names other mail), :func:`~mailhelper.read.parse.parse_mail`
-    and the stripped reply text an excerpt of the mail starts from.
+    the full reading or may (it names other mail), :func:`~mailhelper.read.parse.parse_mail`,
+    the stripped reply text an excerpt of the mail starts from, and that excerpt.
     Exceptions other than :class:`~mailhelper.read.parse.UnparseableMail` go to the caller."""
     from mailhelper.decide.prefilter import header_check
     from mailhelper.mail.mailbox import content_key
     from mailhelper.read.parse import UnparseableMail, parse_mail
-    from mailhelper.read.replytext import strip_reply
+    from mailhelper.read.replytext import recap_stripped, strip_reply
 
     key = content_key(raw)
     candidate = header_check(raw, settings)
@@ -51,8 +54,9 @@ def read_early(raw: bytes, settings: Settings) -> Early:
         mail = parse_mail(raw)
     except UnparseableMail as exc:
         return Early(key, candidate=candidate, unparseable=str(exc))
-    return Early(key, candidate=candidate, mail=mail,
-                 stripped=strip_reply(mail.reply_text or mail.text))
+    stripped = strip_reply(mail.reply_text or mail.text)
+    return Early(key, candidate=candidate, mail=mail, stripped=stripped,
+                 recapped=recap_stripped(stripped))
 
 
 def import_reading() -> None:
@@ -76,14 +80,15 @@ def early_verdict(early: Early | None, raw: bytes, settings: Settings,
 def early_mail(early: Early | None, raw: bytes) -> Mail:
     """:func:`~mailhelper.read.parse.parse_mail` of ``raw``, taken from ``early`` when the
     worker parsed it (its :class:`~mailhelper.read.parse.UnparseableMail` raised again; its
-    stripped reply text handed to :func:`~mailhelper.read.replytext.recap`)."""
+    stripped reply text and excerpt handed to :func:`~mailhelper.read.replytext.recap`)."""
     from mailhelper.read.parse import UnparseableMail, parse_mail
     from mailhelper.read.replytext import hand_over
 
     if early is not None:
         if early.mail is not None:
             if early.stripped is not None:
-                hand_over(early.mail.reply_text or early.mail.text, early.stripped)
+                hand_over(early.mail.reply_text or early.mail.text, early.stripped,
+                          early.recapped)
             return early.mail
         if early.unparseable is not None:
             raise UnparseableMail(early.unparseable)

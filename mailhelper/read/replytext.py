@@ -471,44 +471,53 @@ _ANSWER_WORDS = frozenset({"yes", "no", "ok", "okay", "sure", "done", "agreed", 
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
 
 
-#: One answer of :func:`strip_reply` computed elsewhere, as (text, answer): the reading
-#: worker (:mod:`mailhelper.engine.pipeline`) strips the reply text of each mail it parses,
-#: and :func:`recap` of that text (the excerpt classify quotes) takes the answer instead of
-#: stripping it a second time here.
-_handed: tuple[str, str] | None = None
+#: The answers for one text computed elsewhere, as (text, :func:`strip_reply` of it, its
+#: :func:`recap` at :data:`RECAP_CHARS` or None): the reading worker
+#: (:mod:`mailhelper.engine.pipeline`) strips and recaps the reply text of each mail it
+#: parses, and :func:`recap` of that text (the excerpt classify quotes) takes the answers
+#: instead of computing them a second time here.
+_handed: tuple[str, str, str | None] | None = None
 
 
-def hand_over(text: str, stripped: str) -> None:
-    """Let the next :func:`recap` of ``text`` take ``stripped`` for ``strip_reply(text)``;
-    the caller vouches that it is (it computed it, or had it computed, from that text)."""
+def hand_over(text: str, stripped: str, recapped: str | None = None) -> None:
+    """Let the next :func:`recap` of ``text`` take ``stripped`` for ``strip_reply(text)``
+    and ``recapped`` (when given) for ``recap(text)``; the caller vouches that they are (it
+    computed them, or had them computed, from that text)."""
     global _handed
-    _handed = (text, stripped)
-
-
-def _stripped(text: str) -> str:
-    handed = _handed
-    if handed is not None and handed[0] == text:
-        return handed[1]
-    return strip_reply(text)
+    _handed = (text, stripped, recapped)
 
 
 def recap(text: str, limit: int = RECAP_CHARS) -> str:
-    """What a mail said, to quote back in a reminder: its new text (:func:`strip_reply`: no
-    quoted history, no ``--`` signature) without the greeting and the sign-off, on one line,
-    and at most ``limit`` characters, cut after the last whole sentence that fits (a first
-    sentence longer than that is cut at a word, with "…").
+    """What a mail said, to quote back in a reminder: :func:`recap_stripped` of its new text
+    (:func:`strip_reply`: no quoted history, no ``--`` signature).
+
+    >>> recap("Hi Jane,\\n\\nCould you look over the plan?\\n\\nOn Mon, Bob wrote:\\n> old")
+    'Could you look over the plan?'
+    """
+    handed = _handed
+    if handed is not None and handed[0] == text:
+        if limit == RECAP_CHARS and handed[2] is not None:
+            return handed[2]
+        return recap_stripped(handed[1], limit)
+    return recap_stripped(strip_reply(text), limit)
+
+
+def recap_stripped(text: str, limit: int = RECAP_CHARS) -> str:
+    """:func:`recap` of a text :func:`strip_reply` already stripped: it without the greeting
+    and the sign-off, on one line, and at most ``limit`` characters, cut after the last whole
+    sentence that fits (a first sentence longer than that is cut at a word, with "…").
 
     A greeting on the line of the text is cut too and the text goes on capitalised; a mail
     that is nothing but a sign-off ("Thanks!") keeps it, as that is all it said.
 
-    >>> recap("Hi Jane,\\n\\nCould you look over the plan? It is short.\\n\\nBest,\\nSam")
+    >>> recap_stripped("Hi Jane,\\n\\nCould you look over the plan? It is short.\\n\\nBest,\\nSam")
     'Could you look over the plan? It is short.'
-    >>> recap("Hi both, could you look it over?\\n\\nThanks!")
+    >>> recap_stripped("Hi both, could you look it over?\\n\\nThanks!")
     'Could you look it over?'
-    >>> recap("One. " + "Two words here. " * 20, 40)
+    >>> recap_stripped("One. " + "Two words here. " * 20, 40)
     'One. Two words here. Two words here.'
     """
-    lines = [line.strip() for line in _stripped(text).split("\n")]
+    lines = [line.strip() for line in text.split("\n")]
     while lines and not lines[0]:
         lines.pop(0)
     greeted = False
