@@ -63,18 +63,23 @@ def _subjects(store: Store) -> list[str]:
     return sorted(t.subject for t in store.threads())
 
 
-@pytest.mark.parametrize(("group_seconds", "commits"), [
-    # Three groups (100, 100, 50 messages), each settled: a sync (one commit, see
-    # Store.make_durable) and the cursor (another).
-    (3600.0, 3 + 3 * 2),
+@pytest.mark.parametrize(("group_seconds", "settle_seconds", "commits"), [
+    # Settled every batch: three groups (100, 100, 50 messages), each settled: a sync (one
+    # commit, see Store.make_durable) and the cursor (another).
+    (3600.0, 0.0, 3 + 3 * 2),
     # A group open as long as its bound is committed after the message in hand: with no
     # time at all, each message commits alone, as without groups.
-    (0.0, 250 + 3 * 2),
+    (0.0, 0.0, 250 + 3 * 2),
+    # Batches read faster than SETTLE_SECONDS are not settled on their own: one group, and
+    # one settling at the end.
+    (3600.0, 3600.0, 1 + 1 * 2),
 ])
 def test_a_backlog_commits_once_a_group_not_once_a_message(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, group_seconds: float, commits: int,
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, group_seconds: float,
+    settle_seconds: float, commits: int,
 ) -> None:
     monkeypatch.setattr(daemon, "GROUP_SECONDS", group_seconds)
+    monkeypatch.setattr(daemon, "SETTLE_SECONDS", settle_seconds)
     engine.source.batch_size = 100
     for n in range(250):
         engine.source.deliver(_ask(n), arrival=NOW)

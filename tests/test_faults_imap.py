@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mailhelper.engine import daemon
 from mailhelper.mail.mailbox import HANDLED_FLAG, MAX_MESSAGE_BYTES
 from mailhelper.mail.source import imap_position
 from tests.rig import SelfSignedCert
@@ -227,23 +228,37 @@ def test_without_move_the_error_mail_is_copied_and_only_its_uid_expunged(
 # -- connections cut, servers restarted, a process killed ------------------------------------
 
 
+@pytest.mark.parametrize("settle_seconds", [0.0, 3600.0])
 def test_a_connection_cut_mid_fetch_fails_the_poll_and_the_next_one_finishes(
-    rig_assistant: RigAssistant, proxy: ImapProxy,
+    rig_assistant: RigAssistant, proxy: ImapProxy, monkeypatch: pytest.MonkeyPatch,
+    settle_seconds: float,
 ) -> None:
+    # Settled every batch (200 messages) when the batch took longer than SETTLE_SECONDS
+    # (0: always), else only later: then the cut leaves the whole reading unsettled.
+    monkeypatch.setattr(daemon, "SETTLE_SECONDS", settle_seconds)
     deliver_many(rig_assistant, backlog(asks=150, replies=50, strangers=50))
     proxy.cut_at("UID FETCH", occurrence=2, after_bytes=60_000, containing="BODY.PEEK[]")
 
     err = failing_poll(rig_assistant, T0)
     assert "lost the connection while reading INBOX" in err
-    uidvalidity, last_uid = position(rig_assistant) or (0, 0)
-    assert last_uid == 200  # the first batch was settled, the second never arrived
+    settled = position(rig_assistant)
+    if settle_seconds:
+        assert settled is None  # nothing settled, so nothing flagged: all read again ...
+        assert not any(HANDLED_FLAG in f for f in rig_assistant.flags())
+    else:
+        assert settled is not None
+        assert settled[1] == 200  # the first batch was settled, the second never arrived
     assert len(acted_on(rig_assistant)) == 200
 
     rig_assistant.poll(T1)
-    assert "50 new message(s)" in rig_assistant.last_output
+    if settle_seconds:  # ... and known: they act once
+        assert "200 message(s) handled before" in rig_assistant.last_output
+        assert "250 new message(s)" in rig_assistant.last_output
+    else:
+        assert "50 new message(s)" in rig_assistant.last_output
     acts = acted_on(rig_assistant)
     assert len(acts) == 250 and set(acts.values()) == {1}
-    assert position(rig_assistant) == (uidvalidity, 250)
+    assert (position(rig_assistant) or (0, 0))[1] == 250
     assert all(HANDLED_FLAG in f for f in rig_assistant.flags())
 
 

@@ -101,9 +101,9 @@ class Reading(Protocol):
     """What one cycle reads from a source, opened by :meth:`MailSource.read`.
 
     In order: keep :attr:`cursor` if it differs from the one the reading was opened with (it
-    holds the first-start record, for good); :meth:`choose`; iterate over the messages; every
-    :attr:`batch_size` messages :meth:`settle` what was committed and keep the cursor it
-    returns; at the end :meth:`finish` the rest and keep that cursor.
+    holds the first-start record, for good); :meth:`choose`; iterate over the messages; now
+    and then (every :attr:`batch_size` messages or more) :meth:`settle` what was committed
+    and keep the cursor it returns; at the end :meth:`finish` the rest and keep that cursor.
     """
 
     #: The cursor as the reading begins: the one it was opened with, or one that records the
@@ -117,7 +117,7 @@ class Reading(Protocol):
     backfilled: bool
     #: A message larger than this (bytes) comes ``too_large``: its header alone.
     size_limit: int
-    #: How many messages to read between two :meth:`settle`.
+    #: How many messages to read, at least, between two :meth:`settle`.
     batch_size: int
 
     def choose(self, rule: OldMailRule, backfill: timedelta | None) -> None:
