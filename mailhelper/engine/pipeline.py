@@ -77,8 +77,11 @@ log = logging.getLogger(__name__)
 #: A folder with fewer new messages than this is read in-process: the worker's start (a new
 #: interpreter importing the reading modules, some 0.2 s) costs what reading ~200 takes.
 MIN_MESSAGES = 300
-#: The worker reads at most this many messages ahead of the one being applied ...
-AHEAD = 32
+#: The worker reads at most this many messages ahead of the one being applied (and at least
+#: half as many, as the window is topped up from half-full): deep enough that it is not left
+#: without work while this process waits for a FETCH or a settling, nor this process waiting
+#: for it when a few large messages come together (32 left twice as much waiting) ...
+AHEAD = 96
 #: ... and at most this many bytes of them (at least one message, whatever its size).
 AHEAD_BYTES = 16 * 1024 * 1024
 
