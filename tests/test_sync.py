@@ -336,3 +336,33 @@ def test_mail_that_arrives_after_a_cycle_is_news_before_idle(
         finally:
             client.idle_done()
         assert any(r[1:2] == (b"EXISTS",) for r in responses if isinstance(r, tuple))
+
+
+def test_many_uids_are_flagged_and_moved_in_ranges_and_bounded_commands(
+    rig_assistant: RigAssistant, proxy: ImapProxy, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A settling names a second's worth of messages or more: runs go as ranges, and the
+    lone UIDs left go in commands whose UID set keeps the bound (here 12 octets)."""
+    from mailhelper.mail import uidset
+
+    monkeypatch.setattr(uidset, "MAX_SET_OCTETS", 12)
+    deliver_many(rig_assistant, [stranger(n) for n in range(30)])
+    client = IMAPClient(rig_assistant.dovecot.host, proxy.port, ssl=False, timeout=10)
+    client.login(rig_assistant.account.username, rig_assistant.account.password)
+    with client:
+        box = Mailbox(client)
+        box.select("INBOX", readonly=False)
+        proxy.reset()
+        box.mark_handled(list(range(1, 21)))  # one run
+        box.mark_handled([21, 23, 25, 27, 29])  # lone UIDs: "21,23,25,27" is 11 octets
+        box.move([22, 24, 26, 28, 30], "Elsewhere")
+        sets = [line.split()[3] for line in proxy.lines()
+                if line.split()[2:3] in (["STORE"], ["MOVE"])]
+        flagged = {int(uid) for uid, data in client.get_flags(client.search("ALL")).items()
+                   if HANDLED_FLAG in data}
+        remaining = client.search("ALL")
+
+    assert sets == ["1:20", "21,23,25,27", "29", "22,24,26,28", "30"]
+    assert flagged == set(range(1, 21)) | {21, 23, 25, 27, 29}
+    assert sorted(remaining) == [*range(1, 22), 23, 25, 27, 29]
+    assert len(read_folder(rig_assistant.dovecot, rig_assistant.account, "Elsewhere")) == 5

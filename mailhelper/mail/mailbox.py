@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailhelper.mail.uidset import uid_sets
 from mailhelper.model import logfields
 
 log = logging.getLogger(__name__)
@@ -383,17 +384,17 @@ class Mailbox:
 
     def mark_handled(self, uids: Sequence[int]) -> None:
         """Set the handled keyword; ``\\Seen`` only where the folder takes no keywords, so
-        the owner's own mail client still shows what nobody has looked at."""
-        if not uids:
-            return
-        if self._keywords:
-            try:
-                self.client.add_flags(list(uids), [HANDLED_FLAG], silent=True)
-                return
-            except IMAPClientError as exc:
-                log.debug("keyword refused (%s); setting \\Seen instead", exc)
-                self._keywords = False
-        self.client.add_flags(list(uids), [b"\\Seen"], silent=True)
+        the owner's own mail client still shows what nobody has looked at. One STORE for each
+        of :func:`~mailhelper.mail.uidset.uid_sets` (usually one range)."""
+        for uid_set in uid_sets(uids):
+            if self._keywords:
+                try:
+                    self.client.add_flags(uid_set, [HANDLED_FLAG], silent=True)
+                    continue
+                except IMAPClientError as exc:
+                    log.debug("keyword refused (%s); setting \\Seen instead", exc)
+                    self._keywords = False
+            self.client.add_flags(uid_set, [b"\\Seen"], silent=True)
 
     def ensure_folder(self, name: str) -> None:
         if not self.client.folder_exists(name):
@@ -412,16 +413,17 @@ class Mailbox:
         if not uids:
             return
         self.ensure_folder(folder)
-        if self.has("MOVE"):
-            self.client.move(list(uids), folder)
-            return
-        self.client.copy(list(uids), folder)
-        self.client.add_flags(list(uids), [b"\\Deleted"], silent=True)
-        if self.has("UIDPLUS"):
-            self.client.uid_expunge(list(uids))
-        else:
-            log.warning("server lacks UIDPLUS: moved messages left flagged \\Deleted in %s",
-                        self._selected, extra=logfields.message(folder=self._selected))
+        for uid_set in uid_sets(uids):  # usually one range
+            if self.has("MOVE"):
+                self.client.move(uid_set, folder)
+                continue
+            self.client.copy(uid_set, folder)
+            self.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
+            if self.has("UIDPLUS"):
+                self.client.uid_expunge(uid_set)
+            else:
+                log.warning("server lacks UIDPLUS: moved messages left flagged \\Deleted in %s",
+                            self._selected, extra=logfields.message(folder=self._selected))
 
     def sent_folder(self, configured: str | None) -> str:
         """The configured Sent folder, else the one flagged \\Sent, else ``Sent`` (created)."""
