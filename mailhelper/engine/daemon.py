@@ -87,8 +87,10 @@ GROUP_SECONDS = 1.0
 #: While a folder is read, what was committed is settled (flagged or moved, the cursor kept)
 #: every ``batch_size`` messages, but not sooner than this many seconds after the last
 #: settling: each costs a sync of the state file and a STORE on the server, whose waits were
-#: a tenth of a fast backlog's reading when they came every 200 messages.
-SETTLE_SECONDS = 1.0
+#: a tenth of a fast backlog's reading when they came every 200 messages, and a STORE costs
+#: the server more the larger the folder (Dovecot's Maildir: some 120 ms a STORE at 100,000
+#: messages, whether it names 200 UIDs or 1,500).
+SETTLE_SECONDS = 5.0
 #: The old-mail decision (README "Old mail") a mail source applies to what it reads.
 OLD_MAIL = OldMailRule(backlog.is_old, backlog.own_date, backlog.left_alone_line)
 
@@ -538,8 +540,8 @@ class Assistant:
         :class:`~mailhelper.mail.source.Reading`). A message counts as read only once its
         effects are committed; every ``batch_size`` messages, and not sooner than
         :data:`SETTLE_SECONDS` after the last time, the committed ones are settled (flagged or
-        moved) and the new cursor saved, so a dropped connection loses at most a batch or a
-        second of flagging, never a message, and the messages read again are recognised
+        moved) and the new cursor saved, so a dropped connection loses at most a batch or
+        some seconds of flagging, never a message, and the messages read again are recognised
         (Message-ID, else content) and act once. IMAP failures become :class:`ConnectError`
         naming the folder.
 
