@@ -610,7 +610,7 @@ class Assistant:
         # What the worker read ahead beyond the message in hand is dropped at a stop.
         fetched = read_ahead(reading, self.settings, len(reading), self.budget.seconds, stop)
         uncommitted = 0
-        unsettled, settled_at = 0, time.monotonic()
+        settled_at = time.monotonic()
         with self.store.grouped() as group:
             for message, early in fetched:
                 crash_point("during_fetch")
@@ -621,8 +621,8 @@ class Assistant:
                     failed.append((message.id, line))
                 else:
                     handled.append(message.id)
-                unsettled += 1
-                settle = (unsettled >= reading.batch_size and not readonly
+                # Each message read since the last settling is in ``handled`` or ``failed``.
+                settle = (len(handled) + len(failed) >= reading.batch_size and not readonly
                           and time.monotonic() - settled_at >= SETTLE_SECONDS)
                 if (settle or outcome == "error" or reading.backfilled
                         or group.age >= GROUP_SECONDS):
@@ -632,7 +632,7 @@ class Assistant:
                     with group.paused():
                         self._settle(reading, handled, failed)
                     handled, failed = [], []
-                    unsettled, settled_at = 0, time.monotonic()
+                    settled_at = time.monotonic()
             self._commit(group, uncommitted)
         if reading.backfilled:
             self._catch_up(mark, now)
