@@ -788,31 +788,34 @@ class Store:
         if not ids:
             return None
         marks = ", ".join("?" for _ in ids)
+        # Each look-up finds at most one row an id (both columns are unique), and the newest
+        # is picked here: an ORDER BY over several ids costs SQLite a sort (a temporary
+        # B-tree) several times the look-ups.
         row = self.db.execute(
-            f"SELECT thread_id FROM thread_messages WHERE message_id IN ({marks}) "
-            "ORDER BY thread_id DESC LIMIT 1",
-            ids,
+            f"SELECT max(thread_id) FROM thread_messages WHERE message_id IN ({marks})", ids,
         ).fetchone()
-        if row is None:
-            row = self.db.execute(
-                f"SELECT thread_id FROM actions WHERE message_id IN ({marks}) "
-                "AND thread_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-                ids,
-            ).fetchone()
-        return None if row is None else int(row["thread_id"])
+        if row[0] is not None:
+            return int(row[0])
+        rows = self.db.execute(
+            f"SELECT id, thread_id FROM actions WHERE message_id IN ({marks}) "
+            "AND thread_id IS NOT NULL",
+            ids,
+        ).fetchall()
+        return int(max(rows, key=lambda r: int(r["id"]))["thread_id"]) if rows else None
 
     def sent_mail(self, message_ids: tuple[str, ...]) -> tuple[int | None, ActionKind] | None:
         ids = [m for m in message_ids if m]
         if not ids:
             return None
         marks = ", ".join("?" for _ in ids)
-        row = self.db.execute(
-            f"SELECT thread_id, kind FROM actions WHERE message_id IN ({marks}) "
-            "AND status IN ('sent', 'sending') ORDER BY id DESC LIMIT 1",
+        rows = self.db.execute(
+            f"SELECT id, thread_id, kind FROM actions WHERE message_id IN ({marks}) "
+            "AND status IN ('sent', 'sending')",
             ids,
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             return None
+        row = max(rows, key=lambda r: int(r["id"]))  # the newest; see thread_id_for
         thread_id = None if row["thread_id"] is None else int(row["thread_id"])
         return thread_id, ActionKind(row["kind"])
 
@@ -946,7 +949,9 @@ class Store:
                 to_text(action.due),
                 _addresses_json(action.recipients),
                 json.dumps(dict(action.data), ensure_ascii=False),
-                self.message_id_for(action),
+                # Made, not looked up as message_id_for does: an action with this key
+                # already recorded is not inserted again, whatever its Message-ID.
+                make_message_id(action.key, self.domain, self._secret()).strip("<>"),
                 to_text(now),
             ),
         )
