@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailhelper.mail import fetchparse
 from mailhelper.mail.uidset import uid_sets
 from mailhelper.model import logfields
 
@@ -339,10 +340,7 @@ class Mailbox:
         for start in range(0, len(uids), self.batch_size):
             chunk = list(uids[start : start + self.batch_size])
             self._before_fetch()
-            sizes = {
-                int(uid): int(data.get(b"RFC822.SIZE", 0))
-                for uid, data in self.client.fetch(chunk, [b"RFC822.SIZE"]).items()
-            }
+            sizes = fetchparse.sizes(self.client, chunk)
             group: list[int] = []
             group_bytes = 0
             for uid in chunk:
@@ -365,10 +363,10 @@ class Mailbox:
         if not group:
             return
         self._before_fetch()
-        response = self.client.fetch(group, [b"BODY.PEEK[]"])
+        response = fetchparse.bodies(self.client, group)
         for uid in group:
-            raw = response.get(uid, {}).get(b"BODY[]")
-            if isinstance(raw, bytes):
+            raw = response.get(uid)
+            if raw is not None:
                 yield Fetched(uid, raw, sizes.get(uid, len(raw)))
 
     def _before_fetch(self) -> None:
