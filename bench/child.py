@@ -4,8 +4,9 @@ A separate process, so its peak RSS is its own (the parent reads it with ``os.wa
 prints one JSON line with its own timings; the parent adds the process's wall time and RSS.
 
 - ``poll --config PATH --now ISO``: mailhelper's first poll through its real code path:
-  the settings loaded as the CLI loads them, then ``Assistant.poll_once(now)`` (connect, log
-  in, read the whole backlog, update threads, send what is due, log out).
+  the settings loaded and the log set up as the CLI does them (INFO, a line a message, to
+  standard error, which the parent sends to a file), then ``Assistant.poll_once(now)``
+  (connect, log in, read the whole backlog, update threads, send what is due, log out).
 - ``raw --config PATH [--batch 500]``: the floor to compare with: imapclient connects and logs
   in the same way (mailhelper's own ``open_imap``), SELECTs INBOX read-only, and ``UID FETCH``es
   ``BODY.PEEK[]`` of every message in batches, keeping nothing.
@@ -20,6 +21,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,11 +48,15 @@ def _settings(config: str) -> Any:
 
 
 def run_poll(config: str, now: str) -> dict[str, Any]:
+    from mailhelper.cli.main import build_parser, parse_args, setup_logging
     from mailhelper.compose.render import Renderer
     from mailhelper.engine.daemon import Assistant
     from mailhelper.mail.connect import open_imap, open_smtp
     from mailhelper.state.store import Store
 
+    # Logged as ``mailhelper poll --once`` logs (a line a message, at INFO, to standard
+    # error, which measure() sends to a file): the lines are part of what a poll costs.
+    setup_logging(parse_args(build_parser(), ["poll", "--once", "--config", config]))
     settings = _settings(config)
     store = Store.open(settings.state, settings.assistant.email.rpartition("@")[2])
     assistant = Assistant(settings, store, Renderer(settings), lambda: open_imap(settings.imap),
@@ -110,19 +116,22 @@ def measure(*args: str, timeout: float = 7200) -> ChildRun:
     """Run ``python -m bench.child ARGS`` and return what it reported and what it used."""
     repo = Path(__file__).resolve().parents[1]
     began = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "bench.child", *args], cwd=repo,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen([sys.executable, "-m", "bench.child", *args], cwd=repo,
+                                   stdout=subprocess.PIPE, stderr=log)
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        log.seek(max(0, log.seek(0, os.SEEK_END) - 3000))
+        err = log.read()
     # communicate() already reaped the child; its rusage is in RUSAGE_CHILDREN only in sum,
     # so the child reports its own VmHWM (the same figure as ru_maxrss, from the kernel).
     wall = time.perf_counter() - began
     if process.returncode != 0:
         raise RuntimeError(f"bench.child {' '.join(args)} exited {process.returncode}:\n"
-                           f"{err.decode(errors='replace')[-3000:]}")
+                           f"{err.decode(errors='replace')}")
     report = json.loads(out.decode().strip().splitlines()[-1])
     return ChildRun(report, wall, int(report["vm_hwm_kb"]))
 
