@@ -43,6 +43,26 @@ def test_the_budget_interrupts_a_pure_python_loop() -> None:
         spin_forever()
 
 
+def test_each_block_of_many_gets_the_whole_budget_and_no_more() -> None:
+    """Blocks one after another (a message each): the watchdog, still waiting for an
+    earlier block's deadline, catches a later block at its own; so it does after the budget
+    was made shorter, when the deadline it waits for lies beyond the new block's."""
+    budget = TimeBudget(5)
+    for _ in range(200):
+        with budget.limit():
+            pass
+    budget.seconds = 0.01  # a reload with a shorter budget
+    began = time.monotonic()
+    with pytest.raises(OverBudget), budget.limit():
+        spin_forever()
+    assert time.monotonic() - began < 2.5  # not at the 5 s deadline waited for before
+    for _ in range(200):
+        with budget.limit():
+            pass
+    with pytest.raises(OverBudget), budget.limit():
+        spin_forever()
+
+
 def test_the_budget_interrupts_a_worker_thread_as_run_reads_there() -> None:
     outcome: list[str] = []
 

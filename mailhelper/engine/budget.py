@@ -67,6 +67,14 @@ class TimeBudget:
         self._deadline = 0.0
         self._fired = False
         self._watchdog: threading.Thread | None = None
+        #: The watchdog waits with nothing to watch: only then must a new block wake it.
+        #: Waiting for an earlier block's deadline, it wakes before this block's (each
+        #: deadline is later than the one before) and waits on, so a block costs no wake-up
+        #: of another thread (a message is read in about a millisecond; the budget is seconds).
+        self._idle = False
+        #: The deadline the watchdog waits for: one set under a longer budget may lie beyond
+        #: a new block's, and then it is woken too.
+        self._until = 0.0
 
     @property
     def enforced(self) -> bool:
@@ -88,7 +96,8 @@ class TimeBudget:
                 self._watchdog = threading.Thread(target=self._watch, daemon=True,
                                                   name="mailhelper-budget")
                 self._watchdog.start()
-            self._lock.notify()
+            elif self._idle or self._deadline < self._until:
+                self._lock.notify()
         try:
             yield
         finally:
@@ -102,12 +111,16 @@ class TimeBudget:
         with self._lock:
             while True:
                 if self._target is None or self._fired:
-                    if not self._lock.wait(IDLE_SECONDS) and self._target is None:
+                    self._idle = True
+                    woken = self._lock.wait(IDLE_SECONDS)
+                    self._idle = False
+                    if not woken and self._target is None:
                         self._watchdog = None
                         return
                     continue
                 left = self._deadline - self._monotonic()
                 if left > 0:
+                    self._until = self._deadline
                     self._lock.wait(left)
                     continue
                 assert _RAISE_IN is not None
