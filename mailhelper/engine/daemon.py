@@ -836,7 +836,7 @@ class Assistant:
         if log.isEnabledFor(level):
             log.log(level, "<%s> %s", message_id, line, extra=logfields.message(
                 message_id=message_id, uid=uid, folder=self.settings.imap.folder,
-                thread=self.store.thread_id_for((message_id,))))
+                thread=lambda: self.store.thread_id_for((message_id,))))
         return "handled", f"<{message_id}> {line}"
 
     def _too_large(

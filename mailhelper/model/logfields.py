@@ -8,11 +8,20 @@ in one record attribute, :data:`ATTRIBUTE`, because some names (``thread``) are 
 
 >>> message(message_id="a@b", uid=7, folder="INBOX")
 {'mailhelper_fields': {'message_id': 'a@b', 'uid': 7, 'folder': 'INBOX'}}
+
+A message's thread may be given as a function (a look-up in the state): only a formatter that
+shows the fields calls it, when it formats the line (:func:`of`), so a text log, which would
+throw the answer away, costs no look-up a message.
+
+>>> of(_Record(message(uid=7, thread=lambda: 12)))
+{'uid': 7, 'thread': 12}
+>>> of(_Record(message(uid=7, thread=lambda: None)))
+{'uid': 7}
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mailhelper.model.values import Action
@@ -27,9 +36,10 @@ FIELDS = ("message_id", "uid", "folder", "action", "action_kind", "thread", "rec
 
 def message(
     *, message_id: str | None = None, uid: int | None = None, folder: str | None = None,
-    thread: int | None = None,
+    thread: int | Callable[[], int | None] | None = None,
 ) -> dict[str, Any]:
-    """The fields of a line about one incoming message; unknown ones are left out."""
+    """The fields of a line about one incoming message; unknown ones are left out (a
+    ``thread`` function's None answer too, when :func:`of` calls it)."""
     fields: dict[str, Any] = {"message_id": message_id, "uid": uid, "folder": folder,
                               "thread": thread}
     return {ATTRIBUTE: {k: v for k, v in fields.items() if v is not None}}
@@ -64,4 +74,18 @@ def of(record: object) -> dict[str, Any]:
     fields = getattr(record, ATTRIBUTE, None)
     if not isinstance(fields, Mapping):
         return {}
-    return {name: fields[name] for name in FIELDS if name in fields}
+    found = {}
+    for name in FIELDS:
+        value = fields.get(name)
+        if callable(value):  # a look-up left to the formatter (see the module's text)
+            value = value()
+        if value is not None:
+            found[name] = value
+    return found
+
+
+class _Record:
+    """A stand-in for a log record, for the examples above."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        self.__dict__.update(extra)
