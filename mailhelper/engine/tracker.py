@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import assert_never
 
@@ -54,9 +55,13 @@ def is_scheduled(action: Action) -> bool:
     return is_scheduled_key(action.kind, action.key)
 
 
-def replan(store: Schedule, thread: Thread, settings: Settings, now: datetime) -> int:
-    """Bring the thread's pending scheduled actions in line with its state; count the changes."""
-    history = store.actions_for(thread.id)
+def replan(store: Schedule, thread: Thread, settings: Settings, now: datetime,
+           history: Sequence[Action] | None = None) -> int:
+    """Bring the thread's pending scheduled actions in line with its state; count the changes.
+    ``history``: the thread's actions as the store has them now, when the caller read them
+    (None: they are read here)."""
+    if history is None:
+        history = store.actions_for(thread.id)
     desired = plan.desired_actions(thread, history, settings)
     # A closed thread sends nothing more (SPEC.md: cancel = "send nothing more"): a draft the
     # owner said "send" to just before "cancel" stays unsent too.
@@ -103,7 +108,11 @@ def _on_thread(store: Store, settings: Settings, event: ThreadEvent, now: dateti
             store.add_thread_messages(outcome.thread.id, (event.message_id,))
         if isinstance(event, CounterpartReply) and event.other_address:
             store.add_other_address(event.other_address, event.sender.email)
-        replan(store, outcome.thread, settings, now)
+        # The actions read above are still the store's when nothing was added or paused
+        # since (saving the thread, its messages or an address touches no action).
+        unchanged = (thread is not None and outcome.thread.id == thread.id
+                     and not outcome.actions and outcome.pause is None)
+        replan(store, outcome.thread, settings, now, history if unchanged else None)
     kind = _event_kind(event)
     store.log_event(thread_id, now, kind, event.message_id, outcome.log)
     return f"{kind}: {outcome.log}" if outcome.log else kind
