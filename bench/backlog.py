@@ -11,7 +11,8 @@ Maildir of a rig Dovecot, lets Dovecot index them, then runs, each in its own pr
    message included, formatted and then dropped by a logger at WARNING; the baseline issue
    15's goals and first figures were measured against), and with the trace off, as
    mailhelper now connects (the floor: nothing is done but the fetch);
-2. ``poll``: mailhelper's first poll (``Assistant.poll_once``), ``confirm: false``, so it reads,
+2. ``poll``: mailhelper's first poll (``Assistant.poll_once``, logged as ``poll --once`` logs:
+   a line a message), ``confirm: false``, so it reads,
    parses, classifies and records every message, flags each handled, and sends nothing
    (receipts off; nothing else is due at that ``now``);
 3. ``send cost`` (on a sample of the same mail in a second mailbox): the same poll with
