@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.response_parser import parse_fetch_response
@@ -39,32 +39,23 @@ taken = {"fast": 0, "parser": 0}
 def sizes(client: IMAPClient, uids: Sequence[int]) -> dict[int, int]:
     """``RFC822.SIZE`` of each of ``uids`` still there, by UID."""
     data = _answer(client, uids, b"RFC822.SIZE")
-    if data is None:
-        return {int(uid): int(items.get(b"RFC822.SIZE", 0))
-                for uid, items in client.fetch(uids, [b"RFC822.SIZE"]).items()}
-    found = fast_sizes(data)
+    found = None if data is None else _counted(fast_sizes(data))
     if found is None:
-        taken["parser"] += 1
         return {uid: int(items.get(b"RFC822.SIZE", 0))
-                for uid, items in _parsed(data, uids).items()}
-    taken["fast"] += 1
-    wanted = set(uids)
-    return {uid: size for uid, size in found.items() if uid in wanted}
+                for uid, items in _general(client, uids, b"RFC822.SIZE", data).items()}
+    return _asked(found, uids)
 
 
 def bodies(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes]:
     """The whole message (``BODY.PEEK[]``: nothing is marked seen) of each of ``uids``
     still there, by UID."""
     data = _answer(client, uids, b"BODY.PEEK[]")
-    if data is None:
-        return _bytes_of(client.fetch(uids, [b"BODY.PEEK[]"]))
-    found = fast_bodies(data)
+    found = None if data is None else _counted(fast_bodies(data))
     if found is None:
-        taken["parser"] += 1
-        return _bytes_of(_parsed(data, uids))
-    taken["fast"] += 1
-    wanted = set(uids)
-    return {uid: raw for uid, raw in found.items() if uid in wanted}
+        return {uid: items[b"BODY[]"]
+                for uid, items in _general(client, uids, b"BODY.PEEK[]", data).items()
+                if isinstance(items.get(b"BODY[]"), bytes)}
+    return _asked(found, uids)
 
 
 def fast_sizes(data: list[Any]) -> dict[int, int] | None:
@@ -118,13 +109,27 @@ def _answer(client: IMAPClient, uids: Sequence[int], item: bytes) -> list[Any] |
     return [] if data == [None] else list(data)
 
 
-def _parsed(data: list[Any], uids: Sequence[int]) -> dict[int, dict[bytes, Any]]:
-    """imapclient's reading of an answer, as :meth:`IMAPClient.fetch` returns it (the
-    messages asked for alone)."""
+def _general(client: IMAPClient, uids: Sequence[int], item: bytes,
+             data: list[Any] | None) -> dict[int, dict[bytes, Any]]:
+    """imapclient's reading, as :meth:`IMAPClient.fetch` returns it (the messages asked for
+    alone): of the answer ``data``, or, when this client could not be asked for it (None), of
+    a ``fetch`` of ``item``."""
+    if data is None:
+        return {int(uid): items for uid, items in client.fetch(uids, [item]).items()}
     response = parse_fetch_response(data or [None])
     return {uid: response[uid] for uid in (int(u) for u in uids) if uid in response}
 
 
-def _bytes_of(response: dict[int, dict[bytes, Any]]) -> dict[int, bytes]:
-    return {int(uid): items[b"BODY[]"] for uid, items in response.items()
-            if isinstance(items.get(b"BODY[]"), bytes)}
+T = TypeVar("T")
+
+
+def _counted(found: dict[int, T] | None) -> dict[int, T] | None:
+    """``found``, counted in :data:`taken` as read the fast way (None: by the parser)."""
+    taken["parser" if found is None else "fast"] += 1
+    return found
+
+
+def _asked(found: dict[int, T], uids: Sequence[int]) -> dict[int, T]:
+    """What ``found`` holds of the messages asked for (an answer may name others)."""
+    wanted = set(uids)
+    return {uid: value for uid, value in found.items() if uid in wanted}

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mailhelper.mail import fetchparse
 from mailhelper.mail.uidset import uid_sets
 from mailhelper.model import logfields
 
@@ -337,6 +336,8 @@ class Mailbox:
         (only ``BODY.PEEK[HEADER]``, to know what it was) and comes back ``too_large``. A UID
         expunged meanwhile is skipped.
         """
+        from mailhelper.mail import fetchparse  # imported here, as in dates(): not for a cron poll
+
         for start in range(0, len(uids), self.batch_size):
             chunk = list(uids[start : start + self.batch_size])
             self._before_fetch()
@@ -362,6 +363,8 @@ class Mailbox:
     def _bodies(self, group: list[int], sizes: dict[int, int]) -> Iterator[Fetched]:
         if not group:
             return
+        from mailhelper.mail import fetchparse  # see fetch()
+
         self._before_fetch()
         response = fetchparse.bodies(self.client, group)
         for uid in group:

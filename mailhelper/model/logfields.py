@@ -13,9 +13,10 @@ A message's thread may be given as a function (a look-up in the state): only a f
 shows the fields calls it, when it formats the line (:func:`of`), so a text log, which would
 throw the answer away, costs no look-up a message.
 
->>> of(_Record(message(uid=7, thread=lambda: 12)))
+>>> from types import SimpleNamespace as Record
+>>> of(Record(**message(uid=7, thread=lambda: 12)))
 {'uid': 7, 'thread': 12}
->>> of(_Record(message(uid=7, thread=lambda: None)))
+>>> of(Record(**message(uid=7, thread=lambda: None)))
 {'uid': 7}
 """
 
@@ -82,10 +83,3 @@ def of(record: object) -> dict[str, Any]:
         if value is not None:
             found[name] = value
     return found
-
-
-class _Record:
-    """A stand-in for a log record, for the examples above."""
-
-    def __init__(self, extra: dict[str, Any]) -> None:
-        self.__dict__.update(extra)

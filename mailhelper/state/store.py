@@ -934,7 +934,12 @@ class Store:
         ).fetchone()
         if row is not None:
             return str(row["message_id"])
-        return make_message_id(action.key, self.domain, self._secret()).strip("<>")
+        return self._new_message_id(action.key)
+
+    def _new_message_id(self, key: str) -> str:
+        """The Message-ID (without angle brackets) :func:`make_message_id` gives the action
+        key ``key`` under this installation's secret."""
+        return make_message_id(key, self.domain, self._secret()).strip("<>")
 
     def add_action(self, action: Action, now: datetime) -> bool:
         """Record a new pending action; False when its key exists already (planned before)."""
@@ -951,7 +956,7 @@ class Store:
                 json.dumps(dict(action.data), ensure_ascii=False),
                 # Made, not looked up as message_id_for does: an action with this key
                 # already recorded is not inserted again, whatever its Message-ID.
-                make_message_id(action.key, self.domain, self._secret()).strip("<>"),
+                self._new_message_id(action.key),
                 to_text(now),
             ),
         )
